@@ -1,0 +1,90 @@
+"""Codemod: move a stray litellm migration Job into the directory Flux builds for its release.
+
+Only there does the Job wait for the release's `dependsOn` (database, secrets). The target is
+read from the Flux graph, never assumed to be `app/`. Template and rendered copies move
+together, byte-for-byte, so a fresh render reproduces the rendered tree.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from codemods.errors import InputError
+from codemods.mods.base import Context, Placement
+from codemods.repo.layout import is_within
+
+NAME = "relocate-migration-job"
+
+
+def _waits_for(placement: Placement) -> str:
+    deps = placement.kustomization.depends_on
+    return f"waits for {', '.join(deps)}" if deps else "has no dependsOn"
+
+
+class RelocateMigrationJob:
+    name = NAME
+    description = "Move stray litellm migration Job manifests into the directory Flux builds for the release."
+
+    def plan(self, ctx: Context) -> None:
+        for placement in ctx.placements:
+            job = placement.job
+            target = placement.target_dir
+            if is_within(job.directory, target):
+                continue
+            source = job.unit.primary.path
+            if not job.only_document:
+                ctx.plan.warn(source, job.line, f"Job {job.name} shares its file with other documents; move it by hand", NAME)
+                continue
+            ks = placement.kustomization
+            if ctx.index.kustomization(target) is None:
+                raise InputError(
+                    ks.file,
+                    ks.line,
+                    f"Flux Kustomization {ks.display()} builds {target}/, which has no kustomization file; "
+                    f"cannot list Job {job.name} there",
+                )
+            self._relocate(ctx, placement)
+
+    def _relocate(self, ctx: Context, placement: Placement) -> None:
+        job, ks, target = placement.job, placement.kustomization, placement.target_dir
+        dest_logical = posixpath.join(target, posixpath.basename(job.unit.logical))
+        existing = ctx.index.units.get(dest_logical)
+        why = (
+            f"Flux Kustomization {ks.display()} ({ks.file}) builds {target}/ and {_waits_for(placement)}; "
+            f"outside it, Job {job.name} runs before the release's dependencies are ready"
+        )
+        steps: list[tuple[str, str, str | None]] = []  # (action, src, dst)
+        for copy in job.unit.copies:
+            if copy.is_template:
+                dest_dir = ctx.index.layout.template_dir_for(copy.path, target)
+                if dest_dir is None:
+                    ctx.plan.warn(copy.path, job.line, f"no template directory renders to {target}/; move it by hand", NAME)
+                    return
+            else:
+                dest_dir = target
+            dest = posixpath.join(dest_dir, posixpath.basename(copy.path))
+            twin = None
+            if existing is not None:
+                twin = existing.template if copy.is_template else existing.rendered
+            if twin is None:
+                steps.append(("move", copy.path, dest))
+            elif self._is_redundant(ctx, copy.path, twin.path, job.unit.template is None and not copy.is_template):
+                steps.append(("delete", copy.path, twin.path))
+            else:
+                ctx.plan.warn(copy.path, job.line, f"{twin.path} already exists and differs; left both in place", NAME)
+                return
+        for action, src, dst in steps:
+            if action == "move":
+                ctx.plan.move(NAME, src, dst, f"moved into {target}/: {why}")
+            else:
+                ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
+        ctx.plan.relocated[job.unit.logical] = dest_logical
+
+    @staticmethod
+    def _is_redundant(ctx: Context, path: str, twin: str, orphan_render: bool) -> bool:
+        """A copy that adds nothing beside the twin already in place may be removed."""
+        if ctx.plan.text(path) == ctx.plan.text(twin):
+            return True
+        # A rendered file with no template in a makejinja tree is a stale render: makejinja
+        # never deletes outputs whose template moved away (domain-facts §1).
+        return orphan_render and ctx.index.layout.is_rendered_area(posixpath.dirname(path))

@@ -1,0 +1,192 @@
+"""A repository's planned changes: edits, moves and deletions, their diff, and an atomic apply.
+
+Codemods never write. They read the planned view of a file (so a later codemod sees an
+earlier one's edit) and add changes with a reason. Only `apply` touches the disk, after
+every change of the repo has been planned and every new file has been staged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from codemods.errors import InputError
+from codemods.repo.index import RepoIndex
+
+Action = Literal["edit", "move", "delete"]
+
+
+@dataclass(frozen=True)
+class Change:
+    codemod: str
+    action: Action
+    file: str  # the file changed; for a move, its old path
+    reason: str
+    to: str | None = None  # new path of a move
+
+
+@dataclass(frozen=True)
+class Warning:
+    file: str
+    line: int | None
+    message: str
+    codemod: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Plan:
+    index: RepoIndex
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
+    moves: dict[str, str] = field(default_factory=dict)  # physical src -> dst, byte-for-byte
+    deletes: set[str] = field(default_factory=set)
+    relocated: dict[str, str] = field(default_factory=dict)  # logical src -> logical dst
+    _texts: dict[str, str] = field(default_factory=dict)  # physical path -> planned text
+    _originals: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.index.root
+
+    # -- the planned view -------------------------------------------------------------
+    def text(self, path: str) -> str:
+        if path in self._texts:
+            return self._texts[path]
+        if path not in self._originals:
+            self._originals[path] = self.index.read_text(path)
+        return self._originals[path]
+
+    def is_touched(self, path: str) -> bool:
+        return path in self.moves or path in self.deletes or path in self.moves.values()
+
+    # -- adding changes ---------------------------------------------------------------
+    def edit(self, codemod: str, path: str, new_text: str, reason: str) -> None:
+        if path in self.moves or path in self.deletes:
+            raise AssertionError(f"{path}: edited after being moved or deleted")
+        if new_text == self.text(path):
+            return
+        self._texts[path] = new_text
+        self.changes.append(Change(codemod, "edit", path, reason))
+
+    def move(self, codemod: str, src: str, dst: str, reason: str) -> None:
+        if src in self._texts:
+            raise AssertionError(f"{src}: moved after being edited")
+        self.moves[src] = dst
+        self.changes.append(Change(codemod, "move", src, reason, to=dst))
+
+    def delete(self, codemod: str, path: str, reason: str) -> None:
+        self.deletes.add(path)
+        self.changes.append(Change(codemod, "delete", path, reason))
+
+    def warn(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
+        warning = Warning(file, line, message, codemod)
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+
+    # -- reading the result -------------------------------------------------------------
+    def edits(self) -> Iterator[tuple[str, str, str]]:
+        """(path, old text, new text) of every file whose content changes."""
+        for path in sorted(self._texts):
+            old, new = self._originals[path], self._texts[path]
+            if old != new:
+                yield path, old, new
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.moves and not self.deletes and not any(True for _ in self.edits())
+
+    def changed_files(self) -> list[str]:
+        files = {p for p, _o, _n in self.edits()} | set(self.moves) | set(self.moves.values()) | self.deletes
+        return sorted(files)
+
+    def diff(self) -> str:
+        """A git-format diff that `git apply` turns into exactly what `apply` writes."""
+        parts: list[tuple[str, str]] = []
+        for path, old, new in self.edits():
+            parts.append((path, _edit_diff(path, old, new)))
+        for src, dst in self.moves.items():
+            parts.append((src, f"diff --git a/{src} b/{dst}\nsimilarity index 100%\nrename from {src}\nrename to {dst}\n"))
+        for path in self.deletes:
+            parts.append((path, _delete_diff(path, self.text(path), _git_mode(self.root / path))))
+        return "".join(text for _key, text in sorted(parts))
+
+    # -- writing ---------------------------------------------------------------------
+    def apply(self) -> None:
+        """Stage every new file first; only then replace, rename and delete.
+
+        A failure while staging leaves the checkout untouched. Each replace and rename is
+        atomic, so an interrupted commit phase leaves every file either old or new, whole.
+        """
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for path, _old, new in self.edits():
+                final = self.root / path
+                tmp = final.with_name(f".{final.name}.codemods-{os.getpid()}.tmp")
+                staged.append((tmp, final))
+                mode = stat.S_IMODE(final.stat().st_mode)
+                with open(tmp, "wb") as handle:
+                    handle.write(new.encode("utf-8"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, mode)
+            for src, dst in self.moves.items():
+                target = self.root / dst
+                if target.exists():
+                    raise InputError(dst, None, "cannot move a file here: the path already exists")
+                target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            for tmp, _final in staged:
+                tmp.unlink(missing_ok=True)
+            raise InputError(str(getattr(err, "filename", "") or self.root), None, f"cannot write: {err.strerror or err}") from None
+        except BaseException:
+            for tmp, _final in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, final in staged:
+            os.replace(tmp, final)
+        for src, dst in self.moves.items():
+            os.rename(self.root / src, self.root / dst)
+        for path in sorted(self.deletes):
+            (self.root / path).unlink(missing_ok=True)
+
+
+def _split_lines(text: str) -> list[str]:
+    # Only "\n" ends a line for git; str.splitlines would also split on \x0b, \u2028, ...
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
+def _hunks(old: list[str], new: list[str], old_name: str, new_name: str) -> str:
+    out: list[str] = []
+    for line in difflib.unified_diff(old, new, old_name, new_name, n=3):
+        out.append(line)
+        if not line.endswith("\n"):
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _edit_diff(path: str, old: str, new: str) -> str:
+    return f"diff --git a/{path} b/{path}\n" + _hunks(_split_lines(old), _split_lines(new), f"a/{path}", f"b/{path}")
+
+
+def _delete_diff(path: str, old: str, mode: str) -> str:
+    return f"diff --git a/{path} b/{path}\ndeleted file mode {mode}\n" + _hunks(_split_lines(old), [], f"a/{path}", "/dev/null")
+
+
+def _git_mode(path: Path) -> str:
+    try:
+        return "100755" if path.stat().st_mode & stat.S_IXUSR else "100644"
+    except OSError:
+        return "100644"

@@ -1,0 +1,1 @@
+"""The Flux and kustomize model of a checkout, with template and rendered pairs."""

@@ -1,0 +1,120 @@
+"""Flux Kustomizations: which one builds a directory, and what it waits for."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+from codemods.errors import InputError
+from codemods.repo.index import RepoIndex
+from codemods.repo.kustomize import resource_entries
+from codemods.repo.layout import is_within, normalize
+from codemods.yamltext.locate import MappingNode, SequenceNode, compose, first, scalar_value
+
+FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io/"
+
+
+@dataclass(frozen=True)
+class FluxKustomization:
+    name: str
+    namespace: str | None
+    path: str  # logical directory, normalized
+    depends_on: tuple[str, ...]  # "name" or "namespace/name"
+    file: str  # physical file that declares it
+    line: int  # 1-based line of spec.path
+
+    def display(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+def parse_flux_kustomizations(text: str, path: str, delims) -> list[FluxKustomization]:
+    found = []
+    for doc in compose(text, path, delims):
+        if not isinstance(doc, MappingNode):
+            continue
+        api = scalar_value(first(doc, "apiVersion")) or ""
+        if not api.startswith(FLUX_KUSTOMIZE_GROUP) or scalar_value(first(doc, "kind")) != "Kustomization":
+            continue
+        meta = first(doc, "metadata")
+        spec = first(doc, "spec")
+        path_node = first(spec, "path")
+        name = scalar_value(first(meta, "name"))
+        raw_path = scalar_value(path_node)
+        if name is None or raw_path is None or "${" in raw_path:
+            continue
+        depends = []
+        deps = first(spec, "dependsOn")
+        if isinstance(deps, SequenceNode):
+            for item in deps.value:
+                dep_name = scalar_value(first(item, "name"))
+                dep_ns = scalar_value(first(item, "namespace"))
+                if dep_name:
+                    depends.append(f"{dep_ns}/{dep_name}" if dep_ns else dep_name)
+        found.append(
+            FluxKustomization(
+                name=name,
+                namespace=scalar_value(first(meta, "namespace")),
+                path=normalize(raw_path),
+                depends_on=tuple(depends),
+                file=path,
+                line=path_node.start_mark.line + 1,  # type: ignore[union-attr]
+            )
+        )
+    return found
+
+
+@dataclass
+class FluxGraph:
+    """Lazily parsed: only files whose pre-filtered spec.path could match are ever parsed."""
+
+    index: RepoIndex
+    warnings: list[tuple[str, int | None, str]] = field(default_factory=list)
+    _parsed: dict[str, list[FluxKustomization]] = field(default_factory=dict)
+
+    def _kustomizations_in(self, path: str) -> list[FluxKustomization]:
+        if path not in self._parsed:
+            classified = self.index.layout.classify(path)
+            delims = classified[1].delimiters if classified else None
+            try:
+                self._parsed[path] = parse_flux_kustomizations(self.index.read_text(path), path, delims)
+            except InputError as err:
+                # A broken ks.yaml needs no edit from us: warn, and build the graph without it.
+                self.warnings.append((err.path, err.line, err.message))
+                self._parsed[path] = []
+        return self._parsed[path]
+
+    def _reaches(self, build_dir: str, logical_dir: str) -> bool:
+        """Does kustomize, building build_dir, pull in logical_dir through its resources?
+
+        A directory without a kustomization file counts as not reaching: Flux would generate
+        one, but guessing what it holds is how the incident's Job ended up in the wrong place.
+        """
+        if build_dir == logical_dir:
+            return True
+        unit = self.index.kustomization(build_dir)
+        if unit is None:
+            return False
+        copy = unit.primary
+        try:
+            listed = resource_entries(self.index.read_text(copy.path), copy.path, copy.delimiters)
+        except InputError as err:
+            self.warnings.append((err.path, err.line, err.message))
+            return False
+        for entry in listed:
+            target = normalize(posixpath.join(build_dir, entry.value))
+            if target != build_dir and is_within(logical_dir, target) and self._reaches(target, logical_dir):
+                return True
+        return False
+
+    def deployer(self, logical_dir: str) -> FluxKustomization | None:
+        """The Flux Kustomization whose build includes logical_dir, nearest spec.path first."""
+        best: FluxKustomization | None = None
+        for unit in self.index.flagged("flux_paths"):
+            facts = self.index.facts.get(unit.primary.path)
+            if facts is None or not any(is_within(logical_dir, p) for p in facts.flux_paths):
+                continue
+            for ks in self._kustomizations_in(unit.primary.path):
+                if is_within(logical_dir, ks.path) and (best is None or len(ks.path) > len(best.path)):
+                    if self._reaches(ks.path, logical_dir):
+                        best = ks
+        return best

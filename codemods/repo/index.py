@@ -1,0 +1,154 @@
+"""One cheap pass over a checkout: list YAML files and flag the few that need a parse.
+
+Reading and regex-searching bytes is hundreds of times faster than a YAML parse, so every
+decision about what to parse is made here, on bytes (domain-facts §5).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codemods.errors import InputError
+from codemods.repo.layout import Copy, Layout, load_layout, normalize
+
+YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_SKIP_DIRS = {"node_modules", "__pycache__"}
+
+_PREFILTER = re.compile(
+    rb"(?P<litellm>litellm-helm)|(?P<job>kind:[ \t]*[\"']?Job\b)|(?P<flux>kustomize\.toolkit\.fluxcd\.io)"
+)
+_MIGRATION = re.compile(rb"(?i)migrat")
+_LITELLM = re.compile(rb"(?i)litellm")
+_FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*[\"']?([^\"'\s#]+)")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the pre-filter saw in one physical file."""
+
+    litellm_values: bool = False  # mentions the litellm-helm values key
+    migration_job: bool = False  # a Job that mentions migrations and litellm
+    flux_paths: tuple[str, ...] = ()  # spec.path candidates of Flux Kustomizations
+
+
+@dataclass
+class Unit:
+    """A logical file: its rendered copy, its template, or both."""
+
+    logical: str
+    template: Copy | None = None
+    rendered: Copy | None = None
+
+    @property
+    def copies(self) -> list[Copy]:
+        return [c for c in (self.template, self.rendered) if c is not None]
+
+    @property
+    def primary(self) -> Copy:
+        """The copy to analyse: the template is the source of truth when there is one."""
+        copy = self.template or self.rendered
+        assert copy is not None
+        return copy
+
+
+@dataclass
+class RepoIndex:
+    root: Path
+    layout: Layout
+    units: dict[str, Unit] = field(default_factory=dict)
+    facts: dict[str, Facts] = field(default_factory=dict)  # physical path -> facts, flagged files only
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    _dirs: dict[str, list[str]] = field(default_factory=dict)  # logical dir -> logical files
+
+    def units_in(self, logical_dir: str) -> list[Unit]:
+        return [self.units[p] for p in self._dirs.get(logical_dir, ())]
+
+    def kustomization(self, logical_dir: str) -> Unit | None:
+        for name in KUSTOMIZATION_NAMES:
+            unit = self.units.get(posixpath.join(logical_dir, name))
+            if unit is not None:
+                return unit
+        return None
+
+    def flagged(self, attribute: str) -> list[Unit]:
+        """Units with at least one copy whose facts have attribute set, in path order."""
+        seen: dict[str, Unit] = {}
+        for path, facts in self.facts.items():
+            if getattr(facts, attribute):
+                logical_and_copy = self.layout.classify(path)
+                if logical_and_copy is not None:
+                    logical = logical_and_copy[0]
+                    seen[logical] = self.units[logical]
+        return [seen[k] for k in sorted(seen)]
+
+    def read_text(self, path: str) -> str:
+        data = (self.root / path).read_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data.count(b"\n", 0, err.start) + 1
+            raise InputError(path, line, "file is not valid UTF-8") from None
+
+
+def _walk(root: Path) -> Iterator[tuple[str, str]]:
+    """(repo-relative posix path, absolute path) of every YAML-ish regular file."""
+    stack = [("", str(root))]
+    while stack:
+        rel_dir, abs_dir = stack.pop()
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if entry.is_symlink():
+                continue  # never follow links: they may lead outside the repository
+            if entry.is_dir():
+                if not name.startswith(".") and name not in _SKIP_DIRS:
+                    stack.append((rel, entry.path))
+            elif name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES or name == "Kustomization.j2":
+                yield rel, entry.path
+
+
+def scan(root: Path) -> RepoIndex:
+    layout = load_layout(root)
+    index = RepoIndex(root, layout)
+    units = index.units
+    for rel, abs_path in _walk(root):
+        classified = layout.classify(rel)
+        if classified is None:
+            continue
+        logical, copy = classified
+        unit = units.get(logical)
+        if unit is None:
+            unit = units[logical] = Unit(logical)
+        if copy.is_template:
+            unit.template = copy
+        else:
+            unit.rendered = copy
+        try:
+            with open(abs_path, "rb") as handle:
+                data = handle.read()
+        except OSError as err:
+            index.skipped.append((rel, f"cannot read: {err.strerror}"))
+            continue
+        kinds = {m.lastgroup for m in _PREFILTER.finditer(data)}
+        if not kinds:
+            continue
+        facts = Facts(
+            litellm_values="litellm" in kinds,
+            migration_job="job" in kinds and bool(_MIGRATION.search(data)) and bool(_LITELLM.search(data)),
+            flux_paths=tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data)) if "flux" in kinds else (),
+        )
+        if facts.litellm_values or facts.migration_job or facts.flux_paths:
+            index.facts[rel] = facts
+    for logical in sorted(units):
+        index._dirs.setdefault(posixpath.dirname(logical), []).append(logical)
+    return index

@@ -1,0 +1,242 @@
+"""kustomize `resources:` lists: read them, and add or remove one entry byte-exactly.
+
+Unlike `kustomize edit add resource`, this keeps comments, Jinja block lines, indentation,
+quoting, `---` and line breaks (domain-facts §4).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from codemods.yamltext.jinja import Delimiters, jinja_lines
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
+from codemods.yamltext.splice import (
+    Splice,
+    apply_splices,
+    delete_lines,
+    dominant_eol,
+    insert_lines_after,
+    insert_lines_before,
+    line_start,
+    line_text,
+)
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/"
+LIST_KEYS = ("resources", "components")
+
+
+def entry_key(entry: str) -> str:
+    """Entries compare equal with or without ./ (and a trailing slash on directories)."""
+    return posixpath.normpath(entry.strip()).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: str
+    node: ScalarNode
+
+
+def _kustomization_doc(text: str, path: str, delims: Delimiters | None) -> MappingNode | None:
+    for doc in compose(text, path, delims):
+        if isinstance(doc, MappingNode):
+            kind = scalar_value(first(doc, "kind"))
+            api = scalar_value(first(doc, "apiVersion"))
+            if kind in (None, "Kustomization") and (api is None or api.startswith(KUSTOMIZE_API)):
+                return doc
+    return None
+
+
+def resource_entries(text: str, path: str, delims: Delimiters | None, key: str = "resources") -> list[Entry]:
+    doc = _kustomization_doc(text, path, delims)
+    found: list[Entry] = []
+    for _k, seq in entries(doc, key):
+        if isinstance(seq, SequenceNode):
+            found.extend(Entry(item.value, item) for item in seq.value if isinstance(item, ScalarNode))
+    return found
+
+
+def lists_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> bool:
+    wanted = entry_key(entry)
+    return any(entry_key(e.value) == wanted for e in resource_entries(text, path, delims))
+
+
+def _format_like(entry: str, examples: list[ScalarNode]) -> str:
+    dotted = sum(1 for n in examples if n.value.startswith("./"))
+    bare = len(examples) - dotted
+    name = entry_key(entry)
+    if dotted >= bare and examples or not examples:
+        name = "./" + name
+    quotes = [n.style for n in examples if n.style in ('"', "'")]
+    if quotes and len(quotes) * 2 > len(examples):
+        quote = max(set(quotes), key=quotes.count)
+        name = f"{quote}{name}{quote}"
+    return name
+
+
+def _sort_key(value: str) -> str:
+    return entry_key(value).lower()
+
+
+def add_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> str | None:
+    """Text with entry appended to resources, or None when it is already listed."""
+    doc = _kustomization_doc(text, path, delims)
+    if doc is None:
+        return None
+    if lists_entry(text, path, delims, entry):
+        return None
+    pairs = entries(doc, "resources")
+    if not pairs:
+        return _add_resources_key(text, doc, entry)
+    key_node, seq = pairs[-1]
+    if isinstance(seq, SequenceNode) and seq.flow_style:
+        return _add_to_flow(text, seq, entry)
+    if not isinstance(seq, SequenceNode) or not seq.value:
+        # "resources:" with no items: start a block list under it.
+        indent = " " * (key_node.start_mark.column + _indent_step(text))
+        return apply_splices(text, [insert_lines_after(text, key_node.start_mark.index, [f"{indent}- {_format_like(entry, [])}"])])
+    items = [i for i in seq.value if isinstance(i, ScalarNode)]
+    if not items:
+        return None
+    jl = jinja_lines(text, delims)
+    # The new line copies an existing item's prefix ("  - "), so indentation and dash spacing match.
+    model = items[0]
+    prefix = line_text(text, model.start_mark.index)[: model.start_mark.column]
+    new_line = prefix + _format_like(entry, items)
+    names = [_sort_key(i.value) for i in items]
+    new_key = _sort_key(entry)
+    if names == sorted(names):
+        following = next((i for i in items if _sort_key(i.value) > new_key), None)
+        if following is not None:
+            anchor_line = _outermost_block_start(jl, following.start_mark.line)
+            anchor_line = _above_comments(text, anchor_line, jl)
+            anchor = _offset_of_line(text, anchor_line)
+            return apply_splices(text, [insert_lines_before(text, anchor, [new_line])])
+    # Append after the last item, past any Jinja blocks still open there.
+    last = items[-1]
+    last_line = last.end_mark.line if last.end_mark.column > 0 else last.end_mark.line - 1
+    while jl.depth_after(last_line) > 0 and last_line + 1 < len(jl.depth):
+        last_line += 1
+    return apply_splices(text, [insert_lines_after(text, _offset_of_line(text, last_line), [new_line])])
+
+
+def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> str | None:
+    """Text with every listing of entry removed from resources, or None when it is not listed."""
+    wanted = entry_key(entry)
+    doc = _kustomization_doc(text, path, delims)
+    splices: list[Splice] = []
+    jl = jinja_lines(text, delims)
+    for _k, seq in entries(doc, "resources"):
+        if not isinstance(seq, SequenceNode):
+            continue
+        for pos, item in enumerate(seq.value):
+            if not isinstance(item, ScalarNode) or entry_key(item.value) != wanted:
+                continue
+            if seq.flow_style:
+                splices.append(_flow_item_removal(text, seq, pos))
+                continue
+            first_line = item.start_mark.line
+            last_line = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
+            # An `if` that guarded only this entry goes with it, or a dangling pair would remain.
+            if (
+                jl.block_statements.get(first_line - 1) == "if"
+                and jl.block_statements.get(last_line + 1, "").startswith("endif")
+            ):
+                first_line -= 1
+                last_line += 1
+            next_item = seq.value[pos + 1] if pos + 1 < len(seq.value) else None
+            if next_item is None or next_item.start_mark.line > last_line + 1 + _comment_run(text, last_line + 1, jl):
+                # Comments right above an entry that ends its group describe that entry alone.
+                first_line = _above_comments(text, first_line, jl)
+            splices.append(delete_lines(text, _offset_of_line(text, first_line), _offset_of_line(text, last_line)))
+    if not splices:
+        return None
+    return apply_splices(text, splices)
+
+
+def _offset_of_line(text: str, line: int) -> int:
+    offset = 0
+    for _ in range(line):
+        nxt = text.find("\n", offset)
+        if nxt == -1:
+            return len(text)
+        offset = nxt + 1
+    return offset
+
+
+def _outermost_block_start(jl, line: int) -> int:
+    """For an entry inside a Jinja block, the line of the block's outermost opening tag."""
+    while line > 0 and jl.depth[line] > 0:
+        line -= 1
+        if line in jl.block_statements and jl.depth[line] == 0:
+            return line
+    return line
+
+
+def _above_comments(text: str, line: int, jl) -> int:
+    """Move up over plain comment lines that introduce the anchor entry."""
+    while line > 0:
+        prev = line_text(text, _offset_of_line(text, line - 1)).strip()
+        if prev.startswith("#") and (line - 1) not in jl.block_statements:
+            line -= 1
+        else:
+            break
+    return line
+
+
+def _comment_run(text: str, line: int, jl) -> int:
+    """How many plain comment lines start at line (0 when the next line is content)."""
+    count = 0
+    total = len(jl.depth)
+    while line + count < total:
+        stripped = line_text(text, _offset_of_line(text, line + count)).strip()
+        if stripped.startswith("#") and (line + count) not in jl.block_statements:
+            count += 1
+        else:
+            break
+    return count
+
+
+def _indent_step(text: str) -> int:
+    """The file's own indentation step: the smallest positive indent of a key or item."""
+    best = 0
+    for raw in text.splitlines():
+        stripped = raw.lstrip(" ")
+        indent = len(raw) - len(stripped)
+        if indent and stripped and not stripped.startswith("#") and (best == 0 or indent < best):
+            best = indent
+    return best or 2
+
+
+def _add_resources_key(text: str, doc: MappingNode, entry: str) -> str:
+    eol = dominant_eol(text)
+    step = _indent_step(text)
+    lines = ["resources:", " " * step + "- " + _format_like(entry, [])]
+    last_value: Node = doc.value[-1][1]
+    end = last_value.end_mark.index
+    if end > 0 and text[end - 1] == "\n":
+        return apply_splices(text, [Splice(end, end, "".join(line + eol for line in lines))])
+    return apply_splices(text, [insert_lines_after(text, max(end - 1, 0), lines)])
+
+
+def _add_to_flow(text: str, seq: SequenceNode, entry: str) -> str:
+    items = [i for i in seq.value if isinstance(i, ScalarNode)]
+    formatted = _format_like(entry, items)
+    close = seq.end_mark.index - 1  # the "]"
+    if not items:
+        return apply_splices(text, [Splice(close, close, formatted)])
+    last_end = items[-1].end_mark.index
+    return apply_splices(text, [Splice(last_end, last_end, ", " + formatted)])
+
+
+def _flow_item_removal(text: str, seq: SequenceNode, pos: int) -> Splice:
+    item = seq.value[pos]
+    if pos + 1 < len(seq.value):
+        return Splice(item.start_mark.index, seq.value[pos + 1].start_mark.index, "")
+    if pos > 0:
+        return Splice(seq.value[pos - 1].end_mark.index, item.end_mark.index, "")
+    return Splice(item.start_mark.index, item.end_mark.index, "")
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, line_start(text, offset))

@@ -1,0 +1,53 @@
+"""Human summary (stderr) and machine-readable report (JSON) of a planned run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codemods.errors import InputError
+from codemods.plan import Plan
+
+REPORT_VERSION = 1
+
+
+def summary_lines(plan: Plan, applied: bool) -> list[str]:
+    lines: list[str] = []
+    for change in plan.changes:
+        target = f"{change.file} -> {change.to}" if change.to else change.file
+        lines.append(f"{change.action:<6} {target}")
+        lines.append(f"       {change.codemod}: {change.reason}")
+    for warning in plan.warnings:
+        lines.append(f"warning: {warning}")
+    edited = sum(1 for _ in plan.edits())
+    if plan.is_empty:
+        lines.append("nothing to change")
+    else:
+        verb = "changed" if applied else "would change"
+        total = edited + len(plan.moves) + len(plan.deletes)
+        lines.append(
+            f"{total} file{'s' if total != 1 else ''} {verb}: {edited} edited, "
+            f"{len(plan.moves)} moved, {len(plan.deletes)} deleted"
+        )
+    return lines
+
+
+def report(path: str, plan: Plan | None, applied: bool, error: InputError | None, diff: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "version": REPORT_VERSION,
+        "path": path,
+        "status": "failed" if error else ("unchanged" if plan is None or plan.is_empty else "changed"),
+        "applied": applied,
+        "files": plan.changed_files() if plan else [],
+        "changes": [
+            {"codemod": c.codemod, "action": c.action, "file": c.file, "to": c.to, "reason": c.reason}
+            for c in (plan.changes if plan else [])
+        ],
+        "warnings": [
+            {"file": w.file, "line": w.line, "message": w.message, "codemod": w.codemod}
+            for w in (plan.warnings if plan else [])
+        ],
+        "error": {"file": error.path, "line": error.line, "message": error.message} if error else None,
+    }
+    if diff is not None:
+        data["diff"] = diff
+    return data

@@ -1,0 +1,84 @@
+"""Parse YAML (masked if it is a Jinja template) into ruamel nodes that carry exact positions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from codemods.errors import InputError
+from codemods.yamltext.jinja import Delimiters, mask
+
+__all__ = [
+    "MappingNode",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "compose",
+    "entries",
+    "first",
+    "scalar_value",
+    "walk_path",
+]
+
+_local = threading.local()
+
+
+def _yaml() -> YAML:
+    # A YAML instance is not thread-safe; one per thread keeps the batch runner safe.
+    instance = getattr(_local, "yaml", None)
+    if instance is None:
+        instance = _local.yaml = YAML(typ="rt")
+    return instance
+
+
+@lru_cache(maxsize=512)
+def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | None, ...]:
+    """All documents of text as node trees. Positions index into text itself.
+
+    Composing (not constructing) keeps duplicate keys, which Jinja if/else branches produce,
+    and never expands aliases, so alias bombs cost nothing.
+    """
+    source = mask(text, delims) if delims is not None else text
+    try:
+        return tuple(_yaml().compose_all(source))
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "invalid YAML"
+        if mark is None:
+            raise InputError(path, None, f"cannot parse YAML: {problem}") from None
+        raise InputError(path, mark.line + 1, f"cannot parse YAML: {problem}", mark.column + 1) from None
+    except YAMLError as err:
+        raise InputError(path, None, f"cannot parse YAML: {err}") from None
+    except RecursionError:
+        raise InputError(path, None, "YAML is nested too deeply to parse") from None
+
+
+def entries(node: Node | None, key: str) -> list[tuple[ScalarNode, Node]]:
+    """Every (key, value) pair of a mapping with that key; duplicates from Jinja branches included."""
+    if not isinstance(node, MappingNode):
+        return []
+    return [(k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == key]
+
+
+def first(node: Node | None, key: str) -> Node | None:
+    found = entries(node, key)
+    return found[0][1] if found else None
+
+
+def scalar_value(node: Node | None) -> str | None:
+    return node.value if isinstance(node, ScalarNode) else None
+
+
+def walk_path(node: Node | None, path: tuple[str, ...]) -> Iterator[Node]:
+    """Every node reached by following the key path, across duplicate keys."""
+    if not path:
+        if node is not None:
+            yield node
+        return
+    for _key, value in entries(node, path[0]):
+        yield from walk_path(value, path[1:])
