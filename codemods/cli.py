@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,11 +60,11 @@ def run_command(path: Path, dry_run: bool, check: bool, as_json: bool, only: tup
         if write and not plan.is_empty:
             plan.apply()
     except InputError as err:
-        if as_json:
-            click.echo(json.dumps(report(str(path), None, False, err, None), indent=2))
-        click.echo(f"error: {err}", err=True)
-        click.echo("nothing was written", err=True)
-        return EXIT_FAILURE
+        return _fail(path, err, as_json)
+    except Exception as exc:  # noqa: BLE001 - a bug must still exit 2 with nothing half-written
+        if os.environ.get("CODEMODS_DEBUG"):
+            raise
+        return _fail(path, InputError(str(path), None, f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"), as_json)
     diff = plan.diff() if dry_run else None
     if as_json:
         click.echo(json.dumps(report(str(path), plan, write and not plan.is_empty, None, diff), indent=2))
@@ -75,6 +76,14 @@ def run_command(path: Path, dry_run: bool, check: bool, as_json: bool, only: tup
     if check and not plan.is_empty:
         return EXIT_CHANGES_NEEDED
     return EXIT_OK
+
+
+def _fail(path: Path, err: InputError, as_json: bool) -> int:
+    if as_json:
+        click.echo(json.dumps(report(str(path), None, False, err, None), indent=2))
+    click.echo(f"error: {err}", err=True)
+    click.echo("nothing was written", err=True)
+    return EXIT_FAILURE
 
 
 @cli.command("list")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import posixpath
 
-from codemods.mods.base import Context
-from codemods.repo.kustomize import add_entry, remove_entry
+from codemods.mods.base import Context, Placement
+from codemods.repo.index import Unit
+from codemods.repo.kustomize import Guard, add_entry, find_guard, lists_entry, remove_entry
 
 NAME = "sync-kustomization-resources"
 
@@ -20,29 +21,42 @@ class SyncKustomizationResources:
 
     def plan(self, ctx: Context) -> None:
         for placement in ctx.placements:
-            job = placement.job
-            final = ctx.plan.relocated.get(job.unit.logical, job.unit.logical)
-            entry = posixpath.basename(final)
-            if final != job.unit.logical:
-                old_dir = job.directory
-                self._edit_kustomization(
-                    ctx, old_dir, lambda t, p, d: remove_entry(t, p, d, entry),
-                    f"removed ./{entry}: the Job moved to {posixpath.dirname(final)}/",
-                )
-            if posixpath.dirname(final) == placement.target_dir:
-                ks = placement.kustomization
-                self._edit_kustomization(
-                    ctx, placement.target_dir, lambda t, p, d: add_entry(t, p, d, entry),
-                    f"listed ./{entry}: Flux Kustomization {ks.display()} applies only what its kustomization lists",
-                )
+            self._sync(ctx, placement)
+
+    def _sync(self, ctx: Context, placement: Placement) -> None:
+        job = placement.job
+        final = ctx.plan.relocated.get(job.unit.logical, job.unit.logical)
+        entry = posixpath.basename(final)
+        guard: Guard | None = None
+        listed_before: dict[bool, bool] = {}  # is_template -> old kustomization listed the Job
+        if final != job.unit.logical:
+            old = ctx.index.kustomization(job.directory)
+            for copy in old.copies if old else []:
+                text = ctx.plan.text(copy.path)
+                listed_before[copy.is_template] = lists_entry(text, copy.path, copy.delimiters, entry)
+                if copy.is_template:
+                    guard = find_guard(text, copy.path, copy.delimiters, entry) or guard
+                new_text = remove_entry(text, copy.path, copy.delimiters, entry)
+                if new_text is not None:
+                    ctx.plan.edit(NAME, copy.path, new_text, f"removed ./{entry}: the Job moved to {posixpath.dirname(final)}/")
+        if posixpath.dirname(final) != placement.target_dir:
+            return
+        target = ctx.index.kustomization(placement.target_dir)
+        if target is not None:
+            self._list(ctx, placement, target, entry, guard, listed_before)
 
     @staticmethod
-    def _edit_kustomization(ctx: Context, directory: str, change, reason: str) -> None:
-        unit = ctx.index.kustomization(directory)
-        if unit is None:
-            return
-        for copy in unit.copies:
+    def _list(ctx: Context, placement: Placement, target: Unit, entry: str, guard: Guard | None, listed_before: dict[bool, bool]) -> None:
+        ks = placement.kustomization
+        reason = f"listed ./{entry}: Flux Kustomization {ks.display()} applies only what its kustomization lists"
+        if guard is not None:
+            reason += f" (kept its guard `{guard.opening}`)"
+        for copy in target.copies:
+            # A rendered copy lists the Job only if its old rendered kustomization did: that
+            # is what the guard evaluated to at render time, and what a fresh render will give.
+            if not copy.is_template and listed_before and not listed_before.get(False, listed_before.get(True, False)):
+                continue
             text = ctx.plan.text(copy.path)
-            new_text = change(text, copy.path, copy.delimiters)
+            new_text = add_entry(text, copy.path, copy.delimiters, entry, guard if copy.is_template else None)
             if new_text is not None:
                 ctx.plan.edit(NAME, copy.path, new_text, reason)

@@ -78,8 +78,12 @@ def _sort_key(value: str) -> str:
     return entry_key(value).lower()
 
 
-def add_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> str | None:
-    """Text with entry appended to resources, or None when it is already listed."""
+def add_entry(text: str, path: str, delims: Delimiters | None, entry: str, guard: Guard | None = None) -> str | None:
+    """Text with entry added to resources, or None when it is already listed.
+
+    In a sorted list the entry goes to its sorted place, otherwise to the end. A guard, if
+    given, wraps the new line the way it wrapped the entry where it came from.
+    """
     doc = _kustomization_doc(text, path, delims)
     if doc is None:
         return None
@@ -102,7 +106,10 @@ def add_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> st
     # The new line copies an existing item's prefix ("  - "), so indentation and dash spacing match.
     model = items[0]
     prefix = line_text(text, model.start_mark.index)[: model.start_mark.column]
-    new_line = prefix + _format_like(entry, items)
+    new_lines = [prefix + _format_like(entry, items)]
+    if guard is not None:
+        indent = prefix[: len(prefix) - len(prefix.lstrip())]
+        new_lines = [indent + guard.opening, *new_lines, indent + guard.closing]
     names = [_sort_key(i.value) for i in items]
     new_key = _sort_key(entry)
     if names == sorted(names):
@@ -111,13 +118,46 @@ def add_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> st
             anchor_line = _outermost_block_start(jl, following.start_mark.line)
             anchor_line = _above_comments(text, anchor_line, jl)
             anchor = _offset_of_line(text, anchor_line)
-            return apply_splices(text, [insert_lines_before(text, anchor, [new_line])])
+            return apply_splices(text, [insert_lines_before(text, anchor, new_lines)])
     # Append after the last item, past any Jinja blocks still open there.
     last = items[-1]
     last_line = last.end_mark.line if last.end_mark.column > 0 else last.end_mark.line - 1
     while jl.depth_after(last_line) > 0 and last_line + 1 < len(jl.depth):
         last_line += 1
-    return apply_splices(text, [insert_lines_after(text, _offset_of_line(text, last_line), [new_line])])
+    return apply_splices(text, [insert_lines_after(text, _offset_of_line(text, last_line), new_lines)])
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Jinja block lines that wrap one entry alone, e.g. `#% if x %#` ... `#% endif %#`."""
+
+    opening: str  # stripped text of the opening line
+    closing: str
+
+
+def _sole_guard_lines(text: str, item: ScalarNode, jl) -> tuple[int, int] | None:
+    first_line = item.start_mark.line
+    last_line = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
+    if jl.block_statements.get(first_line - 1) == "if" and jl.block_statements.get(last_line + 1, "").startswith("endif"):
+        return first_line - 1, last_line + 1
+    return None
+
+
+def find_guard(text: str, path: str, delims: Delimiters | None, entry: str) -> Guard | None:
+    """The Jinja guard around a listed entry, when it guards that entry alone."""
+    if delims is None:
+        return None
+    wanted = entry_key(entry)
+    jl = jinja_lines(text, delims)
+    for listed in resource_entries(text, path, delims):
+        if entry_key(listed.value) == wanted:
+            lines = _sole_guard_lines(text, listed.node, jl)
+            if lines is not None:
+                return Guard(
+                    line_text(text, _offset_of_line(text, lines[0])).strip(),
+                    line_text(text, _offset_of_line(text, lines[1])).strip(),
+                )
+    return None
 
 
 def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> str | None:
@@ -138,12 +178,9 @@ def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) ->
             first_line = item.start_mark.line
             last_line = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
             # An `if` that guarded only this entry goes with it, or a dangling pair would remain.
-            if (
-                jl.block_statements.get(first_line - 1) == "if"
-                and jl.block_statements.get(last_line + 1, "").startswith("endif")
-            ):
-                first_line -= 1
-                last_line += 1
+            guard_lines = _sole_guard_lines(text, item, jl)
+            if guard_lines is not None:
+                first_line, last_line = guard_lines
             next_item = seq.value[pos + 1] if pos + 1 < len(seq.value) else None
             if next_item is None or next_item.start_mark.line > last_line + 1 + _comment_run(text, last_line + 1, jl):
                 # Comments right above an entry that ends its group describe that entry alone.
