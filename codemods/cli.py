@@ -38,11 +38,18 @@ def cli() -> None:
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Write nothing; print a git-format diff of the changes on stdout.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when changes are needed, 0 when none are.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on stdout (with --dry-run, the diff is in it).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a machine-readable report on stdout (with --dry-run, the diff is in it).",
+)
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this codemod (repeatable).")
 @click.option("--skip", multiple=True, metavar="NAME", help="Do not run this codemod (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary on stderr.")
-def run_command(path: Path, dry_run: bool, check: bool, as_json: bool, only: tuple[str, ...], skip: tuple[str, ...], quiet: bool) -> int:
+def run_command(
+    path: Path, dry_run: bool, check: bool, as_json: bool, only: tuple[str, ...], skip: tuple[str, ...], quiet: bool
+) -> int:
     """Apply the codemods to the repository at PATH (default: the current directory).
 
     Every change is planned first and written only when the whole plan succeeded, each file
@@ -61,10 +68,16 @@ def run_command(path: Path, dry_run: bool, check: bool, as_json: bool, only: tup
             plan.apply()
     except InputError as err:
         return _fail(path, err, as_json)
-    except Exception as exc:  # noqa: BLE001 - a bug must still exit 2 with nothing half-written
+    except Exception as exc:
         if os.environ.get("CODEMODS_DEBUG"):
             raise
-        return _fail(path, InputError(str(path), None, f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"), as_json)
+        return _fail(
+            path,
+            InputError(
+                str(path), None, f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
+            ),
+            as_json,
+        )
     diff = plan.diff() if dry_run else None
     if as_json:
         click.echo(json.dumps(report(str(path), plan, write and not plan.is_empty, None, diff), indent=2))

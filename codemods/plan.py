@@ -114,7 +114,9 @@ class Plan:
         for path, old, new in self.edits():
             parts.append((path, _edit_diff(path, old, new)))
         for src, dst in self.moves.items():
-            parts.append((src, f"diff --git a/{src} b/{dst}\nsimilarity index 100%\nrename from {src}\nrename to {dst}\n"))
+            parts.append(
+                (src, f"diff --git a/{src} b/{dst}\nsimilarity index 100%\nrename from {src}\nrename to {dst}\n")
+            )
         for path in self.deletes:
             parts.append((path, _delete_diff(path, self.text(path), _git_mode(self.root / path))))
         return "".join(text for _key, text in sorted(parts))
@@ -131,9 +133,9 @@ class Plan:
             for path, _old, new in self.edits():
                 final = self.root / path
                 tmp = final.with_name(f".{final.name}.codemods-{os.getpid()}.tmp")
-                staged.append((tmp, final))
                 mode = stat.S_IMODE(final.stat().st_mode)
                 with open(tmp, "wb") as handle:
+                    staged.append((tmp, final))  # only now is it ours to clean up
                     handle.write(new.encode("utf-8"))
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -146,7 +148,9 @@ class Plan:
         except OSError as err:
             for tmp, _final in staged:
                 tmp.unlink(missing_ok=True)
-            raise InputError(str(getattr(err, "filename", "") or self.root), None, f"cannot write: {err.strerror or err}") from None
+            raise InputError(
+                str(getattr(err, "filename", "") or self.root), None, f"cannot write: {err.strerror or err}"
+            ) from None
         except BaseException:
             for tmp, _final in staged:
                 tmp.unlink(missing_ok=True)
@@ -182,7 +186,9 @@ def _edit_diff(path: str, old: str, new: str) -> str:
 
 
 def _delete_diff(path: str, old: str, mode: str) -> str:
-    return f"diff --git a/{path} b/{path}\ndeleted file mode {mode}\n" + _hunks(_split_lines(old), [], f"a/{path}", "/dev/null")
+    return f"diff --git a/{path} b/{path}\ndeleted file mode {mode}\n" + _hunks(
+        _split_lines(old), [], f"a/{path}", "/dev/null"
+    )
 
 
 def _git_mode(path: Path) -> str:

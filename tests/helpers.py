@@ -41,7 +41,9 @@ def tree_diff(actual: dict[str, bytes], expected: dict[str, bytes]) -> list[str]
     return problems
 
 
-def run_codemods(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_codemods(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed CLI in a real subprocess, exactly as a user or CI runs it.
 
     Output is decoded without newline translation: a diff of CRLF files must keep its \r.
@@ -57,7 +59,9 @@ def run_codemods(*args: str, cwd: Path | None = None, env: dict[str, str] | None
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV}, check=check)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV}, check=check
+    )
 
 
 def git_init(root: Path) -> None:

@@ -51,8 +51,8 @@ def test_check_finds_nothing_and_run_writes_nothing(repo: str, corpus_copy: Path
     assert tree(root) == before
 
 
-_SPEC = re.compile(r"^(?P<indent>[ ]*)spec:[ ]*\r?$", re.M)
-_VALUES = re.compile(r"^(?P<indent>[ ]*)values:[ ]*\r?$", re.M)
+_SPEC = re.compile(r"^(?P<indent>[ ]*)spec:[ ]*\r?$", re.MULTILINE)
+_VALUES = re.compile(r"^(?P<indent>[ ]*)values:[ ]*\r?$", re.MULTILINE)
 
 
 def _injection_point(text: str) -> tuple[int, str, str] | None:
@@ -133,5 +133,9 @@ def test_insert_migration_job_at_each_files_own_indentation(tmp_path: Path) -> N
         step = lines.splitlines()[1][len(indent) :]
         step = step[: len(step) - len(step.lstrip(" "))]
         changes = _changed_lines(before[rel].decode(), after[rel].decode())
-        assert changes == [("insert", [], [f"{indent}{step}migrationJob:\n", f"{indent}{step}{step}enabled: false\n"])], (rel, changes)
-        assert after[rel].decode().index(f"{indent}litellm-helm:\n") < after[rel].decode().index(f"{indent}{step}migrationJob:\n")
+        assert changes == [
+            ("insert", [], [f"{indent}{step}migrationJob:\n", f"{indent}{step}{step}enabled: false\n"])
+        ], (rel, changes)
+        assert after[rel].decode().index(f"{indent}litellm-helm:\n") < after[rel].decode().index(
+            f"{indent}{step}migrationJob:\n"
+        )

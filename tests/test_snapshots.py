@@ -8,6 +8,7 @@ and a fresh makejinja render reproduces the rendered files byte-for-byte.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import tomllib
@@ -84,7 +85,7 @@ def _renames(diff: str) -> list[tuple[str, str]]:
     lines = diff.splitlines()
     return [
         (a[len("rename from ") :], b[len("rename to ") :])
-        for a, b in zip(lines, lines[1:])
+        for a, b in itertools.pairwise(lines)
         if a.startswith("rename from ") and b.startswith("rename to ")
     ]
 
@@ -123,7 +124,18 @@ def test_fresh_render_reproduces_rendered_files(case: str, side: str, tmp_path: 
         out = tmp_path / "out"
         data = SNAPSHOTS / case / spec(case)["render_data"]
         subprocess.run(
-            [*makejinja_executable(), "-q", "-i", str(inputs), "-o", str(out), "--jinja-suffix", ".j2", "--data", str(data)],
+            [
+                *makejinja_executable(),
+                "-q",
+                "-i",
+                str(inputs),
+                "-o",
+                str(out),
+                "--jinja-suffix",
+                ".j2",
+                "--data",
+                str(data),
+            ],
             cwd=tmp_path,
             check=True,
             capture_output=True,

@@ -13,7 +13,7 @@ from codemods.errors import InputError
 from codemods.mods.base import Context
 from codemods.repo.workloads import LITELLM_VALUES_KEY, is_helm_release
 from codemods.yamltext.jinja import Delimiters
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries, first, scalar_value
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries
 from codemods.yamltext.splice import Splice, apply_splices, insert_lines_after
 
 NAME = "disable-migration-job"
@@ -65,7 +65,9 @@ def _set_enabled_false(text: str, job_key: Node, job: Node, step: int, out: _Res
         else:
             indent = " " * job.start_mark.column
             out.splices.append(insert_lines_after(text, job_key.start_mark.index, [f"{indent}enabled: false"]))
-        out.notes.append(f"line {where}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false (the chart defaults to true)")
+        out.notes.append(
+            f"line {where}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false (the chart defaults to true)"
+        )
         return
     for key, value in enabled:
         line = key.start_mark.line + 1
@@ -92,7 +94,9 @@ def _disable_in_block(text: str, key: Node, block: Node, step: int, out: _Result
     if isinstance(block, ScalarNode) and block.style is None and block.value == "":
         indent = " " * (key.start_mark.column + step)
         out.splices.append(
-            insert_lines_after(text, key.start_mark.index, [f"{indent}migrationJob:", f"{indent}{' ' * step}enabled: false"])
+            insert_lines_after(
+                text, key.start_mark.index, [f"{indent}migrationJob:", f"{indent}{' ' * step}enabled: false"]
+            )
         )
         out.notes.append(f"line {line}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false")
         return
@@ -111,11 +115,15 @@ def _disable_in_block(text: str, key: Node, block: Node, step: int, out: _Result
                     text, key.start_mark.index, [f"{indent}migrationJob:", f"{indent}{' ' * child_step}enabled: false"]
                 )
             )
-        out.notes.append(f"line {line}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false (the chart defaults to true)")
+        out.notes.append(
+            f"line {line}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false (the chart defaults to true)"
+        )
         return
     for job_key, job in jobs:
         if _is_alias(job_key, job):
-            out.skipped.append((job_key.start_mark.line + 1, "migrationJob comes from an alias; edit its anchor by hand"))
+            out.skipped.append(
+                (job_key.start_mark.line + 1, "migrationJob comes from an alias; edit its anchor by hand")
+            )
             continue
         child_step = block.start_mark.column - key.start_mark.column or step
         _set_enabled_false(text, job_key, job, child_step, out)
@@ -140,7 +148,9 @@ def _verify(text: str, path: str, delims: Delimiters | None) -> None:
     """Re-read the result: it must parse and every litellm-helm block must now be disabled."""
     check = disable_in_text(text, path, delims)
     if check.splices:
-        raise InputError(path, None, "internal check failed: the edit did not disable the migration Job; nothing written")
+        raise InputError(
+            path, None, "internal check failed: the edit did not disable the migration Job; nothing written"
+        )
 
 
 class DisableMigrationJob:
@@ -165,5 +175,7 @@ class DisableMigrationJob:
                 try:
                     _verify(new_text, copy.path, copy.delimiters)
                 except InputError as err:
-                    raise InputError(copy.path, err.line, f"the edited file would be broken ({err.message}); nothing written") from None
+                    raise InputError(
+                        copy.path, err.line, f"the edited file would be broken ({err.message}); nothing written"
+                    ) from None
                 ctx.plan.edit(NAME, copy.path, new_text, "; ".join(result.notes) + f": {WHY}")

@@ -33,7 +33,9 @@ class RelocateMigrationJob:
                 continue
             source = job.unit.primary.path
             if not job.only_document:
-                ctx.plan.warn(source, job.line, f"Job {job.name} shares its file with other documents; move it by hand", NAME)
+                ctx.plan.warn(
+                    source, job.line, f"Job {job.name} shares its file with other documents; move it by hand", NAME
+                )
                 continue
             ks = placement.kustomization
             if ctx.index.kustomization(target) is None:
@@ -58,7 +60,9 @@ class RelocateMigrationJob:
             if copy.is_template:
                 dest_dir = ctx.index.layout.template_dir_for(copy.path, target)
                 if dest_dir is None:
-                    ctx.plan.warn(copy.path, job.line, f"no template directory renders to {target}/; move it by hand", NAME)
+                    ctx.plan.warn(
+                        copy.path, job.line, f"no template directory renders to {target}/; move it by hand", NAME
+                    )
                     return
             else:
                 dest_dir = target

@@ -17,7 +17,9 @@ NAME = "sync-kustomization-resources"
 
 class SyncKustomizationResources:
     name = NAME
-    description = "Unlist moved migration Jobs from their old kustomization and list them, once, where Flux builds them."
+    description = (
+        "Unlist moved migration Jobs from their old kustomization and list them, once, where Flux builds them."
+    )
 
     def plan(self, ctx: Context) -> None:
         for placement in ctx.placements:
@@ -38,7 +40,9 @@ class SyncKustomizationResources:
                     guard = find_guard(text, copy.path, copy.delimiters, entry) or guard
                 new_text = remove_entry(text, copy.path, copy.delimiters, entry)
                 if new_text is not None:
-                    ctx.plan.edit(NAME, copy.path, new_text, f"removed ./{entry}: the Job moved to {posixpath.dirname(final)}/")
+                    ctx.plan.edit(
+                        NAME, copy.path, new_text, f"removed ./{entry}: the Job moved to {posixpath.dirname(final)}/"
+                    )
         if posixpath.dirname(final) != placement.target_dir:
             return
         target = ctx.index.kustomization(placement.target_dir)
@@ -46,7 +50,14 @@ class SyncKustomizationResources:
             self._list(ctx, placement, target, entry, guard, listed_before)
 
     @staticmethod
-    def _list(ctx: Context, placement: Placement, target: Unit, entry: str, guard: Guard | None, listed_before: dict[bool, bool]) -> None:
+    def _list(
+        ctx: Context,
+        placement: Placement,
+        target: Unit,
+        entry: str,
+        guard: Guard | None,
+        listed_before: dict[bool, bool],
+    ) -> None:
         ks = placement.kustomization
         reason = f"listed ./{entry}: Flux Kustomization {ks.display()} applies only what its kustomization lists"
         if guard is not None:

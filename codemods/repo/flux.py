@@ -114,7 +114,7 @@ class FluxGraph:
             if facts is None or not any(is_within(logical_dir, p) for p in facts.flux_paths):
                 continue
             for ks in self._kustomizations_in(unit.primary.path):
-                if is_within(logical_dir, ks.path) and (best is None or len(ks.path) > len(best.path)):
-                    if self._reaches(ks.path, logical_dir):
-                        best = ks
+                closer = best is None or len(ks.path) > len(best.path)
+                if is_within(logical_dir, ks.path) and closer and self._reaches(ks.path, logical_dir):
+                    best = ks
         return best

@@ -145,7 +145,9 @@ def scan(root: Path) -> RepoIndex:
         facts = Facts(
             litellm_values="litellm" in kinds,
             migration_job="job" in kinds and bool(_MIGRATION.search(data)) and bool(_LITELLM.search(data)),
-            flux_paths=tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data)) if "flux" in kinds else (),
+            flux_paths=tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
+            if "flux" in kinds
+            else (),
         )
         if facts.litellm_values or facts.migration_job or facts.flux_paths:
             index.facts[rel] = facts

@@ -98,7 +98,9 @@ def add_entry(text: str, path: str, delims: Delimiters | None, entry: str, guard
     if not isinstance(seq, SequenceNode) or not seq.value:
         # "resources:" with no items: start a block list under it.
         indent = " " * (key_node.start_mark.column + _indent_step(text))
-        return apply_splices(text, [insert_lines_after(text, key_node.start_mark.index, [f"{indent}- {_format_like(entry, [])}"])])
+        return apply_splices(
+            text, [insert_lines_after(text, key_node.start_mark.index, [f"{indent}- {_format_like(entry, [])}"])]
+        )
     items = [i for i in seq.value if isinstance(i, ScalarNode)]
     if not items:
         return None
@@ -138,7 +140,9 @@ class Guard:
 def _sole_guard_lines(text: str, item: ScalarNode, jl) -> tuple[int, int] | None:
     first_line = item.start_mark.line
     last_line = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
-    if jl.block_statements.get(first_line - 1) == "if" and jl.block_statements.get(last_line + 1, "").startswith("endif"):
+    if jl.block_statements.get(first_line - 1) == "if" and jl.block_statements.get(last_line + 1, "").startswith(
+        "endif"
+    ):
         return first_line - 1, last_line + 1
     return None
 

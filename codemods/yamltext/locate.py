@@ -49,9 +49,9 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = err.problem or err.context or "invalid YAML"
-        if err.context and err.context_mark is not None and err.problem_mark is not None:
-            if err.context_mark.line != err.problem_mark.line:
-                problem = f"{problem} ({err.context} at line {err.context_mark.line + 1})"
+        context, problem_mark = err.context_mark, err.problem_mark
+        if err.context and context is not None and problem_mark is not None and context.line != problem_mark.line:
+            problem = f"{problem} ({err.context} at line {context.line + 1})"
         if mark is None:
             raise InputError(path, None, f"cannot parse YAML: {problem}") from None
         raise InputError(path, mark.line + 1, f"cannot parse YAML: {problem}", mark.column + 1) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -14,7 +15,7 @@ class Splice:
 
 def apply_splices(text: str, splices: list[Splice]) -> str:
     ordered = sorted(set(splices))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in itertools.pairwise(ordered):
         if after.start < before.end:
             raise ValueError(f"overlapping edits at offsets {before.start} and {after.start}")
     out: list[str] = []

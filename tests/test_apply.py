@@ -1,0 +1,60 @@
+"""Plan-then-apply: a failure while writing leaves the checkout exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from codemods.errors import InputError
+from codemods.mods import ALL
+from codemods.runner import plan_repository
+from tests.helpers import ROOT, tree
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    work = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, work)
+    return work
+
+
+def test_failure_while_staging_writes_nothing(repo: Path) -> None:
+    plan = plan_repository(repo, ALL)
+    edited = [path for path, _old, _new in plan.edits()]
+    assert len(edited) >= 4
+    # A real fault: the temp file for the last edit cannot be created (a directory is in the way).
+    last = repo / edited[-1]
+    blocker = last.with_name(f".{last.name}.codemods-{os.getpid()}.tmp")
+    blocker.mkdir()
+    before = tree(repo)
+    with pytest.raises(InputError, match="cannot write"):
+        plan.apply()
+    blocker.rmdir()
+    assert tree(repo) == {k: v for k, v in before.items()}
+    assert not [p for p in repo.rglob("*.tmp")], "staged temp files must be cleaned up"
+
+
+def test_destination_that_appeared_after_planning_aborts_before_any_write(repo: Path) -> None:
+    plan = plan_repository(repo, ALL)
+    _src, dst = next(iter(plan.moves.items()))
+    (repo / dst).write_text("someone else's file\n")
+    before = tree(repo)
+    with pytest.raises(InputError, match="already exists"):
+        plan.apply()
+    assert tree(repo) == before
+    assert not [p for p in repo.rglob("*.tmp")]
+
+
+def test_file_modes_survive_an_edit(repo: Path) -> None:
+    target = repo / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    target.chmod(0o755)
+    plan = plan_repository(repo, ALL)
+    plan.apply()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert b"enabled: false" in target.read_bytes()

@@ -1,0 +1,157 @@
+"""The CLI contract that scripts and CI pipelines depend on: flags, exit codes, report fields."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, SNAPSHOTS, run_codemods, tree
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+NAMES = ["disable-migration-job", "relocate-migration-job", "sync-kustomization-resources"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    work = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, work)
+    return work
+
+
+def test_example_is_the_attempt3_snapshot() -> None:
+    # The README's demo must show the real thing: keep it identical to the tested case.
+    assert tree(EXAMPLE) == tree(SNAPSHOTS / "cluster-template-attempt3" / "before")
+
+
+def test_list_names_every_codemod() -> None:
+    result = run_codemods("list")
+    assert result.returncode == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == NAMES
+    as_json = json.loads(run_codemods("list", "--json").stdout)
+    assert [m["name"] for m in as_json] == NAMES and all(m["description"] for m in as_json)
+
+
+def test_help_and_version() -> None:
+    assert run_codemods("--help").returncode == 0
+    assert "--dry-run" in run_codemods("run", "--help").stdout
+    assert run_codemods("--version").stdout.startswith("codemods, version ")
+
+
+def test_check_exit_codes(repo: Path) -> None:
+    before = tree(repo)
+    check = run_codemods("run", "--check", str(repo))
+    assert check.returncode == 1
+    assert tree(repo) == before
+    assert "would change" in check.stderr
+    assert run_codemods("run", str(repo)).returncode == 0
+    assert run_codemods("run", "--check", str(repo)).returncode == 0
+
+
+def test_dry_run_writes_nothing_and_prints_a_git_diff(repo: Path) -> None:
+    before = tree(repo)
+    result = run_codemods("run", "--dry-run", str(repo))
+    assert result.returncode == 0
+    assert tree(repo) == before
+    assert result.stdout.startswith("diff --git a/")
+    assert "rename from templates/config/kubernetes/apps/openhands/migration-job.yaml.j2" in result.stdout
+    # The human summary goes to stderr, never into the diff.
+    assert "disable-migration-job" in result.stderr and "disable-migration-job" not in result.stdout
+
+
+def test_default_path_is_the_current_directory(repo: Path) -> None:
+    assert run_codemods("run", "--check", cwd=repo).returncode == 1
+
+
+def test_json_report(repo: Path) -> None:
+    plain = run_codemods("run", "--dry-run", str(repo)).stdout
+    result = run_codemods("run", "--dry-run", "--json", str(repo))
+    report = json.loads(result.stdout)
+    assert report["status"] == "changed" and report["applied"] is False and report["error"] is None
+    assert report["diff"] == plain
+    assert {c["codemod"] for c in report["changes"]} == set(NAMES)
+    assert all(c["reason"] and c["file"] for c in report["changes"])
+    moves = [c for c in report["changes"] if c["action"] == "move"]
+    assert {m["to"] for m in moves} == {
+        "kubernetes/apps/openhands/openhands/app/migration-job.yaml",
+        "templates/config/kubernetes/apps/openhands/openhands/app/migration-job.yaml.j2",
+    }
+    assert "openhands-postgresql, openhands-secrets" in moves[0]["reason"]
+    applied = json.loads(run_codemods("run", "--json", str(repo)).stdout)
+    assert applied["applied"] is True and "diff" not in applied
+    again = json.loads(run_codemods("run", "--json", str(repo)).stdout)
+    assert again["status"] == "unchanged" and again["files"] == [] and again["applied"] is False
+
+
+def test_only_and_skip(repo: Path) -> None:
+    only = json.loads(run_codemods("run", "--dry-run", "--json", "--only", "disable-migration-job", str(repo)).stdout)
+    assert {c["codemod"] for c in only["changes"]} == {"disable-migration-job"}
+    skip = json.loads(
+        run_codemods(
+            "run",
+            "--dry-run",
+            "--json",
+            "--skip",
+            "relocate-migration-job",
+            "--skip",
+            "sync-kustomization-resources",
+            str(repo),
+        ).stdout
+    )
+    assert {c["codemod"] for c in skip["changes"]} == {"disable-migration-job"}
+    alone = run_codemods("run", "--dry-run", "--only", "relocate-migration-job", str(repo))
+    assert "without sync-kustomization-resources" in alone.stderr
+
+
+@pytest.mark.parametrize("args", [["--only", "nope"], ["--skip", "nope"]])
+def test_unknown_codemod_is_exit_2(repo: Path, args: list[str]) -> None:
+    result = run_codemods("run", *args, str(repo))
+    assert result.returncode == 2
+    assert "unknown codemod 'nope'" in result.stderr
+
+
+def test_missing_path_is_exit_2(tmp_path: Path) -> None:
+    result = run_codemods("run", str(tmp_path / "nope"))
+    assert result.returncode == 2
+
+
+def test_bad_yaml_is_exit_2_with_file_and_line_and_json_error(tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "bad-yaml" / "before", work)
+    result = run_codemods("run", "--json", str(work))
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["status"] == "failed"
+    assert report["error"]["file"] == "kubernetes/apps/ai/openhands/app/helmrelease.yaml"
+    assert report["error"]["line"] == 11
+    assert "nothing was written" in result.stderr
+
+
+def test_missing_target_kustomization_is_exit_2_naming_the_flux_kustomization(repo: Path) -> None:
+    for copy in (
+        repo / "kubernetes/apps/openhands/openhands/app/kustomization.yaml",
+        repo / "templates/config/kubernetes/apps/openhands/openhands/app/kustomization.yaml.j2",
+    ):
+        copy.unlink()
+    before = tree(repo)
+    result = run_codemods("run", str(repo))
+    assert result.returncode == 2
+    assert "templates/config/kubernetes/apps/openhands/openhands/ks.yaml.j2:15: Flux Kustomization" in result.stderr
+    assert tree(repo) == before
+
+
+def test_unparsable_file_that_needs_no_edit_is_skipped(repo: Path) -> None:
+    (repo / "kubernetes/apps/openhands/notes.yaml").write_text("this: is: not: yaml\n")
+    result = run_codemods("run", "--check", str(repo))
+    assert result.returncode == 1, result.stderr
+
+
+def test_broken_flux_kustomization_is_a_warning(repo: Path) -> None:
+    (repo / "kubernetes/apps/other.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nspec:\n  path: ./kubernetes/apps/openhands\n  x: [\n"
+    )
+    result = run_codemods("run", "--dry-run", str(repo))
+    assert result.returncode == 0
+    assert "warning: kubernetes/apps/other.yaml:" in result.stderr

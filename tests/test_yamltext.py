@@ -1,0 +1,75 @@
+"""Jinja masking and splicing primitives."""
+
+from __future__ import annotations
+
+import pytest
+
+from codemods.errors import InputError
+from codemods.yamltext.jinja import CLUSTER_TEMPLATE, STANDARD, jinja_lines, mask
+from codemods.yamltext.locate import compose
+from codemods.yamltext.splice import Splice, apply_splices, delete_lines, insert_lines_after
+
+TEMPLATES = [
+    (
+        STANDARD,
+        "{% if a %}\nkey: {{ v }}\n{# note #}\nlist:\n  - {{ x }}-y\n{% for i in l %}\n  - {{ i }}\n{% endfor %}\n{%- if b -%}\nz: 1\n{% endif %}\n",
+    ),
+    (
+        CLUSTER_TEMPLATE,
+        '#% if a %#\n---\nkey: #{ v }#\n#| note #|\nname: "#{ x }#-y"\n  #% for i in l %#\n#% endfor %#\n',
+    ),
+    (STANDARD, "{% set x %}\nmulti\nline\n{% endset %}\nkey: {{\n  v\n}}\n"),
+]
+
+
+@pytest.mark.parametrize(("delims", "text"), TEMPLATES)
+def test_mask_keeps_every_offset_and_line_break(delims, text: str) -> None:
+    masked = mask(text, delims)
+    assert len(masked) == len(text)
+    assert [i for i, c in enumerate(masked) if c == "\n"] == [i for i, c in enumerate(text) if c == "\n"]
+
+
+def test_masked_templates_parse_and_keep_positions() -> None:
+    text = TEMPLATES[1][1]
+    (doc,) = compose(text, "t.yaml.j2", CLUSTER_TEMPLATE)
+    keys = {k.value: (k.start_mark.line, k.start_mark.column) for k, _v in doc.value}
+    assert keys == {"key": (2, 0), "name": (4, 0)}
+
+
+def test_block_lines_and_depth() -> None:
+    text = "a:\n  #% if x %#\n  - b\n  #% if y %#\n  - c\n  #% endif %#\n  #% endif %#\n  - d\n"
+    jl = jinja_lines(text, CLUSTER_TEMPLATE)
+    assert jl.depth == [0, 0, 1, 1, 2, 2, 1, 0, 0]
+    assert jl.block_statements == {1: "if", 3: "if", 5: "endif", 6: "endif"}
+
+
+def test_helm_syntax_is_data_in_makejinja_templates() -> None:
+    text = 'name: "x-{{ .Release.Revision }}"\n'
+    assert mask(text, CLUSTER_TEMPLATE) == text
+
+
+def test_parse_error_names_file_line_and_column() -> None:
+    with pytest.raises(InputError) as err:
+        compose("a:\n  b: [1, 2\nc: 3\n", "dir/x.yaml", None)
+    assert str(err.value).startswith("dir/x.yaml:3:")
+
+
+def test_alias_bomb_composes_without_expanding() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 30)]
+    (doc,) = compose("\n".join(lines) + "\n", "bomb.yaml", None)
+    assert len(doc.value) == 30
+
+
+def test_splices_apply_in_order_and_refuse_overlap() -> None:
+    assert apply_splices("abcdef", [Splice(4, 5, "E"), Splice(0, 1, "A")]) == "AbcdEf"
+    with pytest.raises(ValueError):
+        apply_splices("abcdef", [Splice(0, 3, ""), Splice(2, 4, "")])
+
+
+def test_line_edits_keep_line_endings() -> None:
+    text = "a\r\nb\r\nc"
+    assert apply_splices(text, [insert_lines_after(text, 0, ["x"])]) == "a\r\nx\r\nb\r\nc"
+    assert apply_splices(text, [insert_lines_after(text, len(text) - 1, ["x"])]) == "a\r\nb\r\nc\r\nx"
+    assert apply_splices(text, [delete_lines(text, len(text) - 1, len(text) - 1)]) == "a\r\nb"
+    assert apply_splices(text, [delete_lines(text, 3, 3)]) == "a\r\nc"
