@@ -20,9 +20,8 @@ YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
 
-_PREFILTER = re.compile(
-    rb"(?P<litellm>litellm-helm)|(?P<job>kind:[ \t]*[\"']?Job\b)|(?P<flux>kustomize\.toolkit\.fluxcd\.io)"
-)
+# Literal `in` tests run at C speed; a regex only runs on the few files that pass them.
+_JOB_KIND = re.compile(rb"kind:[ \t]*[\"']?Job\b")
 _MIGRATION = re.compile(rb"(?i)migrat")
 _LITELLM = re.compile(rb"(?i)litellm")
 _FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*[\"']?([^\"'\s#]+)")
@@ -117,6 +116,22 @@ def _walk(root: Path) -> Iterator[tuple[str, str]]:
                 yield rel, entry.path
 
 
+def _facts(data: bytes) -> Facts | None:
+    litellm_values = b"litellm-helm" in data
+    migration_job = (
+        b"Job" in data
+        and _JOB_KIND.search(data) is not None
+        and _MIGRATION.search(data) is not None
+        and _LITELLM.search(data) is not None
+    )
+    flux_paths: tuple[str, ...] = ()
+    if b"kustomize.toolkit.fluxcd.io" in data:
+        flux_paths = tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
+    if litellm_values or migration_job or flux_paths:
+        return Facts(litellm_values, migration_job, flux_paths)
+    return None
+
+
 def scan(root: Path) -> RepoIndex:
     layout = load_layout(root)
     index = RepoIndex(root, layout)
@@ -139,17 +154,8 @@ def scan(root: Path) -> RepoIndex:
         except OSError as err:
             index.skipped.append((rel, f"cannot read: {err.strerror}"))
             continue
-        kinds = {m.lastgroup for m in _PREFILTER.finditer(data)}
-        if not kinds:
-            continue
-        facts = Facts(
-            litellm_values="litellm" in kinds,
-            migration_job="job" in kinds and bool(_MIGRATION.search(data)) and bool(_LITELLM.search(data)),
-            flux_paths=tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
-            if "flux" in kinds
-            else (),
-        )
-        if facts.litellm_values or facts.migration_job or facts.flux_paths:
+        facts = _facts(data)
+        if facts is not None:
             index.facts[rel] = facts
     for logical in sorted(units):
         index._dirs.setdefault(posixpath.dirname(logical), []).append(logical)

@@ -1,0 +1,77 @@
+"""Benchmark: `codemods run --check` on a 3,000-app monorepo against the read-and-regex floor.
+
+Runs each command as its own process (as a user would), several times, and reports the best
+wall time, the ratio to the floor and the peak RSS. Also times a naive full ruamel parse of
+every file, the approach the pre-filter avoids. Usage:
+
+    python bench/bench_check.py [--apps 3000] [--repeat 5] [--naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import monorepo  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+NAIVE = """
+import os, sys
+from ruamel.yaml import YAML
+y = YAML(typ="rt")
+for dirpath, dirnames, filenames in os.walk(sys.argv[1]):
+    for name in filenames:
+        if name.endswith((".yaml", ".yml")):
+            with open(os.path.join(dirpath, name)) as handle:
+                list(y.compose_all(handle.read()))
+"""
+
+
+def timed(argv: list[str], expect: set[int]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in expect:
+        raise SystemExit(f"{argv} exited {code}")
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def best(argv: list[str], repeat: int, expect: set[int]) -> tuple[float, int]:
+    runs = [timed(argv, expect) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--apps", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--naive", action="store_true", help="also time a full ruamel parse of every file (slow)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        clean, broken = Path(tmp) / "clean", Path(tmp) / "broken"
+        files = monorepo(clean, args.apps)
+        monorepo(broken, args.apps, broken=1)
+        floor = best([sys.executable, str(HERE / "floor.py"), str(clean)], args.repeat, {0})
+        check_clean = best([sys.executable, "-m", "codemods", "run", "--check", "-q", str(clean)], args.repeat, {0})
+        check_broken = best([sys.executable, "-m", "codemods", "run", "--check", "-q", str(broken)], args.repeat, {1})
+        print(f"monorepo: {args.apps} apps, {files} YAML files")
+        print(f"floor (read + regex every file):   {floor[0]:.3f} s  peak {floor[1]} MiB")
+        print(f"codemods run --check, nothing to fix: {check_clean[0]:.3f} s  peak {check_clean[1]} MiB  ratio {check_clean[0] / floor[0]:.2f}x (goal <= 4x)")
+        print(f"codemods run --check, one app to fix: {check_broken[0]:.3f} s  peak {check_broken[1]} MiB  ratio {check_broken[0] / floor[0]:.2f}x (goal <= 6x)")
+        if args.naive:
+            naive = best([sys.executable, "-c", NAIVE, str(clean)], 1, {0})
+            print(f"naive full ruamel parse:          {naive[0]:.3f} s  peak {naive[1]} MiB  ratio {naive[0] / floor[0]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
