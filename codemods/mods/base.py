@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
-from codemods.errors import InputError
 from codemods.plan import Plan
 from codemods.repo.flux import FluxGraph, FluxKustomization
 from codemods.repo.index import RepoIndex
@@ -61,46 +60,48 @@ class Context:
     def placements(self) -> list[Placement]:
         placements = []
         for job in self.migration_jobs:
-            release = self._release_for(job)
-            if release is None:
-                continue
-            ks = self.flux.deployer(release.directory)
-            if ks is None:
-                self.plan.warn(
-                    release.unit.primary.path,
-                    release.line,
-                    f"no Flux Kustomization in this repo builds {release.directory}/; "
-                    f"cannot tell where Job {job.name} belongs, so it stays where it is",
-                )
-                continue
-            placements.append(Placement(job, release, ks))
+            placement = self._place(job)
+            if placement is not None:
+                placements.append(placement)
         for path, line, message in self.flux.warnings:
-            self.plan.warn(path, line, f"{message} (skipped while reading Flux Kustomizations)")
+            self.plan.warn(path, line, message)
         return placements
 
-    def _release_for(self, job: MigrationJob) -> Release | None:
-        """The litellm release a Job serves, only when that can be told for sure."""
-        releases = self.releases
-        # Nearest first: a Job in the namespace directory serves the releases below it.
-        below = [r for r in releases if is_within(r.directory, job.directory)]
-        named = [r for r in releases if r.name and job.name.startswith(r.name + "-")]
-        for candidates in ([r for r in below if r in named], below, named, releases):
-            distinct = {(r.unit.logical, r.name) for r in candidates}
-            if len(distinct) == 1:
-                return candidates[0]
-            if len(distinct) > 1:
-                self.plan.warn(
-                    job.unit.primary.path,
-                    job.line,
-                    f"Job {job.name} could serve several litellm releases "
-                    f"({', '.join(sorted(r.name for r in candidates))}); left in place",
-                )
-                return None
+    def _place(self, job: MigrationJob) -> Placement | None:
+        """Where the Job belongs, only when that can be told for sure."""
+        candidates = self._candidate_releases(job)
+        if not candidates:
+            return None
+        # A base release and an overlay's values patch are one release: what counts is the
+        # Flux Kustomization that deploys them.
+        by_deployer: dict[tuple[str, str], Placement] = {}
+        for release in candidates:
+            ks = self.flux.deployer(release.directory)
+            if ks is not None:
+                by_deployer.setdefault((ks.file, ks.name), Placement(job, release, ks))
+        if len(by_deployer) == 1:
+            return next(iter(by_deployer.values()))
+        where = job.unit.primary.path
+        if not by_deployer:
+            dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
+            self.plan.warn(
+                where, job.line, f"no Flux Kustomization in this repo builds {dirs}; Job {job.name} stays where it is"
+            )
+        else:
+            names = ", ".join(sorted(p.kustomization.display() for p in by_deployer.values()))
+            self.plan.warn(
+                where, job.line, f"Job {job.name} could belong to several Flux Kustomizations ({names}); left in place"
+            )
         return None
 
-
-def read_or_fail(ctx: Context, path: str) -> str:
-    try:
-        return ctx.plan.text(path)
-    except OSError as err:
-        raise InputError(path, None, f"cannot read: {err.strerror}") from None
+    def _candidate_releases(self, job: MigrationJob) -> list[Release]:
+        """The nearest tier of litellm releases the Job could serve."""
+        releases = self.releases
+        # A Job in the namespace directory serves the releases below it; a Job named
+        # "<release>-..." serves that release; a lone litellm release serves any Job.
+        below = [r for r in releases if is_within(r.directory, job.directory)]
+        named = [r for r in releases if r.name and job.name.startswith(r.name + "-")]
+        for tier in ([r for r in below if r in named], below, named, releases):
+            if tier:
+                return tier
+        return []

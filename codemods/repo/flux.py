@@ -12,6 +12,7 @@ from codemods.repo.layout import is_within, normalize
 from codemods.yamltext.locate import MappingNode, SequenceNode, compose, first, scalar_value
 
 FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io/"
+MAX_OVERLAY_HOPS = 8
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,40 @@ class FluxGraph:
                 return True
         return False
 
+    def _declared(self) -> dict[str, list[FluxKustomization]]:
+        """Every Flux Kustomization by its spec.path (parses all ks files: fallback only)."""
+        by_path: dict[str, list[FluxKustomization]] = {}
+        for unit in self.index.flagged("flux_paths"):
+            for ks in self._kustomizations_in(unit.primary.path):
+                by_path.setdefault(ks.path, []).append(ks)
+        return by_path
+
+    def _listed_by(self, logical_dir: str) -> list[str]:
+        """Directories whose kustomization lists logical_dir (e.g. an overlay's ../base/app)."""
+        needle = posixpath.basename(logical_dir).encode()
+        found = []
+        for unit in self.index.kustomizations():
+            copy = unit.primary
+            try:
+                text = self.index.read_text(copy.path)
+                if needle not in text.encode():
+                    continue
+                listed = resource_entries(text, copy.path, copy.delimiters)
+            except InputError as err:
+                self.warnings.append((err.path, err.line, err.message))
+                continue
+            here = posixpath.dirname(unit.logical)
+            if any(normalize(posixpath.join(here, e.value)) == logical_dir for e in listed):
+                found.append(here)
+        return found
+
     def deployer(self, logical_dir: str) -> FluxKustomization | None:
-        """The Flux Kustomization whose build includes logical_dir, nearest spec.path first."""
+        """The Flux Kustomization whose build includes logical_dir, nearest spec.path first.
+
+        Ancestors are tried first, from the pre-filtered paths alone. Failing that (a plain
+        Flux repo: a cluster overlay lists ../base/<app>), walk up the kustomizations that
+        list the directory until one is a Flux spec.path.
+        """
         best: FluxKustomization | None = None
         for unit in self.index.flagged("flux_paths"):
             facts = self.index.facts.get(unit.primary.path)
@@ -117,4 +150,25 @@ class FluxGraph:
                 closer = best is None or len(ks.path) > len(best.path)
                 if is_within(logical_dir, ks.path) and closer and self._reaches(ks.path, logical_dir):
                     best = ks
-        return best
+        if best is not None:
+            return best
+        return self._deployer_through_overlays(logical_dir)
+
+    def _deployer_through_overlays(self, logical_dir: str) -> FluxKustomization | None:
+        declared = self._declared()
+        frontier, seen = [logical_dir], {logical_dir}
+        for _hop in range(MAX_OVERLAY_HOPS):
+            found = [ks for d in frontier for ks in declared.get(d, [])]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                names = ", ".join(sorted(ks.display() for ks in found))
+                self.warnings.append(
+                    (found[0].file, found[0].line, f"{logical_dir}/ is built by several Flux Kustomizations ({names})")
+                )
+                return None
+            frontier = [parent for d in frontier for parent in self._listed_by(d) if parent not in seen]
+            seen.update(frontier)
+            if not frontier:
+                return None
+        return None

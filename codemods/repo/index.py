@@ -75,6 +75,10 @@ class RepoIndex:
                 return unit
         return None
 
+    def kustomizations(self) -> list[Unit]:
+        """Every kustomization file's unit, in path order."""
+        return [u for logical, u in sorted(self.units.items()) if posixpath.basename(logical) in KUSTOMIZATION_NAMES]
+
     def flagged(self, attribute: str) -> list[Unit]:
         """Units with at least one copy whose facts have attribute set, in path order."""
         seen: dict[str, Unit] = {}
@@ -117,7 +121,8 @@ def _walk(root: Path) -> Iterator[tuple[str, str]]:
 
 
 def _facts(data: bytes) -> Facts | None:
-    litellm_values = b"litellm-helm" in data
+    # Only a HelmRelease can need the values edit; other files that mention the key never do.
+    litellm_values = b"litellm-helm" in data and b"HelmRelease" in data
     migration_job = (
         b"Job" in data
         and _JOB_KIND.search(data) is not None
