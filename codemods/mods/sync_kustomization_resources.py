@@ -10,7 +10,7 @@ import posixpath
 
 from codemods.mods.base import Context, Placement
 from codemods.repo.index import Unit
-from codemods.repo.kustomize import Guard, add_entry, find_guard, lists_entry, remove_entry
+from codemods.repo.kustomize import Guard, add_entry, find_guard, in_jinja_block, lists_entry, remove_entry
 
 NAME = "sync-kustomization-resources"
 
@@ -38,6 +38,15 @@ class SyncKustomizationResources:
                 listed_before[copy.is_template] = lists_entry(text, copy.path, copy.delimiters, entry)
                 if copy.is_template:
                     guard = find_guard(text, copy.path, copy.delimiters, entry) or guard
+                    line = in_jinja_block(text, copy.path, copy.delimiters, entry)
+                    if guard is None and line is not None:
+                        ctx.plan.warn(
+                            copy.path,
+                            line,
+                            f"./{entry} was listed inside a Jinja block shared with other entries; "
+                            f"it is listed unconditionally where it moved: check the condition",
+                            NAME,
+                        )
                 new_text = remove_entry(text, copy.path, copy.delimiters, entry)
                 if new_text is not None:
                     ctx.plan.edit(

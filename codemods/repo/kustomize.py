@@ -164,6 +164,18 @@ def find_guard(text: str, path: str, delims: Delimiters | None, entry: str) -> G
     return None
 
 
+def in_jinja_block(text: str, path: str, delims: Delimiters | None, entry: str) -> int | None:
+    """1-based line of a listed entry that sits inside a Jinja block, else None."""
+    if delims is None:
+        return None
+    wanted = entry_key(entry)
+    jl = jinja_lines(text, delims)
+    for listed in resource_entries(text, path, delims):
+        if entry_key(listed.value) == wanted and jl.depth[listed.node.start_mark.line] > 0:
+            return listed.node.start_mark.line + 1
+    return None
+
+
 def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> str | None:
     """Text with every listing of entry removed from resources, or None when it is not listed."""
     wanted = entry_key(entry)
