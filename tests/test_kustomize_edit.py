@@ -105,6 +105,6 @@ def test_in_jinja_block_reports_the_line() -> None:
     from codemods.repo.kustomize import in_jinja_block
 
     text = HEAD + "resources:\n  #% if m %#\n  - ./a.yaml\n  - ./job.yaml\n  #% endif %#\n  - ./z.yaml\n"
-    assert in_jinja_block(text, "k", CLUSTER_TEMPLATE, "job.yaml") == 8
+    assert in_jinja_block(text, "k", CLUSTER_TEMPLATE, "job.yaml") == 7
     assert in_jinja_block(text, "k", CLUSTER_TEMPLATE, "z.yaml") is None
     assert in_jinja_block(text, "k", None, "job.yaml") is None
