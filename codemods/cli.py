@@ -13,6 +13,7 @@ import click
 from codemods import __version__
 from codemods.errors import InputError
 from codemods.mods import ALL
+from codemods.plan import Plan
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select
 
@@ -46,49 +47,110 @@ def cli() -> None:
 )
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this codemod (repeatable).")
 @click.option("--skip", multiple=True, metavar="NAME", help="Do not run this codemod (repeatable).")
+@click.option(
+    "--branch",
+    metavar="NAME",
+    help="Commit the change as one commit on branch NAME instead of editing PATH; the checkout is left alone.",
+)
+@click.option("--base", metavar="REV", help="With --branch: the commit to build on (default: HEAD).")
+@click.option(
+    "--summary-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --branch: write the change summary as Markdown (a pull-request body).",
+)
+@click.option(
+    "--message-template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --branch: a Jinja2 template for the commit message.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary on stderr.")
 def run_command(
-    path: Path, dry_run: bool, check: bool, as_json: bool, only: tuple[str, ...], skip: tuple[str, ...], quiet: bool
+    path: Path,
+    dry_run: bool,
+    check: bool,
+    as_json: bool,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    branch: str | None,
+    base: str | None,
+    summary_file: Path | None,
+    message_template: Path | None,
+    quiet: bool,
 ) -> int:
     """Apply the codemods to the repository at PATH (default: the current directory).
 
     Every change is planned first and written only when the whole plan succeeded, each file
     atomically. Run it twice: the second run changes nothing.
+
+    With --branch, the change is planned on the committed tree of --base and committed on
+    branch NAME (created, rebuilt, or left alone when already up to date).
     """
     try:
         mods = select(only, skip)
     except UnknownCodemod as err:
         raise click.BadParameter(str(err), param_hint="--only/--skip") from None
+    if branch is None and (base or summary_file or message_template):
+        raise click.UsageError("--base, --summary-file and --message-template go with --branch")
     if not path.is_dir():
         raise click.BadParameter(f"{path} is not a directory", param_hint="PATH")
     write = not (dry_run or check)
+    branch_info: dict[str, object] | None = None
     try:
-        plan = plan_repository(path, mods)
-        if write and not plan.is_empty:
-            plan.apply()
+        if branch is not None:
+            from codemods.vcs.branch import deliver  # git is only loaded when asked for
+
+            result = deliver(path, branch, base, mods, message_template, write=write)
+            plan, applied = result.plan, write and result.status in ("changed", "updated")
+            branch_info = result.info()
+            if summary_file is not None and result.summary is not None:
+                summary_file.write_text(result.summary, encoding="utf-8")
+        else:
+            plan = plan_repository(path, mods)
+            applied = write and not plan.is_empty
+            if applied:
+                plan.apply()
     except InputError as err:
         return _fail(path, err, as_json)
-    except Exception as exc:
+    except OSError as err:
+        return _fail(path, InputError(str(err.filename or path), None, f"cannot write: {err.strerror or err}"), as_json)
+    except Exception as exc:  # a bug must still exit 2, and nothing is half-written
         if os.environ.get("CODEMODS_DEBUG"):
             raise
-        return _fail(
-            path,
-            InputError(
-                str(path), None, f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
-            ),
-            as_json,
-        )
-    diff = plan.diff() if dry_run else None
-    if as_json:
-        click.echo(json.dumps(report(str(path), plan, write and not plan.is_empty, None, diff), indent=2))
-    elif diff:
-        sys.stdout.write(diff)
-    if not quiet:
-        for line in summary_lines(plan, applied=write):
-            click.echo(line, err=True)
+        message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
+        return _fail(path, InputError(str(path), None, message), as_json)
+    _output(path, plan, applied, dry_run, as_json, quiet, branch_info)
     if check and not plan.is_empty:
         return EXIT_CHANGES_NEEDED
     return EXIT_OK
+
+
+def _output(
+    path: Path,
+    plan: Plan,
+    applied: bool,
+    dry_run: bool,
+    as_json: bool,
+    quiet: bool,
+    branch_info: dict[str, object] | None,
+) -> None:
+    diff = plan.diff() if dry_run else None
+    if as_json:
+        data = report(str(path), plan, applied, None, diff)
+        if branch_info is not None:
+            data["branch"] = branch_info
+        click.echo(json.dumps(data, indent=2))
+    elif diff:
+        sys.stdout.write(diff)
+    if quiet:
+        return
+    for line in summary_lines(
+        plan, applied=applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
+    ):
+        click.echo(line, err=True)
+    if branch_info is not None and not dry_run:
+        from codemods.vcs.branch import describe
+
+        click.echo(describe(branch_info), err=True)
 
 
 def _fail(path: Path, err: InputError, as_json: bool) -> int:

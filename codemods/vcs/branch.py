@@ -1,0 +1,110 @@
+"""`codemods run --branch`: plan on the base commit's tree, commit once, publish the branch."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from git.exc import GitCommandError
+
+from codemods.errors import InputError
+from codemods.mods import Codemod
+from codemods.plan import Plan
+from codemods.runner import plan_repository
+from codemods.vcs import git as g
+from codemods.vcs.message import commit_message, has_trailer, summary_markdown
+
+# The same names as `codemods batch` statuses.
+BranchStatus = Literal["changed", "updated", "up-to-date", "unchanged"]
+
+
+@dataclass
+class BranchResult:
+    status: BranchStatus
+    branch: str
+    base: str
+    plan: Plan
+    prefix: str
+    commit: str | None = None
+    message: str | None = None
+    summary: str | None = None
+
+    def info(self) -> dict[str, object]:
+        return {"name": self.branch, "status": self.status, "commit": self.commit, "base": self.base}
+
+
+def describe(info: dict[str, object]) -> str:
+    """One line for people: what happened to the branch."""
+    name, status = info["name"], info["status"]
+    short, base = str(info.get("commit") or "")[:12], str(info["base"])[:12]
+    return {
+        "changed": f"created branch {name} at {short} on {base}",
+        "updated": f"rebuilt branch {name} at {short} on {base}",
+        "up-to-date": f"branch {name} is up to date ({short} on {base})",
+        "unchanged": f"nothing to change on {base}: no branch created",
+    }[str(status)]
+
+
+def deliver(
+    path: Path,
+    branch: str,
+    base: str | None,
+    mods: Sequence[Codemod],
+    message_template: Path | None = None,
+    write: bool = True,
+) -> BranchResult:
+    repo, prefix = g.open_repository(path)
+    where = repo.working_tree_dir or str(path)
+    try:
+        g.validate_branch_name(repo, branch)
+        base_sha = g.resolve_base(repo, base)
+        with tempfile.TemporaryDirectory(prefix="codemods-") as tmp:
+            checkout = Path(tmp) / "tree"
+            g.checkout_tree(repo, base_sha, checkout, Path(tmp) / "base.index")
+            plan = plan_repository(checkout / prefix if prefix else checkout, mods)
+            result = BranchResult("unchanged", branch, base_sha, plan, prefix)
+            if plan.is_empty:
+                return result
+            lead = f"{prefix}/" if prefix else ""
+            result.message = commit_message(plan, lead, message_template)
+            result.summary = summary_markdown(plan, lead)
+            if not write:
+                result.status = "changed"
+                return result
+            tip = g.branch_tip(repo, branch)
+            if tip is not None:
+                _check_safe_to_rewrite(repo, branch, tip, base_sha)
+            plan.apply()  # into the temporary checkout only
+            tree = g.build_tree(repo, base_sha, plan, prefix, Path(tmp) / "new.index")
+            if tip is not None:
+                current = repo.commit(tip)
+                if [p.hexsha for p in current.parents] == [base_sha] and current.tree.hexsha == tree:
+                    result.status, result.commit = "up-to-date", tip
+                    return result
+            result.commit = g.commit_tree(repo, tree, base_sha, result.message)
+            g.update_branch(repo, branch, result.commit, tip)
+            result.status = "updated" if tip is not None else "changed"
+            return result
+    except GitCommandError as err:
+        raise g.command_error(where, err) from None
+
+
+def _check_safe_to_rewrite(repo, branch: str, tip: str, base: str) -> None:
+    where = repo.working_tree_dir or ""
+    worktree = g.checked_out_in(repo, branch)
+    if worktree is not None:
+        raise InputError(
+            where, None, f"branch {branch} is checked out in {worktree}; codemods will not move it under you"
+        )
+    for commit in g.commits_not_in(repo, tip, base):
+        if not has_trailer(commit.message):
+            subject = commit.message.splitlines()[0] if commit.message else ""
+            raise InputError(
+                where,
+                None,
+                f"branch {branch} holds commit {commit.hexsha[:12]} ({subject!r}) that codemods did not make; "
+                "refusing to rewrite it (delete or rename the branch, or pick another --branch)",
+            )

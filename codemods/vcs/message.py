@@ -1,0 +1,98 @@
+"""Commit message and pull-request summary, rendered from packaged Jinja2 templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from codemods import __version__
+from codemods.errors import InputError
+from codemods.plan import Change, Plan
+
+RECIPE = "litellm-migration"
+TRAILER_KEY = "Codemods-Recipe"
+SUBJECT_LIMIT = 72
+
+
+@dataclass
+class FileChanges:
+    path: str
+    to: str | None = None
+    changes: list[Change] = field(default_factory=list)
+
+
+def _files(plan: Plan, prefix: str) -> list[FileChanges]:
+    by_file: dict[str, FileChanges] = {}
+    for change in plan.changes:
+        path = f"{prefix}{change.file}"
+        entry = by_file.setdefault(path, FileChanges(path))
+        if change.to:
+            entry.to = f"{prefix}{change.to}"
+        entry.changes.append(change)
+    return [by_file[k] for k in sorted(by_file)]
+
+
+def _subject(files: list[FileChanges]) -> str:
+    count = len(files)
+    return f"Fix the litellm migration Job for Flux ({count} file{'s' if count != 1 else ''})"
+
+
+def context(plan: Plan, prefix: str = "") -> dict[str, object]:
+    files = _files(plan, prefix)
+    return {
+        "subject": _subject(files),
+        "files": files,
+        "warnings": [str(w) for w in plan.warnings],
+        "recipe": RECIPE,
+        "trailer_key": TRAILER_KEY,
+        "version": __version__,
+    }
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+def _packaged(name: str) -> str:
+    return resources.files("codemods.vcs").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def render(template_text: str, values: dict[str, object], source: str) -> str:
+    try:
+        return _environment().from_string(template_text).render(**values)
+    except jinja2.TemplateSyntaxError as err:
+        raise InputError(source, err.lineno, f"bad message template: {err.message}") from None
+    except jinja2.UndefinedError as err:
+        raise InputError(source, None, f"bad message template: {err.message}") from None
+
+
+def commit_message(plan: Plan, prefix: str = "", template: Path | None = None) -> str:
+    text = template.read_text(encoding="utf-8") if template else _packaged("commit-message.j2")
+    message = render(text, context(plan, prefix), str(template) if template else "commit-message.j2")
+    return normalize_message(message)
+
+
+def normalize_message(message: str) -> str:
+    """Enforce the contract whatever the template says: a subject of at most 72 characters
+    and the trailer that marks the commit as the tool's."""
+    lines = message.strip("\n").splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError("commit message", 1, "the template rendered an empty subject")
+    subject = lines[0].strip()
+    if len(subject) > SUBJECT_LIMIT:
+        subject = subject[: SUBJECT_LIMIT - 1].rstrip() + "…"
+    body = [line.rstrip() for line in lines[1:]]
+    if not any(line.startswith(f"{TRAILER_KEY}:") for line in body):
+        body += ["", f"{TRAILER_KEY}: {RECIPE}"]
+    return "\n".join([subject, *body]) + "\n"
+
+
+def summary_markdown(plan: Plan, prefix: str = "") -> str:
+    return render(_packaged("summary.md.j2"), context(plan, prefix), "summary.md.j2")
+
+
+def has_trailer(message: str) -> bool:
+    return any(line.startswith(f"{TRAILER_KEY}:") for line in message.splitlines())

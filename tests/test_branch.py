@@ -1,0 +1,241 @@
+"""`codemods run --branch`: one commit on a branch, the checkout untouched. Real git repositories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, git, git_init, run_codemods, tree
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+BRANCH = "codemods/litellm-migration"
+JOB = "kubernetes/apps/openhands/migration-job.yaml"
+MOVED_JOB = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    work = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, work)
+    git_init(work)
+    return work
+
+
+def snapshot(work: Path) -> dict[str, object]:
+    """Everything about a checkout that --branch must leave alone."""
+    return {
+        "head": git(work, "rev-parse", "HEAD").stdout,
+        "symbolic": git(work, "symbolic-ref", "-q", "HEAD", check=False).stdout,
+        "index": git(work, "ls-files", "-s", "--debug").stdout,
+        "status": git(work, "status", "--porcelain", "--untracked-files=all").stdout,
+        "files": tree(work),
+        "worktrees": git(work, "worktree", "list", "--porcelain").stdout,
+    }
+
+
+def refs(work: Path) -> str:
+    return git(work, "for-each-ref").stdout
+
+
+def run_branch(work: Path, *extra: str) -> object:
+    return run_codemods("run", "--branch", BRANCH, *extra, str(work))
+
+
+def test_checkout_is_left_exactly_as_it_was(repo: Path) -> None:
+    helm = repo / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    helm.write_text(helm.read_text() + "# local edit, not staged\n")
+    (repo / "notes.txt").write_text("untracked\n")
+    (repo / "cluster.toml").write_text('cluster_domain = "staged.example"\n')
+    git(repo, "add", "cluster.toml")
+    git(repo, "checkout", "-q", "-b", "feature")
+    before = snapshot(repo)
+    result = run_branch(repo, "--base", "main")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(repo) == before
+    assert f"created branch {BRANCH}" in result.stderr
+
+
+def test_one_commit_on_the_base_with_the_move_as_a_rename(repo: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    base = git(repo, "rev-parse", "main").stdout.strip()
+    assert git(repo, "rev-parse", f"{BRANCH}^").stdout.strip() == base
+    assert git(repo, "rev-list", "--count", f"main..{BRANCH}").stdout.strip() == "1"
+    status = git(repo, "diff", "-M", "--name-status", base, BRANCH).stdout
+    assert f"R100\t{JOB}\t{MOVED_JOB}" in status
+    assert "R100\ttemplates/config/kubernetes/apps/openhands/migration-job.yaml.j2\t" in status
+    git(repo, "checkout", "-q", BRANCH)
+    follow = git(repo, "log", "--follow", "--format=%s", "--", MOVED_JOB).stdout.splitlines()
+    assert follow == ["Fix the litellm migration Job for Flux (8 files)", "initial"]
+
+
+def test_message_names_every_changed_file(repo: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    message = git(repo, "log", "-1", "--format=%B", BRANCH).stdout
+    subject, blank = message.splitlines()[:2]
+    assert len(subject) <= 72 and blank == ""
+    changed = git(repo, "diff", "--name-only", "--no-renames", "main", BRANCH).stdout.split()
+    assert len(changed) == 10  # 6 edits, and both ends of 2 renames
+    for path in changed:
+        assert path in message, path
+    assert "openhands-postgresql, openhands-secrets" in message
+    assert "litellm-helm.migrationJob.enabled: false" in message
+    trailers = git(repo, "log", "-1", "--format=%(trailers:key=Codemods-Recipe,valueonly)", BRANCH).stdout.strip()
+    assert trailers == "litellm-migration"
+
+
+def test_branch_tree_equals_a_plain_run_on_a_clean_checkout(repo: Path, tmp_path: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    plain = tmp_path / "plain"
+    git(repo, "worktree", "add", "-q", "--detach", str(plain), "main")
+    assert run_codemods("run", str(plain)).returncode == 0
+    git(plain, "add", "-A")
+    assert git(plain, "write-tree").stdout == git(repo, "rev-parse", f"{BRANCH}^{{tree}}").stdout
+
+
+def test_rerun_is_up_to_date_and_moves_nothing(repo: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    tip, all_refs = git(repo, "rev-parse", BRANCH).stdout, refs(repo)
+    again = run_branch(repo)
+    assert again.returncode == 0
+    assert "up to date" in again.stderr
+    assert git(repo, "rev-parse", BRANCH).stdout == tip
+    assert refs(repo) == all_refs
+
+
+def test_branch_is_rebuilt_when_the_base_moves(repo: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    old_tip = git(repo, "rev-parse", BRANCH).stdout.strip()
+    (repo / "cluster.toml").write_text((repo / "cluster.toml").read_text() + "extra = 1\n")
+    git(repo, "commit", "-qam", "base moves on")
+    result = run_codemods("run", "--branch", BRANCH, "--json", str(repo))
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert report["branch"]["status"] == "updated"
+    new_base = git(repo, "rev-parse", "main").stdout.strip()
+    assert git(repo, "rev-parse", f"{BRANCH}^").stdout.strip() == new_base
+    assert git(repo, "rev-list", "--count", f"main..{BRANCH}").stdout.strip() == "1"
+    assert git(repo, "rev-parse", BRANCH).stdout.strip() not in (old_tip, new_base)
+
+
+def test_foreign_commit_is_refused(repo: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    git(repo, "checkout", "-q", BRANCH)
+    (repo / "cluster.toml").write_text("hand = true\n")
+    git(repo, "commit", "-qam", "a human fix on the bot branch")
+    foreign = git(repo, "rev-parse", "HEAD").stdout.strip()
+    git(repo, "checkout", "-q", "main")
+    (repo / "makejinja.toml").write_text((repo / "makejinja.toml").read_text() + "\n")
+    git(repo, "commit", "-qam", "base moves on")
+    before = refs(repo)
+    result = run_branch(repo)
+    assert result.returncode == 2
+    assert foreign[:12] in result.stderr and "did not make" in result.stderr
+    assert refs(repo) == before
+
+
+def test_checked_out_branch_is_refused(repo: Path) -> None:
+    assert run_branch(repo).returncode == 0
+    (repo / "cluster.toml").write_text((repo / "cluster.toml").read_text() + "x = 1\n")
+    git(repo, "commit", "-qam", "base moves on")
+    git(repo, "checkout", "-q", BRANCH)
+    before = snapshot(repo)
+    result = run_branch(repo, "--base", "main")
+    assert result.returncode == 2 and "checked out" in result.stderr
+    assert snapshot(repo) == before
+
+
+def test_nothing_to_change_creates_no_branch(repo: Path) -> None:
+    assert run_codemods("run", str(repo)).returncode == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "fixed by hand")
+    before = refs(repo)
+    result = run_branch(repo)
+    assert result.returncode == 0
+    assert "nothing to change" in result.stderr and "no branch created" in result.stderr
+    assert refs(repo) == before
+
+
+def test_summary_file_is_markdown_naming_every_file(repo: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "pr.md"
+    assert run_branch(repo, "--summary-file", str(summary)).returncode == 0
+    text = summary.read_text()
+    assert text.startswith("## Fix the litellm migration Job for Flux")
+    for path in git(repo, "diff", "--name-only", "--no-renames", "main", BRANCH).stdout.split():
+        assert f"`{path}`" in text, path
+
+
+def test_message_template_override_keeps_the_contract(repo: Path, tmp_path: Path) -> None:
+    template = tmp_path / "msg.j2"
+    template.write_text("chore: " + "very long subject " * 8 + "\n\n{% for f in files %}* {{ f.path }}\n{% endfor %}")
+    assert run_branch(repo, "--message-template", str(template)).returncode == 0
+    message = git(repo, "log", "-1", "--format=%B", BRANCH).stdout
+    subject = message.splitlines()[0]
+    assert len(subject) <= 72 and subject.endswith("…") and subject.startswith("chore: very long subject")
+    assert "* kubernetes/apps/openhands/kustomization.yaml" in message
+    assert "Codemods-Recipe: litellm-migration" in message  # added: reruns must recognise the commit
+
+
+def test_bad_message_template_is_exit_2_with_line(repo: Path, tmp_path: Path) -> None:
+    template = tmp_path / "msg.j2"
+    template.write_text("subject\n\n{% for f in files %}\n")
+    result = run_branch(repo, "--message-template", str(template))
+    assert result.returncode == 2 and f"{template}:" in result.stderr
+    assert BRANCH not in refs(repo)
+
+
+def test_dry_run_with_branch_creates_nothing(repo: Path) -> None:
+    before = refs(repo)
+    result = run_branch(repo, "--dry-run")
+    assert result.returncode == 0
+    assert result.stdout.startswith("diff --git")
+    assert refs(repo) == before
+
+
+def test_detached_head_is_exit_2(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    before = refs(repo)
+    result = run_branch(repo)
+    assert result.returncode == 2 and "detached" in result.stderr
+    assert refs(repo) == before
+
+
+def test_unborn_branch_is_exit_2(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    shutil.copytree(EXAMPLE, empty)
+    git(empty, "init", "-q", "-b", "main")
+    result = run_branch(empty)
+    assert result.returncode == 2 and "no commits" in result.stderr
+    assert refs(empty) == ""
+
+
+def test_not_a_git_repository_is_exit_2(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(EXAMPLE, plain)
+    result = run_branch(plain)
+    assert result.returncode == 2 and "not inside a git repository" in result.stderr
+    assert not (plain / ".git").exists()
+
+
+def test_bare_repository_is_exit_2(repo: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    before = refs(bare)
+    result = run_branch(bare)
+    assert result.returncode == 2 and "bare" in result.stderr
+    assert refs(bare) == before
+
+
+def test_path_inside_the_repository_plans_only_that_directory(repo: Path) -> None:
+    sub = repo / "kubernetes"
+    result = run_codemods("run", "--branch", BRANCH, "--json", str(sub))
+    assert result.returncode == 0, result.stderr
+    changed = git(repo, "diff", "--name-only", "main", BRANCH).stdout.split()
+    assert changed and all(p.startswith("kubernetes/") for p in changed)
+
+
+def test_branch_flags_need_branch(repo: Path) -> None:
+    result = run_codemods("run", "--base", "main", str(repo))
+    assert result.returncode == 2 and "go with --branch" in result.stderr
