@@ -174,6 +174,15 @@ def list_command(as_json: bool) -> int:
     return EXIT_OK
 
 
+def _register_batch() -> None:
+    from codemods.batch.command import batch_command
+
+    cli.add_command(batch_command)
+
+
+_register_batch()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = cli.main(args=list(argv) if argv is not None else None, prog_name="codemods", standalone_mode=False)

@@ -1,0 +1,1 @@
+"""`codemods batch`: many repositories, one branch and one pull request each."""

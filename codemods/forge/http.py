@@ -1,0 +1,108 @@
+"""A small JSON-over-HTTP client with the retries forges need, on the standard library.
+
+Retries: HTTP 403/429 with Retry-After, or GitHub's "secondary rate limit" message, wait as
+told (bounded); 5xx and connection errors back off exponentially. Every path is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from codemods.secrets import redact
+
+USER_AGENT = "codemods (+https://github.com/codemods)"
+
+
+class ForgeError(Exception):
+    """An API call that failed for good. The message never holds the token."""
+
+
+@dataclass
+class RetryPolicy:
+    tries: int = 5
+    backoff: float = 1.0  # first wait after a 5xx; doubles each time
+    max_wait: float = 60.0  # never sleep longer than this for one retry
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Response:
+    status: int
+    data: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _is_rate_limited(status: int, headers: dict[str, str], body: str) -> bool:
+    if status == 429:
+        return True
+    if status != 403:
+        return False
+    return (
+        "retry-after" in headers
+        or "secondary rate limit" in body.lower()
+        or headers.get("x-ratelimit-remaining") == "0"
+    )
+
+
+def _rate_limit_wait(headers: dict[str, str], attempt: int, policy: RetryPolicy) -> float:
+    retry_after = headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return min(float(retry_after), policy.max_wait)
+        except ValueError:
+            pass
+    reset = headers.get("x-ratelimit-reset")
+    if reset is not None and headers.get("x-ratelimit-remaining") == "0":
+        try:
+            return min(max(float(reset) - time.time(), 0.0), policy.max_wait)
+        except ValueError:
+            pass
+    # GitHub's advice for a secondary limit without Retry-After: wait at least a minute.
+    return min(policy.backoff * (2**attempt) * 30, policy.max_wait)
+
+
+class Client:
+    def __init__(
+        self, base_url: str, headers: dict[str, str], secrets: tuple[str, ...] = (), policy: RetryPolicy | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers}
+        self.secrets = secrets
+        self.policy = policy or RetryPolicy()
+
+    def request(self, method: str, path: str, body: Any = None) -> Response:
+        url = f"{self.base_url}{path}"
+        data = json.dumps(body).encode() if body is not None else None
+        headers = dict(self.headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        last_error = ""
+        for attempt in range(self.policy.tries):
+            request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    raw = reply.read().decode("utf-8") or "null"
+                    return Response(reply.status, json.loads(raw), {k.lower(): v for k, v in reply.headers.items()})
+            except urllib.error.HTTPError as err:
+                reply_headers = {k.lower(): v for k, v in err.headers.items()}
+                text = err.read().decode("utf-8", "replace")
+                last_error = f"{method} {path}: HTTP {err.code}: {text[:300]}"
+                if _is_rate_limited(err.code, reply_headers, text):
+                    wait = _rate_limit_wait(reply_headers, attempt, self.policy)
+                elif err.code >= 500:
+                    wait = min(self.policy.backoff * (2**attempt), self.policy.max_wait)
+                else:
+                    raise ForgeError(redact(last_error, self.secrets)) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                reason = getattr(err, "reason", err)
+                last_error = f"{method} {path}: {reason}"
+                wait = min(self.policy.backoff * (2**attempt), self.policy.max_wait)
+            if attempt + 1 < self.policy.tries:
+                self.policy.sleep(wait)
+        raise ForgeError(redact(f"{last_error} (gave up after {self.policy.tries} tries)", self.secrets))

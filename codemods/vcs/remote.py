@@ -1,0 +1,72 @@
+"""Clone, fetch and push for `codemods batch`, with credentials that never touch the disk.
+
+Credentials go to git as an `http.extraHeader` through GIT_CONFIG_* environment variables,
+so `.git/config` only ever holds the clean URL. GIT_TERMINAL_PROMPT=0: a bot must fail, not
+wait for a password.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import git
+from git.exc import GitCommandError
+
+
+def git_env(url: str, userinfo: str | None) -> dict[str, str]:
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if userinfo and url.startswith(("http://", "https://")):
+        parts = urlsplit(url)
+        credentials = userinfo if ":" in userinfo else f"x-access-token:{userinfo}"
+        header = "Authorization: Basic " + base64.b64encode(credentials.encode()).decode()
+        env.update(
+            {
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
+                "GIT_CONFIG_VALUE_0": header,
+            }
+        )
+    return env
+
+
+def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
+    """A clone without a working tree: planning uses the commit's tree, not a checkout."""
+    if (dest / ".git").is_dir():
+        repo = git.Repo(dest)
+        repo.git.remote("set-url", "origin", url, env=env)
+        repo.git.fetch("--prune", "--quiet", "origin", env=env)
+        repo.git.remote("set-head", "origin", "--auto", env=env)
+        return repo
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return git.Repo.clone_from(url, dest, env=env, no_checkout=True, quiet=True)
+
+
+def default_branch(repo: git.Repo) -> str:
+    ref = repo.git.symbolic_ref("refs/remotes/origin/HEAD")
+    return ref.removeprefix("refs/remotes/origin/")
+
+
+def remote_branch(repo: git.Repo, branch: str) -> str | None:
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"refs/remotes/origin/{branch}")
+    except GitCommandError:
+        return None
+
+
+def track_remote_branch(repo: git.Repo, branch: str, remote_sha: str | None) -> None:
+    """Make the local branch what the remote has, so "up to date" means up to date there."""
+    if remote_sha is not None:
+        repo.git.update_ref(f"refs/heads/{branch}", remote_sha)
+    else:
+        try:
+            repo.git.update_ref("-d", f"refs/heads/{branch}")
+        except GitCommandError:
+            pass  # never existed
+
+
+def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str]) -> None:
+    """Push the branch; overwrite only the exact remote commit we checked (ours), never more."""
+    lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote or ''}"
+    repo.git.push("--quiet", lease, "origin", f"refs/heads/{branch}:refs/heads/{branch}", env=env)

@@ -1,0 +1,295 @@
+"""`codemods batch` against real bare remotes on disk and a real HTTP forge on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codemods.batch.repos import in_shard, parse_shard, read_repos_file
+from codemods.secrets import redact, split_credentials
+from tests.forge_server import FakeForge, serve
+from tests.helpers import ROOT, SNAPSHOTS, git, git_init, run_codemods
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+BRANCH = "codemods/litellm-migration"
+TOKEN = "ghp_TESTTOKEN0123456789abcdefSECRET"
+
+
+def make_remote(tmp_path: Path, name: str, source: Path, default: str = "main") -> str:
+    """A bare remote acme/<name>.git whose default branch holds a copy of source."""
+    work = tmp_path / "src" / name
+    shutil.copytree(source, work)
+    git_init(work)
+    if default != "main":
+        git(work, "branch", "-m", default)
+    bare = tmp_path / "remotes" / "acme" / f"{name}.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    return f"file://{bare}"
+
+
+def fixed_copy(tmp_path: Path) -> Path:
+    fixed = tmp_path / "fixed-src"
+    shutil.copytree(EXAMPLE, fixed)
+    assert run_codemods("run", str(fixed)).returncode == 0
+    return fixed
+
+
+def advance_default_branch(tmp_path: Path, url: str, branch: str = "main") -> str:
+    clone = tmp_path / "advance"
+    shutil.rmtree(clone, ignore_errors=True)
+    git(tmp_path, "clone", "-q", url, str(clone))
+    (clone / "cluster.toml").write_text((clone / "cluster.toml").read_text() + "moved = true\n")
+    git(clone, "commit", "-qam", "the default branch moves on")
+    git(clone, "push", "-q", "origin", branch)
+    return git(clone, "rev-parse", "HEAD").stdout.strip()
+
+
+def remote_ref(url: str, ref: str) -> str | None:
+    out = git(Path("/"), "ls-remote", url, ref).stdout.split()
+    return out[0] if out else None
+
+
+def batch(tmp_path: Path, *args: str, token: str | None = TOKEN):
+    env = {"GITHUB_TOKEN": token or "", "GITLAB_TOKEN": token or ""}
+    return run_codemods("batch", "--workdir", str(tmp_path / "work"), *args, env=env)
+
+
+@pytest.fixture
+def github() -> Iterator[FakeForge]:
+    forge = FakeForge(TOKEN)
+    server = serve(forge, "github")
+    yield forge
+    server.shutdown()
+
+
+@pytest.fixture
+def gitlab() -> Iterator[FakeForge]:
+    forge = FakeForge(TOKEN)
+    server = serve(forge, "gitlab")
+    yield forge
+    server.shutdown()
+
+
+def test_many_repos_with_mixed_outcomes(tmp_path: Path) -> None:
+    broken = [make_remote(tmp_path, f"app{i}", EXAMPLE) for i in range(3)]
+    trunk = make_remote(tmp_path, "trunk", EXAMPLE, default="trunk")
+    fixed = make_remote(tmp_path, "fixed", fixed_copy(tmp_path))
+    bad = make_remote(tmp_path, "bad", SNAPSHOTS / "bad-yaml" / "before")
+    missing = f"file://{tmp_path}/remotes/acme/missing.git"
+    report_path = tmp_path / "report.json"
+    repos = [*broken, trunk, fixed, bad, missing]
+    result = batch(tmp_path, *repos, "--push", "--report", str(report_path), "--jobs", "2")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(report_path.read_text())
+    by_repo = {r["repo"]: r for r in report["repos"]}
+    assert [r["repo"] for r in report["repos"]] == repos, "input order, repo as given"
+    for url in [*broken, trunk]:
+        entry = by_repo[url]
+        assert entry["status"] == "changed" and entry["branch"] == BRANCH and entry["error"] is None
+        assert remote_ref(url, f"refs/heads/{BRANCH}") == entry["commit"]
+        assert "kubernetes/apps/openhands/openhands/app/migration-job.yaml" in entry["files"]
+    assert (
+        git(Path("/"), "--git-dir", trunk[len("file://") :], "rev-parse", f"{BRANCH}^").stdout
+        == git(Path("/"), "--git-dir", trunk[len("file://") :], "rev-parse", "trunk").stdout
+    ), "planned on the remote's default branch, whatever its name"
+    assert by_repo[fixed]["status"] == "unchanged" and remote_ref(fixed, f"refs/heads/{BRANCH}") is None
+    assert by_repo[bad]["status"] == "failed"
+    assert "kubernetes/apps/ai/openhands/app/helmrelease.yaml:11:10" in by_repo[bad]["error"]
+    assert by_repo[missing]["status"] == "failed" and "git clone" in by_repo[missing]["error"]
+    assert report["counts"] == {"changed": 4, "updated": 0, "up-to-date": 0, "unchanged": 1, "failed": 2}
+    assert "4 changed, 1 unchanged, 2 failed" in result.stderr
+
+
+def test_rerun_opens_no_duplicate_pull_request_and_is_up_to_date(tmp_path: Path, github: FakeForge) -> None:
+    urls = [make_remote(tmp_path, name, EXAMPLE) for name in ("one", "two")]
+    args = ("--open-pr", "--api-url", github.url, "--label", "codemods", "--reviewer", "alice", "--draft")
+    first = batch(tmp_path, *urls, *args, "--report", str(tmp_path / "r1.json"))
+    assert first.returncode == 0, first.stderr
+    r1 = json.loads((tmp_path / "r1.json").read_text())["repos"]
+    assert [r["status"] for r in r1] == ["changed", "changed"]
+    assert [r["pr_url"] for r in r1] == [
+        "https://github.example/acme/one/pull/1",
+        "https://github.example/acme/two/pull/1",
+    ]
+    pr = github.pulls["acme/one"][0]
+    assert pr["draft"] is True and pr["labels"] == ["codemods"] and pr["requested_reviewers"] == ["alice"]
+    assert pr["head"]["ref"] == BRANCH and pr["base"]["ref"] == "main"
+    assert len(pr["title"]) <= 72
+    for path in r1[0]["files"]:
+        assert f"`{path}`" in pr["body"], "the PR body names every changed file"
+    assert github.requests[0].method == "GET" and len(github.calls("GET", "/pulls$")) >= 3, (
+        "the rate-limited call was retried"
+    )
+    tips = [remote_ref(u, f"refs/heads/{BRANCH}") for u in urls]
+
+    second = batch(tmp_path, *urls, *args, "--report", str(tmp_path / "r2.json"))
+    assert second.returncode == 0, second.stderr
+    r2 = json.loads((tmp_path / "r2.json").read_text())["repos"]
+    assert [r["status"] for r in r2] == ["up-to-date", "up-to-date"]
+    assert [r["pr_url"] for r in r2] == [r["pr_url"] for r in r1]
+    assert len(github.calls("POST", "/pulls$")) == 2, "no new pull request"
+    assert not github.calls("PATCH"), "nothing new to say"
+    assert [remote_ref(u, f"refs/heads/{BRANCH}") for u in urls] == tips, "nothing pushed"
+
+
+def test_default_branch_moves_then_updated_with_the_same_pull_request(tmp_path: Path, github: FakeForge) -> None:
+    url = make_remote(tmp_path, "app", EXAMPLE)
+    args = ("--open-pr", "--api-url", github.url, "--report", str(tmp_path / "r.json"))
+    assert batch(tmp_path, url, *args).returncode == 0
+    new_main = advance_default_branch(tmp_path, url)
+    result = batch(tmp_path, url, *args)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads((tmp_path / "r.json").read_text())["repos"][0]
+    assert entry["status"] == "updated" and entry["pr_url"] == "https://github.example/acme/app/pull/1"
+    assert len(github.pulls["acme/app"]) == 1 and len(github.calls("PATCH", "/pulls/1$")) == 1
+    bare = url[len("file://") :]
+    assert git(Path("/"), "--git-dir", bare, "rev-parse", f"{BRANCH}^").stdout.strip() == new_main
+    assert git(Path("/"), "--git-dir", bare, "rev-list", "--count", f"main..{BRANCH}").stdout.strip() == "1"
+
+
+def test_gitlab_merge_requests(tmp_path: Path, gitlab: FakeForge) -> None:
+    url = make_remote(tmp_path, "app", EXAMPLE)
+    args = (
+        "--open-pr",
+        "--forge",
+        "gitlab",
+        "--api-url",
+        gitlab.url,
+        "--draft",
+        "--label",
+        "a",
+        "--label",
+        "b",
+        "--reviewer",
+        "bob",
+    )
+    assert batch(tmp_path, url, *args).returncode == 0
+    (mr,) = gitlab.pulls["acme/app"]
+    assert mr["title"].startswith("Draft: ") and mr["labels"] == "a,b" and mr["reviewer_ids"] == [8]
+    assert mr["source_branch"] == BRANCH and mr["target_branch"] == "main"
+    assert all(r.headers.get("private-token") == TOKEN for r in gitlab.requests)
+    assert batch(tmp_path, url, *args).returncode == 0
+    advance_default_branch(tmp_path, url)
+    assert batch(tmp_path, url, *args).returncode == 0
+    assert len(gitlab.pulls["acme/app"]) == 1 and len(gitlab.calls("PUT")) == 1
+
+
+def test_token_appears_in_no_output(tmp_path: Path, github: FakeForge) -> None:
+    url = make_remote(tmp_path, "app", EXAMPLE)
+    unreachable = f"https://x-access-token:{TOKEN}@127.0.0.1:9/acme/private.git"
+    report_path = tmp_path / "report.json"
+    result = batch(tmp_path, url, unreachable, "--open-pr", "--api-url", github.url, "--report", str(report_path))
+    assert result.returncode == 1
+    outputs = [result.stdout, result.stderr, report_path.read_text()]
+    outputs += [p.read_text(errors="replace") for p in (tmp_path / "work").rglob("config")]
+    outputs += [p.read_text(errors="replace") for p in (tmp_path / "work").rglob("FETCH_HEAD")]
+    for text in outputs:
+        assert TOKEN not in text
+    report = json.loads(report_path.read_text())
+    assert report["repos"][1]["repo"] == "https://***@127.0.0.1:9/acme/private.git"
+    assert report["repos"][1]["status"] == "failed"
+
+
+def test_api_error_fails_that_repo_only(tmp_path: Path, github: FakeForge) -> None:
+    urls = [make_remote(tmp_path, name, EXAMPLE) for name in ("one", "two")]
+    result = batch(
+        tmp_path, *urls, "--open-pr", "--api-url", github.url + "/wrong", "--report", str(tmp_path / "r.json")
+    )
+    assert result.returncode == 1
+    entries = json.loads((tmp_path / "r.json").read_text())["repos"]
+    assert [e["status"] for e in entries] == ["failed", "failed"]
+    assert all("HTTP 404" in e["error"] and TOKEN not in e["error"] for e in entries)
+
+
+def test_foreign_commit_on_the_remote_branch_is_refused(tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "app", EXAMPLE)
+    other = make_remote(tmp_path, "other", EXAMPLE)
+    human = tmp_path / "human"
+    git(tmp_path, "clone", "-q", url, str(human))
+    git(human, "checkout", "-q", "-b", BRANCH)
+    (human / "cluster.toml").write_text("mine = true\n")
+    git(human, "commit", "-qam", "a human's work on that branch")
+    git(human, "push", "-q", "origin", BRANCH)
+    before = remote_ref(url, f"refs/heads/{BRANCH}")
+    result = batch(tmp_path, url, other, "--push", "--report", str(tmp_path / "r.json"))
+    assert result.returncode == 1
+    entries = json.loads((tmp_path / "r.json").read_text())["repos"]
+    assert entries[0]["status"] == "failed" and "did not make" in entries[0]["error"]
+    assert entries[1]["status"] == "changed"
+    assert remote_ref(url, f"refs/heads/{BRANCH}") == before
+
+
+def test_dry_run_prints_labelled_diffs_and_pushes_nothing(tmp_path: Path) -> None:
+    urls = [make_remote(tmp_path, name, EXAMPLE) for name in ("one", "two")]
+    result = batch(tmp_path, *urls, "--dry-run", "--push")
+    assert result.returncode == 0
+    for url in urls:
+        assert f"# codemods: {url}\ndiff --git a/" in result.stdout
+        assert remote_ref(url, f"refs/heads/{BRANCH}") is None
+    assert "rename from kubernetes/apps/openhands/migration-job.yaml" in result.stdout
+
+
+def test_parallel_results_equal_serial_results(tmp_path: Path) -> None:
+    urls = [make_remote(tmp_path, f"app{i}", EXAMPLE) for i in range(4)]
+    serial = batch(tmp_path / "a", *urls, "--dry-run", "--jobs", "1")
+    parallel = batch(tmp_path / "b", *urls, "--dry-run", "--jobs", "2")
+    assert serial.stdout == parallel.stdout and serial.stdout.count("# codemods:") == 4
+
+
+def test_shard_partitions_exactly() -> None:
+    repos = [f"https://github.com/acme/repo-{i}" for i in range(1000)]
+    for total in (1, 2, 7):
+        shards = [[r for r in repos if in_shard(r, index, total)] for index in range(1, total + 1)]
+        assert sorted(r for shard in shards for r in shard) == sorted(repos), "every repo in exactly one shard"
+        assert all(shards), "no empty shard for 1000 repos"
+        reordered = list(reversed(repos))[:500]
+        assert [r for r in reordered if in_shard(r, 1, total)] == [r for r in reordered if r in shards[0]], "stable"
+
+
+def test_shard_flag_selects_the_slice(tmp_path: Path) -> None:
+    urls = [make_remote(tmp_path, f"app{i}", EXAMPLE) for i in range(5)]
+    seen = []
+    for index in (1, 2):
+        out = batch(tmp_path / str(index), *urls, "--dry-run", "--shard", f"{index}/2").stdout
+        seen += [u for u in urls if f"# codemods: {u}\n" in out]
+    assert sorted(seen) == sorted(urls)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "no repositories"),
+        (("x", "--shard", "0/2"), "--shard"),
+        (("x", "--shard", "3/2"), "--shard"),
+        (("x", "--only", "nope"), "unknown codemod"),
+        (("x", "--jobs", "0"), "--jobs"),
+    ],
+)
+def test_bad_arguments_are_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = batch(tmp_path, *args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_open_pr_without_token_is_exit_2(tmp_path: Path) -> None:
+    result = batch(tmp_path, "file:///nowhere.git", "--open-pr", token=None)
+    assert result.returncode == 2 and "GITHUB_TOKEN" in result.stderr
+
+
+def test_repos_file(tmp_path: Path) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text("# fleet\n\nhttps://github.com/a/b.git\n  git@github.com:c/d.git   # legacy\nfile:///x/y.git\n")
+    assert read_repos_file(listing) == ["https://github.com/a/b.git", "git@github.com:c/d.git", "file:///x/y.git"]
+
+
+def test_credentials_are_split_and_redacted() -> None:
+    assert split_credentials(f"https://x-access-token:{TOKEN}@github.com/a/b.git") == (
+        "https://github.com/a/b.git",
+        TOKEN,
+    )
+    assert split_credentials("git@github.com:a/b.git") == ("git@github.com:a/b.git", None)
+    assert redact(f"fatal: https://user:{TOKEN}@h/x and {TOKEN}", (TOKEN,)) == "fatal: https://***@h/x and ***"
+    assert parse_shard("2/5") == (2, 5)
