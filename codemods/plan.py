@@ -122,11 +122,12 @@ class Plan:
         return "".join(text for _key, text in sorted(parts))
 
     # -- writing ---------------------------------------------------------------------
-    def apply(self) -> None:
+    def apply(self, durable: bool = True) -> None:
         """Stage every new file first; only then replace, rename and delete.
 
         A failure while staging leaves the checkout untouched. Each replace and rename is
         atomic, so an interrupted commit phase leaves every file either old or new, whole.
+        durable=False skips fsync, for throw-away checkouts.
         """
         staged: list[tuple[Path, Path]] = []
         try:
@@ -137,8 +138,9 @@ class Plan:
                 with open(tmp, "wb") as handle:
                     staged.append((tmp, final))  # only now is it ours to clean up
                     handle.write(new.encode("utf-8"))
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    if durable:
+                        handle.flush()
+                        os.fsync(handle.fileno())
                 os.chmod(tmp, mode)
             for src, dst in self.moves.items():
                 target = self.root / dst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 import threading
@@ -115,6 +116,8 @@ def batch_command(
             raise click.BadParameter(str(err), param_hint="--shard") from None
         all_repos = [r for r in all_repos if in_shard(r, index, total)]
     specs = [parse_spec(r) for r in all_repos]
+    if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
+        raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
     tokens = tuple(t for t in (token_for("github"), token_for("gitlab")) if t)
     forge_client = None
     if open_pr and not dry_run:

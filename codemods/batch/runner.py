@@ -100,6 +100,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         options.mods,
         options.message_template,
         write=not options.dry_run,
+        check_name=False,  # checked once for the whole batch
     )
     result.status = delivered.status
     result.commit = delivered.commit

@@ -55,15 +55,17 @@ def deliver(
     mods: Sequence[Codemod],
     message_template: Path | None = None,
     write: bool = True,
+    check_name: bool = True,
 ) -> BranchResult:
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
-        g.validate_branch_name(repo, branch)
+        if check_name:
+            g.validate_branch_name(repo, branch)
         base_sha = g.resolve_base(repo, base)
         with tempfile.TemporaryDirectory(prefix="codemods-") as tmp:
-            checkout = Path(tmp) / "tree"
-            g.checkout_tree(repo, base_sha, checkout, Path(tmp) / "base.index")
+            checkout, index = Path(tmp) / "tree", Path(tmp) / "index"
+            g.checkout_tree(repo, base_sha, checkout, index)
             plan = plan_repository(checkout / prefix if prefix else checkout, mods)
             result = BranchResult("unchanged", branch, base_sha, plan, prefix)
             if plan.is_empty:
@@ -74,16 +76,15 @@ def deliver(
             if not write:
                 result.status = "changed"
                 return result
+            plan.apply(durable=False)  # into the temporary checkout only
+            tree = g.build_tree(repo, plan, prefix, checkout, index)
             tip = g.branch_tip(repo, branch)
-            if tip is not None:
-                _check_safe_to_rewrite(repo, branch, tip, base_sha)
-            plan.apply()  # into the temporary checkout only
-            tree = g.build_tree(repo, base_sha, plan, prefix, Path(tmp) / "new.index")
             if tip is not None:
                 current = repo.commit(tip)
                 if [p.hexsha for p in current.parents] == [base_sha] and current.tree.hexsha == tree:
                     result.status, result.commit = "up-to-date", tip
                     return result
+                _check_safe_to_rewrite(repo, branch, tip, base_sha)
             result.commit = g.commit_tree(repo, tree, base_sha, result.message)
             g.update_branch(repo, branch, result.commit, tip)
             result.status = "updated" if tip is not None else "changed"

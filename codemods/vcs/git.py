@@ -65,17 +65,35 @@ def resolve_base(repo: git.Repo, base: str | None) -> str:
         if repo.head.is_detached:
             raise _fail(where, "HEAD is detached: check out a branch, or say which commit to build on with --base")
         return repo.head.commit.hexsha
+    sha = resolve_commit(repo, base)
+    if sha is None:
+        raise _fail(where, f"--base {base!r} does not name a commit")
+    return sha
+
+
+def resolve_commit(repo: git.Repo, rev: str) -> str | None:
+    """A commit's sha, resolved in-process when GitPython can (most revs), else by git."""
     try:
-        return repo.git.rev_parse("--verify", "--quiet", f"{base}^{{commit}}")
+        return repo.commit(rev).hexsha
+    except (ValueError, IndexError, KeyError, git.BadName, git.BadObject):
+        pass
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
     except GitCommandError:
-        raise _fail(where, f"--base {base!r} does not name a commit") from None
+        return None
+
+
+def ref_target(repo: git.Repo, ref: str) -> str | None:
+    """The commit a full ref name points at, or None; no subprocess."""
+    reference = git.Reference(repo, ref, check_path=False)
+    try:
+        return reference.commit.hexsha if reference.is_valid() else None
+    except (ValueError, git.BadName, git.BadObject):
+        return None
 
 
 def branch_tip(repo: git.Repo, name: str) -> str | None:
-    try:
-        return repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{name}")
-    except GitCommandError:
-        return None
+    return ref_target(repo, f"refs/heads/{name}")
 
 
 def checked_out_in(repo: git.Repo, name: str) -> str | None:
@@ -95,31 +113,41 @@ def commits_not_in(repo: git.Repo, tip: str, base: str) -> list[git.Commit]:
 
 
 def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
-    """Write commit's tree to dest as a checkout would (filters, modes), without HEAD or index."""
-    env = {"GIT_INDEX_FILE": str(index)}
-    repo.git.read_tree(commit, env=env)
+    """Write commit's tree to dest as a checkout would (filters, modes), without HEAD or the
+    user's index. The temporary index is kept: build_tree starts from it."""
     dest.mkdir(parents=True, exist_ok=True)
-    repo.git.checkout_index("--all", "--force", f"--prefix={dest}{os.sep}", env=env)
+    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest)}
+    repo.git.read_tree("-u", "--reset", commit, env=env)
 
 
-def build_tree(repo: git.Repo, base: str, plan: Plan, prefix: str, index: Path) -> str:
-    """The tree of base with the applied plan: edits hashed from plan.root, moves as the same blob."""
-    env = {"GIT_INDEX_FILE": str(index)}
-    repo.git.read_tree(base, env=env)
-    base_tree = repo.commit(base).tree
+def build_tree(repo: git.Repo, plan: Plan, prefix: str, work_tree: Path, index: Path) -> str:
+    """The tree of the temporary index (the base) with the applied plan: edited files hashed
+    from the work tree with their attributes' filters, moves as the very same blob."""
     lead = f"{prefix}/" if prefix else ""
-    entries: list[str] = []
-    for path, _old, _new in plan.edits():
-        blob = base_tree[lead + path]
-        sha = repo.git.hash_object("-w", f"--path={lead}{path}", str(plan.root / path))
-        entries.append(f"{blob.mode:o} {sha}\t{lead}{path}")
+    entries_by_path = {
+        path: entry for (path, _stage), entry in git.IndexFile(repo, file_path=str(index)).entries.items()
+    }
+    edited = [lead + path for path, _old, _new in plan.edits()]
+    shas: list[str] = []
+    if edited:
+        # Run inside the temporary work tree: relative paths find the right .gitattributes.
+        hasher = git.Git(str(work_tree))
+        hasher.update_environment(GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index))
+        with tempfile.TemporaryFile() as paths:
+            paths.write(("\n".join(edited) + "\n").encode("utf-8"))
+            paths.seek(0)
+            shas = hasher.hash_object("-w", "--stdin-paths", istream=paths).split()
+    lines: list[str] = []
+    for path, sha in zip(edited, shas, strict=True):
+        lines.append(f"{entries_by_path[path].mode:o} {sha}\t{path}")
     for src, dst in plan.moves.items():
-        blob = base_tree[lead + src]
-        entries.append(f"0 {ZERO}\t{lead}{src}")
-        entries.append(f"{blob.mode:o} {blob.hexsha}\t{lead}{dst}")
+        entry = entries_by_path[lead + src]
+        lines.append(f"0 {ZERO}\t{lead}{src}")
+        lines.append(f"{entry.mode:o} {entry.hexsha}\t{lead}{dst}")
     for path in sorted(plan.deletes):
-        entries.append(f"0 {ZERO}\t{lead}{path}")
-    _update_index(repo, entries, env)
+        lines.append(f"0 {ZERO}\t{lead}{path}")
+    env = {"GIT_INDEX_FILE": str(index)}
+    _update_index(repo, lines, env)
     return repo.git.write_tree(env=env)
 
 
@@ -131,13 +159,19 @@ def _update_index(repo: git.Repo, entries: Iterable[str], env: dict[str, str]) -
 
 
 def identity_env(repo: git.Repo) -> dict[str, str]:
-    """The user's git identity when configured; a neutral one otherwise (CI, bots)."""
+    """The user's git identity when configured (env or config, read in-process); a neutral
+    one otherwise (CI, bots), so commit-tree never fails for want of a name."""
+    reader = repo.config_reader()
+    configured = {
+        "NAME": reader.get_value("user", "name", default="") or "",
+        "EMAIL": reader.get_value("user", "email", default="") or "",
+    }
     env: dict[str, str] = {}
     for role in ("AUTHOR", "COMMITTER"):
-        try:
-            repo.git.var(f"GIT_{role}_IDENT")
-        except GitCommandError:
-            env.update({k: v for k, v in FALLBACK_IDENTITY.items() if k.startswith(f"GIT_{role}_")})
+        for part in ("NAME", "EMAIL"):
+            key = f"GIT_{role}_{part}"
+            if not os.environ.get(key) and not configured[part]:
+                env[key] = FALLBACK_IDENTITY[key]
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -60,9 +61,14 @@ def _packaged(name: str) -> str:
     return resources.files("codemods.vcs").joinpath("templates", name).read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=16)
+def _compile(template_text: str) -> jinja2.Template:
+    return _environment().from_string(template_text)
+
+
 def render(template_text: str, values: dict[str, object], source: str) -> str:
     try:
-        return _environment().from_string(template_text).render(**values)
+        return _compile(template_text).render(**values)
     except jinja2.TemplateSyntaxError as err:
         raise InputError(source, err.lineno, f"bad message template: {err.message}") from None
     except jinja2.UndefinedError as err:

@@ -12,7 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import git
-from git.exc import GitCommandError
+
+from codemods.vcs.git import ref_target
 
 
 def git_env(url: str, userinfo: str | None) -> dict[str, str]:
@@ -44,26 +45,24 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
 
 
 def default_branch(repo: git.Repo) -> str:
-    ref = repo.git.symbolic_ref("refs/remotes/origin/HEAD")
-    return ref.removeprefix("refs/remotes/origin/")
+    """The remote's default branch, from refs/remotes/origin/HEAD (read in-process)."""
+    head = git.SymbolicReference(repo, "refs/remotes/origin/HEAD")
+    return head.reference.path.removeprefix("refs/remotes/origin/")
 
 
 def remote_branch(repo: git.Repo, branch: str) -> str | None:
-    try:
-        return repo.git.rev_parse("--verify", "--quiet", f"refs/remotes/origin/{branch}")
-    except GitCommandError:
-        return None
+    return ref_target(repo, f"refs/remotes/origin/{branch}")
 
 
 def track_remote_branch(repo: git.Repo, branch: str, remote_sha: str | None) -> None:
     """Make the local branch what the remote has, so "up to date" means up to date there."""
+    local = ref_target(repo, f"refs/heads/{branch}")
+    if local == remote_sha:
+        return
     if remote_sha is not None:
         repo.git.update_ref(f"refs/heads/{branch}", remote_sha)
     else:
-        try:
-            repo.git.update_ref("-d", f"refs/heads/{branch}")
-        except GitCommandError:
-            pass  # never existed
+        repo.git.update_ref("-d", f"refs/heads/{branch}")
 
 
 def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str]) -> None:

@@ -1,0 +1,102 @@
+"""Benchmark: `codemods batch --push` on 100 local repositories against a shell-loop floor.
+
+The floor is what a person would script: per repo `git clone`, edit, `git commit`,
+`git push`, run with `xargs -P J` at the same parallelism J. codemods is timed on a first
+run (every repo `changed`) and a rerun (every repo `up-to-date`, fetched from the workdir).
+
+    python bench/bench_batch.py [--repos 100] [--jobs 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+ENV_GIT = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+
+FLOOR = r"""
+set -e
+url="$1"; dir="$WORK/$(basename "$url" .git)"
+git clone -q "$url" "$dir"
+sed -i 's/        enabled: true/        enabled: false/' "$dir/kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+git -C "$dir" -c user.name=bench -c user.email=bench@example.invalid commit -qam "floor: disable the migration Job"
+git -C "$dir" push -q origin HEAD:refs/heads/floor
+"""
+
+
+def make_remotes(root: Path, count: int) -> list[str]:
+    seed = root / "seed"
+    shutil.copytree(EXAMPLE, seed)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=seed, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=seed, check=True)
+    subprocess.run(["git", *ENV_GIT, "commit", "-qm", "init"], cwd=seed, check=True)
+    urls = []
+    for i in range(count):
+        bare = root / "remotes" / "acme" / f"app{i:03d}.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
+        urls.append(f"file://{bare}")
+    return urls
+
+
+def reset(urls: list[str], branch: str) -> None:
+    for url in urls:
+        subprocess.run(["git", "--git-dir", url[len("file://") :], "update-ref", "-d", f"refs/heads/{branch}"], check=False)
+
+
+def floor(urls: list[str], jobs: int, root: Path) -> float:
+    work = root / "floor-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    start = time.perf_counter()
+    subprocess.run(
+        ["xargs", "-P", str(jobs), "-n", "1", "bash", "-c", FLOOR, "floor"],
+        input="\n".join(urls),
+        text=True,
+        check=True,
+        env={"WORK": str(work), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
+    elapsed = time.perf_counter() - start
+    reset(urls, "floor")
+    return elapsed
+
+
+def codemods(urls: list[str], jobs: int, workdir: Path, repos_file: Path, report: Path) -> tuple[float, dict[str, int]]:
+    start = time.perf_counter()
+    argv = [sys.executable, "-m", "codemods", "batch", "--repos-file", str(repos_file), "--workdir", str(workdir)]
+    subprocess.run([*argv, "--jobs", str(jobs), "--push", "--report", str(report)], check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    return elapsed, json.loads(report.read_text())["counts"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repos", type=int, default=100)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        urls = make_remotes(root, args.repos)
+        repos_file = root / "repos.txt"
+        repos_file.write_text("\n".join(urls) + "\n")
+        print(f"{args.repos} local repositories (bare remotes on disk)")
+        for jobs in args.jobs:
+            base = floor(urls, jobs, root)
+            workdir = root / f"work-{jobs}"
+            first, counts_first = codemods(urls, jobs, workdir, repos_file, root / "r1.json")
+            rerun, counts_rerun = codemods(urls, jobs, workdir, repos_file, root / "r2.json")
+            assert counts_first["changed"] == args.repos and counts_rerun["up-to-date"] == args.repos, (counts_first, counts_rerun)
+            print(f"--jobs {jobs}: floor {base:.2f} s | changed run {first:.2f} s ({first / base:.2f}x) | up-to-date rerun {rerun:.2f} s ({rerun / base:.2f}x)  (goal <= 1.5x)")
+            reset(urls, "codemods/litellm-migration")
+            shutil.rmtree(workdir)
+
+
+if __name__ == "__main__":
+    main()
