@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -22,7 +23,22 @@ EXIT_CHANGES_NEEDED = 1
 EXIT_FAILURE = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Subcommands imported on use: `run` must not pay for rich, GitPython or the forges."""
+
+    lazy = {"batch": "codemods.batch.command:batch_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="codemods")
 def cli() -> None:
     """Repair the litellm migration Job failure in Flux GitOps repositories, byte-exactly.
@@ -172,15 +188,6 @@ def list_command(as_json: bool) -> int:
         for mod in ALL:
             click.echo(f"{mod.name:<{width}}  {mod.description}")
     return EXIT_OK
-
-
-def _register_batch() -> None:
-    from codemods.batch.command import batch_command
-
-    cli.add_command(batch_command)
-
-
-_register_batch()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,19 +59,25 @@ class Plan:
 
     # -- the planned view -------------------------------------------------------------
     def text(self, path: str) -> str:
+        """The planned content of path; a move's destination reads as its (edited) source."""
         if path in self._texts:
             return self._texts[path]
         if path not in self._originals:
-            self._originals[path] = self.index.read_text(path)
+            source = self._source_of(path)
+            self._originals[path] = self.text(source) if source else self.index.read_text(path)
         return self._originals[path]
+
+    def _source_of(self, path: str) -> str | None:
+        return next((src for src, dst in self.moves.items() if dst == path), None)
 
     def is_touched(self, path: str) -> bool:
         return path in self.moves or path in self.deletes or path in self.moves.values()
 
     # -- adding changes ---------------------------------------------------------------
     def edit(self, codemod: str, path: str, new_text: str, reason: str) -> None:
+        """Edit a file; after a move, edit its destination (the diff shows a rename with hunks)."""
         if path in self.moves or path in self.deletes:
-            raise AssertionError(f"{path}: edited after being moved or deleted")
+            raise AssertionError(f"{path}: edit the move's destination, not its source")
         if new_text == self.text(path):
             return
         self._texts[path] = new_text
@@ -94,11 +100,18 @@ class Plan:
 
     # -- reading the result -------------------------------------------------------------
     def edits(self) -> Iterator[tuple[str, str, str]]:
-        """(path, old text, new text) of every file whose content changes."""
+        """(path, old text, new text) of every file that stays in place and changes."""
+        destinations = set(self.moves.values())
         for path in sorted(self._texts):
             old, new = self._originals[path], self._texts[path]
-            if old != new:
+            if old != new and path not in destinations:
                 yield path, old, new
+
+    def moved_text(self, dst: str) -> str | None:
+        """The new content of a move's destination when it was also edited, else None."""
+        if dst in self._texts and self._texts[dst] != self._originals.get(dst):
+            return self._texts[dst]
+        return None
 
     @property
     def is_empty(self) -> bool:
@@ -147,6 +160,17 @@ class Plan:
                 if target.exists():
                     raise InputError(dst, None, "cannot move a file here: the path already exists")
                 target.parent.mkdir(parents=True, exist_ok=True)
+                edited = self.moved_text(dst)
+                if edited is not None:  # a rename with an edit: stage the new content at the destination
+                    tmp = target.with_name(f".{target.name}.codemods-{os.getpid()}.tmp")
+                    mode = stat.S_IMODE((self.root / src).stat().st_mode)
+                    with open(tmp, "wb") as handle:
+                        staged.append((tmp, target))
+                        handle.write(edited.encode("utf-8"))
+                        if durable:
+                            handle.flush()
+                            os.fsync(handle.fileno())
+                    os.chmod(tmp, mode)
         except OSError as err:
             for tmp, _final in staged:
                 tmp.unlink(missing_ok=True)
@@ -160,7 +184,10 @@ class Plan:
         for tmp, final in staged:
             os.replace(tmp, final)
         for src, dst in self.moves.items():
-            os.rename(self.root / src, self.root / dst)
+            if self.moved_text(dst) is None:
+                os.rename(self.root / src, self.root / dst)
+            else:
+                (self.root / src).unlink()
         for path in sorted(self.deletes):
             (self.root / path).unlink(missing_ok=True)
 

@@ -23,6 +23,7 @@ class FluxKustomization:
     depends_on: tuple[str, ...]  # "name" or "namespace/name"
     file: str  # physical file that declares it
     line: int  # 1-based line of spec.path
+    force: bool = False  # spec.force: Flux recreates immutable objects that changed
 
     def display(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
@@ -59,6 +60,7 @@ def parse_flux_kustomizations(text: str, path: str, delims) -> list[FluxKustomiz
                 depends_on=tuple(depends),
                 file=path,
                 line=path_node.start_mark.line + 1,  # type: ignore[union-attr]
+                force=(scalar_value(first(spec, "force")) or "").lower() == "true",
             )
         )
     return found

@@ -34,6 +34,9 @@ class Facts:
     litellm_values: bool = False  # mentions the litellm-helm values key
     migration_job: bool = False  # a Job that mentions migrations and litellm
     flux_paths: tuple[str, ...] = ()  # spec.path candidates of Flux Kustomizations
+    job: bool = False  # any Job manifest
+    helm_release: bool = False  # any Flux HelmRelease
+    secret_source: bool = False  # may declare a Secret (Secret, ExternalSecret, CNPG, existingSecret)
 
 
 @dataclass
@@ -120,24 +123,27 @@ def _walk(root: Path) -> Iterator[tuple[str, str]]:
                 yield rel, entry.path
 
 
-def _facts(data: bytes) -> Facts | None:
+def _facts(data: bytes, doctor: bool) -> Facts | None:
+    """The codemods' flags; with doctor, also the flags only the doctor's rules need."""
     # Only a HelmRelease can need the values edit; other files that mention the key never do.
     litellm_values = b"litellm-helm" in data and b"HelmRelease" in data
-    migration_job = (
-        b"Job" in data
-        and _JOB_KIND.search(data) is not None
-        and _MIGRATION.search(data) is not None
-        and _LITELLM.search(data) is not None
-    )
+    job = b"Job" in data and _JOB_KIND.search(data) is not None
+    migration_job = job and _MIGRATION.search(data) is not None and _LITELLM.search(data) is not None
     flux_paths: tuple[str, ...] = ()
     if b"kustomize.toolkit.fluxcd.io" in data:
         flux_paths = tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
-    if litellm_values or migration_job or flux_paths:
-        return Facts(litellm_values, migration_job, flux_paths)
+    if not doctor:
+        if litellm_values or migration_job or flux_paths:
+            return Facts(litellm_values, migration_job, flux_paths)
+        return None
+    helm_release = b"HelmRelease" in data and b"helm.toolkit.fluxcd.io" in data
+    secret_source = b"Secret" in data or b"existingSecret" in data or b"postgresql.cnpg.io" in data
+    if litellm_values or migration_job or flux_paths or job or helm_release or secret_source:
+        return Facts(litellm_values, migration_job, flux_paths, job, helm_release, secret_source)
     return None
 
 
-def scan(root: Path) -> RepoIndex:
+def scan(root: Path, doctor: bool = False) -> RepoIndex:
     layout = load_layout(root)
     index = RepoIndex(root, layout)
     units = index.units
@@ -159,7 +165,7 @@ def scan(root: Path) -> RepoIndex:
         except OSError as err:
             index.skipped.append((rel, f"cannot read: {err.strerror}"))
             continue
-        facts = _facts(data)
+        facts = _facts(data, doctor)
         if facts is not None:
             index.facts[rel] = facts
     for logical in sorted(units):

@@ -127,7 +127,9 @@ def build_tree(repo: git.Repo, plan: Plan, prefix: str, work_tree: Path, index: 
     entries_by_path = {
         path: entry for (path, _stage), entry in git.IndexFile(repo, file_path=str(index)).entries.items()
     }
-    edited = [lead + path for path, _old, _new in plan.edits()]
+    rewritten = {dst for dst in plan.moves.values() if plan.moved_text(dst) is not None}
+    edited = [lead + path for path, _old, _new in plan.edits()] + [lead + dst for dst in sorted(rewritten)]
+    source_of = {lead + dst: lead + src for src, dst in plan.moves.items()}
     shas: list[str] = []
     if edited:
         # Run inside the temporary work tree: relative paths find the right .gitattributes.
@@ -139,11 +141,12 @@ def build_tree(repo: git.Repo, plan: Plan, prefix: str, work_tree: Path, index: 
             shas = hasher.hash_object("-w", "--stdin-paths", istream=paths).split()
     lines: list[str] = []
     for path, sha in zip(edited, shas, strict=True):
-        lines.append(f"{entries_by_path[path].mode:o} {sha}\t{path}")
+        lines.append(f"{entries_by_path[source_of.get(path, path)].mode:o} {sha}\t{path}")
     for src, dst in plan.moves.items():
         entry = entries_by_path[lead + src]
         lines.append(f"0 {ZERO}\t{lead}{src}")
-        lines.append(f"{entry.mode:o} {entry.hexsha}\t{lead}{dst}")
+        if dst not in rewritten:
+            lines.append(f"{entry.mode:o} {entry.hexsha}\t{lead}{dst}")
     for path in sorted(plan.deletes):
         lines.append(f"0 {ZERO}\t{lead}{path}")
     env = {"GIT_INDEX_FILE": str(index)}
