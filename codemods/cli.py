@@ -8,15 +8,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
 from codemods import __version__
 from codemods.errors import InputError
-from codemods.mods import ALL
+from codemods.mods import EVERY, is_opt_in
 from codemods.plan import Plan
 from codemods.report import report, summary_lines
-from codemods.runner import UnknownCodemod, plan_repository, select
+from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
 
 EXIT_OK = 0
 EXIT_CHANGES_NEEDED = 1
@@ -26,7 +27,7 @@ EXIT_FAILURE = 2
 class LazyGroup(click.Group):
     """Subcommands imported on use: `run` must not pay for rich, GitPython or the forges."""
 
-    lazy = {"batch": "codemods.batch.command:batch_command"}
+    lazy: ClassVar[dict[str, str]] = {"batch": "codemods.batch.command:batch_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
@@ -64,6 +65,12 @@ def cli() -> None:
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this codemod (repeatable).")
 @click.option("--skip", multiple=True, metavar="NAME", help="Do not run this codemod (repeatable).")
 @click.option(
+    "--include",
+    multiple=True,
+    metavar="NAME",
+    help="Also run this opt-in codemod (repeatable), e.g. annotate-job-force.",
+)
+@click.option(
     "--branch",
     metavar="NAME",
     help="Commit the change as one commit on branch NAME instead of editing PATH; the checkout is left alone.",
@@ -87,6 +94,7 @@ def run_command(
     as_json: bool,
     only: tuple[str, ...],
     skip: tuple[str, ...],
+    include: tuple[str, ...],
     branch: str | None,
     base: str | None,
     summary_file: Path | None,
@@ -102,9 +110,9 @@ def run_command(
     branch NAME (created, rebuilt, or left alone when already up to date).
     """
     try:
-        mods = select(only, skip)
+        mods = select(only, skip, include)
     except UnknownCodemod as err:
-        raise click.BadParameter(str(err), param_hint="--only/--skip") from None
+        raise click.BadParameter(str(err), param_hint="--only/--skip/--include") from None
     if branch is None and (base or summary_file or message_template):
         raise click.UsageError("--base, --summary-file and --message-template go with --branch")
     if not path.is_dir():
@@ -117,6 +125,7 @@ def run_command(
 
             result = deliver(path, branch, base, mods, message_template, write=write)
             plan, applied = result.plan, write and result.status in ("changed", "updated")
+            findings = result.findings
             branch_info = result.info()
             if summary_file is not None and result.summary is not None:
                 summary_file.write_text(result.summary, encoding="utf-8")
@@ -125,6 +134,7 @@ def run_command(
             applied = write and not plan.is_empty
             if applied:
                 plan.apply()
+            findings = touched_findings(plan)
     except InputError as err:
         return _fail(path, err, as_json)
     except OSError as err:
@@ -134,7 +144,7 @@ def run_command(
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
         return _fail(path, InputError(str(path), None, message), as_json)
-    _output(path, plan, applied, dry_run, as_json, quiet, branch_info)
+    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings)
     if check and not plan.is_empty:
         return EXIT_CHANGES_NEEDED
     return EXIT_OK
@@ -148,10 +158,11 @@ def _output(
     as_json: bool,
     quiet: bool,
     branch_info: dict[str, object] | None,
+    findings: list,
 ) -> None:
     diff = plan.diff() if dry_run else None
     if as_json:
-        data = report(str(path), plan, applied, None, diff)
+        data = report(str(path), plan, applied, None, diff, findings)
         if branch_info is not None:
             data["branch"] = branch_info
         click.echo(json.dumps(data, indent=2))
@@ -159,9 +170,8 @@ def _output(
         sys.stdout.write(diff)
     if quiet:
         return
-    for line in summary_lines(
-        plan, applied=applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
-    ):
+    wrote = applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
+    for line in summary_lines(plan, applied=wrote, findings=findings):
         click.echo(line, err=True)
     if branch_info is not None and not dry_run:
         from codemods.vcs.branch import describe
@@ -182,12 +192,52 @@ def _fail(path: Path, err: InputError, as_json: bool) -> int:
 def list_command(as_json: bool) -> int:
     """List the codemods, in the order they run."""
     if as_json:
-        click.echo(json.dumps([{"name": m.name, "description": m.description} for m in ALL], indent=2))
+        listing = [{"name": m.name, "description": m.description, "opt_in": is_opt_in(m)} for m in EVERY]
+        click.echo(json.dumps(listing, indent=2))
     else:
-        width = max(len(m.name) for m in ALL)
-        for mod in ALL:
+        width = max(len(m.name) for m in EVERY)
+        for mod in EVERY:
             click.echo(f"{mod.name:<{width}}  {mod.description}")
     return EXIT_OK
+
+
+@cli.command("doctor")
+@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def doctor_command(path: Path, fmt: str) -> int:
+    """Report the incident's failure patterns in the repository at PATH; change nothing.
+
+    \b
+    Rules: helm-template-in-values, subchart-job-not-hook, hook-annotations-on-pod-template,
+    manifest-not-listed, job-secret-not-ready, job-ttl-under-flux, job-immutable-under-flux,
+    stale-render.
+    \b
+    Exit codes: 0 no error-severity finding, 1 at least one error, 2 bad input.
+    """
+    from codemods.doctor import diagnose
+    from codemods.doctor import output as doctor_output
+
+    if not path.is_dir():
+        raise click.BadParameter(f"{path} is not a directory", param_hint="PATH")
+    try:
+        findings, problems = diagnose(path)
+    except InputError as err:
+        click.echo(f"error: {err}", err=True)
+        return EXIT_FAILURE
+    if fmt == "json":
+        sys.stdout.write(doctor_output.as_json(findings, problems))
+    elif fmt == "sarif":
+        sys.stdout.write(doctor_output.sarif(findings))
+    else:
+        sys.stdout.write(doctor_output.text(findings, problems))
+    return EXIT_CHANGES_NEEDED if any(f.severity == "error" for f in findings) else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,5 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except click.Abort:
         click.echo("aborted", err=True)
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug: still a clear message and exit 2, never a bare traceback
+        if os.environ.get("CODEMODS_DEBUG"):
+            raise
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)", err=True)
         return EXIT_FAILURE
     return result if isinstance(result, int) else EXIT_OK

@@ -10,7 +10,7 @@ from codemods.plan import Plan
 REPORT_VERSION = 1
 
 
-def summary_lines(plan: Plan, applied: bool) -> list[str]:
+def summary_lines(plan: Plan, applied: bool, findings: list | None = None) -> list[str]:
     lines: list[str] = []
     for change in plan.changes:
         target = f"{change.file} -> {change.to}" if change.to else change.file
@@ -18,6 +18,10 @@ def summary_lines(plan: Plan, applied: bool) -> list[str]:
         lines.append(f"       {change.codemod}: {change.reason}")
     for warning in plan.warnings:
         lines.append(f"warning: {warning}")
+    if findings:
+        when = "after" if applied else "before"
+        lines.append(f"doctor, on the files this run touches ({when} the change):")
+        lines.extend(f"  {f.file}:{f.line}: {f.rule} ({f.severity}): {f.message}" for f in findings)
     edited = sum(1 for _ in plan.edits())
     if plan.is_empty:
         lines.append("nothing to change")
@@ -31,7 +35,14 @@ def summary_lines(plan: Plan, applied: bool) -> list[str]:
     return lines
 
 
-def report(path: str, plan: Plan | None, applied: bool, error: InputError | None, diff: str | None) -> dict[str, Any]:
+def report(
+    path: str,
+    plan: Plan | None,
+    applied: bool,
+    error: InputError | None,
+    diff: str | None,
+    findings: list | None = None,
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "version": REPORT_VERSION,
         "path": path,
@@ -47,6 +58,10 @@ def report(path: str, plan: Plan | None, applied: bool, error: InputError | None
             for w in (plan.warnings if plan else [])
         ],
         "error": {"file": error.path, "line": error.line, "message": error.message} if error else None,
+        "findings": [
+            {"rule": f.rule, "severity": f.severity, "file": f.file, "line": f.line, "message": f.message, "fix": f.fix}
+            for f in (findings or [])
+        ],
     }
     if diff is not None:
         data["diff"] = diff

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from codemods.mods import ALL, BY_NAME, Codemod, Context
+from codemods.mods import BY_NAME, EVERY, Codemod, Context, is_opt_in
 from codemods.plan import Plan
 from codemods.repo.index import scan
 
@@ -14,16 +14,22 @@ class UnknownCodemod(ValueError):
     pass
 
 
-def select(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Codemod]:
-    only, skip = list(only), list(skip)
-    for name in [*only, *skip]:
+def select(only: Iterable[str] = (), skip: Iterable[str] = (), include: Iterable[str] = ()) -> list[Codemod]:
+    """The default codemods, plus opt-in ones named in include; --only may name any."""
+    only, skip, include = list(only), list(skip), list(include)
+    for name in [*only, *skip, *include]:
         if name not in BY_NAME:
             raise UnknownCodemod(f"unknown codemod {name!r}; known: {', '.join(BY_NAME)}")
-    return [mod for mod in ALL if (not only or mod.name in only) and mod.name not in skip]
+    if only:
+        chosen = [m for m in EVERY if m.name in only]
+    else:
+        chosen = [m for m in EVERY if not is_opt_in(m) or m.name in include]
+    return [m for m in chosen if m.name not in skip]
 
 
 def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
-    index = scan(root)
+    # annotate-job-force looks at every Job, so it needs the doctor's fuller pre-filter.
+    index = scan(root, doctor=any(is_opt_in(m) for m in mods))
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)
@@ -39,3 +45,14 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
             "where Flux builds them, and their old kustomization entries now point at missing files",
         )
     return plan
+
+
+def touched_findings(plan: Plan) -> list:
+    """The doctor's findings on the files a plan touches, in the tree as it is now."""
+    from codemods.doctor import diagnose  # only runs when there is a change
+
+    touched = set(plan.changed_files())
+    if not touched:
+        return []
+    findings, _problems = diagnose(plan.root, only=touched)
+    return findings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codemods.errors import InputError
-from codemods.mods import ALL
+from codemods.mods import DEFAULT
 from codemods.runner import plan_repository
 from tests.helpers import ROOT, tree
 
@@ -25,7 +25,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_failure_while_staging_writes_nothing(repo: Path) -> None:
-    plan = plan_repository(repo, ALL)
+    plan = plan_repository(repo, DEFAULT)
     edited = [path for path, _old, _new in plan.edits()]
     assert len(edited) >= 4
     # A real fault: the temp file for the last edit cannot be created (a directory is in the way).
@@ -41,7 +41,7 @@ def test_failure_while_staging_writes_nothing(repo: Path) -> None:
 
 
 def test_destination_that_appeared_after_planning_aborts_before_any_write(repo: Path) -> None:
-    plan = plan_repository(repo, ALL)
+    plan = plan_repository(repo, DEFAULT)
     _src, dst = next(iter(plan.moves.items()))
     (repo / dst).write_text("someone else's file\n")
     before = tree(repo)
@@ -54,7 +54,7 @@ def test_destination_that_appeared_after_planning_aborts_before_any_write(repo: 
 def test_file_modes_survive_an_edit(repo: Path) -> None:
     target = repo / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
     target.chmod(0o755)
-    plan = plan_repository(repo, ALL)
+    plan = plan_repository(repo, DEFAULT)
     plan.apply()
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert b"enabled: false" in target.read_bytes()

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from codemods import __version__
 from codemods.secrets import redact
 
-USER_AGENT = "codemods (+https://github.com/codemods)"
+USER_AGENT = f"codemods/{__version__}"
 
 
 class ForgeError(Exception):

@@ -14,12 +14,12 @@ from codemods.mods.base import Context
 from codemods.repo.workloads import LITELLM_VALUES_KEY, is_helm_release
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries
-from codemods.yamltext.splice import Splice, apply_splices, insert_lines_after
+from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of, is_empty
+from codemods.yamltext.splice import Splice, apply_splices
 
 NAME = "disable-migration-job"
 WHY = "its TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once the Job is gone"
 _FALSE = {"false", "False", "FALSE"}
-_NULL = {"", "~", "null", "Null", "NULL"}
 
 
 @dataclass
@@ -29,49 +29,19 @@ class _Result:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _is_alias(key: Node, value: Node) -> bool:
-    # compose hands back the anchored node itself for "*alias", so its position is elsewhere:
-    # before the key it is the value of. Editing it would edit every user of the anchor.
-    return value.start_mark.index < key.end_mark.index
-
-
-def _flow_insert(text: str, mapping: MappingNode, item: str) -> Splice:
-    open_brace = mapping.start_mark.index  # the "{"
-    inner = text[open_brace + 1 : mapping.end_mark.index - 1]
-    if not inner.strip():
-        pad = " " if inner else ""
-        return Splice(open_brace + 1, mapping.end_mark.index - 1, f"{pad}{item}{pad}")
-    pad = " " if inner.startswith(" ") else ""
-    return Splice(open_brace + 1 + len(pad), open_brace + 1 + len(pad), f"{item}, ")
-
-
 def _set_enabled_false(text: str, job_key: Node, job: Node, step: int, out: _Result) -> None:
     where = job_key.start_mark.line + 1
-    if isinstance(job, ScalarNode) and job.style is None and job.value in _NULL:
-        if job.value:  # "migrationJob: ~"
-            out.splices.append(Splice(job.start_mark.index, job.end_mark.index, "{enabled: false}"))
-        else:
-            indent = " " * (job_key.start_mark.column + step)
-            out.splices.append(insert_lines_after(text, job_key.start_mark.index, [f"{indent}enabled: false"]))
-        out.notes.append(f"line {where}: set {LITELLM_VALUES_KEY}.migrationJob.enabled: false (migrationJob was empty)")
+    if is_empty(job) or (isinstance(job, MappingNode) and not entries(job, "enabled")):
+        out.splices.append(add_first_child(text, job_key, job, ["enabled: false"], "enabled: false", step))
+        why = "migrationJob was empty" if is_empty(job) else "the chart defaults to true"
+        out.notes.append(f"line {where}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false ({why})")
         return
     if not isinstance(job, MappingNode):
         out.skipped.append((where, "migrationJob is not a mapping; left as it is"))
         return
-    enabled = entries(job, "enabled")
-    if not enabled:
-        if job.flow_style:
-            out.splices.append(_flow_insert(text, job, "enabled: false"))
-        else:
-            indent = " " * job.start_mark.column
-            out.splices.append(insert_lines_after(text, job_key.start_mark.index, [f"{indent}enabled: false"]))
-        out.notes.append(
-            f"line {where}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false (the chart defaults to true)"
-        )
-        return
-    for key, value in enabled:
+    for key, value in entries(job, "enabled"):
         line = key.start_mark.line + 1
-        if not isinstance(value, ScalarNode) or _is_alias(key, value):
+        if not isinstance(value, ScalarNode) or is_alias_of(key, value):
             out.skipped.append((line, "migrationJob.enabled is not a plain value; left as it is"))
             continue
         if value.style is None and value.value in _FALSE:
@@ -88,45 +58,27 @@ def _set_enabled_false(text: str, job_key: Node, job: Node, step: int, out: _Res
 
 def _disable_in_block(text: str, key: Node, block: Node, step: int, out: _Result) -> None:
     line = key.start_mark.line + 1
-    if _is_alias(key, block):
+    if is_alias_of(key, block):
         out.skipped.append((line, f"{LITELLM_VALUES_KEY} values come from an alias; edit its anchor by hand"))
         return
-    if isinstance(block, ScalarNode) and block.style is None and block.value == "":
-        indent = " " * (key.start_mark.column + step)
-        out.splices.append(
-            insert_lines_after(
-                text, key.start_mark.index, [f"{indent}migrationJob:", f"{indent}{' ' * step}enabled: false"]
-            )
-        )
-        out.notes.append(f"line {line}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false")
-        return
-    if not isinstance(block, MappingNode):
+    if not (is_empty(block) or isinstance(block, MappingNode)):
         out.skipped.append((line, f"{LITELLM_VALUES_KEY} is not a mapping; left as it is"))
         return
-    jobs = entries(block, "migrationJob")
+    jobs = entries(block, "migrationJob") if isinstance(block, MappingNode) else []
     if not jobs:
-        if block.flow_style:
-            out.splices.append(_flow_insert(text, block, "migrationJob: {enabled: false}"))
-        else:
-            indent = " " * block.start_mark.column
-            child_step = block.start_mark.column - key.start_mark.column or step
-            out.splices.append(
-                insert_lines_after(
-                    text, key.start_mark.index, [f"{indent}migrationJob:", f"{indent}{' ' * child_step}enabled: false"]
-                )
-            )
-        out.notes.append(
-            f"line {line}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false (the chart defaults to true)"
-        )
+        inner = child_step(key, block, step)
+        lines = ["migrationJob:", " " * inner + "enabled: false"]
+        out.splices.append(add_first_child(text, key, block, lines, "migrationJob: {enabled: false}", step))
+        why = "" if is_empty(block) else " (the chart defaults to true)"
+        out.notes.append(f"line {line}: added {LITELLM_VALUES_KEY}.migrationJob.enabled: false{why}")
         return
     for job_key, job in jobs:
-        if _is_alias(job_key, job):
+        if is_alias_of(job_key, job):
             out.skipped.append(
                 (job_key.start_mark.line + 1, "migrationJob comes from an alias; edit its anchor by hand")
             )
             continue
-        child_step = block.start_mark.column - key.start_mark.column or step
-        _set_enabled_false(text, job_key, job, child_step, out)
+        _set_enabled_false(text, job_key, job, child_step(key, block, step), out)
 
 
 def disable_in_text(text: str, path: str, delims: Delimiters | None) -> _Result:

@@ -87,16 +87,17 @@ class FluxGraph:
         return self._parsed[path]
 
     def _reaches(self, build_dir: str, logical_dir: str) -> bool:
-        """Does kustomize, building build_dir, pull in logical_dir through its resources?
-
-        A directory without a kustomization file counts as not reaching: Flux would generate
-        one, but guessing what it holds is how the incident's Job ended up in the wrong place.
-        """
+        """Does Flux, building build_dir, pull in logical_dir (through kustomize resources, or
+        through the kustomization Flux generates for a directory that has none)?"""
         if build_dir == logical_dir:
             return True
         unit = self.index.kustomization(build_dir)
         if unit is None:
-            return False
+            # Flux generates one: the directory's manifests, plus each subdirectory, which is
+            # built in turn (by its own kustomization if it has one, else generated again).
+            rest = logical_dir[len(build_dir) :].lstrip("/") if build_dir else logical_dir
+            child = posixpath.join(build_dir, rest.split("/", 1)[0])
+            return self._reaches(child, logical_dir)
         copy = unit.primary
         try:
             listed = resource_entries(self.index.read_text(copy.path), copy.path, copy.delimiters)
@@ -109,7 +110,7 @@ class FluxGraph:
                 return True
         return False
 
-    def _declared(self) -> dict[str, list[FluxKustomization]]:
+    def declared(self) -> dict[str, list[FluxKustomization]]:
         """Every Flux Kustomization by its spec.path (parses all ks files: fallback only)."""
         by_path: dict[str, list[FluxKustomization]] = {}
         for unit in self.index.flagged("flux_paths"):
@@ -157,7 +158,7 @@ class FluxGraph:
         return self._deployer_through_overlays(logical_dir)
 
     def _deployer_through_overlays(self, logical_dir: str) -> FluxKustomization | None:
-        declared = self._declared()
+        declared = self.declared()
         frontier, seen = [logical_dir], {logical_dir}
         for _hop in range(MAX_OVERLAY_HOPS):
             found = [ks for d in frontier for ks in declared.get(d, [])]

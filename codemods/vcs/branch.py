@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +13,7 @@ from git.exc import GitCommandError
 from codemods.errors import InputError
 from codemods.mods import Codemod
 from codemods.plan import Plan
-from codemods.runner import plan_repository
+from codemods.runner import plan_repository, touched_findings
 from codemods.vcs import git as g
 from codemods.vcs.message import commit_message, has_trailer, summary_markdown
 
@@ -31,6 +31,7 @@ class BranchResult:
     commit: str | None = None
     message: str | None = None
     summary: str | None = None
+    findings: list = field(default_factory=list)  # the doctor's, on the touched files
 
     def info(self) -> dict[str, object]:
         return {"name": self.branch, "status": self.status, "commit": self.commit, "base": self.base}
@@ -75,8 +76,10 @@ def deliver(
             result.summary = summary_markdown(plan, lead)
             if not write:
                 result.status = "changed"
+                result.findings = touched_findings(plan)
                 return result
             plan.apply(durable=False)  # into the temporary checkout only
+            result.findings = touched_findings(plan)
             tree = g.build_tree(repo, plan, prefix, checkout, index)
             tip = g.branch_tip(repo, branch)
             if tip is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import ReusedAnchorWarning
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -45,7 +47,10 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
     """
     source = mask(text, delims) if delims is not None else text
     try:
-        return tuple(_yaml().compose_all(source))
+        with warnings.catch_warnings():
+            # Re-used anchor names are valid YAML (the later one wins) and common in real repos.
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            return tuple(_yaml().compose_all(source))
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = err.problem or err.context or "invalid YAML"

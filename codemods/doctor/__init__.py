@@ -1,0 +1,25 @@
+"""`codemods doctor`: name every failure pattern of the incident before it bites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codemods.doctor.checks import jobs, kustomize, values
+from codemods.doctor.model import DoctorContext, Finding
+from codemods.doctor.rules import RULES, Rule
+from codemods.repo.index import RepoIndex, scan
+
+__all__ = ["RULES", "Finding", "Rule", "diagnose", "diagnose_index"]
+
+
+def diagnose_index(
+    index: RepoIndex, only: set[str] | None = None
+) -> tuple[list[Finding], list[tuple[str, int | None, str]]]:
+    """Findings (sorted by file and line), and the files that could not be read."""
+    ctx = DoctorContext(index, only)
+    found = {*values.check(ctx), *kustomize.check(ctx), *jobs.check(ctx)}
+    return sorted(found), ctx.problems + ctx.flux.warnings
+
+
+def diagnose(root: Path, only: set[str] | None = None) -> tuple[list[Finding], list[tuple[str, int | None, str]]]:
+    return diagnose_index(scan(root, doctor=True), only)

@@ -1,0 +1,1 @@
+"""One module per family of rules; each yields Findings for a DoctorContext."""

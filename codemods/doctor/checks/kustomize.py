@@ -1,0 +1,70 @@
+"""Rules on what kustomize builds: manifest-not-listed, stale-render."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+
+from codemods.doctor.model import DoctorContext, Finding, kustomization_file
+from codemods.doctor.rules import RULES
+from codemods.repo.layout import is_within
+
+_API_VERSION = re.compile(r"(?m)^apiVersion:[ \t]*\S")
+_KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?(\w+)")
+
+
+def check(ctx: DoctorContext) -> Iterator[Finding]:
+    yield from _not_listed(ctx)
+    yield from _stale_renders(ctx)
+
+
+def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
+    for kustomization in ctx.index.kustomizations():
+        directory = posixpath.dirname(kustomization.logical)
+        for unit in ctx.index.units_in(directory):
+            if kustomization_file(unit) or not ctx.wanted(unit):
+                continue
+            text = ctx.text(unit)
+            kinds = _KIND.findall(text)
+            if not kinds or not _API_VERSION.search(text) or ctx.is_referenced(unit):
+                continue
+            is_job = "Job" in kinds
+            line = text.count("\n", 0, _KIND.search(text).start()) + 1  # type: ignore[union-attr]
+            name = posixpath.basename(unit.logical)
+            yield Finding(
+                unit.primary.path,
+                line,
+                "manifest-not-listed",
+                "error" if is_job else "warning",
+                f"{name} ({', '.join(sorted(set(kinds)))}) sits beside {posixpath.basename(kustomization.logical)} "
+                "but none of its resources, components, patches or generators references it: Flux never applies it",
+                f"add ./{name} to resources in {kustomization.primary.path}"
+                + (" (`codemods run` does this for litellm migration Jobs)" if is_job else "")
+                + ", or delete the file",
+            )
+
+
+def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
+    layout = ctx.index.layout
+    if not layout.roots:
+        return
+    for unit in ctx.index.units.values():
+        if unit.template is not None or unit.rendered is None or not ctx.wanted(unit):
+            continue
+        for root in layout.roots:
+            if not is_within(unit.logical, root.output_dir) or is_within(unit.logical, root.template_dir):
+                continue
+            rel_dir = posixpath.dirname(unit.logical[len(root.output_dir) :].lstrip("/"))
+            template_dir = posixpath.join(root.template_dir, rel_dir) if rel_dir else root.template_dir
+            if (ctx.index.root / template_dir).is_dir():
+                yield Finding(
+                    unit.rendered.path,
+                    1,
+                    "stale-render",
+                    RULES["stale-render"].severity,
+                    f"no template in {template_dir}/ renders to this file any more; makejinja never deletes "
+                    "old outputs, so it stays (and is applied if listed)",
+                    "delete it (`codemods run` removes stale litellm migration Job renders)",
+                )
+                break

@@ -1,0 +1,184 @@
+"""Everything the rules look up: findings, parsed documents, Flux ownership, Secret sources."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from codemods.errors import InputError
+from codemods.repo.flux import FluxGraph, FluxKustomization
+from codemods.repo.index import KUSTOMIZATION_NAMES, RepoIndex, Unit
+from codemods.repo.kustomize import resource_entries
+from codemods.repo.layout import normalize
+from codemods.repo.workloads import is_helm_release
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, first, scalar_value
+
+_EXISTING_SECRET_KEY = re.compile(r"(?i)^existing[-_]?secret(name)?$|existingSecret$")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    file: str
+    line: int
+    rule: str
+    severity: str
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    name: str
+    unit: Unit
+    line: int
+    how: str  # "Secret", "ExternalSecret", "CloudNativePG", "existingSecret value"
+
+
+def line_of(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def mappings_below(node: Node | None):
+    """Every (key node, value node) pair in a tree, depth first."""
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            yield key, value
+            yield from mappings_below(value)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            yield from mappings_below(item)
+
+
+class DoctorContext:
+    def __init__(self, index: RepoIndex, only: set[str] | None = None) -> None:
+        self.index = index
+        self.flux = FluxGraph(index)
+        self.only = only  # physical paths to report on; None for the whole repository
+        self.problems: list[tuple[str, int | None, str]] = []  # files skipped, with why
+
+    def wanted(self, unit: Unit) -> bool:
+        return self.only is None or any(c.path in self.only for c in unit.copies)
+
+    def docs(self, unit: Unit) -> tuple[Node | None, ...]:
+        copy = unit.primary
+        try:
+            return compose(self.index.read_text(copy.path), copy.path, copy.delimiters)
+        except InputError as err:
+            self.problems.append((err.path, err.line, err.message))
+            return ()
+
+    def text(self, unit: Unit) -> str:
+        try:
+            return self.index.read_text(unit.primary.path)
+        except InputError as err:
+            self.problems.append((err.path, err.line, err.message))
+            return ""
+
+    def units(self, attribute: str) -> list[Unit]:
+        return [u for u in self.index.flagged(attribute) if self.wanted(u)]
+
+    # -- what kustomize and Flux build -------------------------------------------------
+    def is_referenced(self, unit: Unit) -> bool:
+        """Does a kustomization list this file (its own directory's, or any other's)?"""
+        name = posixpath.basename(unit.logical)
+        token = re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])")
+        own_dir = posixpath.dirname(unit.logical)
+        own = self.index.kustomization(own_dir)
+        if own is not None and token.search(self.text(own)):
+            return True
+        for kustomization in self.index.kustomizations():
+            if kustomization is own:
+                continue
+            text = self.text(kustomization)
+            if not token.search(text):
+                continue
+            here = posixpath.dirname(kustomization.logical)
+            copy = kustomization.primary
+            try:
+                listed = resource_entries(text, copy.path, copy.delimiters)
+            except InputError:
+                continue
+            if any(normalize(posixpath.join(here, e.value)) == unit.logical for e in listed):
+                return True
+        return False
+
+    def applied_by(self, unit: Unit) -> FluxKustomization | None:
+        """The Flux Kustomization that applies this file, or None when nothing does."""
+        directory = posixpath.dirname(unit.logical)
+        ks = self.flux.deployer(directory)
+        if ks is None:
+            return None
+        if self.index.kustomization(directory) is not None and not self.is_referenced(unit):
+            return None
+        return ks
+
+    @cached_property
+    def kustomizations_by_name(self) -> dict[str, list[FluxKustomization]]:
+        by_name: dict[str, list[FluxKustomization]] = {}
+        for kss in self.flux.declared().values():
+            for ks in kss:
+                by_name.setdefault(ks.name, []).append(ks)
+        return by_name
+
+    def depends_closure(self, ks: FluxKustomization) -> set[str]:
+        """Names of every Flux Kustomization that ks waits for, directly or not."""
+        seen: set[str] = set()
+        stack = [d.rsplit("/", 1)[-1] for d in ks.depends_on]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for dep in self.kustomizations_by_name.get(name, []):
+                stack.extend(d.rsplit("/", 1)[-1] for d in dep.depends_on)
+        return seen
+
+    # -- Secrets ------------------------------------------------------------------------
+    @cached_property
+    def secret_sources(self) -> dict[str, list[SecretSource]]:
+        sources: dict[str, list[SecretSource]] = {}
+
+        def add(name: str | None, unit: Unit, node: Node, how: str) -> None:
+            if name and "${" not in name:
+                sources.setdefault(name, []).append(SecretSource(name, unit, line_of(node), how))
+
+        # Declarations count wherever they are, even outside the files being reported on.
+        for unit in self.index.flagged("secret_source"):
+            for doc in self.docs(unit):
+                if not isinstance(doc, MappingNode):
+                    continue
+                kind = scalar_value(first(doc, "kind"))
+                api = scalar_value(first(doc, "apiVersion")) or ""
+                meta = first(doc, "metadata")
+                name_node = first(meta, "name")
+                if kind == "Secret":
+                    add(scalar_value(name_node), unit, name_node or doc, "Secret")
+                elif kind == "ExternalSecret":
+                    target = first(first(doc, "spec"), "target")
+                    target_name = first(target, "name")
+                    add(
+                        scalar_value(target_name) or scalar_value(name_node),
+                        unit,
+                        target_name or name_node or doc,
+                        "ExternalSecret",
+                    )
+                elif kind == "Cluster" and api.startswith("postgresql.cnpg.io/"):
+                    cluster = scalar_value(name_node)
+                    if cluster:
+                        add(f"{cluster}-app", unit, name_node, "CloudNativePG")
+                        add(f"{cluster}-superuser", unit, name_node, "CloudNativePG")
+                elif is_helm_release(doc):
+                    for key, value in mappings_below(first(first(doc, "spec"), "values")):
+                        if (
+                            isinstance(key, ScalarNode)
+                            and _EXISTING_SECRET_KEY.search(key.value)
+                            and isinstance(value, ScalarNode)
+                        ):
+                            add(value.value, unit, value, "existingSecret value")
+        return sources
+
+
+def kustomization_file(unit: Unit) -> bool:
+    return posixpath.basename(unit.logical) in KUSTOMIZATION_NAMES

@@ -1,0 +1,76 @@
+"""Opt-in codemod: let Flux recreate a Job whose spec changed.
+
+A Job's pod template is immutable, so a Flux-applied Job fails to apply after any change (an
+image bump) unless it carries `kustomize.toolkit.fluxcd.io/force: enabled` or its
+Kustomization sets `spec.force`. Opt-in, because recreating a Job runs it again.
+"""
+
+from __future__ import annotations
+
+from codemods.doctor.checks.jobs import FORCE_ANNOTATION
+from codemods.doctor.model import DoctorContext
+from codemods.errors import InputError
+from codemods.mods.base import Context
+from codemods.yamltext.locate import MappingNode, compose, entries, first, scalar_value
+from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of
+from codemods.yamltext.splice import Splice, apply_splices
+
+NAME = "annotate-job-force"
+
+
+def annotate_in_text(text: str, path: str, delims) -> tuple[str, list[str]]:
+    """Text with the force annotation on every Job document that lacks it, and notes."""
+    splices: list[Splice] = []
+    notes: list[str] = []
+    for doc in compose(text, path, delims):
+        if not (isinstance(doc, MappingNode) and scalar_value(first(doc, "kind")) == "Job"):
+            continue
+        for meta_key, meta in entries(doc, "metadata"):
+            if not isinstance(meta, MappingNode) or is_alias_of(meta_key, meta):
+                continue
+            step = child_step(meta_key, meta, 2)
+            pairs = entries(meta, "annotations")
+            if not pairs:
+                lines = ["annotations:", " " * step + f"{FORCE_ANNOTATION}: enabled"]
+                flow = "annotations: {" + f"{FORCE_ANNOTATION}: enabled" + "}"
+                splices.append(add_first_child(text, meta_key, meta, lines, flow, step))
+            else:
+                key, annotations = pairs[0]
+                if scalar_value(first(annotations, FORCE_ANNOTATION)) is not None:
+                    continue  # set already, to enabled or on purpose to something else
+                item = f"{FORCE_ANNOTATION}: enabled"
+                splices.append(add_first_child(text, key, annotations, [item], item, step))
+            notes.append(f"line {meta_key.start_mark.line + 1}: added {FORCE_ANNOTATION}: enabled")
+    return (apply_splices(text, splices) if splices else text), notes
+
+
+class AnnotateJobForce:
+    name = NAME
+    description = (
+        "(opt-in) Add kustomize.toolkit.fluxcd.io/force: enabled to Flux-applied Jobs, so changes can be applied."
+    )
+    opt_in = True
+
+    def plan(self, ctx: Context) -> None:
+        doctor = DoctorContext(ctx.index)
+        handled = {p.job.unit.logical for p in ctx.placements}  # where Flux will build them after this run
+        for unit in ctx.index.flagged("job"):
+            if unit.logical not in handled and doctor.applied_by(unit) is None:
+                continue
+            for copy in unit.copies:
+                path = ctx.plan.moves.get(copy.path, copy.path)
+                if path in ctx.plan.deletes:
+                    continue
+                text = ctx.plan.text(path)
+                try:
+                    new_text, notes = annotate_in_text(text, path, copy.delimiters)
+                except InputError as err:
+                    raise InputError(copy.path, err.line, err.message) from None
+                if notes:
+                    ctx.plan.edit(
+                        NAME,
+                        path,
+                        new_text,
+                        "; ".join(notes)
+                        + ": a Job's pod template is immutable, so Flux must recreate it to apply a change",
+                    )
