@@ -254,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still a clear message and exit 2, never a bare traceback
         if os.environ.get("CODEMODS_DEBUG"):
             raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)", err=True)
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)", err=True
+        )
         return EXIT_FAILURE
     return result if isinstance(result, int) else EXIT_OK

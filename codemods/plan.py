@@ -127,9 +127,15 @@ class Plan:
         for path, old, new in self.edits():
             parts.append((path, _edit_diff(path, old, new)))
         for src, dst in self.moves.items():
-            parts.append(
-                (src, f"diff --git a/{src} b/{dst}\nsimilarity index 100%\nrename from {src}\nrename to {dst}\n")
-            )
+            header = f"diff --git a/{src} b/{dst}\n"
+            edited = self.moved_text(dst)
+            if edited is None:
+                parts.append((src, f"{header}similarity index 100%\nrename from {src}\nrename to {dst}\n"))
+                continue
+            old = self.text(src)
+            similarity = int(difflib.SequenceMatcher(a=old, b=edited, autojunk=False).ratio() * 100)
+            header += f"similarity index {similarity}%\nrename from {src}\nrename to {dst}\n"
+            parts.append((src, header + _hunks(_split_lines(old), _split_lines(edited), f"a/{src}", f"b/{dst}")))
         for path in self.deletes:
             parts.append((path, _delete_diff(path, self.text(path), _git_mode(self.root / path))))
         return "".join(text for _key, text in sorted(parts))

@@ -29,9 +29,11 @@ def test_example_is_the_attempt3_snapshot() -> None:
 def test_list_names_every_codemod() -> None:
     result = run_codemods("list")
     assert result.returncode == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()] == NAMES
+    assert [line.split()[0] for line in result.stdout.splitlines()] == [*NAMES, "annotate-job-force"]
+    assert "(opt-in)" in result.stdout.splitlines()[-1]
     as_json = json.loads(run_codemods("list", "--json").stdout)
-    assert [m["name"] for m in as_json] == NAMES and all(m["description"] for m in as_json)
+    assert [(m["name"], m["opt_in"]) for m in as_json] == [*((n, False) for n in NAMES), ("annotate-job-force", True)]
+    assert all(m["description"] for m in as_json)
 
 
 def test_help_and_version() -> None:

