@@ -57,6 +57,7 @@ class DoctorContext:
         self.flux = FluxGraph(index)
         self.only = only  # physical paths to report on; None for the whole repository
         self.problems: list[tuple[str, int | None, str]] = []  # files skipped, with why
+        self._texts: dict[str, str] = {}
 
     def wanted(self, unit: Unit) -> bool:
         return self.only is None or any(c.path in self.only for c in unit.copies)
@@ -70,11 +71,14 @@ class DoctorContext:
             return ()
 
     def text(self, unit: Unit) -> str:
-        try:
-            return self.index.read_text(unit.primary.path)
-        except InputError as err:
-            self.problems.append((err.path, err.line, err.message))
-            return ""
+        path = unit.primary.path
+        if path not in self._texts:
+            try:
+                self._texts[path] = self.index.read_text(path)
+            except InputError as err:
+                self.problems.append((err.path, err.line, err.message))
+                self._texts[path] = ""
+        return self._texts[path]
 
     def units(self, attribute: str) -> list[Unit]:
         return [u for u in self.index.flagged(attribute) if self.wanted(u)]
@@ -91,10 +95,11 @@ class DoctorContext:
         for kustomization in self.index.kustomizations():
             if kustomization is own:
                 continue
-            text = self.text(kustomization)
-            if not token.search(text):
-                continue
             here = posixpath.dirname(kustomization.logical)
+            # Only a kustomization that spells the relative path to this file can list it.
+            if posixpath.relpath(unit.logical, here or ".") not in self.text(kustomization):
+                continue
+            text = self.text(kustomization)
             copy = kustomization.primary
             try:
                 listed = resource_entries(text, copy.path, copy.delimiters)
@@ -114,14 +119,6 @@ class DoctorContext:
             return None
         return ks
 
-    @cached_property
-    def kustomizations_by_name(self) -> dict[str, list[FluxKustomization]]:
-        by_name: dict[str, list[FluxKustomization]] = {}
-        for kss in self.flux.declared().values():
-            for ks in kss:
-                by_name.setdefault(ks.name, []).append(ks)
-        return by_name
-
     def depends_closure(self, ks: FluxKustomization) -> set[str]:
         """Names of every Flux Kustomization that ks waits for, directly or not."""
         seen: set[str] = set()
@@ -131,7 +128,7 @@ class DoctorContext:
             if name in seen:
                 continue
             seen.add(name)
-            for dep in self.kustomizations_by_name.get(name, []):
+            for dep in self.flux.named(name):
                 stack.extend(d.rsplit("/", 1)[-1] for d in dep.depends_on)
         return seen
 

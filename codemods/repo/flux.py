@@ -73,6 +73,8 @@ class FluxGraph:
     index: RepoIndex
     warnings: list[tuple[str, int | None, str]] = field(default_factory=list)
     _parsed: dict[str, list[FluxKustomization]] = field(default_factory=dict)
+    _by_name: dict[str, list[FluxKustomization]] = field(default_factory=dict)
+    _units: list | None = None
 
     def _kustomizations_in(self, path: str) -> list[FluxKustomization]:
         if path not in self._parsed:
@@ -110,13 +112,32 @@ class FluxGraph:
                 return True
         return False
 
-    def declared(self) -> dict[str, list[FluxKustomization]]:
-        """Every Flux Kustomization by its spec.path (parses all ks files: fallback only)."""
-        by_path: dict[str, list[FluxKustomization]] = {}
-        for unit in self.index.flagged("flux_paths"):
-            for ks in self._kustomizations_in(unit.primary.path):
-                by_path.setdefault(ks.path, []).append(ks)
-        return by_path
+    def _flux_units(self) -> list:
+        if self._units is None:
+            self._units = self.index.flagged("flux_paths")
+        return self._units
+
+    def declared_at(self, logical_dir: str) -> list[FluxKustomization]:
+        """Flux Kustomizations whose spec.path is logical_dir; parses only pre-filtered files."""
+        found = []
+        for unit in self._flux_units():
+            facts = self.index.facts.get(unit.primary.path)
+            if facts is not None and logical_dir in facts.flux_paths:
+                found.extend(ks for ks in self._kustomizations_in(unit.primary.path) if ks.path == logical_dir)
+        return found
+
+    def named(self, name: str) -> list[FluxKustomization]:
+        """Flux Kustomizations called name; parses only files that mention the name."""
+        if name not in self._by_name:
+            needle = name.encode()
+            found = []
+            for unit in self._flux_units():
+                path = unit.primary.path
+                if path not in self._parsed and needle not in (self.index.root / path).read_bytes():
+                    continue
+                found.extend(ks for ks in self._kustomizations_in(path) if ks.name == name)
+            self._by_name[name] = found
+        return self._by_name[name]
 
     def _listed_by(self, logical_dir: str) -> list[str]:
         """Directories whose kustomization lists logical_dir (e.g. an overlay's ../base/app)."""
@@ -145,7 +166,7 @@ class FluxGraph:
         list the directory until one is a Flux spec.path.
         """
         best: FluxKustomization | None = None
-        for unit in self.index.flagged("flux_paths"):
+        for unit in self._flux_units():
             facts = self.index.facts.get(unit.primary.path)
             if facts is None or not any(is_within(logical_dir, p) for p in facts.flux_paths):
                 continue
@@ -158,10 +179,9 @@ class FluxGraph:
         return self._deployer_through_overlays(logical_dir)
 
     def _deployer_through_overlays(self, logical_dir: str) -> FluxKustomization | None:
-        declared = self.declared()
         frontier, seen = [logical_dir], {logical_dir}
         for _hop in range(MAX_OVERLAY_HOPS):
-            found = [ks for d in frontier for ks in declared.get(d, [])]
+            found = [ks for d in frontier for ks in self.declared_at(d)]
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:

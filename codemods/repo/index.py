@@ -22,6 +22,7 @@ _SKIP_DIRS = {"node_modules", "__pycache__"}
 
 # Literal `in` tests run at C speed; a regex only runs on the few files that pass them.
 _JOB_KIND = re.compile(rb"kind:[ \t]*[\"']?Job\b")
+_SECRET_KIND = re.compile(rb"(?m)^kind:[ \t]*[\"']?(?:Secret|ExternalSecret)\b")
 _MIGRATION = re.compile(rb"(?i)migrat")
 _LITELLM = re.compile(rb"(?i)litellm")
 _FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*[\"']?([^\"'\s#]+)")
@@ -137,7 +138,12 @@ def _facts(data: bytes, doctor: bool) -> Facts | None:
             return Facts(litellm_values, migration_job, flux_paths)
         return None
     helm_release = b"HelmRelease" in data and b"helm.toolkit.fluxcd.io" in data
-    secret_source = b"Secret" in data or b"existingSecret" in data or b"postgresql.cnpg.io" in data
+    # A top-level `kind: Secret` declares one; the indented one of substituteFrom does not.
+    secret_source = (
+        (b"Secret" in data and _SECRET_KIND.search(data) is not None)
+        or b"existingSecret" in data
+        or b"postgresql.cnpg.io" in data
+    )
     if litellm_values or migration_job or flux_paths or job or helm_release or secret_source:
         return Facts(litellm_values, migration_job, flux_paths, job, helm_release, secret_source)
     return None
