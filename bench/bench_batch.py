@@ -48,7 +48,9 @@ def make_remotes(root: Path, count: int) -> list[str]:
 
 def reset(urls: list[str], branch: str) -> None:
     for url in urls:
-        subprocess.run(["git", "--git-dir", url[len("file://") :], "update-ref", "-d", f"refs/heads/{branch}"], check=False)
+        subprocess.run(
+            ["git", "--git-dir", url[len("file://") :], "update-ref", "-d", f"refs/heads/{branch}"], check=False
+        )
 
 
 def floor(urls: list[str], jobs: int, root: Path) -> float:
@@ -92,8 +94,13 @@ def main() -> None:
             workdir = root / f"work-{jobs}"
             first, counts_first = codemods(urls, jobs, workdir, repos_file, root / "r1.json")
             rerun, counts_rerun = codemods(urls, jobs, workdir, repos_file, root / "r2.json")
-            assert counts_first["changed"] == args.repos and counts_rerun["up-to-date"] == args.repos, (counts_first, counts_rerun)
-            print(f"--jobs {jobs}: floor {base:.2f} s | changed run {first:.2f} s ({first / base:.2f}x) | up-to-date rerun {rerun:.2f} s ({rerun / base:.2f}x)  (goal <= 1.5x)")
+            assert counts_first["changed"] == args.repos and counts_rerun["up-to-date"] == args.repos, (
+                counts_first,
+                counts_rerun,
+            )
+            print(
+                f"--jobs {jobs}: floor {base:.2f} s | changed run {first:.2f} s ({first / base:.2f}x) | up-to-date rerun {rerun:.2f} s ({rerun / base:.2f}x)  (goal <= 1.5x)"
+            )
             reset(urls, "codemods/litellm-migration")
             shutil.rmtree(workdir)
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import monorepo  # noqa: E402
+from generate import monorepo
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,12 +67,20 @@ def main() -> None:
         doctor = best([sys.executable, "-m", "codemods", "doctor", str(broken)], args.repeat, {0, 1})
         print(f"monorepo: {args.apps} apps, {files} YAML files")
         print(f"floor (read + regex every file):   {floor[0]:.3f} s  peak {floor[1]} MiB")
-        print(f"codemods run --check, nothing to fix: {check_clean[0]:.3f} s  peak {check_clean[1]} MiB  ratio {check_clean[0] / floor[0]:.2f}x (goal <= 4x)")
-        print(f"codemods run --check, one app to fix: {check_broken[0]:.3f} s  peak {check_broken[1]} MiB  ratio {check_broken[0] / floor[0]:.2f}x (goal <= 6x)")
-        print(f"codemods doctor, whole repo:          {doctor[0]:.3f} s  peak {doctor[1]} MiB  ratio {doctor[0] / floor[0]:.2f}x")
+        print(
+            f"codemods run --check, nothing to fix: {check_clean[0]:.3f} s  peak {check_clean[1]} MiB  ratio {check_clean[0] / floor[0]:.2f}x (goal <= 4x)"
+        )
+        print(
+            f"codemods run --check, one app to fix: {check_broken[0]:.3f} s  peak {check_broken[1]} MiB  ratio {check_broken[0] / floor[0]:.2f}x (goal <= 6x)"
+        )
+        print(
+            f"codemods doctor, whole repo:          {doctor[0]:.3f} s  peak {doctor[1]} MiB  ratio {doctor[0] / floor[0]:.2f}x"
+        )
         if args.naive:
             naive = best([sys.executable, "-c", NAIVE, str(clean)], 1, {0})
-            print(f"naive full ruamel parse:          {naive[0]:.3f} s  peak {naive[1]} MiB  ratio {naive[0] / floor[0]:.1f}x")
+            print(
+                f"naive full ruamel parse:          {naive[0]:.3f} s  peak {naive[1]} MiB  ratio {naive[0] / floor[0]:.1f}x"
+            )
 
 
 if __name__ == "__main__":

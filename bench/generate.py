@@ -175,11 +175,16 @@ def monorepo(root: Path, apps: int = 3000, broken: int = 0) -> int:
             if index >= apps:
                 break
             app = f"app{index:05d}"
-            is_broken = bool(broken_every) and index % broken_every == broken_every // 2 and index // broken_every < broken
+            is_broken = (
+                bool(broken_every) and index % broken_every == broken_every // 2 and index // broken_every < broken
+            )
             base = root / "kubernetes" / "apps" / ns / app
             _write(base / "ks.yaml", KS.format(app=app, ns=ns))
             _write(base / "app" / "kustomization.yaml", APP_KUSTOMIZATION)
-            _write(base / "app" / "helmrelease.yaml", HELMRELEASE.format(app=app, extra=LITELLM.format(app=app) if is_broken else ""))
+            _write(
+                base / "app" / "helmrelease.yaml",
+                HELMRELEASE.format(app=app, extra=LITELLM.format(app=app) if is_broken else ""),
+            )
             _write(base / "app" / "ocirepository.yaml", OCIREPOSITORY.format(app=app))
             written += 4
             entries.append(f"  - ./{app}/ks.yaml\n")
@@ -187,7 +192,10 @@ def monorepo(root: Path, apps: int = 3000, broken: int = 0) -> int:
                 _write(root / "kubernetes" / "apps" / ns / f"{app}-migration-job.yaml", JOB.format(app=app))
                 entries.append(f"  - ./{app}-migration-job.yaml\n")
                 written += 1
-        _write(root / "kubernetes" / "apps" / ns / "kustomization.yaml", NAMESPACE_KUSTOMIZATION.format(ns=ns, entries="".join(entries)))
+        _write(
+            root / "kubernetes" / "apps" / ns / "kustomization.yaml",
+            NAMESPACE_KUSTOMIZATION.format(ns=ns, entries="".join(entries)),
+        )
         _write(root / "kubernetes" / "apps" / ns / "namespace.yaml", NAMESPACE.format(ns=ns))
         written += 2
     return written

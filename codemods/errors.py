@@ -22,3 +22,7 @@ class InputError(Exception):
 
     def __str__(self) -> str:
         return f"{self.location()}: {self.message}"
+
+
+class EncodingError(InputError):
+    """A file that is not UTF-8: it is never edited, only reported (and left byte-identical)."""

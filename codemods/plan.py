@@ -148,44 +148,45 @@ class Plan:
         atomic, so an interrupted commit phase leaves every file either old or new, whole.
         durable=False skips fsync, for throw-away checkouts.
         """
+        root = self.root.resolve()
+        for path in [*(p for p, _o, _n in self.edits()), *self.moves, *self.moves.values(), *self.deletes]:
+            _check_inside(root, path)
+        # Everything the commit phase will replace, rename or remove must be writable now: a
+        # read-only mount or an immutable file found halfway through would leave half an edit.
+        for path in [*(p for p, _o, _n in self.edits()), *self.moves, *self.deletes]:
+            for where in (self.root / path, (self.root / path).parent):
+                if not os.access(where, os.W_OK):
+                    raise InputError(path, None, f"cannot write {where}: not writable; nothing was changed")
+        for dst in self.moves.values():
+            existing = (self.root / dst).parent
+            while not existing.exists():
+                existing = existing.parent
+            if not os.access(existing, os.W_OK):
+                raise InputError(dst, None, f"cannot write {existing}: not writable; nothing was changed")
         staged: list[tuple[Path, Path]] = []
         try:
             for path, _old, new in self.edits():
                 final = self.root / path
-                tmp = final.with_name(f".{final.name}.codemods-{os.getpid()}.tmp")
-                mode = stat.S_IMODE(final.stat().st_mode)
-                with open(tmp, "wb") as handle:
-                    staged.append((tmp, final))  # only now is it ours to clean up
-                    handle.write(new.encode("utf-8"))
-                    if durable:
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                os.chmod(tmp, mode)
+                tmp = _temp_path(final)
+                staged.append((tmp, final))
+                _write_new(tmp, new.encode("utf-8"), stat.S_IMODE(final.stat().st_mode), durable)
             for src, dst in self.moves.items():
                 target = self.root / dst
-                if target.exists():
+                if target.exists() or target.is_symlink():
                     raise InputError(dst, None, "cannot move a file here: the path already exists")
                 target.parent.mkdir(parents=True, exist_ok=True)
+                _check_inside(root, dst)  # the directories just made must not lead outside either
                 edited = self.moved_text(dst)
                 if edited is not None:  # a rename with an edit: stage the new content at the destination
-                    tmp = target.with_name(f".{target.name}.codemods-{os.getpid()}.tmp")
-                    mode = stat.S_IMODE((self.root / src).stat().st_mode)
-                    with open(tmp, "wb") as handle:
-                        staged.append((tmp, target))
-                        handle.write(edited.encode("utf-8"))
-                        if durable:
-                            handle.flush()
-                            os.fsync(handle.fileno())
-                    os.chmod(tmp, mode)
+                    tmp = _temp_path(target)
+                    staged.append((tmp, target))
+                    _write_new(tmp, edited.encode("utf-8"), stat.S_IMODE((self.root / src).stat().st_mode), durable)
         except OSError as err:
-            for tmp, _final in staged:
-                tmp.unlink(missing_ok=True)
-            raise InputError(
-                str(getattr(err, "filename", "") or self.root), None, f"cannot write: {err.strerror or err}"
-            ) from None
+            _discard(staged)
+            where = os.path.relpath(err.filename, self.root) if err.filename else str(self.root)
+            raise InputError(where, None, f"cannot write: {err.strerror or err}; nothing was changed") from None
         except BaseException:
-            for tmp, _final in staged:
-                tmp.unlink(missing_ok=True)
+            _discard(staged)
             raise
         for tmp, final in staged:
             os.replace(tmp, final)
@@ -196,6 +197,41 @@ class Plan:
                 (self.root / src).unlink()
         for path in sorted(self.deletes):
             (self.root / path).unlink(missing_ok=True)
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _final in staged:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass  # never created, or already gone
+
+
+def _check_inside(root: Path, path: str) -> None:
+    """Refuse any write whose real location is outside the repository (a link on the way)."""
+    real = Path(os.path.realpath(root / path))
+    if real != root and root not in real.parents:
+        raise InputError(path, None, "refusing to write outside the repository (a symbolic link leads elsewhere)")
+
+
+def _temp_path(final: Path) -> Path:
+    """Deterministic, so a rerun after a crash stages over (and so consumes) any leftover."""
+    return final.with_name(f".{final.name}.codemods.tmp")
+
+
+def _write_new(tmp: Path, data: bytes, mode: int, durable: bool) -> None:
+    """Create tmp afresh, never through a link someone planted there, and write data."""
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.chmod(tmp, mode)
 
 
 def _split_lines(text: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -30,7 +29,7 @@ def test_failure_while_staging_writes_nothing(repo: Path) -> None:
     assert len(edited) >= 4
     # A real fault: the temp file for the last edit cannot be created (a directory is in the way).
     last = repo / edited[-1]
-    blocker = last.with_name(f".{last.name}.codemods-{os.getpid()}.tmp")
+    blocker = last.with_name(f".{last.name}.codemods.tmp")
     blocker.mkdir()
     before = tree(repo)
     with pytest.raises(InputError, match="cannot write"):

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
-from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, RepoResult, run_batch
+from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, RepoResult, WorkdirBusy, run_batch
 from codemods.forge import DEFAULT_API, TOKEN_ENV, make_forge, token_for
 from codemods.runner import UnknownCodemod, select
 
@@ -141,7 +141,10 @@ def batch_command(
         secrets=tokens,
     )
     console = Console(stderr=True)
-    results = _run_with_progress(console, specs, options, jobs)
+    try:
+        results = _run_with_progress(console, specs, options, jobs)
+    except WorkdirBusy as err:
+        raise click.UsageError(str(err)) from None
     if dry_run:
         for result in results:
             if result.diff:

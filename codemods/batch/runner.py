@@ -5,8 +5,10 @@ One repository's failure never stops the others; each ends with exactly one stat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import fcntl
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -130,6 +132,22 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             result.pr_url = options.forge.upsert(pr_spec).url
 
 
+class WorkdirBusy(Exception):
+    pass
+
+
+@contextmanager
+def workdir_lock(workdir: Path) -> Iterator[None]:
+    """One batch per workdir: it owns the clones there, stale git locks included."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / ".codemods-batch.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkdirBusy(f"another codemods batch is using {workdir}") from None
+        yield
+
+
 def run_batch(
     specs: Sequence[RepoSpec],
     options: BatchOptions,
@@ -144,7 +162,8 @@ def run_batch(
             on_done(result)
         return result
 
-    if jobs <= 1:
-        return [work(spec) for spec in specs]
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="codemods") as pool:
-        return list(pool.map(work, specs))
+    with workdir_lock(options.workdir):
+        if jobs <= 1:
+            return [work(spec) for spec in specs]
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="codemods") as pool:
+            return list(pool.map(work, specs))

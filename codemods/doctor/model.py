@@ -41,14 +41,22 @@ def line_of(node: Node) -> int:
 
 
 def mappings_below(node: Node | None):
-    """Every (key node, value node) pair in a tree, depth first."""
-    if isinstance(node, MappingNode):
-        for key, value in node.value:
-            yield key, value
-            yield from mappings_below(value)
-    elif isinstance(node, SequenceNode):
-        for item in node.value:
-            yield from mappings_below(item)
+    """Every (key node, value node) pair in a tree, each node visited once.
+
+    Aliases share nodes, so a tree walk without memory is exponential on an alias bomb
+    ("billion laughs"); with it, the walk is linear in the document."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, MappingNode):
+            yield from current.value
+            stack.extend(value for _key, value in reversed(current.value))
+        elif isinstance(current, SequenceNode):
+            stack.extend(reversed(current.value))
 
 
 class DoctorContext:

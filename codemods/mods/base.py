@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
+from codemods.errors import EncodingError
 from codemods.plan import Plan
 from codemods.repo.flux import FluxGraph, FluxKustomization
 from codemods.repo.index import RepoIndex
@@ -42,18 +43,30 @@ class Context:
     def __post_init__(self) -> None:
         self.flux = FluxGraph(self.index)
 
+    def readable_text(self, path: str, codemod: str | None = None) -> str | None:
+        """The planned text of path, or None (with a warning) when it is not UTF-8."""
+        try:
+            return self.plan.text(path)
+        except EncodingError as err:
+            self.plan.warn(err.path, err.line, err.message, codemod)
+            return None
+
     @cached_property
     def releases(self) -> list[Release]:
         found: list[Release] = []
         for unit in self.index.flagged("litellm_values"):
-            found.extend(find_releases(unit, self.index.read_text(unit.primary.path)))
+            text = self.readable_text(unit.primary.path)
+            if text is not None:
+                found.extend(find_releases(unit, text))
         return found
 
     @cached_property
     def migration_jobs(self) -> list[MigrationJob]:
         found: list[MigrationJob] = []
         for unit in self.index.flagged("migration_job"):
-            found.extend(find_migration_jobs(unit, self.index.read_text(unit.primary.path)))
+            text = self.readable_text(unit.primary.path)
+            if text is not None:
+                found.extend(find_migration_jobs(unit, text))
         return found
 
     @cached_property

@@ -114,7 +114,9 @@ class DisableMigrationJob:
             for copy in unit.copies:
                 if copy.path not in ctx.index.facts:
                     continue
-                text = ctx.plan.text(copy.path)
+                text = ctx.readable_text(copy.path, NAME)
+                if text is None:
+                    continue
                 result = disable_in_text(text, copy.path, copy.delimiters)
                 for line, message in result.skipped:
                     ctx.plan.warn(copy.path, line, message, NAME)

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codemods.errors import InputError
+from codemods.errors import EncodingError
 from codemods.repo.layout import Copy, Layout, load_layout, normalize
 
 YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
+# No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 # Literal `in` tests run at C speed; a regex only runs on the few files that pass them.
 _JOB_KIND = re.compile(rb"kind:[ \t]*[\"']?Job\b")
@@ -100,11 +102,14 @@ class RepoIndex:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
             line = data.count(b"\n", 0, err.start) + 1
-            raise InputError(path, line, "file is not valid UTF-8") from None
+            raise EncodingError(path, line, "not valid UTF-8: left unchanged") from None
 
 
-def _walk(root: Path) -> Iterator[tuple[str, str]]:
-    """(repo-relative posix path, absolute path) of every YAML-ish regular file."""
+def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """(repo-relative posix path, absolute path) of every YAML-ish regular file.
+
+    Symbolic links are never followed (they may lead out of the repository); links and
+    oversized files are reported in skipped."""
     stack = [("", str(root))]
     while stack:
         rel_dir, abs_dir = stack.pop()
@@ -115,12 +120,24 @@ def _walk(root: Path) -> Iterator[tuple[str, str]]:
         for entry in entries:
             name = entry.name
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            wanted = name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES
             if entry.is_symlink():
-                continue  # never follow links: they may lead outside the repository
+                if wanted or entry.is_dir():
+                    target = os.path.realpath(entry.path)
+                    where = "outside the repository" if not _inside(root, target) else "inside the repository"
+                    skipped.append((rel, f"symbolic link to {where}: not followed"))
+                continue
             if entry.is_dir():
                 if not name.startswith(".") and name not in _SKIP_DIRS:
                     stack.append((rel, entry.path))
-            elif name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES or name == "Kustomization.j2":
+            elif wanted:
+                try:
+                    size = entry.stat().st_size
+                except OSError:
+                    continue
+                if size > MAX_FILE_BYTES:
+                    skipped.append((rel, f"{size // (1024 * 1024)} MiB: too large for a manifest, not read"))
+                    continue
                 yield rel, entry.path
 
 
@@ -149,11 +166,16 @@ def _facts(data: bytes, doctor: bool) -> Facts | None:
     return None
 
 
+def _inside(root: Path, real: str) -> bool:
+    base = os.path.realpath(root)
+    return real == base or real.startswith(base + os.sep)
+
+
 def scan(root: Path, doctor: bool = False) -> RepoIndex:
     layout = load_layout(root)
     index = RepoIndex(root, layout)
     units = index.units
-    for rel, abs_path in _walk(root):
+    for rel, abs_path in _walk(root, index.skipped):
         classified = layout.classify(rel)
         if classified is None:
             continue

@@ -8,6 +8,8 @@ wait for a password.
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,16 +34,35 @@ def git_env(url: str, userinfo: str | None) -> dict[str, str]:
     return env
 
 
+def clear_stale_locks(git_dir: Path) -> list[Path]:
+    """Remove *.lock files a killed git left in one of *our* clones (the workdir is locked)."""
+    removed = []
+    for lock in git_dir.rglob("*.lock"):
+        if lock.is_file():
+            lock.unlink()
+            removed.append(lock)
+    return removed
+
+
 def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
-    """A clone without a working tree: planning uses the commit's tree, not a checkout."""
+    """A clone without a working tree: planning uses the commit's tree, not a checkout.
+
+    The clone is made beside dest and renamed into place, so a killed run never leaves a
+    half clone where the next run would look for a whole one."""
     if (dest / ".git").is_dir():
+        clear_stale_locks(dest / ".git")
         repo = git.Repo(dest)
         repo.git.remote("set-url", "origin", url, env=env)
         repo.git.fetch("--prune", "--quiet", "origin", env=env)
         repo.git.remote("set-head", "origin", "--auto", env=env)
         return repo
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return git.Repo.clone_from(url, dest, env=env, no_checkout=True, quiet=True)
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(dest, ignore_errors=True)  # a directory without .git is not a clone of ours
+    git.Repo.clone_from(url, partial, env=env, no_checkout=True, quiet=True)
+    os.rename(partial, dest)
+    return git.Repo(dest)
 
 
 def default_branch(repo: git.Repo) -> str:

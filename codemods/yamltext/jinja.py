@@ -18,6 +18,9 @@ _OPENING = {"if", "for", "macro", "call", "filter", "set_block", "block", "with"
 _MIDDLE = {"elif", "else", "pluralize"}
 
 
+MAX_TAG = 4096  # characters in one Jinja tag; longer ones are left unmasked
+
+
 @dataclass(frozen=True)
 class Delimiters:
     block_start: str = "{%"
@@ -43,8 +46,9 @@ class Tag:
 
 @cache
 def _tag_pattern(delims: Delimiters) -> re.Pattern[str]:
+    # Bounded: a file full of unclosed `{%` must cost linear time, not quadratic.
     def part(name: str, start: str, end: str) -> str:
-        return f"(?P<{name}>{re.escape(start)}.*?{re.escape(end)})"
+        return f"(?P<{name}>{re.escape(start)}.{{0,{MAX_TAG}}}?{re.escape(end)})"
 
     return re.compile(
         "|".join(

@@ -1,0 +1,147 @@
+"""Faults and hostile input. The scenarios are bench/reliability.py's, with fewer trials."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codemods.errors import InputError
+from codemods.plan import Plan
+from codemods.repo.index import scan
+from tests.helpers import ROOT, git, git_init, run_codemods, tree
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+
+
+def _reliability():
+    spec = importlib.util.spec_from_file_location("reliability", ROOT / "bench" / "reliability.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+reliability = _reliability()
+
+
+@pytest.mark.parametrize("scenario", list(reliability.SCENARIOS))
+def test_reliability_scenario(scenario: str) -> None:
+    outcomes = reliability.run([scenario], trials=2, seed=7)
+    for outcome in outcomes:
+        assert outcome.trials >= 2, outcome.scenario
+        assert outcome.ok, f"{outcome.scenario}: {outcome.failures}"
+
+
+def test_sigkill_scenario_really_kills_mid_write(tmp_path: Path) -> None:
+    # The fault must hit the write phase, or the test proves nothing.
+    outcome = reliability.sigkill_run(4, tmp_path, random.Random(11))
+    assert outcome.ok, outcome.failures
+    assert any("mixed" in seen for seen in outcome.seen), outcome.seen
+
+
+def test_planted_temp_link_is_not_followed(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    helm = repo / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    (helm.parent / f".{helm.name}.codemods.tmp").symlink_to(outside)
+    assert run_codemods("run", str(repo)).returncode == 0
+    assert outside.read_text() == "keep me\n"
+    assert "enabled: false" in helm.read_text()
+    assert not list(repo.rglob("*.codemods.tmp"))
+
+
+def test_no_write_through_a_linked_directory(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "job.yaml").write_text("kind: Job\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "link").symlink_to(outside, target_is_directory=True)
+    plan = Plan(scan(repo))
+    plan.move("test", "job.yaml", "link/job.yaml", "into a linked directory")
+    with pytest.raises(InputError, match="outside the repository"):
+        plan.apply()
+    assert (repo / "job.yaml").exists() and not list(outside.iterdir())
+
+
+def test_symlinks_and_huge_files_are_reported_not_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "big.yaml").write_bytes(b"# x\n" * (2 * 1024 * 1024))
+    (repo / "link.yaml").symlink_to("/etc/hostname")
+    index = scan(repo)
+    assert ("link.yaml", "symbolic link to outside the repository: not followed") in index.skipped
+    assert any(path == "big.yaml" and "too large" in why for path, why in index.skipped)
+    assert "big.yaml" not in index.units and "link.yaml" not in index.units
+
+
+def test_escaping_resources_entries_are_never_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    app = repo / "kubernetes/apps/openhands/openhands/app/kustomization.yaml"
+    app.write_text(app.read_text() + "  - ../../../../../../../../etc\n")
+    assert run_codemods("run", str(repo)).returncode == 0
+    assert run_codemods("doctor", str(repo)).returncode in (0, 1)
+
+
+def test_concurrent_batches_on_one_workdir_are_refused(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    holder = subprocess.Popen(
+        [
+            "python3",
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
+            str(workdir / ".codemods-batch.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_codemods("batch", "file:///nowhere.git", "--workdir", str(workdir))
+        assert result.returncode == 2 and "another codemods batch" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_batch_recovers_from_stale_locks_and_partial_clones(tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    shutil.copytree(EXAMPLE, seed)
+    git_init(seed)
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    workdir = tmp_path / "work"
+    assert run_codemods("batch", f"file://{bare}", "--workdir", str(workdir)).returncode == 0
+    (clone,) = [p for p in workdir.iterdir() if p.is_dir()]
+    (clone / ".git" / "refs" / "heads" / "codemods").mkdir(parents=True, exist_ok=True)
+    (clone / ".git" / "refs" / "heads" / "codemods" / "litellm-migration.lock").write_text("")
+    (clone / ".git" / "packed-refs.lock").write_text("")
+    (workdir / (clone.name + ".partial")).mkdir()
+    result = run_codemods("batch", f"file://{bare}", "--workdir", str(workdir), "--push")
+    assert result.returncode == 0, result.stderr
+    assert git(tmp_path, "ls-remote", str(bare), "refs/heads/codemods/litellm-migration").stdout
+
+
+def test_non_utf8_release_is_preserved_with_a_warning(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    data = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: caf\xe9\nspec:\n  values:\n    litellm-helm: {}\n".encode(
+        "latin-1"
+    )
+    (repo / "hr.yaml").write_bytes(data)
+    result = run_codemods("run", "--json", str(repo))
+    assert result.returncode == 0
+    assert (repo / "hr.yaml").read_bytes() == data
+    assert "hr.yaml:4: not valid UTF-8: left unchanged" in result.stderr
+    assert tree(repo) == {"hr.yaml": data}
