@@ -64,7 +64,7 @@ def flow(draw) -> str:
 
 
 def _comment_lines(draw, indent: int, style: Style) -> list[str]:
-    if not style.comments or not draw(st.integers(0, 3)) == 0:
+    if not style.comments or draw(st.integers(0, 3)) != 0:
         return []
     kind = draw(st.sampled_from(["comment", "blank", "spaces", "offset-comment"]))
     if kind == "blank":
