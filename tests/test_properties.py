@@ -63,6 +63,12 @@ def flow(draw) -> str:
     return "{" + pad + ", ".join(f"{k}: {draw(scalars())}" for k in keys) + pad + "}" if keys else "{}"
 
 
+def _comment(draw, style: Style) -> str:
+    text = draw(COMMENT)
+    # In a .j2 file `{#`, `{{` and `{%` start Jinja, even inside a YAML comment.
+    return text.replace("{", "(").replace("}", ")") if style.jinja else text
+
+
 def _comment_lines(draw, indent: int, style: Style) -> list[str]:
     if not style.comments or draw(st.integers(0, 3)) != 0:
         return []
@@ -72,11 +78,11 @@ def _comment_lines(draw, indent: int, style: Style) -> list[str]:
     if kind == "spaces":
         return [" " * draw(st.integers(1, 6))]
     where = indent if kind == "comment" else draw(st.integers(0, indent + 4))
-    return [" " * where + "#" + draw(COMMENT)]
+    return [" " * where + "#" + _comment(draw, style)]
 
 
 def _inline(draw, style: Style) -> str:
-    return ("  # " + draw(COMMENT)) if style.comments and draw(st.integers(0, 4)) == 0 else ""
+    return ("  # " + _comment(draw, style)) if style.comments and draw(st.integers(0, 4)) == 0 else ""
 
 
 @st.composite
@@ -84,6 +90,7 @@ def block_mapping(draw, indent: int, style: Style, depth: int, reserved: tuple[s
     keys = draw(st.lists(WORDS.filter(lambda w: w not in reserved), min_size=1, max_size=4, unique=True))
     lines: list[str] = []
     for key in keys:
+        usable = len(style.anchors)
         entry: list[str] = [*_comment_lines(draw, indent, style)]
         sp = " " * indent
         kind = draw(
@@ -113,6 +120,7 @@ def block_mapping(draw, indent: int, style: Style, depth: int, reserved: tuple[s
                 entry.append(f"{' ' * dash}- {draw(scalars())}{_inline(draw, style)}")
         if style.jinja and draw(st.integers(0, 4)) == 0:
             entry = [f"{sp}{{% if flag %}}", *entry, f"{sp}{{% endif %}}"]
+            del style.anchors[usable:]  # an anchor in a false branch is gone after rendering
         lines += entry
     return lines
 
@@ -217,9 +225,11 @@ def _load(text: str) -> list:
 def _expected(docs: list) -> list:
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "HelmRelease":
-            block = doc["spec"]["values"]["litellm-helm"]
+            values = doc["spec"]["values"]
+            block = values["litellm-helm"] or {}  # every child may sit in a false Jinja branch
             job = block.get("migrationJob")
             block["migrationJob"] = {**(job if isinstance(job, dict) else {}), "enabled": False}
+            values["litellm-helm"] = block
     return docs
 
 

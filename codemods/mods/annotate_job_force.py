@@ -11,6 +11,7 @@ from codemods.doctor.checks.jobs import FORCE_ANNOTATION
 from codemods.doctor.model import DoctorContext
 from codemods.errors import InputError
 from codemods.mods.base import Context
+from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.yamltext.locate import MappingNode, compose, entries, first, scalar_value
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of
 from codemods.yamltext.splice import Splice, apply_splices
@@ -51,9 +52,14 @@ class AnnotateJobForce:
     )
     opt_in = True
 
+    def __init__(self, job: JobMatcher | dict | None = None, release: ReleaseSelector | dict | None = None) -> None:
+        self.matcher = as_job(job)
+        self.selector = as_release(release)
+
     def plan(self, ctx: Context) -> None:
         doctor = DoctorContext(ctx.index)
-        handled = {p.job.unit.logical for p in ctx.placements}  # where Flux will build them after this run
+        # where Flux will build them after this run
+        handled = {p.job.unit.logical for p in ctx.placements(self.selector, self.matcher)}
         for unit in ctx.index.flagged("job"):
             if unit.logical not in handled and doctor.applied_by(unit) is None:
                 continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Protocol
 
 from codemods.errors import EncodingError
@@ -11,6 +10,7 @@ from codemods.plan import Plan
 from codemods.repo.flux import FluxGraph, FluxKustomization
 from codemods.repo.index import RepoIndex
 from codemods.repo.layout import is_within
+from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.repo.workloads import MigrationJob, Release, find_migration_jobs, find_releases
 
 
@@ -39,6 +39,7 @@ class Context:
     index: RepoIndex
     plan: Plan
     flux: FluxGraph = field(init=False)
+    _cache: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.flux = FluxGraph(self.index)
@@ -51,38 +52,52 @@ class Context:
             self.plan.warn(err.path, err.line, err.message, codemod)
             return None
 
-    @cached_property
-    def releases(self) -> list[Release]:
-        found: list[Release] = []
-        for unit in self.index.flagged("litellm_values"):
-            text = self.readable_text(unit.primary.path)
-            if text is not None:
-                found.extend(find_releases(unit, text))
-        return found
+    def _cached(self, key: tuple, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
-    @cached_property
-    def migration_jobs(self) -> list[MigrationJob]:
-        found: list[MigrationJob] = []
-        for unit in self.index.flagged("migration_job"):
-            text = self.readable_text(unit.primary.path)
-            if text is not None:
-                found.extend(find_migration_jobs(unit, text))
-        return found
+    def releases(self, selector: ReleaseSelector = LITELLM_RELEASE) -> list[Release]:
+        def compute() -> list[Release]:
+            found: list[Release] = []
+            for unit in self.index.flagged("values_match"):
+                text = self.readable_text(unit.primary.path)
+                if text is not None:
+                    found.extend(find_releases(unit, text, selector))
+            return found
 
-    @cached_property
-    def placements(self) -> list[Placement]:
-        placements = []
-        for job in self.migration_jobs:
-            placement = self._place(job)
-            if placement is not None:
-                placements.append(placement)
-        for path, line, message in self.flux.warnings:
-            self.plan.warn(path, line, message)
-        return placements
+        return self._cached(("releases", selector), compute)
 
-    def _place(self, job: MigrationJob) -> Placement | None:
-        """Where the Job belongs, only when that can be told for sure."""
-        candidates = self._candidate_releases(job)
+    def migration_jobs(self, matcher: JobMatcher = LITELLM_JOB) -> list[MigrationJob]:
+        def compute() -> list[MigrationJob]:
+            found: list[MigrationJob] = []
+            for unit in self.index.flagged("job_match"):
+                text = self.readable_text(unit.primary.path)
+                if text is not None:
+                    found.extend(find_migration_jobs(unit, text, matcher))
+            return found
+
+        return self._cached(("jobs", matcher), compute)
+
+    def placements(
+        self, selector: ReleaseSelector = LITELLM_RELEASE, matcher: JobMatcher = LITELLM_JOB
+    ) -> list[Placement]:
+        """Where each matching Job belongs, for Jobs whose owner can be told for sure."""
+
+        def compute() -> list[Placement]:
+            placements = []
+            for job in self.migration_jobs(matcher):
+                placement = self._place(job, self.releases(selector))
+                if placement is not None:
+                    placements.append(placement)
+            for path, line, message in self.flux.warnings:
+                self.plan.warn(path, line, message)
+            return placements
+
+        return self._cached(("placements", selector, matcher), compute)
+
+    def _place(self, job: MigrationJob, releases: list[Release]) -> Placement | None:
+        candidates = _candidate_releases(job, releases)
         if not candidates:
             return None
         # A base release and an overlay's values patch are one release: what counts is the
@@ -107,14 +122,14 @@ class Context:
             )
         return None
 
-    def _candidate_releases(self, job: MigrationJob) -> list[Release]:
-        """The nearest tier of litellm releases the Job could serve."""
-        releases = self.releases
-        # A Job in the namespace directory serves the releases below it; a Job named
-        # "<release>-..." serves that release; a lone litellm release serves any Job.
-        below = [r for r in releases if is_within(r.directory, job.directory)]
-        named = [r for r in releases if r.name and job.name.startswith(r.name + "-")]
-        for tier in ([r for r in below if r in named], below, named, releases):
-            if tier:
-                return tier
-        return []
+
+def _candidate_releases(job: MigrationJob, releases: list[Release]) -> list[Release]:
+    """The nearest tier of releases the Job could serve."""
+    # A Job in the namespace directory serves the releases below it; a Job named
+    # "<release>-..." serves that release; a lone release serves any Job.
+    below = [r for r in releases if is_within(r.directory, job.directory)]
+    named = [r for r in releases if r.name and job.name.startswith(r.name + "-")]
+    for tier in ([r for r in below if r in named], below, named, releases):
+        if tier:
+            return tier
+    return []

@@ -12,6 +12,7 @@ import posixpath
 from codemods.errors import InputError
 from codemods.mods.base import Context, Placement
 from codemods.repo.layout import is_within
+from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 
 NAME = "relocate-migration-job"
 
@@ -25,8 +26,12 @@ class RelocateMigrationJob:
     name = NAME
     description = "Move stray litellm migration Job manifests into the directory Flux builds for the release."
 
+    def __init__(self, job: JobMatcher | dict | None = None, release: ReleaseSelector | dict | None = None) -> None:
+        self.matcher = as_job(job)
+        self.selector = as_release(release)
+
     def plan(self, ctx: Context) -> None:
-        for placement in ctx.placements:
+        for placement in ctx.placements(self.selector, self.matcher):
             job = placement.job
             target = placement.target_dir
             if is_within(job.directory, target):

@@ -11,6 +11,7 @@ import posixpath
 from codemods.mods.base import Context, Placement
 from codemods.repo.index import Unit
 from codemods.repo.kustomize import Guard, add_entry, find_guard, in_jinja_block, lists_entry, remove_entry
+from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 
 NAME = "sync-kustomization-resources"
 
@@ -21,8 +22,12 @@ class SyncKustomizationResources:
         "Unlist moved migration Jobs from their old kustomization and list them, once, where Flux builds them."
     )
 
+    def __init__(self, job: JobMatcher | dict | None = None, release: ReleaseSelector | dict | None = None) -> None:
+        self.matcher = as_job(job)
+        self.selector = as_release(release)
+
     def plan(self, ctx: Context) -> None:
-        for placement in ctx.placements:
+        for placement in ctx.placements(self.selector, self.matcher):
             self._sync(ctx, placement)
 
     def _sync(self, ctx: Context, placement: Placement) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from codemods.errors import EncodingError
 from codemods.repo.layout import Copy, Layout, load_layout, normalize
+from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher
 
 YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -25,8 +26,6 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 # Literal `in` tests run at C speed; a regex only runs on the few files that pass them.
 _JOB_KIND = re.compile(rb"kind:[ \t]*[\"']?Job\b")
 _SECRET_KIND = re.compile(rb"(?m)^kind:[ \t]*[\"']?(?:Secret|ExternalSecret)\b")
-_MIGRATION = re.compile(rb"(?i)migrat")
-_LITELLM = re.compile(rb"(?i)litellm")
 _FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*[\"']?([^\"'\s#]+)")
 
 
@@ -34,8 +33,8 @@ _FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*[\"']?([^\"'\s#]+)")
 class Facts:
     """What the pre-filter saw in one physical file."""
 
-    litellm_values: bool = False  # mentions the litellm-helm values key
-    migration_job: bool = False  # a Job that mentions migrations and litellm
+    values_match: bool = False  # a HelmRelease that mentions a wanted values key or chart
+    job_match: bool = False  # a Job that a wanted JobMatcher's patterns both occur in
     flux_paths: tuple[str, ...] = ()  # spec.path candidates of Flux Kustomizations
     job: bool = False  # any Job manifest
     helm_release: bool = False  # any Flux HelmRelease
@@ -141,18 +140,29 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str
                 yield rel, entry.path
 
 
-def _facts(data: bytes, doctor: bool) -> Facts | None:
+@dataclass(frozen=True)
+class Needles:
+    """What the active codemods look for, as cheap byte tests."""
+
+    values: tuple[bytes, ...] = LITELLM_RELEASE.needles
+    jobs: tuple[JobMatcher, ...] = (LITELLM_JOB,)
+
+
+def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
     """The codemods' flags; with doctor, also the flags only the doctor's rules need."""
     # Only a HelmRelease can need the values edit; other files that mention the key never do.
-    litellm_values = b"litellm-helm" in data and b"HelmRelease" in data
+    values_match = b"HelmRelease" in data and any(n in data for n in needles.values)
     job = b"Job" in data and _JOB_KIND.search(data) is not None
-    migration_job = job and _MIGRATION.search(data) is not None and _LITELLM.search(data) is not None
+    job_match = job and any(
+        name.search(data) is not None and text.search(data) is not None
+        for name, text in (m.bytes_res for m in needles.jobs)
+    )
     flux_paths: tuple[str, ...] = ()
     if b"kustomize.toolkit.fluxcd.io" in data:
         flux_paths = tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
     if not doctor:
-        if litellm_values or migration_job or flux_paths:
-            return Facts(litellm_values, migration_job, flux_paths)
+        if values_match or job_match or flux_paths:
+            return Facts(values_match, job_match, flux_paths)
         return None
     helm_release = b"HelmRelease" in data and b"helm.toolkit.fluxcd.io" in data
     # A top-level `kind: Secret` declares one; the indented one of substituteFrom does not.
@@ -161,8 +171,8 @@ def _facts(data: bytes, doctor: bool) -> Facts | None:
         or b"existingSecret" in data
         or b"postgresql.cnpg.io" in data
     )
-    if litellm_values or migration_job or flux_paths or job or helm_release or secret_source:
-        return Facts(litellm_values, migration_job, flux_paths, job, helm_release, secret_source)
+    if values_match or job_match or flux_paths or job or helm_release or secret_source:
+        return Facts(values_match, job_match, flux_paths, job, helm_release, secret_source)
     return None
 
 
@@ -171,7 +181,7 @@ def _inside(root: Path, real: str) -> bool:
     return real == base or real.startswith(base + os.sep)
 
 
-def scan(root: Path, doctor: bool = False) -> RepoIndex:
+def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> RepoIndex:
     layout = load_layout(root)
     index = RepoIndex(root, layout)
     units = index.units
@@ -193,7 +203,7 @@ def scan(root: Path, doctor: bool = False) -> RepoIndex:
         except OSError as err:
             index.skipped.append((rel, f"cannot read: {err.strerror}"))
             continue
-        facts = _facts(data, doctor)
+        facts = _facts(data, doctor, needles)
         if facts is not None:
             index.facts[rel] = facts
     for logical in sorted(units):

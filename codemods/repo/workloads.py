@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 
 from codemods.repo.index import Unit
+from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.yamltext.locate import MappingNode, Node, compose, first, scalar_value, walk_path
 
 HELM_RELEASE_GROUP = "helm.toolkit.fluxcd.io/"
 LITELLM_VALUES_KEY = "litellm-helm"
-_MIGRATION_NAME = re.compile(r"(?i)migrat")
-_LITELLM = re.compile(r"(?i)litellm")
 
 
 def is_helm_release(doc: Node | None) -> bool:
@@ -50,29 +48,46 @@ class MigrationJob:
         return posixpath.dirname(self.unit.logical)
 
 
-def find_releases(unit: Unit, text: str) -> list[Release]:
-    copy = unit.primary
-    found = []
-    for doc in compose(text, copy.path, copy.delimiters):
-        if not is_helm_release(doc):
-            continue
-        for block_key in _litellm_keys(doc):
-            meta = first(doc, "metadata")
-            name = scalar_value(first(meta, "name")) or ""
-            found.append(Release(unit, name, scalar_value(first(meta, "namespace")), block_key.start_mark.line + 1))
-            break
-    return found
+def chart_name(doc: Node | None) -> str | None:
+    """The chart a HelmRelease installs: spec.chart.spec.chart, else the chartRef's name."""
+    spec = first(doc, "spec")
+    name = scalar_value(first(first(first(spec, "chart"), "spec"), "chart"))
+    if name:
+        return name.rsplit("/", 1)[-1]
+    return scalar_value(first(first(spec, "chartRef"), "name"))
 
 
-def _litellm_keys(doc: MappingNode) -> list[Node]:
+def _values_keys(doc: MappingNode, key: str) -> list[Node]:
     keys = []
     for values in walk_path(doc, ("spec", "values")):
         if isinstance(values, MappingNode):
-            keys.extend(k for k, _v in values.value if scalar_value(k) == LITELLM_VALUES_KEY)
+            keys.extend(k for k, _v in values.value if scalar_value(k) == key)
     return keys
 
 
-def find_migration_jobs(unit: Unit, text: str) -> list[MigrationJob]:
+def is_selected(doc: Node | None, selector: ReleaseSelector) -> bool:
+    if not is_helm_release(doc):
+        return False
+    if selector.chart is not None:
+        return chart_name(doc) == selector.chart
+    return bool(_values_keys(doc, selector.values_key))  # type: ignore[arg-type]
+
+
+def find_releases(unit: Unit, text: str, selector: ReleaseSelector = LITELLM_RELEASE) -> list[Release]:
+    copy = unit.primary
+    found = []
+    for doc in compose(text, copy.path, copy.delimiters):
+        if not is_selected(doc, selector):
+            continue
+        meta = first(doc, "metadata")
+        keys = _values_keys(doc, selector.values_key)  # type: ignore[arg-type]
+        where = keys[0] if keys else (first(doc, "kind") or doc)
+        name = scalar_value(first(meta, "name")) or ""
+        found.append(Release(unit, name, scalar_value(first(meta, "namespace")), where.start_mark.line + 1))  # type: ignore[union-attr]
+    return found
+
+
+def find_migration_jobs(unit: Unit, text: str, matcher: JobMatcher = LITELLM_JOB) -> list[MigrationJob]:
     copy = unit.primary
     docs = [d for d in compose(text, copy.path, copy.delimiters) if d is not None]
     found = []
@@ -84,7 +99,7 @@ def find_migration_jobs(unit: Unit, text: str) -> list[MigrationJob]:
         meta = first(doc, "metadata")
         name = scalar_value(first(meta, "name")) or ""
         body = text[doc.start_mark.index : doc.end_mark.index]
-        if not _MIGRATION_NAME.search(name) or not _LITELLM.search(body):
+        if not matcher.name_re.search(name) or not matcher.text_re.search(body):
             continue
         found.append(
             MigrationJob(unit, name, scalar_value(first(meta, "namespace")), doc.start_mark.line + 1, len(docs) == 1)
