@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from codemods import __version__
 from codemods.errors import InputError
-from codemods.mods import EVERY, is_opt_in
+from codemods.mods import every, is_opt_in
 from codemods.plan import Plan
+from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
 
@@ -37,6 +39,22 @@ class LazyGroup(click.Group):
             module, attr = self.lazy[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
+
+
+RECIPE_HELP = "A recipe file, or a built-in recipe's name (see `codemods recipes`); default: litellm-migration."
+
+
+def complete_codemods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from codemods.mods import names
+
+    return [n for n in names() if n.startswith(incomplete)]
+
+
+def complete_recipes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from codemods.recipes import builtin
+
+    items = [CompletionItem(n) for n in builtin() if n.startswith(incomplete)]
+    return items or [CompletionItem(incomplete, type="file")]
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,12 +80,26 @@ def cli() -> None:
     is_flag=True,
     help="Print a machine-readable report on stdout (with --dry-run, the diff is in it).",
 )
-@click.option("--only", multiple=True, metavar="NAME", help="Run only this codemod (repeatable).")
-@click.option("--skip", multiple=True, metavar="NAME", help="Do not run this codemod (repeatable).")
+@click.option("--recipe", metavar="NAME|FILE", shell_complete=complete_recipes, help=RECIPE_HELP)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    shell_complete=complete_codemods,
+    help="Run only this codemod (repeatable).",
+)
+@click.option(
+    "--skip",
+    multiple=True,
+    metavar="NAME",
+    shell_complete=complete_codemods,
+    help="Do not run this codemod (repeatable).",
+)
 @click.option(
     "--include",
     multiple=True,
     metavar="NAME",
+    shell_complete=complete_codemods,
     help="Also run this opt-in codemod (repeatable), e.g. annotate-job-force.",
 )
 @click.option(
@@ -92,6 +124,7 @@ def run_command(
     dry_run: bool,
     check: bool,
     as_json: bool,
+    recipe: str | None,
     only: tuple[str, ...],
     skip: tuple[str, ...],
     include: tuple[str, ...],
@@ -110,7 +143,11 @@ def run_command(
     branch NAME (created, rebuilt, or left alone when already up to date).
     """
     try:
-        mods = select(only, skip, include)
+        chosen_recipe = load_recipe(recipe)
+    except InputError as err:
+        return _fail(path, err, as_json)
+    try:
+        mods = select(only, skip, include, chosen_recipe)
     except UnknownCodemod as err:
         raise click.BadParameter(str(err), param_hint="--only/--skip/--include") from None
     if branch is None and (base or summary_file or message_template):
@@ -123,7 +160,7 @@ def run_command(
         if branch is not None:
             from codemods.vcs.branch import deliver  # git is only loaded when asked for
 
-            result = deliver(path, branch, base, mods, message_template, write=write)
+            result = deliver(path, branch, base, mods, message_template, write=write, recipe=chosen_recipe)
             plan, applied = result.plan, write and result.status in ("changed", "updated")
             findings = result.findings
             branch_info = result.info()
@@ -187,16 +224,37 @@ def _fail(path: Path, err: InputError, as_json: bool) -> int:
     return EXIT_FAILURE
 
 
+@cli.command("recipes")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def recipes_command(as_json: bool) -> int:
+    """List the built-in recipes (`--recipe NAME`); a recipe file works the same way."""
+    from codemods.recipes import builtin
+
+    recipes = builtin()
+    if as_json:
+        listing = [
+            {"name": r.name, "description": r.description, "branch": r.branch, "codemods": [s.codemod for s in r.steps]}
+            for r in recipes.values()
+        ]
+        click.echo(json.dumps(listing, indent=2))
+        return EXIT_OK
+    width = max(len(name) for name in recipes)
+    for recipe in recipes.values():
+        click.echo(f"{recipe.name:<{width}}  {recipe.description}")
+    return EXIT_OK
+
+
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def list_command(as_json: bool) -> int:
     """List the codemods, in the order they run."""
+    mods = every()
     if as_json:
-        listing = [{"name": m.name, "description": m.description, "opt_in": is_opt_in(m)} for m in EVERY]
+        listing = [{"name": m.name, "description": m.description, "opt_in": is_opt_in(m)} for m in mods]
         click.echo(json.dumps(listing, indent=2))
     else:
-        width = max(len(m.name) for m in EVERY)
-        for mod in EVERY:
+        width = max(len(m.name) for m in mods)
+        for mod in mods:
             click.echo(f"{mod.name:<{width}}  {mod.description}")
     return EXIT_OK
 

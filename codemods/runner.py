@@ -5,39 +5,55 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from codemods.mods import BY_NAME, EVERY, Codemod, Context, is_opt_in
+from codemods.mods import Codemod, Context, every, is_opt_in, names
 from codemods.plan import Plan
-from codemods.repo.index import scan
+from codemods.recipes import Recipe, instantiate
+from codemods.recipes import load as load_recipe
+from codemods.repo.index import Needles, scan
 
 
 class UnknownCodemod(ValueError):
     pass
 
 
-def select(only: Iterable[str] = (), skip: Iterable[str] = (), include: Iterable[str] = ()) -> list[Codemod]:
-    """The default codemods, plus opt-in ones named in include; --only may name any."""
+def select(
+    only: Iterable[str] = (), skip: Iterable[str] = (), include: Iterable[str] = (), recipe: Recipe | None = None
+) -> list[Codemod]:
+    """The recipe's codemods (default: litellm-migration), plus opt-in ones named in include;
+    --only may name any codemod, configured by the recipe when the recipe has it."""
     only, skip, include = list(only), list(skip), list(include)
+    known = names()
     for name in [*only, *skip, *include]:
-        if name not in BY_NAME:
-            raise UnknownCodemod(f"unknown codemod {name!r}; known: {', '.join(BY_NAME)}")
+        if name not in known:
+            raise UnknownCodemod(f"unknown codemod {name!r}; known: {', '.join(known)}")
+    base = instantiate(recipe if recipe is not None else load_recipe(None))
+    pool = {mod.name: mod for mod in every()} | {mod.name: mod for mod in base}
+    order = {name: i for i, name in enumerate(known)}
     if only:
-        chosen = [m for m in EVERY if m.name in only]
+        chosen = sorted((pool[name] for name in set(only)), key=lambda m: order[m.name])
     else:
-        chosen = [m for m in EVERY if not is_opt_in(m) or m.name in include]
+        chosen = base + [pool[name] for name in include if name not in {m.name for m in base}]
+        chosen.sort(key=lambda m: order[m.name])
     return [m for m in chosen if m.name not in skip]
+
+
+def needles_for(mods: Sequence[Codemod]) -> Needles:
+    values = tuple(sorted({n for m in mods for n in getattr(getattr(m, "selector", None), "needles", ())}))
+    jobs = tuple(sorted({m.matcher for m in mods if hasattr(m, "matcher")}, key=repr))
+    return Needles(values=values, jobs=jobs)
 
 
 def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     # annotate-job-force looks at every Job, so it needs the doctor's fuller pre-filter.
-    index = scan(root, doctor=any(is_opt_in(m) for m in mods))
+    index = scan(root, doctor=any(is_opt_in(m) for m in mods), needles=needles_for(mods))
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)
     ctx = Context(index, plan)
     for mod in mods:
         mod.plan(ctx)
-    names = {mod.name for mod in mods}
-    if plan.moves and "sync-kustomization-resources" not in names:
+    names_run = {mod.name for mod in mods}
+    if plan.moves and "sync-kustomization-resources" not in names_run:
         plan.warn(
             ".",
             None,

@@ -15,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
 from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, RepoResult, WorkdirBusy, run_batch
+from codemods.cli import RECIPE_HELP, complete_recipes
+from codemods.errors import InputError
 from codemods.forge import DEFAULT_API, TOKEN_ENV, make_forge, token_for
+from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -41,8 +44,10 @@ def _default_workdir() -> Path:
     "--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Repositories processed in parallel."
 )
 @click.option(
-    "--branch", default=DEFAULT_BRANCH, show_default=True, help="Branch that holds the change in each repository."
+    "--branch",
+    help=f"Branch that holds the change in each repository [default: the recipe's, {DEFAULT_BRANCH} for litellm-migration].",
 )
+@click.option("--recipe", metavar="NAME|FILE", shell_complete=complete_recipes, help=RECIPE_HELP)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -77,7 +82,8 @@ def batch_command(
     repos_file: Path | None,
     workdir: Path | None,
     jobs: int,
-    branch: str,
+    branch: str | None,
+    recipe: str | None,
     dry_run: bool,
     push: bool,
     open_pr: bool,
@@ -106,7 +112,12 @@ def batch_command(
     if not all_repos:
         raise click.UsageError("no repositories: give REPO arguments or --repos-file")
     try:
-        mods = select(only, skip)
+        chosen_recipe = load_recipe(recipe)
+    except InputError as err:
+        raise click.BadParameter(str(err), param_hint="--recipe") from None
+    branch = branch or chosen_recipe.branch
+    try:
+        mods = select(only, skip, (), chosen_recipe)
     except UnknownCodemod as err:
         raise click.BadParameter(str(err), param_hint="--only/--skip") from None
     if shard:
@@ -139,6 +150,7 @@ def batch_command(
         reviewers=reviewers,
         message_template=message_template,
         secrets=tokens,
+        recipe=chosen_recipe,
     )
     console = Console(stderr=True)
     try:

@@ -19,6 +19,7 @@ from codemods.batch.repos import RepoSpec
 from codemods.errors import InputError
 from codemods.forge import Forge, ForgeError, PullRequestSpec, owner_repo
 from codemods.mods import Codemod
+from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
 from codemods.vcs.branch import deliver
@@ -39,6 +40,7 @@ class BatchOptions:
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     message_template: Path | None = None
+    recipe: Recipe | None = None
     secrets: tuple[str, ...] = ()  # tokens to mask in every message
 
 
@@ -103,6 +105,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         options.message_template,
         write=not options.dry_run,
         check_name=False,  # checked once for the whole batch
+        recipe=options.recipe,
     )
     result.status = delivered.status
     result.commit = delivered.commit

@@ -13,6 +13,7 @@ from git.exc import GitCommandError
 from codemods.errors import InputError
 from codemods.mods import Codemod
 from codemods.plan import Plan
+from codemods.recipes import Recipe
 from codemods.runner import plan_repository, touched_findings
 from codemods.vcs import git as g
 from codemods.vcs.message import commit_message, has_trailer, summary_markdown
@@ -57,6 +58,7 @@ def deliver(
     message_template: Path | None = None,
     write: bool = True,
     check_name: bool = True,
+    recipe: Recipe | None = None,
 ) -> BranchResult:
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
@@ -72,8 +74,8 @@ def deliver(
             if plan.is_empty:
                 return result
             lead = f"{prefix}/" if prefix else ""
-            result.message = commit_message(plan, lead, message_template)
-            result.summary = summary_markdown(plan, lead)
+            result.message = commit_message(plan, lead, message_template, recipe)
+            result.summary = summary_markdown(plan, lead, recipe)
             if not write:
                 result.status = "changed"
                 result.findings = touched_findings(plan)

@@ -12,8 +12,9 @@ import jinja2
 from codemods import __version__
 from codemods.errors import InputError
 from codemods.plan import Change, Plan
+from codemods.recipes import Recipe
+from codemods.recipes import load as load_recipe
 
-RECIPE = "litellm-migration"
 TRAILER_KEY = "Codemods-Recipe"
 SUBJECT_LIMIT = 72
 
@@ -36,18 +37,20 @@ def _files(plan: Plan, prefix: str) -> list[FileChanges]:
     return [by_file[k] for k in sorted(by_file)]
 
 
-def _subject(files: list[FileChanges]) -> str:
+def _subject(recipe: Recipe, files: list[FileChanges]) -> str:
     count = len(files)
-    return f"Fix the litellm migration Job for Flux ({count} file{'s' if count != 1 else ''})"
+    return f"{recipe.subject} ({count} file{'s' if count != 1 else ''})"
 
 
-def context(plan: Plan, prefix: str = "") -> dict[str, object]:
+def context(plan: Plan, prefix: str = "", recipe: Recipe | None = None) -> dict[str, object]:
+    recipe = recipe or load_recipe(None)
     files = _files(plan, prefix)
     return {
-        "subject": _subject(files),
+        "subject": _subject(recipe, files),
+        "explanation": recipe.explanation,
         "files": files,
         "warnings": [str(w) for w in plan.warnings],
-        "recipe": RECIPE,
+        "recipe": recipe.name,
         "trailer_key": TRAILER_KEY,
         "version": __version__,
     }
@@ -75,13 +78,14 @@ def render(template_text: str, values: dict[str, object], source: str) -> str:
         raise InputError(source, None, f"bad message template: {err.message}") from None
 
 
-def commit_message(plan: Plan, prefix: str = "", template: Path | None = None) -> str:
+def commit_message(plan: Plan, prefix: str = "", template: Path | None = None, recipe: Recipe | None = None) -> str:
     text = template.read_text(encoding="utf-8") if template else _packaged("commit-message.j2")
-    message = render(text, context(plan, prefix), str(template) if template else "commit-message.j2")
-    return normalize_message(message)
+    values = context(plan, prefix, recipe)
+    message = render(text, values, str(template) if template else "commit-message.j2")
+    return normalize_message(message, str(values["recipe"]))
 
 
-def normalize_message(message: str) -> str:
+def normalize_message(message: str, recipe_name: str) -> str:
     """Enforce the contract whatever the template says: a subject of at most 72 characters
     and the trailer that marks the commit as the tool's."""
     lines = message.strip("\n").splitlines()
@@ -92,12 +96,12 @@ def normalize_message(message: str) -> str:
         subject = subject[: SUBJECT_LIMIT - 1].rstrip() + "…"
     body = [line.rstrip() for line in lines[1:]]
     if not any(line.startswith(f"{TRAILER_KEY}:") for line in body):
-        body += ["", f"{TRAILER_KEY}: {RECIPE}"]
+        body += ["", f"{TRAILER_KEY}: {recipe_name}"]
     return "\n".join([subject, *body]) + "\n"
 
 
-def summary_markdown(plan: Plan, prefix: str = "") -> str:
-    return render(_packaged("summary.md.j2"), context(plan, prefix), "summary.md.j2")
+def summary_markdown(plan: Plan, prefix: str = "", recipe: Recipe | None = None) -> str:
+    return render(_packaged("summary.md.j2"), context(plan, prefix, recipe), "summary.md.j2")
 
 
 def has_trailer(message: str) -> bool:

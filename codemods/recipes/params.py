@@ -1,0 +1,69 @@
+"""Parameter types of the built-in codemods: validate a recipe's `with:` values, or say why not."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Validator = Callable[[Any], Any]
+
+
+class ParamError(ValueError):
+    pass
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ParamError(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def regex(value: Any) -> str:
+    text = string(value)
+    try:
+        re.compile(text)
+    except re.error as err:
+        raise ParamError(f"not a regular expression: {err}") from None
+    return text
+
+
+def values_path(value: Any) -> tuple[str, ...]:
+    """`litellm-helm.migrationJob` or [litellm-helm, migrationJob]."""
+    parts = value.split(".") if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple) or not parts or not all(isinstance(p, str) and p for p in parts):
+        raise ParamError(f"expected a dotted path or a list of keys, got {value!r}")
+    return tuple(parts)
+
+
+def assignments(value: Any) -> dict[str, bool | int | str]:
+    if not isinstance(value, Mapping) or not value:
+        raise ParamError(f"expected a mapping of keys to values, got {value!r}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, bool | int | str):
+            raise ParamError(f"{key!r}: values are true/false, numbers or strings, got {item!r}")
+    return dict(value)
+
+
+def _record(fields: dict[str, Validator]) -> Validator:
+    def check(value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ParamError(f"expected a mapping with {', '.join(fields)}, got {value!r}")
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            raise ParamError(f"unknown key {unknown[0]!r}; known: {', '.join(fields)}")
+        return {k: fields[k](v) for k, v in value.items()}
+
+    return check
+
+
+job = _record({"name": regex, "text": regex})
+release = _record({"values_key": string, "chart": string})
+
+# codemod name -> parameter name -> validator
+BUILTIN: dict[str, dict[str, Validator]] = {
+    "disable-migration-job": {"values_path": values_path, "set": assignments, "chart": string},
+    "relocate-migration-job": {"job": job, "release": release},
+    "sync-kustomization-resources": {"job": job, "release": release},
+    "annotate-job-force": {"job": job, "release": release},
+}
