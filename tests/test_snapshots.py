@@ -41,7 +41,8 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
     work = fresh_copy(case, tmp_path)
     before, after = tree(SNAPSHOTS / case / "before"), tree(SNAPSHOTS / case / "after")
 
-    first = run_codemods("run", str(work))
+    args = spec(case).get("args", [])
+    first = run_codemods("run", *args, str(work))
     assert first.returncode == expected_code, first.stderr
     assert not tree_diff(tree(work), after), tree_diff(tree(work), after)
     if expected_code == 2:
@@ -50,9 +51,9 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
         return
 
     # Cycle two: the result is a fixed point.
-    check = run_codemods("run", "--check", str(work))
+    check = run_codemods("run", "--check", *args, str(work))
     assert check.returncode == 0, f"second cycle still wants changes:\n{check.stderr}"
-    second = run_codemods("run", str(work))
+    second = run_codemods("run", *args, str(work))
     assert second.returncode == 0, second.stderr
     assert tree(work) == after, "second cycle changed files"
     assert "nothing to change" in second.stderr
@@ -62,7 +63,7 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
 def test_dry_run_diff_applies_with_git(case: str, tmp_path: Path) -> None:
     work = fresh_copy(case, tmp_path)
     git_init(work)
-    result = run_codemods("run", "--dry-run", str(work))
+    result = run_codemods("run", "--dry-run", *spec(case).get("args", []), str(work))
     assert result.returncode == spec(case).get("exit_code", 0), result.stderr
     after = tree(SNAPSHOTS / case / "after")
     if after == tree(SNAPSHOTS / case / "before"):

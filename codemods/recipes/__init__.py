@@ -89,9 +89,9 @@ class _Reader:
 
 def parse_recipe(text: str, source: str, known: set[str] | None = None) -> Recipe:
     """Validate a recipe file; every error names the file and the line."""
-    from codemods.mods import BY_NAME  # late: plugins may add codemods
+    from codemods.mods import names  # late: plugins add codemods
 
-    known = known if known is not None else set(BY_NAME)
+    known = known if known is not None else set(names())
     reader = _Reader(source)
     docs = [d for d in compose(text, source, None) if d is not None]
     if len(docs) != 1:

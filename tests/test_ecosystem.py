@@ -1,0 +1,186 @@
+"""Where users already work: plugins, pre-commit, the GitHub Action, shell completion."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.helpers import ROOT, git, git_init, run_codemods
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+
+PLUGIN_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "codemods-demo-plugin"
+version = "0.1.0"
+
+[project.entry-points."codemods.mods"]
+mark-reviewed = "codemods_demo:MarkReviewed"
+"""
+
+PLUGIN_MODULE = '''\
+"""A third-party codemod: appends a review marker to every kustomization file."""
+
+MARK = "# reviewed by codemods-demo\\n"
+
+
+class MarkReviewed:
+    name = "mark-reviewed"
+    description = "Append a review marker comment to kustomization files."
+
+    def __init__(self, marker=MARK):
+        self.marker = marker
+
+    def plan(self, ctx):
+        for unit in ctx.index.kustomizations():
+            for copy in unit.copies:
+                text = ctx.plan.text(copy.path)
+                if not text.endswith(self.marker):
+                    ctx.plan.edit(self.name, copy.path, text + self.marker, "marked as reviewed")
+'''
+
+
+def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (plugin / "codemods_demo.py").write_text(PLUGIN_MODULE)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(plugin)],
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run([str(python), "-m", "codemods", "list"], capture_output=True, text=True, check=True).stdout
+    assert "mark-reviewed" in listing and "Append a review marker" in listing
+    assert "mark-reviewed" not in run_codemods("list").stdout, "only the venv has the plugin"
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    default = subprocess.run(
+        [str(python), "-m", "codemods", "run", "--check", str(repo)], capture_output=True, text=True
+    )
+    assert "mark-reviewed" not in default.stderr, "plugins are opt-in"
+    result = subprocess.run(
+        [str(python), "-m", "codemods", "run", "--only", "mark-reviewed", str(repo)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    marked = repo / "kubernetes/apps/openhands/kustomization.yaml"
+    assert marked.read_text().endswith("# reviewed by codemods-demo\n")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        'name: review\ndescription: d\nsteps:\n  - codemod: mark-reviewed\n    with: {marker: "# second\\n"}\n'
+    )
+    again = subprocess.run(
+        [str(python), "-m", "codemods", "run", "--recipe", str(recipe), str(repo)], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert marked.read_text().endswith("# reviewed by codemods-demo\n# second\n")
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def _try_repo(target: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(home),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "codemods-check", "--all-files"],
+        cwd=target,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+
+
+def test_pre_commit_hook_fails_a_broken_repo_and_passes_a_fixed_one(tmp_path: Path, pre_commit_home: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(EXAMPLE, broken)
+    git_init(broken)
+    failed = _try_repo(broken, pre_commit_home)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "codemods (litellm migration Job" in failed.stdout and "Failed" in failed.stdout
+    assert "would change" in failed.stdout
+
+    fixed = tmp_path / "fixed"
+    shutil.copytree(EXAMPLE, fixed)
+    assert run_codemods("run", str(fixed)).returncode == 0
+    git_init(fixed)
+    passed = _try_repo(fixed, pre_commit_home)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Passed" in passed.stdout
+
+
+def test_shell_completion_through_click() -> None:
+    source = subprocess.run(
+        [sys.executable, "-m", "codemods"],
+        env={**os.environ, "_CODEMODS_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+    )
+    assert "_codemods_completion" in source.stdout and "complete -o nosort -F" in source.stdout
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_CODEMODS_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+        }
+        out = subprocess.run([sys.executable, "-m", "codemods"], env=env, capture_output=True, text=True).stdout
+        return [line.split(",", 1)[1] for line in out.splitlines()]
+
+    assert {"run", "batch", "doctor", "list", "recipes"} <= set(complete("codemods "))
+    assert complete("codemods run --only relo") == ["relocate-migration-job"]
+    assert "grafana-oncall-migrate" in complete("codemods run --recipe gra")
+
+
+def test_github_action_runs_batch_against_a_remote(tmp_path: Path) -> None:
+    action = YAML(typ="safe").load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    script = action["runs"]["steps"][-1]["run"]
+    assert "${{" not in script, "inputs reach the script through env, never pasted into it"
+    seed = tmp_path / "seed"
+    shutil.copytree(EXAMPLE, seed)
+    git_init(seed)
+    bare = tmp_path / "remotes" / "acme" / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    (tmp_path / "repos.txt").write_text(f"file://{bare}\n")
+    env = {
+        **os.environ,
+        "INPUT_COMMAND": "batch",
+        "INPUT_REPOS_FILE": "repos.txt",
+        "INPUT_RECIPE": "litellm-migration",
+        "INPUT_BRANCH": "",
+        "INPUT_OPEN_PR": "false",
+        "INPUT_PUSH": "true",
+        "INPUT_ARGS": "--jobs 2",
+        "INPUT_PATH": ".",
+        "GITHUB_TOKEN": "",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    result = subprocess.run(["bash", "-ec", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert git(tmp_path, "ls-remote", str(bare), "refs/heads/codemods/litellm-migration").stdout
+    assert (tmp_path / "codemods-report.json").exists()
