@@ -70,11 +70,14 @@ def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLE, repo)
     default = subprocess.run(
-        [str(python), "-m", "codemods", "run", "--check", str(repo)], capture_output=True, text=True
+        [str(python), "-m", "codemods", "run", "--check", str(repo)], capture_output=True, text=True, check=False
     )
     assert "mark-reviewed" not in default.stderr, "plugins are opt-in"
     result = subprocess.run(
-        [str(python), "-m", "codemods", "run", "--only", "mark-reviewed", str(repo)], capture_output=True, text=True
+        [str(python), "-m", "codemods", "run", "--only", "mark-reviewed", str(repo)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     marked = repo / "kubernetes/apps/openhands/kustomization.yaml"
@@ -84,7 +87,10 @@ def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
         'name: review\ndescription: d\nsteps:\n  - codemod: mark-reviewed\n    with: {marker: "# second\\n"}\n'
     )
     again = subprocess.run(
-        [str(python), "-m", "codemods", "run", "--recipe", str(recipe), str(repo)], capture_output=True, text=True
+        [str(python), "-m", "codemods", "run", "--recipe", str(recipe), str(repo)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert again.returncode == 0, again.stderr
     assert marked.read_text().endswith("# reviewed by codemods-demo\n# second\n")
@@ -111,6 +117,7 @@ def _try_repo(target: Path, home: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         env=env,
         timeout=900,
+        check=False,
     )
 
 
@@ -138,6 +145,7 @@ def test_shell_completion_through_click() -> None:
         env={**os.environ, "_CODEMODS_COMPLETE": "bash_source"},
         capture_output=True,
         text=True,
+        check=False,
     )
     assert "_codemods_completion" in source.stdout and "complete -o nosort -F" in source.stdout
 
@@ -148,7 +156,9 @@ def test_shell_completion_through_click() -> None:
             "COMP_WORDS": words,
             "COMP_CWORD": str(len(words.split(" ")) - 1),
         }
-        out = subprocess.run([sys.executable, "-m", "codemods"], env=env, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "codemods"], env=env, capture_output=True, text=True, check=False
+        ).stdout
         return [line.split(",", 1)[1] for line in out.splitlines()]
 
     assert {"run", "batch", "doctor", "list", "recipes"} <= set(complete("codemods "))
@@ -180,7 +190,7 @@ def test_github_action_runs_batch_against_a_remote(tmp_path: Path) -> None:
         "GITHUB_TOKEN": "",
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
-    result = subprocess.run(["bash", "-ec", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run(["bash", "-ec", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert git(tmp_path, "ls-remote", str(bare), "refs/heads/codemods/litellm-migration").stdout
     assert (tmp_path / "codemods-report.json").exists()
