@@ -132,7 +132,8 @@ def duration(argv: list[str], prepare: Callable[[], None], cwd: Path | None = No
 
 
 # -- scenarios ---------------------------------------------------------------------------
-def sigkill_run(trials: int, work: Path, rng: random.Random) -> Outcome:
+def sigkill_run(trials: int, work: Path, rng: random.Random, window: float = 0.15) -> Outcome:
+    """window: how long after the first temporary file appears a kill may come."""
     out = Outcome("SIGKILL during `codemods run`", "SIGKILL at a random moment of a run with 180 edits and 60 moves")
     pristine = work / "pristine"
     many_edits_repo(pristine)
@@ -156,7 +157,7 @@ def sigkill_run(trials: int, work: Path, rng: random.Random) -> Outcome:
         if trial % 4 == 3:  # a quarter of the kills anywhere in the run
             what = kill_at_random(argv, rng.uniform(0, span), cwd=work)
         else:  # the rest inside the write phase (about 0.1 s for this repository)
-            what = kill_at_random(argv, rng.uniform(0, 0.15), cwd=work, trigger=trigger)
+            what = kill_at_random(argv, rng.uniform(0, window), cwd=work, trigger=trigger)
         now = tree(repo)
         state = "untouched" if now == before else "complete" if now == after else "mixed old and new files"
         out.seen[f"{what}: {state}"] += 1

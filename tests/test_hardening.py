@@ -41,7 +41,7 @@ def test_reliability_scenario(scenario: str) -> None:
 
 def test_sigkill_scenario_really_kills_mid_write(tmp_path: Path) -> None:
     # The fault must hit the write phase, or the test proves nothing.
-    outcome = reliability.sigkill_run(4, tmp_path, random.Random(11))
+    outcome = reliability.sigkill_run(4, tmp_path, random.Random(11), window=0.03)
     assert outcome.ok, outcome.failures
     assert any("mixed" in seen for seen in outcome.seen), outcome.seen
 
