@@ -539,7 +539,15 @@ def _encodings(case: Path, rng: random.Random) -> tuple[str, list[str]]:
 
 def _shell(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     nasty = rng.choice(
-        ["$(touch PWNED)", "`touch PWNED`", "a;touch PWNED", "a|touch PWNED", "a&&touch PWNED", 'it\'s "quoted"']
+        [
+            "$(touch PWNED)",
+            "`touch PWNED`",
+            "a;touch PWNED",
+            "a|touch PWNED",
+            "a&&touch PWNED",
+            'it\'s "quoted"',
+            "$HOME\\x",
+        ]
     )
     repo = case / f"repo {nasty}"
     _branch_repo(repo)

@@ -293,3 +293,20 @@ def test_credentials_are_split_and_redacted() -> None:
     assert split_credentials("git@github.com:a/b.git") == ("git@github.com:a/b.git", None)
     assert redact(f"fatal: https://user:{TOKEN}@h/x and {TOKEN}", (TOKEN,)) == "fatal: https://***@h/x and ***"
     assert parse_shard("2/5") == (2, 5)
+
+
+@pytest.mark.parametrize("name", ['it\'s "quoted"', "$HOME and \\backslash", "a;b|c&&d `e` $(f)"])
+def test_repository_paths_with_quotes_dollars_and_backslashes_push_on_the_first_run(tmp_path: Path, name: str) -> None:
+    # GitPython's clone_from would rewrite such a URL (expanding $VARS, turning \\ into /).
+    url = make_remote(tmp_path, f"app {name}", EXAMPLE)[len("file://") :]
+    result = batch(tmp_path, url, "--push", "--report", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stderr
+    entry = json.loads((tmp_path / "r.json").read_text())["repos"][0]
+    assert entry["status"] == "changed", entry["error"]
+    assert remote_ref(url, f"refs/heads/{BRANCH}") == entry["commit"]
+
+
+def test_a_repository_that_looks_like_an_option_is_refused(tmp_path: Path) -> None:
+    result = batch(tmp_path, "--", "--upload-pack=touch PWNED")
+    assert result.returncode == 2 and "may not start with '-'" in result.stderr
+    assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()

@@ -126,7 +126,10 @@ def batch_command(
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--shard") from None
         all_repos = [r for r in all_repos if in_shard(r, index, total)]
-    specs = [parse_spec(r) for r in all_repos]
+    try:
+        specs = [parse_spec(r) for r in all_repos]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="REPO") from None
     if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
     tokens = tuple(t for t in (token_for("github"), token_for("gitlab")) if t)

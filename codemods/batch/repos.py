@@ -27,6 +27,8 @@ class RepoSpec:
 
 
 def parse_spec(given: str) -> RepoSpec:
+    if given.strip().startswith("-"):
+        raise ValueError(f"{given!r}: a repository may not start with '-'")
     url, userinfo = split_credentials(given.strip())
     if "://" not in url and not re.match(r"^[\w.-]+@[\w.-]+:", url):
         url = str(Path(url).expanduser().resolve())  # a local path

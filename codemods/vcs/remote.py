@@ -60,7 +60,10 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     partial = dest.with_name(dest.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(dest, ignore_errors=True)  # a directory without .git is not a clone of ours
-    git.Repo.clone_from(url, partial, env=env, no_checkout=True, quiet=True)
+    # Plain `git clone`, not Repo.clone_from: GitPython rewrites the stored URL (expanding
+    # $VARS, turning backslashes into slashes), which breaks later pushes. `--` keeps any
+    # URL from being read as an option.
+    git.Git().execute(["git", "clone", "--no-checkout", "--quiet", "--", url, str(partial)], env={**os.environ, **env})
     os.rename(partial, dest)
     return git.Repo(dest)
 
