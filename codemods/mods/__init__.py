@@ -70,11 +70,9 @@ def names() -> list[str]:
 
 
 DEFAULT: tuple[Codemod, ...] = tuple(mod for mod in EVERY if not is_opt_in(mod))
-BY_NAME = BUILTIN  # kept for callers that only need the names
 
 __all__ = [
     "BUILTIN",
-    "BY_NAME",
     "DEFAULT",
     "EVERY",
     "Codemod",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,9 @@ def _step(reader: _Reader, node: Node, known: set[str]) -> Step:
     return Step(codemod, params)
 
 
+@cache
 def builtin() -> dict[str, Recipe]:
-    """The recipes shipped with codemods, by name."""
+    """The recipes shipped with codemods, by name (parsed once per process)."""
     recipes = {}
     for entry in sorted(resources.files("codemods.recipes").joinpath("presets").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):

@@ -18,7 +18,7 @@ from codemods.yamltext.splice import (
     dominant_eol,
     insert_lines_after,
     insert_lines_before,
-    line_start,
+    line_offset,
     line_text,
 )
 
@@ -119,14 +119,14 @@ def add_entry(text: str, path: str, delims: Delimiters | None, entry: str, guard
         if following is not None:
             anchor_line = _outermost_block_start(jl, following.start_mark.line)
             anchor_line = _above_comments(text, anchor_line, jl)
-            anchor = _offset_of_line(text, anchor_line)
+            anchor = line_offset(text, anchor_line)
             return apply_splices(text, [insert_lines_before(text, anchor, new_lines)])
     # Append after the last item, past any Jinja blocks still open there.
     last = items[-1]
     last_line = last.end_mark.line if last.end_mark.column > 0 else last.end_mark.line - 1
     while jl.depth_after(last_line) > 0 and last_line + 1 < len(jl.depth):
         last_line += 1
-    return apply_splices(text, [insert_lines_after(text, _offset_of_line(text, last_line), new_lines)])
+    return apply_splices(text, [insert_lines_after(text, line_offset(text, last_line), new_lines)])
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,8 @@ def find_guard(text: str, path: str, delims: Delimiters | None, entry: str) -> G
             lines = _sole_guard_lines(text, listed.node, jl)
             if lines is not None:
                 return Guard(
-                    line_text(text, _offset_of_line(text, lines[0])).strip(),
-                    line_text(text, _offset_of_line(text, lines[1])).strip(),
+                    line_text(text, line_offset(text, lines[0])).strip(),
+                    line_text(text, line_offset(text, lines[1])).strip(),
                 )
     return None
 
@@ -201,20 +201,10 @@ def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) ->
             if next_item is None or next_item.start_mark.line > last_line + 1 + _comment_run(text, last_line + 1, jl):
                 # Comments right above an entry that ends its group describe that entry alone.
                 first_line = _above_comments(text, first_line, jl)
-            splices.append(delete_lines(text, _offset_of_line(text, first_line), _offset_of_line(text, last_line)))
+            splices.append(delete_lines(text, line_offset(text, first_line), line_offset(text, last_line)))
     if not splices:
         return None
     return apply_splices(text, splices)
-
-
-def _offset_of_line(text: str, line: int) -> int:
-    offset = 0
-    for _ in range(line):
-        nxt = text.find("\n", offset)
-        if nxt == -1:
-            return len(text)
-        offset = nxt + 1
-    return offset
 
 
 def _outermost_block_start(jl, line: int) -> int:
@@ -229,7 +219,7 @@ def _outermost_block_start(jl, line: int) -> int:
 def _above_comments(text: str, line: int, jl) -> int:
     """Move up over plain comment lines that introduce the anchor entry."""
     while line > 0:
-        prev = line_text(text, _offset_of_line(text, line - 1)).strip()
+        prev = line_text(text, line_offset(text, line - 1)).strip()
         if prev.startswith("#") and (line - 1) not in jl.block_statements:
             line -= 1
         else:
@@ -242,7 +232,7 @@ def _comment_run(text: str, line: int, jl) -> int:
     count = 0
     total = len(jl.depth)
     while line + count < total:
-        stripped = line_text(text, _offset_of_line(text, line + count)).strip()
+        stripped = line_text(text, line_offset(text, line + count)).strip()
         if stripped.startswith("#") and (line + count) not in jl.block_statements:
             count += 1
         else:
@@ -289,7 +279,3 @@ def _flow_item_removal(text: str, seq: SequenceNode, pos: int) -> Splice:
     if pos > 0:
         return Splice(seq.value[pos - 1].end_mark.index, item.end_mark.index, "")
     return Splice(item.start_mark.index, item.end_mark.index, "")
-
-
-def line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, line_start(text, offset))

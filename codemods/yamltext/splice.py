@@ -39,10 +39,13 @@ def line_end(text: str, offset: int) -> int:
 
 
 def line_offset(text: str, line: int) -> int:
-    """Offset of the start of a 0-based line number."""
+    """Offset of the start of a 0-based line number (len(text) past the last line)."""
     offset = 0
     for _ in range(line):
-        offset = text.index("\n", offset) + 1
+        nxt = text.find("\n", offset)
+        if nxt == -1:
+            return len(text)
+        offset = nxt + 1
     return offset
 
 
