@@ -56,9 +56,19 @@ def resource_entries(text: str, path: str, delims: Delimiters | None, key: str =
     return found
 
 
-def lists_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> bool:
+def listings(text: str, path: str, delims: Delimiters | None, entry: str) -> list[Entry]:
+    """Every resources item that names entry (with or without ./)."""
     wanted = entry_key(entry)
-    return any(entry_key(e.value) == wanted for e in resource_entries(text, path, delims))
+    return [e for e in resource_entries(text, path, delims) if entry_key(e.value) == wanted]
+
+
+def lists_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> bool:
+    return bool(listings(text, path, delims, entry))
+
+
+def _last_line(node: Node) -> int:
+    """0-based line of a node's last character (a block scalar ends at the next line's start)."""
+    return node.end_mark.line if node.end_mark.column > 0 else node.end_mark.line - 1
 
 
 def _format_like(entry: str, examples: list[ScalarNode]) -> str:
@@ -123,7 +133,7 @@ def add_entry(text: str, path: str, delims: Delimiters | None, entry: str, guard
             return apply_splices(text, [insert_lines_before(text, anchor, new_lines)])
     # Append after the last item, past any Jinja blocks still open there.
     last = items[-1]
-    last_line = last.end_mark.line if last.end_mark.column > 0 else last.end_mark.line - 1
+    last_line = _last_line(last)
     while jl.depth_after(last_line) > 0 and last_line + 1 < len(jl.depth):
         last_line += 1
     return apply_splices(text, [insert_lines_after(text, line_offset(text, last_line), new_lines)])
@@ -138,8 +148,7 @@ class Guard:
 
 
 def _sole_guard_lines(text: str, item: ScalarNode, jl) -> tuple[int, int] | None:
-    first_line = item.start_mark.line
-    last_line = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
+    first_line, last_line = item.start_mark.line, _last_line(item)
     if jl.block_statements.get(first_line - 1) == "if" and jl.block_statements.get(last_line + 1, "").startswith(
         "endif"
     ):
@@ -151,16 +160,14 @@ def find_guard(text: str, path: str, delims: Delimiters | None, entry: str) -> G
     """The Jinja guard around a listed entry, when it guards that entry alone."""
     if delims is None:
         return None
-    wanted = entry_key(entry)
     jl = jinja_lines(text, delims)
-    for listed in resource_entries(text, path, delims):
-        if entry_key(listed.value) == wanted:
-            lines = _sole_guard_lines(text, listed.node, jl)
-            if lines is not None:
-                return Guard(
-                    line_text(text, line_offset(text, lines[0])).strip(),
-                    line_text(text, line_offset(text, lines[1])).strip(),
-                )
+    for listed in listings(text, path, delims, entry):
+        lines = _sole_guard_lines(text, listed.node, jl)
+        if lines is not None:
+            return Guard(
+                line_text(text, line_offset(text, lines[0])).strip(),
+                line_text(text, line_offset(text, lines[1])).strip(),
+            )
     return None
 
 
@@ -168,10 +175,9 @@ def in_jinja_block(text: str, path: str, delims: Delimiters | None, entry: str) 
     """1-based line of a listed entry that sits inside a Jinja block, else None."""
     if delims is None:
         return None
-    wanted = entry_key(entry)
     jl = jinja_lines(text, delims)
-    for listed in resource_entries(text, path, delims):
-        if entry_key(listed.value) == wanted and jl.depth[listed.node.start_mark.line] > 0:
+    for listed in listings(text, path, delims, entry):
+        if jl.depth[listed.node.start_mark.line] > 0:
             return listed.node.start_mark.line + 1
     return None
 
@@ -192,7 +198,7 @@ def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) ->
                 splices.append(_flow_item_removal(text, seq, pos))
                 continue
             first_line = item.start_mark.line
-            last_line = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
+            last_line = _last_line(item)
             # An `if` that guarded only this entry goes with it, or a dangling pair would remain.
             guard_lines = _sole_guard_lines(text, item, jl)
             if guard_lines is not None:
