@@ -7,10 +7,9 @@ Kustomization sets `spec.force`. Opt-in, because recreating a Job runs it again.
 
 from __future__ import annotations
 
-from codemods.doctor.checks.jobs import FORCE_ANNOTATION
-from codemods.doctor.model import DoctorContext
 from codemods.errors import InputError
 from codemods.mods.base import Context
+from codemods.repo.flux import FORCE_ANNOTATION
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.yamltext.locate import MappingNode, compose, entries, first, scalar_value
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of
@@ -57,6 +56,8 @@ class AnnotateJobForce:
         self.selector = as_release(release)
 
     def plan(self, ctx: Context) -> None:
+        from codemods.doctor.model import DoctorContext  # only when this opt-in codemod runs
+
         doctor = DoctorContext(ctx.index)
         # where Flux will build them after this run
         handled = {p.job.unit.logical for p in ctx.placements(self.selector, self.matcher)}

@@ -156,6 +156,19 @@ def _step(reader: _Reader, node: Node, known: set[str]) -> Step:
     return Step(codemod, params)
 
 
+def _preset(name: str):
+    return resources.files("codemods.recipes").joinpath("presets", f"{name}.yaml")
+
+
+@cache
+def _builtin_one(name: str) -> Recipe:
+    """One built-in recipe, parsing only its own file (every run needs the default)."""
+    recipe = parse_recipe(_preset(name).read_text(encoding="utf-8"), f"builtin:{name}.yaml")
+    if recipe.name != name:
+        raise InputError(f"builtin:{name}.yaml", None, f"the file's recipe is named {recipe.name!r}")
+    return recipe
+
+
 @cache
 def builtin() -> dict[str, Recipe]:
     """The recipes shipped with codemods, by name (parsed once per process)."""
@@ -170,7 +183,7 @@ def builtin() -> dict[str, Recipe]:
 def load(spec: str | None) -> Recipe:
     """A recipe from a file path, or a built-in by name (default: litellm-migration)."""
     if spec is None:
-        return builtin()[DEFAULT]
+        return _builtin_one(DEFAULT)
     path = Path(spec)
     if path.is_file():
         try:
@@ -178,9 +191,9 @@ def load(spec: str | None) -> Recipe:
         except (OSError, UnicodeDecodeError) as err:
             raise InputError(spec, None, f"cannot read the recipe: {err}") from None
         return parse_recipe(text, spec)
+    if _NAME.match(spec) and _preset(spec).is_file():
+        return _builtin_one(spec)
     recipes = builtin()
-    if spec in recipes:
-        return recipes[spec]
     raise InputError(
         spec, None, f"no such recipe file, and no built-in recipe of that name; built-in: {', '.join(recipes)}"
     )

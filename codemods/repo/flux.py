@@ -12,6 +12,8 @@ from codemods.repo.layout import is_within, normalize
 from codemods.yamltext.locate import MappingNode, SequenceNode, compose, first, scalar_value
 
 FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io/"
+# On an object, makes Flux delete and recreate it when an immutable field changed.
+FORCE_ANNOTATION = "kustomize.toolkit.fluxcd.io/force"
 MAX_OVERLAY_HOPS = 8
 
 

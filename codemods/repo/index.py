@@ -22,6 +22,7 @@ KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _SKIP_DIRS = {"node_modules", "__pycache__"}
 # No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse.
 MAX_FILE_BYTES = 4 * 1024 * 1024
+FIRST_READ = 64 * 1024
 
 # Literal `in` tests run at C speed; a regex only runs on the few files that pass them.
 _JOB_KIND = re.compile(rb"kind:[ \t]*[\"']?Job\b")
@@ -107,8 +108,8 @@ class RepoIndex:
 def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     """(repo-relative posix path, absolute path) of every YAML-ish regular file.
 
-    Symbolic links are never followed (they may lead out of the repository); links and
-    oversized files are reported in skipped."""
+    Symbolic links are never followed (they may lead out of the repository); they are
+    reported in skipped."""
     stack = [("", str(root))]
     while stack:
         rel_dir, abs_dir = stack.pop()
@@ -130,13 +131,6 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str
                 if not name.startswith(".") and name not in _SKIP_DIRS:
                     stack.append((rel, entry.path))
             elif wanted:
-                try:
-                    size = entry.stat().st_size
-                except OSError:
-                    continue
-                if size > MAX_FILE_BYTES:
-                    skipped.append((rel, f"{size // (1024 * 1024)} MiB: too large for a manifest, not read"))
-                    continue
                 yield rel, entry.path
 
 
@@ -190,6 +184,21 @@ def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> Repo
         if classified is None:
             continue
         logical, copy = classified
+        try:
+            with open(abs_path, "rb") as handle:
+                # A first small read covers almost every manifest; only a bigger file reads on,
+                # one byte past the cap at most. (read(n) allocates n bytes up front.)
+                data = handle.read(FIRST_READ)
+                if len(data) == FIRST_READ:
+                    data += handle.read(MAX_FILE_BYTES + 1 - FIRST_READ)
+                if len(data) > MAX_FILE_BYTES:
+                    size = os.fstat(handle.fileno()).st_size
+                    index.skipped.append((rel, f"{size // (1024 * 1024)} MiB: too large for a manifest, not read"))
+                    continue
+        except OSError as err:
+            index.skipped.append((rel, f"cannot read: {err.strerror}"))
+            continue
+        # Only a file that was read whole becomes part of the model: nothing reads it later.
         unit = units.get(logical)
         if unit is None:
             unit = units[logical] = Unit(logical)
@@ -197,12 +206,6 @@ def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> Repo
             unit.template = copy
         else:
             unit.rendered = copy
-        try:
-            with open(abs_path, "rb") as handle:
-                data = handle.read()
-        except OSError as err:
-            index.skipped.append((rel, f"cannot read: {err.strerror}"))
-            continue
         facts = _facts(data, doctor, needles)
         if facts is not None:
             index.facts[rel] = facts

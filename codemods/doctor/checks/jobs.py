@@ -7,11 +7,9 @@ from collections.abc import Iterator
 
 from codemods.doctor.model import DoctorContext, Finding, line_of
 from codemods.doctor.rules import RULES
-from codemods.repo.flux import FluxKustomization
+from codemods.repo.flux import FORCE_ANNOTATION, FluxKustomization
 from codemods.repo.index import Unit
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, entries, first, scalar_value
-
-FORCE_ANNOTATION = "kustomize.toolkit.fluxcd.io/force"
 
 
 def check(ctx: DoctorContext) -> Iterator[Finding]:
