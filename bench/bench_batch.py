@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repos", type=int, default=100)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -90,19 +91,27 @@ def main() -> None:
         repos_file.write_text("\n".join(urls) + "\n")
         print(f"{args.repos} local repositories (bare remotes on disk)")
         for jobs in args.jobs:
-            base = floor(urls, jobs, root)
-            workdir = root / f"work-{jobs}"
-            first, counts_first = codemods(urls, jobs, workdir, repos_file, root / "r1.json")
-            rerun, counts_rerun = codemods(urls, jobs, workdir, repos_file, root / "r2.json")
-            assert counts_first["changed"] == args.repos and counts_rerun["up-to-date"] == args.repos, (
-                counts_first,
-                counts_rerun,
-            )
+            # This machine's disk timing swings a lot: alternate the contenders and keep the
+            # best of each, so one noisy moment cannot decide the comparison.
+            floors, firsts, reruns = [], [], []
+            for attempt in range(args.repeat):
+                floors.append(floor(urls, jobs, root))
+                workdir = root / f"work-{jobs}-{attempt}"
+                first, counts_first = codemods(urls, jobs, workdir, repos_file, root / "r1.json")
+                rerun, counts_rerun = codemods(urls, jobs, workdir, repos_file, root / "r2.json")
+                assert counts_first["changed"] == args.repos and counts_rerun["up-to-date"] == args.repos, (
+                    counts_first,
+                    counts_rerun,
+                )
+                firsts.append(first)
+                reruns.append(rerun)
+                reset(urls, "codemods/litellm-migration")
+                shutil.rmtree(workdir)
+            base, first, rerun = min(floors), min(firsts), min(reruns)
             print(
-                f"--jobs {jobs}: floor {base:.2f} s | changed run {first:.2f} s ({first / base:.2f}x) | up-to-date rerun {rerun:.2f} s ({rerun / base:.2f}x)  (goal <= 1.5x)"
+                f"--jobs {jobs}: floor {base:.2f} s | changed run {first:.2f} s ({first / base:.2f}x) | "
+                f"up-to-date rerun {rerun:.2f} s ({rerun / base:.2f}x)  (goal <= 1.5x; best of {args.repeat})"
             )
-            reset(urls, "codemods/litellm-migration")
-            shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":

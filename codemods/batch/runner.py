@@ -106,6 +106,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         write=not options.dry_run,
         check_name=False,  # checked once for the whole batch
         recipe=options.recipe,
+        findings=False,  # nobody reads them in a batch
     )
     result.status = delivered.status
     result.commit = delivered.commit

@@ -59,6 +59,7 @@ def deliver(
     write: bool = True,
     check_name: bool = True,
     recipe: Recipe | None = None,
+    findings: bool = True,
 ) -> BranchResult:
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
@@ -78,10 +79,10 @@ def deliver(
             result.summary = summary_markdown(plan, lead, recipe)
             if not write:
                 result.status = "changed"
-                result.findings = touched_findings(plan)
+                result.findings = touched_findings(plan) if findings else []
                 return result
             plan.apply(durable=False)  # into the temporary checkout only
-            result.findings = touched_findings(plan)
+            result.findings = touched_findings(plan) if findings else []
             tree = g.build_tree(repo, plan, prefix, checkout, index)
             tip = g.branch_tip(repo, branch)
             if tip is not None:
