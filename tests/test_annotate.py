@@ -10,7 +10,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from codemods.mods.annotate_job_force import annotate_in_text
-from tests.helpers import ROOT, git, git_init, kubectl, run_codemods, tree
+from tests.helpers import ROOT, git, kubectl, run_codemods, tree
+from tests.test_branch import repo  # noqa: F401 - the same git checkout of the example
 
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 FORCE = "kustomize.toolkit.fluxcd.io/force: enabled"
@@ -45,14 +46,6 @@ def test_annotate_in_text(before: str, after: str | None) -> None:
     assert text == (before if after is None else after)
     assert bool(notes) == (after is not None)
     assert annotate_in_text(text, "job.yaml", None)[0] == text, "second run is a no-op"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    work = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, work)
-    git_init(work)
-    return work
 
 
 def test_move_and_annotate_in_one_run(repo: Path, tmp_path: Path) -> None:

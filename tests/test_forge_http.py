@@ -42,7 +42,12 @@ def server() -> Iterator[tuple[str, list[tuple[int, dict[str, str]]]]]:
 
 
 def client(url: str, waits: list[float], tries: int = 5) -> Client:
-    return Client(url, {"Authorization": f"Bearer {SECRET}"}, secrets=(SECRET,), policy=RetryPolicy(tries=tries, backoff=0.5, sleep=waits.append))
+    return Client(
+        url,
+        {"Authorization": f"Bearer {SECRET}"},
+        secrets=(SECRET,),
+        policy=RetryPolicy(tries=tries, backoff=0.5, sleep=waits.append),
+    )
 
 
 def test_5xx_is_retried_with_exponential_backoff(server) -> None:
