@@ -310,3 +310,20 @@ def test_a_repository_that_looks_like_an_option_is_refused(tmp_path: Path) -> No
     result = batch(tmp_path, "--", "--upload-pack=touch PWNED")
     assert result.returncode == 2 and "may not start with '-'" in result.stderr
     assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()
+
+
+def test_the_forge_token_authenticates_https_git_through_the_environment() -> None:
+    import base64
+
+    from codemods.vcs.remote import git_env, token_userinfo
+
+    assert token_userinfo("https://github.com/a/b.git", TOKEN, None) == f"x-access-token:{TOKEN}"
+    assert token_userinfo("https://gitlab.example.com/a/b.git", None, TOKEN) == f"oauth2:{TOKEN}"
+    assert token_userinfo("git@github.com:a/b.git", TOKEN, None) is None, "ssh uses its own keys"
+    assert token_userinfo("file:///x/y.git", TOKEN, None) is None
+    env = git_env("https://github.com/a/b.git", token_userinfo("https://github.com/a/b.git", TOKEN, None))
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraHeader"
+    assert (
+        env["GIT_CONFIG_VALUE_0"]
+        == "Authorization: Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    )

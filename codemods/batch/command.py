@@ -154,6 +154,8 @@ def batch_command(
         message_template=message_template,
         secrets=tokens,
         recipe=chosen_recipe,
+        github_token=token_for("github"),
+        gitlab_token=token_for("gitlab"),
     )
     console = Console(stderr=True)
     try:

@@ -42,6 +42,8 @@ class BatchOptions:
     message_template: Path | None = None
     recipe: Recipe | None = None
     secrets: tuple[str, ...] = ()  # tokens to mask in every message
+    github_token: str | None = None
+    gitlab_token: str | None = None
 
 
 @dataclass
@@ -90,7 +92,10 @@ def process(spec: RepoSpec, options: BatchOptions) -> RepoResult:
 
 
 def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
-    env = remote.git_env(spec.url, spec.userinfo)
+    # Credentials in the URL win; else the forge token from the environment authenticates
+    # https pushes (it reaches git as a header in the environment, never in .git/config).
+    userinfo = spec.userinfo or remote.token_userinfo(spec.url, options.github_token, options.gitlab_token)
+    env = remote.git_env(spec.url, userinfo)
     dest = options.workdir / spec.slug()
     repo = remote.clone_or_fetch(spec.url, dest, env)
     default = remote.default_branch(repo)

@@ -18,6 +18,19 @@ import git
 from codemods.vcs.git import ref_target
 
 
+def token_userinfo(url: str, github_token: str | None, gitlab_token: str | None) -> str | None:
+    """Basic-auth credentials for an https remote from the forge token in the environment:
+    GitLab takes `oauth2:<token>`, GitHub (and GitHub Enterprise) `x-access-token:<token>`."""
+    if not url.startswith("https://"):
+        return None
+    host = urlsplit(url).hostname or ""
+    if gitlab_token and "gitlab" in host:
+        return f"oauth2:{gitlab_token}"
+    if github_token:
+        return f"x-access-token:{github_token}"
+    return None
+
+
 def git_env(url: str, userinfo: str | None) -> dict[str, str]:
     env = {"GIT_TERMINAL_PROMPT": "0"}
     if userinfo and url.startswith(("http://", "https://")):
