@@ -70,9 +70,6 @@ class Plan:
     def _source_of(self, path: str) -> str | None:
         return next((src for src, dst in self.moves.items() if dst == path), None)
 
-    def is_touched(self, path: str) -> bool:
-        return path in self.moves or path in self.deletes or path in self.moves.values()
-
     # -- adding changes ---------------------------------------------------------------
     def edit(self, codemod: str, path: str, new_text: str, reason: str) -> None:
         """Edit a file; after a move, edit its destination (the diff shows a rename with hunks)."""

@@ -21,7 +21,7 @@ from codemods.forge import DEFAULT_API, TOKEN_ENV, make_forge, token_for
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED = 0, 1  # 2, bad arguments, is click's own
 
 
 def _default_workdir() -> Path:

@@ -23,7 +23,6 @@ from codemods.yamltext.splice import (
 )
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
-LIST_KEYS = ("resources", "components")
 
 
 def entry_key(entry: str) -> str:

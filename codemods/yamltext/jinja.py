@@ -15,7 +15,6 @@ from typing import Literal
 TagKind = Literal["block", "variable", "comment"]
 
 _OPENING = {"if", "for", "macro", "call", "filter", "set_block", "block", "with", "raw", "autoescape", "trans"}
-_MIDDLE = {"elif", "else", "pluralize"}
 
 
 MAX_TAG = 4096  # characters in one Jinja tag; longer ones are left unmasked
