@@ -76,7 +76,6 @@ class FluxGraph:
     warnings: list[tuple[str, int | None, str]] = field(default_factory=list)
     _parsed: dict[str, list[FluxKustomization]] = field(default_factory=dict)
     _by_name: dict[str, list[FluxKustomization]] = field(default_factory=dict)
-    _units: list | None = None
 
     def _kustomizations_in(self, path: str) -> list[FluxKustomization]:
         if path not in self._parsed:
@@ -114,15 +113,10 @@ class FluxGraph:
                 return True
         return False
 
-    def _flux_units(self) -> list:
-        if self._units is None:
-            self._units = self.index.flagged("flux_paths")
-        return self._units
-
     def declared_at(self, logical_dir: str) -> list[FluxKustomization]:
         """Flux Kustomizations whose spec.path is logical_dir; parses only pre-filtered files."""
         found = []
-        for unit in self._flux_units():
+        for unit in self.index.flagged("flux_paths"):
             facts = self.index.facts.get(unit.primary.path)
             if facts is not None and logical_dir in facts.flux_paths:
                 found.extend(ks for ks in self._kustomizations_in(unit.primary.path) if ks.path == logical_dir)
@@ -133,7 +127,7 @@ class FluxGraph:
         if name not in self._by_name:
             needle = name.encode()
             found = []
-            for unit in self._flux_units():
+            for unit in self.index.flagged("flux_paths"):
                 path = unit.primary.path
                 if path not in self._parsed and needle not in (self.index.root / path).read_bytes():
                     continue
@@ -143,13 +137,13 @@ class FluxGraph:
 
     def _listed_by(self, logical_dir: str) -> list[str]:
         """Directories whose kustomization lists logical_dir (e.g. an overlay's ../base/app)."""
-        needle = posixpath.basename(logical_dir).encode()
+        needle = posixpath.basename(logical_dir)
         found = []
         for unit in self.index.kustomizations():
             copy = unit.primary
             try:
                 text = self.index.read_text(copy.path)
-                if needle not in text.encode():
+                if needle not in text:
                     continue
                 listed = resource_entries(text, copy.path, copy.delimiters)
             except InputError as err:
@@ -168,7 +162,7 @@ class FluxGraph:
         list the directory until one is a Flux spec.path.
         """
         best: FluxKustomization | None = None
-        for unit in self._flux_units():
+        for unit in self.index.flagged("flux_paths"):
             facts = self.index.facts.get(unit.primary.path)
             if facts is None or not any(is_within(logical_dir, p) for p in facts.flux_paths):
                 continue

@@ -70,6 +70,7 @@ class RepoIndex:
     facts: dict[str, Facts] = field(default_factory=dict)  # physical path -> facts, flagged files only
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     _dirs: dict[str, list[str]] = field(default_factory=dict)  # logical dir -> logical files
+    _memo: dict[str, list[Unit]] = field(default_factory=dict)  # derived views, once scan() is done
 
     def units_in(self, logical_dir: str) -> list[Unit]:
         return [self.units[p] for p in self._dirs.get(logical_dir, ())]
@@ -82,19 +83,25 @@ class RepoIndex:
         return None
 
     def kustomizations(self) -> list[Unit]:
-        """Every kustomization file's unit, in path order."""
-        return [u for logical, u in sorted(self.units.items()) if posixpath.basename(logical) in KUSTOMIZATION_NAMES]
+        """Every kustomization file's unit, in path order (computed once: the index is final)."""
+        if "kustomizations" not in self._memo:
+            self._memo["kustomizations"] = [
+                u for logical, u in sorted(self.units.items()) if posixpath.basename(logical) in KUSTOMIZATION_NAMES
+            ]
+        return self._memo["kustomizations"]
 
     def flagged(self, attribute: str) -> list[Unit]:
         """Units with at least one copy whose facts have attribute set, in path order."""
-        seen: dict[str, Unit] = {}
-        for path, facts in self.facts.items():
-            if getattr(facts, attribute):
-                logical_and_copy = self.layout.classify(path)
-                if logical_and_copy is not None:
-                    logical = logical_and_copy[0]
-                    seen[logical] = self.units[logical]
-        return [seen[k] for k in sorted(seen)]
+        key = f"flagged:{attribute}"
+        if key not in self._memo:
+            seen: dict[str, Unit] = {}
+            for path, facts in self.facts.items():
+                if getattr(facts, attribute):
+                    logical_and_copy = self.layout.classify(path)
+                    if logical_and_copy is not None:
+                        seen[logical_and_copy[0]] = self.units[logical_and_copy[0]]
+            self._memo[key] = [seen[k] for k in sorted(seen)]
+        return self._memo[key]
 
     def read_text(self, path: str) -> str:
         data = (self.root / path).read_bytes()
