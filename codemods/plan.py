@@ -180,8 +180,8 @@ class Plan:
                     _write_new(tmp, edited.encode("utf-8"), stat.S_IMODE((self.root / src).stat().st_mode), durable)
         except OSError as err:
             _discard(staged)
-            where = os.path.relpath(err.filename, self.root) if err.filename else str(self.root)
-            raise InputError(where, None, f"cannot write: {err.strerror or err}; nothing was changed") from None
+            culprit = os.path.relpath(str(err.filename), self.root) if err.filename else str(self.root)
+            raise InputError(culprit, None, f"cannot write: {err.strerror or err}; nothing was changed") from None
         except BaseException:
             _discard(staged)
             raise

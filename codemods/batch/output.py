@@ -18,7 +18,7 @@ STATUS_STYLE = {"changed": "green", "updated": "cyan", "up-to-date": "dim", "unc
 
 
 def counts(results: Sequence[RepoResult]) -> dict[str, int]:
-    tally = Counter(r.status for r in results)
+    tally: Counter[str] = Counter(r.status for r in results)
     return {status: tally.get(status, 0) for status in STATUS_STYLE}
 
 

@@ -172,8 +172,8 @@ class DoctorContext:
                 elif kind == "Cluster" and api.startswith("postgresql.cnpg.io/"):
                     cluster = scalar_value(name_node)
                     if cluster:
-                        add(f"{cluster}-app", unit, name_node, "CloudNativePG")
-                        add(f"{cluster}-superuser", unit, name_node, "CloudNativePG")
+                        add(f"{cluster}-app", unit, name_node or doc, "CloudNativePG")
+                        add(f"{cluster}-superuser", unit, name_node or doc, "CloudNativePG")
                 elif is_helm_release(doc):
                     for key, value in mappings_below(first(first(doc, "spec"), "values")):
                         if (

@@ -60,7 +60,7 @@ class RelocateMigrationJob:
             f"Flux Kustomization {ks.display()} ({ks.file}) builds {target}/ and {_waits_for(placement)}; "
             f"outside it, Job {job.name} runs before the release's dependencies are ready"
         )
-        steps: list[tuple[str, str, str | None]] = []  # (action, src, dst)
+        steps: list[tuple[str, str, str]] = []  # (action, src, dst)
         for copy in job.unit.copies:
             if copy.is_template:
                 dest_dir = ctx.index.layout.template_dir_for(copy.path, target)

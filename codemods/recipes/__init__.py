@@ -45,6 +45,7 @@ def _value(node: Node) -> Any:
         return {_value(k): _value(v) for k, v in node.value}
     if isinstance(node, SequenceNode):
         return [_value(item) for item in node.value]
+    assert isinstance(node, ScalarNode), node  # compose gives mapping, sequence or scalar nodes
     tag = node.tag.split(":")[-1] if isinstance(node.tag, str) else str(node.tag)
     text = node.value
     if node.style is None:

@@ -115,7 +115,7 @@ class FluxGraph:
 
     def declared_at(self, logical_dir: str) -> list[FluxKustomization]:
         """Flux Kustomizations whose spec.path is logical_dir; parses only pre-filtered files."""
-        found = []
+        found: list[FluxKustomization] = []
         for unit in self.index.flagged("flux_paths"):
             facts = self.index.facts.get(unit.primary.path)
             if facts is not None and logical_dir in facts.flux_paths:
@@ -126,7 +126,7 @@ class FluxGraph:
         """Flux Kustomizations called name; parses only files that mention the name."""
         if name not in self._by_name:
             needle = name.encode()
-            found = []
+            found: list[FluxKustomization] = []
             for unit in self.index.flagged("flux_paths"):
                 path = unit.primary.path
                 if path not in self._parsed and needle not in (self.index.root / path).read_bytes():
@@ -138,7 +138,7 @@ class FluxGraph:
     def _listed_by(self, logical_dir: str) -> list[str]:
         """Directories whose kustomization lists logical_dir (e.g. an overlay's ../base/app)."""
         needle = posixpath.basename(logical_dir)
-        found = []
+        found: list[str] = []
         for unit in self.index.kustomizations():
             copy = unit.primary
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from codemods.repo.index import Unit
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
@@ -13,7 +14,7 @@ HELM_RELEASE_GROUP = "helm.toolkit.fluxcd.io/"
 LITELLM_VALUES_KEY = "litellm-helm"
 
 
-def is_helm_release(doc: Node | None) -> bool:
+def is_helm_release(doc: Node | None) -> TypeGuard[MappingNode]:
     return (
         isinstance(doc, MappingNode)
         and (scalar_value(first(doc, "apiVersion")) or "").startswith(HELM_RELEASE_GROUP)
@@ -58,7 +59,7 @@ def chart_name(doc: Node | None) -> str | None:
 
 
 def _values_keys(doc: MappingNode, key: str) -> list[Node]:
-    keys = []
+    keys: list[Node] = []
     for values in walk_path(doc, ("spec", "values")):
         if isinstance(values, MappingNode):
             keys.extend(k for k, _v in values.value if scalar_value(k) == key)
@@ -70,7 +71,7 @@ def is_selected(doc: Node | None, selector: ReleaseSelector) -> bool:
         return False
     if selector.chart is not None:
         return chart_name(doc) == selector.chart
-    return bool(_values_keys(doc, selector.values_key))  # type: ignore[arg-type]
+    return bool(_values_keys(doc, selector.values_key))
 
 
 def find_releases(unit: Unit, text: str, selector: ReleaseSelector = LITELLM_RELEASE) -> list[Release]:

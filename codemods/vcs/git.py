@@ -28,11 +28,11 @@ FALLBACK_IDENTITY = {
 }
 
 
-def _fail(repo_path: str, message: str) -> InputError:
-    return InputError(repo_path, None, message)
+def _fail(repo_path: str | os.PathLike[str], message: str) -> InputError:
+    return InputError(os.fspath(repo_path), None, message)
 
 
-def command_error(repo_path: str, err: GitCommandError) -> InputError:
+def command_error(repo_path: str | os.PathLike[str], err: GitCommandError) -> InputError:
     stderr = (err.stderr or "").strip().removeprefix("stderr:").strip().strip("'")
     return _fail(repo_path, f"git {err.command[1] if len(err.command) > 1 else ''} failed: {stderr or err}")
 

@@ -104,5 +104,7 @@ def summary_markdown(plan: Plan, prefix: str = "", recipe: Recipe | None = None)
     return render(_packaged("summary.md.j2"), context(plan, prefix, recipe), "summary.md.j2")
 
 
-def has_trailer(message: str) -> bool:
+def has_trailer(message: str | bytes) -> bool:
+    if isinstance(message, bytes):  # GitPython types a commit message as str | bytes
+        message = message.decode("utf-8", "replace")
     return any(line.startswith(f"{TRAILER_KEY}:") for line in message.splitlines())
