@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,17 +19,11 @@ from tests.helpers import ROOT, git, git_init, run_codemods
 
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 
-PLUGIN_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "codemods-demo-plugin"
-version = "0.1.0"
-
-[project.entry-points."codemods.mods"]
-mark-reviewed = "codemods_demo:MarkReviewed"
+PLUGIN_NAME = "codemods_demo_plugin"
+PLUGIN_VERSION = "0.1.0"
+PLUGIN_ENTRY_POINTS = """\
+[codemods.mods]
+mark-reviewed = codemods_demo:MarkReviewed
 """
 
 PLUGIN_MODULE = '''\
@@ -50,16 +48,54 @@ class MarkReviewed:
 '''
 
 
-def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
-    plugin = tmp_path / "plugin"
-    plugin.mkdir()
-    (plugin / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
-    (plugin / "codemods_demo.py").write_text(PLUGIN_MODULE)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+def _plugin_wheel(directory: Path) -> Path:
+    """A real wheel of the demo plugin, written by hand (PEP 427).
+
+    Building it with a backend would tie the test to whatever setuptools the machine has:
+    a fresh Python 3.11 venv has 65.5, a 3.12 venv has none. pip installs a wheel with no
+    build step at all, which is what a user's `pip install codemods-demo-plugin` does too."""
+    dist_info = f"{PLUGIN_NAME}-{PLUGIN_VERSION}.dist-info"
+    files = {
+        "codemods_demo.py": PLUGIN_MODULE,
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: codemods-demo-plugin\nVersion: {PLUGIN_VERSION}\n",
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/entry_points.txt": PLUGIN_ENTRY_POINTS,
+    }
+    records = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        records.append(f"{name},sha256={digest},{len(text.encode())}")
+    files[f"{dist_info}/RECORD"] = "\n".join([*records, f"{dist_info}/RECORD,,"]) + "\n"
+    wheel = directory / f"{PLUGIN_NAME}-{PLUGIN_VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+def _fresh_venv_seeing_codemods(venv: Path) -> Path:
+    """A new venv (no system site-packages) that sees this environment's codemods through a
+    site directory, so the plugin lands in the venv alone, not in the environment under test."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # addsitedir (not a bare path line) so the .pth files of editable installs are honoured too.
+    dirs = [d for d in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]} if Path(d).is_dir()]
+    (Path(purelib) / "codemods-under-test.pth").write_text(
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in dirs)
+    )
+    return python
+
+
+def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
+    python = _fresh_venv_seeing_codemods(tmp_path / "venv")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(plugin)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(_plugin_wheel(tmp_path))],
         check=True,
         capture_output=True,
     )
