@@ -584,6 +584,33 @@ def _token(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     return "redacted in output, report and workdir", problems
 
 
+def _probe(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def unavailable(name: str) -> str | None:
+    """Why this machine cannot run a scenario (it needs root for mounts or chattr), else None."""
+    if name not in ("disk-full", "read-only"):
+        return None
+    if os.geteuid() != 0:
+        return f"{name} needs root: it mounts a tmpfs or a read-only bind mount in a private namespace"
+    if shutil.which("unshare") is None:
+        return f"{name} needs unshare (util-linux) for a private mount namespace"
+    if not _probe(["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /mnt"]):
+        return f"{name} needs mount namespaces (unshare -m), which this machine or container refuses"
+    if name == "read-only":
+        if shutil.which("chattr") is None:
+            return "read-only needs chattr (e2fsprogs) for immutable files"
+        with tempfile.NamedTemporaryFile(dir=tempfile.gettempdir()) as probe:
+            if not _probe(["chattr", "+i", probe.name]):
+                return f"read-only needs a filesystem that supports chattr +i ({tempfile.gettempdir()} does not)"
+            _probe(["chattr", "-i", probe.name])
+    return None
+
+
 SCENARIOS: dict[str, Callable[[int, Path, random.Random], Outcome | list[Outcome]]] = {
     "sigkill-run": sigkill_run,
     "sigkill-branch": sigkill_branch,
