@@ -157,6 +157,7 @@ def _try_repo(target: Path, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # pre-commit builds a venv and installs codemods and its dependencies into it
 def test_pre_commit_hook_fails_a_broken_repo_and_passes_a_fixed_one(tmp_path: Path, pre_commit_home: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(EXAMPLE, broken)

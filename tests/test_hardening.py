@@ -31,17 +31,29 @@ def _reliability():
 reliability = _reliability()
 
 
-@pytest.mark.parametrize("scenario", list(reliability.SCENARIOS))
-def test_reliability_scenario(scenario: str) -> None:
+def _scenario(scenario: str, trials: int) -> None:
     missing = reliability.unavailable(scenario)
     if missing:
         pytest.skip(missing)
-    outcomes = reliability.run([scenario], trials=2, seed=7)
+    outcomes = reliability.run([scenario], trials=trials, seed=7)
     for outcome in outcomes:
-        assert outcome.trials >= 2, outcome.scenario
+        assert outcome.trials >= trials, outcome.scenario
         assert outcome.ok, f"{outcome.scenario}: {outcome.failures}"
 
 
+@pytest.mark.parametrize("scenario", list(reliability.SCENARIOS))
+def test_reliability_scenario(scenario: str) -> None:
+    """One trial of each fault: the default run stays fast; CI runs more (below)."""
+    _scenario(scenario, trials=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", list(reliability.SCENARIOS))
+def test_reliability_scenario_more_trials(scenario: str) -> None:
+    _scenario(scenario, trials=4)
+
+
+@pytest.mark.slow
 def test_sigkill_scenario_really_kills_mid_write(tmp_path: Path) -> None:
     # The fault must hit the write phase, or the test proves nothing.
     outcome = reliability.sigkill_run(4, tmp_path, random.Random(11), window=0.03)
