@@ -87,6 +87,10 @@ class Plan:
         self.changes.append(Change(codemod, "move", src, reason, to=dst))
 
     def delete(self, codemod: str, path: str, reason: str) -> None:
+        """Delete a file; edits planned for it before are dropped (the diff shows the original go)."""
+        if path in self._texts:
+            self.changes[:] = [c for c in self.changes if not (c.action == "edit" and c.file == path)]
+            self._texts[path] = self._originals[path]
         self.deletes.add(path)
         self.changes.append(Change(codemod, "delete", path, reason))
 
@@ -101,7 +105,7 @@ class Plan:
         destinations = set(self.moves.values())
         for path in sorted(self._texts):
             old, new = self._originals[path], self._texts[path]
-            if old != new and path not in destinations:
+            if old != new and path not in destinations and path not in self.deletes:
                 yield path, old, new
 
     def moved_text(self, dst: str) -> str | None:

@@ -131,17 +131,26 @@ def test_bad_yaml_is_exit_2_with_file_and_line_and_json_error(tmp_path: Path) ->
     assert "nothing was written" in result.stderr
 
 
-def test_missing_target_kustomization_is_exit_2_naming_the_flux_kustomization(repo: Path) -> None:
+def test_target_without_kustomization_gets_the_job_moved_and_nothing_listed(repo: Path) -> None:
+    # Flux generates the kustomization of a spec.path that has none (issue 11 §2): being in
+    # the directory is being applied, so the Job just moves, and the release is fixed too.
     for copy in (
         repo / "kubernetes/apps/openhands/openhands/app/kustomization.yaml",
         repo / "templates/config/kubernetes/apps/openhands/openhands/app/kustomization.yaml.j2",
     ):
         copy.unlink()
-    before = tree(repo)
     result = run_codemods("run", str(repo))
-    assert result.returncode == 2
-    assert "templates/config/kubernetes/apps/openhands/openhands/ks.yaml.j2:15: Flux Kustomization" in result.stderr
-    assert tree(repo) == before
+    assert result.returncode == 0, result.stderr
+    app = "kubernetes/apps/openhands/openhands/app"
+    for side in ("", "templates/config/"):
+        suffix = ".j2" if side else ""
+        assert (repo / f"{side}{app}/migration-job.yaml{suffix}").is_file()
+        assert not (repo / f"{side}kubernetes/apps/openhands/migration-job.yaml{suffix}").exists()
+        assert not (repo / f"{side}{app}/kustomization.yaml{suffix}").exists(), "nothing to list, nothing created"
+        namespace_kustomization = (repo / f"{side}kubernetes/apps/openhands/kustomization.yaml{suffix}").read_text()
+        assert "migration-job.yaml" not in namespace_kustomization
+    assert "enabled: false" in (repo / f"{app}/helmrelease.yaml").read_text()
+    assert run_codemods("run", "--check", str(repo)).returncode == 0
 
 
 def test_unparsable_file_that_needs_no_edit_is_skipped(repo: Path) -> None:

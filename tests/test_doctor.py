@@ -187,7 +187,10 @@ def test_run_summary_names_the_doctor_findings_of_touched_files(tmp_path: Path) 
     assert "  kubernetes/apps/openhands/migration-job.yaml:18: job-secret-not-ready (warning): " in preview
     report = json.loads(run_codemods("run", "--json", str(repo)).stdout)
     moved = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
+    # The move adds `namespace: openhands` after `name:` (the parent kustomization gave it that
+    # namespace, the target does not), so the secret reference is one line lower than before.
+    assert "  namespace: openhands\n" in (repo / moved).read_text()
     assert {(f["rule"], f["file"], f["line"]) for f in report["findings"]} == {
-        ("job-secret-not-ready", moved, 18),
+        ("job-secret-not-ready", moved, 19),
         ("job-immutable-under-flux", moved, 3),
     }

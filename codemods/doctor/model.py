@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from codemods.errors import InputError
-from codemods.repo.flux import FluxGraph, FluxKustomization
+from codemods.repo.graph import FluxKustomization, RepoGraph
 from codemods.repo.index import KUSTOMIZATION_NAMES, RepoIndex, Unit
-from codemods.repo.kustomize import resource_entries
-from codemods.repo.layout import normalize
 from codemods.repo.workloads import is_helm_release
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, first, scalar_value
 
@@ -62,7 +60,7 @@ def mappings_below(node: Node | None):
 class DoctorContext:
     def __init__(self, index: RepoIndex, only: set[str] | None = None) -> None:
         self.index = index
-        self.flux = FluxGraph(index)
+        self.flux = RepoGraph(index)  # the one model the codemods and the build gate ask too
         self.only = only  # physical paths to report on; None for the whole repository
         self.problems: list[tuple[str, int | None, str]] = []  # files skipped, with why
         self._texts: dict[str, str] = {}
@@ -93,39 +91,20 @@ class DoctorContext:
 
     # -- what kustomize and Flux build -------------------------------------------------
     def is_referenced(self, unit: Unit) -> bool:
-        """Does a kustomization list this file (its own directory's, or any other's)?"""
-        name = posixpath.basename(unit.logical)
-        token = re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])")
-        own_dir = posixpath.dirname(unit.logical)
-        own = self.index.kustomization(own_dir)
-        if own is not None and token.search(self.text(own)):
-            return True
-        for kustomization in self.index.kustomizations():
-            if kustomization is own:
-                continue
-            here = posixpath.dirname(kustomization.logical)
-            # Only a kustomization that spells the relative path to this file can list it.
-            if posixpath.relpath(unit.logical, here or ".") not in self.text(kustomization):
-                continue
-            text = self.text(kustomization)
-            copy = kustomization.primary
-            try:
-                listed = resource_entries(text, copy.path, copy.delimiters)
-            except InputError:
-                continue
-            if any(normalize(posixpath.join(here, e.value)) == unit.logical for e in listed):
-                return True
-        return False
+        """Does any kustomization name this file (resources, components, patches, generators)?
+
+        Asked of the reference graph, never of the text: a comment that mentions the file
+        name is not a listing."""
+        return bool(self.flux.referrers(unit.logical, fields=None))
+
+    def is_built(self, directory: str) -> bool:
+        """Does some Flux Kustomization build this directory?"""
+        return bool(self.flux.dir_appliers(directory))
 
     def applied_by(self, unit: Unit) -> FluxKustomization | None:
         """The Flux Kustomization that applies this file, or None when nothing does."""
-        directory = posixpath.dirname(unit.logical)
-        ks = self.flux.deployer(directory)
-        if ks is None:
-            return None
-        if self.index.kustomization(directory) is not None and not self.is_referenced(unit):
-            return None
-        return ks
+        applications = self.flux.appliers(unit.logical)
+        return applications[0].flux if applications else None
 
     def depends_closure(self, ks: FluxKustomization) -> set[str]:
         """Names of every Flux Kustomization that ks waits for, directly or not."""

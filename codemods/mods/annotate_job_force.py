@@ -56,13 +56,10 @@ class AnnotateJobForce:
         self.selector = as_release(release)
 
     def plan(self, ctx: Context) -> None:
-        from codemods.doctor.model import DoctorContext  # only when this opt-in codemod runs
-
-        doctor = DoctorContext(ctx.index)
         # where Flux will build them after this run
         handled = {p.job.unit.logical for p in ctx.placements(self.selector, self.matcher)}
         for unit in ctx.index.flagged("job"):
-            if unit.logical not in handled and doctor.applied_by(unit) is None:
+            if unit.logical not in handled and not ctx.graph.appliers(unit.logical):
                 continue
             for copy in unit.copies:
                 path = ctx.plan.moves.get(copy.path, copy.path)

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from codemods.errors import EncodingError
 from codemods.plan import Plan
-from codemods.repo.flux import FluxGraph, FluxKustomization
+from codemods.repo.graph import Application, FluxKustomization, KustomizeFile, Link, Ref, RepoGraph
 from codemods.repo.index import RepoIndex
 from codemods.repo.layout import is_within
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
@@ -23,26 +23,48 @@ class Codemod(Protocol):
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a migration Job belongs: the directory the release's Flux Kustomization builds."""
+    """Where a migration Job belongs, and what makes other Flux Kustomizations apply it.
+
+    The Job belongs to the directory its release's own Flux Kustomization builds (spec.path):
+    only there does it wait for the release's dependsOn. It is *stray* when another Flux
+    Kustomization applies it; `cut` are the references that make them do so."""
 
     job: MigrationJob
     release: Release
-    kustomization: FluxKustomization
+    kustomization: FluxKustomization  # the release's own
+    identity: str  # namespace/name of the release's own Flux Kustomization
+    move: bool  # the file must move into target_dir
+    cut: tuple[tuple[KustomizeFile, Ref], ...]  # references to remove
+    strays: tuple[str, ...]  # identities of the other Flux Kustomizations that apply it now
+    namespace_before: str | None  # where the Job lands today
+    namespace_at_target: str | None  # where it lands in target_dir without its own metadata.namespace
 
     @property
     def target_dir(self) -> str:
         return self.kustomization.path
+
+    @property
+    def needs_namespace(self) -> str | None:
+        """The namespace to write into the moved file, so the Job stays where it was."""
+        if self.move and self.namespace_before and self.namespace_at_target != self.namespace_before:
+            return self.namespace_before
+        return None
 
 
 @dataclass
 class Context:
     index: RepoIndex
     plan: Plan
-    flux: FluxGraph = field(init=False)
+    graph: RepoGraph = field(init=False)
     _cache: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.flux = FluxGraph(self.index)
+        self.graph = RepoGraph(self.index)
+
+    @property
+    def flux(self) -> RepoGraph:
+        """The graph, under its old name (plugins use ctx.flux.deployer and ctx.flux.named)."""
+        return self.graph
 
     def readable_text(self, path: str, codemod: str | None = None) -> str | None:
         """The planned text of path, or None (with a warning) when it is not UTF-8."""
@@ -90,7 +112,7 @@ class Context:
                 placement = self._place(job, self.releases(selector))
                 if placement is not None:
                     placements.append(placement)
-            for path, line, message in self.flux.warnings:
+            for path, line, message in self.graph.warnings:
                 self.plan.warn(path, line, message)
             return placements
 
@@ -100,27 +122,64 @@ class Context:
         candidates = _candidate_releases(job, releases)
         if not candidates:
             return None
-        # A base release and an overlay's values patch are one release: what counts is the
-        # Flux Kustomization that deploys them.
-        by_deployer: dict[tuple[str, str], Placement] = {}
-        for release in candidates:
-            ks = self.flux.deployer(release.directory)
-            if ks is not None:
-                by_deployer.setdefault((ks.file, ks.name), Placement(job, release, ks))
-        if len(by_deployer) == 1:
-            return next(iter(by_deployer.values()))
         where = job.unit.primary.path
-        if not by_deployer:
-            dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
-            self.plan.warn(
-                where, job.line, f"no Flux Kustomization in this repo builds {dirs}; Job {job.name} stays where it is"
-            )
+        # A base release and an overlay's values patch are one release: what counts is the
+        # Flux Kustomization that applies it.
+        owners: dict[str, tuple[Release, FluxKustomization]] = {}
+        for release in candidates:
+            for app in self.graph.appliers(release.unit.logical):
+                owners.setdefault(self.graph.identity(app.flux), (release, app.flux))
+        if len(owners) != 1:
+            if not owners:
+                dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
+                message = f"no Flux Kustomization in this repo applies {dirs}; Job {job.name} stays where it is"
+            else:
+                message = f"Job {job.name} could belong to several Flux Kustomizations ({', '.join(sorted(owners))}); left in place"
+            self.plan.warn(where, job.line, message)
+            return None
+        identity, (release, own) = next(iter(owners.items()))
+        applications = self.graph.appliers(job.unit.logical)
+        mine = [a for a in applications if self.graph.identity(a.flux) == identity]
+        others = [a for a in applications if self.graph.identity(a.flux) != identity]
+        if mine:
+            # Flux's generated kustomization has no entry to remove: only moving the file stops it.
+            move = any(not a.refs() or a.refs()[-1][1].target != job.unit.logical for a in others)
         else:
-            names = ", ".join(sorted(p.kustomization.display() for p in by_deployer.values()))
+            # Unlisted in the target directory itself, it only needs listing; elsewhere it moves.
+            move = job.directory != own.path
+        own_refs = {(k.path, r.node.start_mark.index) for a in mine for k, r in a.refs()}
+        direct: dict[tuple[str, int], tuple[KustomizeFile, Ref]] = {}
+        if move:
+            # Every kustomization that names the file must let go of it, applied by Flux or not:
+            # an entry left behind names a missing file and fails that whole build.
+            for kustomize, ref in self.graph.referrers(job.unit.logical, fields=None):
+                direct[(kustomize.path, ref.node.start_mark.index)] = (kustomize, ref)
+        for app in [] if move else others:
+            for kustomize, ref in app.refs():
+                if ref.target == job.unit.logical:
+                    direct[(kustomize.path, ref.node.start_mark.index)] = (kustomize, ref)
+        if not move and any(key in own_refs for key in direct):
+            shared = ", ".join(sorted(f"{k.path}:{r.node.start_mark.line + 1}" for k, r in direct.values()))
             self.plan.warn(
-                where, job.line, f"Job {job.name} could belong to several Flux Kustomizations ({names}); left in place"
+                where,
+                job.line,
+                f"Job {job.name} is listed where two Flux Kustomizations build it ({shared}); left as it is",
             )
-        return None
+            return None
+        before = next((a.namespace(job.namespace) for a in [*others, *mine]), job.namespace)
+        target_link = Link(own.path, self.graph.kustomize_file(own.path), None)
+        at_target = Application(own, (target_link,)).namespace(job.namespace)
+        return Placement(
+            job=job,
+            release=release,
+            kustomization=own,
+            identity=identity,
+            move=move,
+            cut=tuple(direct[k] for k in sorted(direct)),
+            strays=tuple(sorted({self.graph.identity(a.flux) for a in others})),
+            namespace_before=before,
+            namespace_at_target=at_target,
+        )
 
 
 def _candidate_releases(job: MigrationJob, releases: list[Release]) -> list[Release]:

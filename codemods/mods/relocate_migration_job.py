@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import posixpath
 
-from codemods.errors import InputError
 from codemods.mods.base import Context, Placement
-from codemods.repo.layout import is_within
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
+from codemods.repo.workloads import set_namespace
 
 NAME = "relocate-migration-job"
 
@@ -33,23 +32,16 @@ class RelocateMigrationJob:
     def plan(self, ctx: Context) -> None:
         for placement in ctx.placements(self.selector, self.matcher):
             job = placement.job
-            target = placement.target_dir
-            if is_within(job.directory, target):
+            if not placement.move:
                 continue
-            source = job.unit.primary.path
             if not job.only_document:
                 ctx.plan.warn(
-                    source, job.line, f"Job {job.name} shares its file with other documents; move it by hand", NAME
+                    job.unit.primary.path,
+                    job.line,
+                    f"Job {job.name} shares its file with other documents; move it by hand",
+                    NAME,
                 )
                 continue
-            ks = placement.kustomization
-            if ctx.index.kustomization(target) is None:
-                raise InputError(
-                    ks.file,
-                    ks.line,
-                    f"Flux Kustomization {ks.display()} builds {target}/, which has no kustomization file; "
-                    f"cannot list Job {job.name} there",
-                )
             self._relocate(ctx, placement)
 
     def _relocate(self, ctx: Context, placement: Placement) -> None:
@@ -57,7 +49,7 @@ class RelocateMigrationJob:
         dest_logical = posixpath.join(target, posixpath.basename(job.unit.logical))
         existing = ctx.index.units.get(dest_logical)
         why = (
-            f"Flux Kustomization {ks.display()} ({ks.file}) builds {target}/ and {_waits_for(placement)}; "
+            f"Flux Kustomization {placement.identity} ({ks.file}) builds {target}/ and {_waits_for(placement)}; "
             f"outside it, Job {job.name} runs before the release's dependencies are ready"
         )
         steps: list[tuple[str, str, str]] = []  # (action, src, dst)
@@ -88,6 +80,23 @@ class RelocateMigrationJob:
             else:
                 ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
         ctx.plan.relocated[job.unit.logical] = dest_logical
+        namespace = placement.needs_namespace
+        if namespace is None:
+            return
+        for action, src, dst in steps:
+            if action != "move":
+                continue
+            copy = next(c for c in job.unit.copies if c.path == src)
+            text = ctx.plan.text(dst)
+            new_text = set_namespace(text, dst, copy.delimiters, namespace)
+            if new_text is not None:
+                ctx.plan.edit(
+                    NAME,
+                    dst,
+                    new_text,
+                    f"added metadata.namespace: {namespace}: it came from a parent kustomization's namespace, "
+                    f"which {target}/ does not set; the Job stays in {namespace}",
+                )
 
     @staticmethod
     def _is_redundant(ctx: Context, path: str, twin: str, orphan_render: bool) -> bool:

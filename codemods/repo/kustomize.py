@@ -41,7 +41,7 @@ def _kustomization_doc(text: str, path: str, delims: Delimiters | None) -> Mappi
         if isinstance(doc, MappingNode):
             kind = scalar_value(first(doc, "kind"))
             api = scalar_value(first(doc, "apiVersion"))
-            if kind in (None, "Kustomization") and (api is None or api.startswith(KUSTOMIZE_API)):
+            if kind in (None, "Kustomization", "Component") and (api is None or api.startswith(KUSTOMIZE_API)):
                 return doc
     return None
 
@@ -55,14 +55,14 @@ def resource_entries(text: str, path: str, delims: Delimiters | None, key: str =
     return found
 
 
-def listings(text: str, path: str, delims: Delimiters | None, entry: str) -> list[Entry]:
-    """Every resources item that names entry (with or without ./)."""
+def listings(text: str, path: str, delims: Delimiters | None, entry: str, key: str = "resources") -> list[Entry]:
+    """Every item of the list under key that names entry (with or without ./)."""
     wanted = entry_key(entry)
-    return [e for e in resource_entries(text, path, delims) if entry_key(e.value) == wanted]
+    return [e for e in resource_entries(text, path, delims, key) if entry_key(e.value) == wanted]
 
 
-def lists_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> bool:
-    return bool(listings(text, path, delims, entry))
+def lists_entry(text: str, path: str, delims: Delimiters | None, entry: str, key: str = "resources") -> bool:
+    return bool(listings(text, path, delims, entry, key))
 
 
 def _last_line(node: Node) -> int:
@@ -155,12 +155,12 @@ def _sole_guard_lines(text: str, item: ScalarNode, jl) -> tuple[int, int] | None
     return None
 
 
-def find_guard(text: str, path: str, delims: Delimiters | None, entry: str) -> Guard | None:
+def find_guard(text: str, path: str, delims: Delimiters | None, entry: str, key: str = "resources") -> Guard | None:
     """The Jinja guard around a listed entry, when it guards that entry alone."""
     if delims is None:
         return None
     jl = jinja_lines(text, delims)
-    for listed in listings(text, path, delims, entry):
+    for listed in listings(text, path, delims, entry, key):
         lines = _sole_guard_lines(text, listed.node, jl)
         if lines is not None:
             return Guard(
@@ -170,25 +170,40 @@ def find_guard(text: str, path: str, delims: Delimiters | None, entry: str) -> G
     return None
 
 
-def in_jinja_block(text: str, path: str, delims: Delimiters | None, entry: str) -> int | None:
+def in_jinja_block(text: str, path: str, delims: Delimiters | None, entry: str, key: str = "resources") -> int | None:
     """1-based line of a listed entry that sits inside a Jinja block, else None."""
     if delims is None:
         return None
     jl = jinja_lines(text, delims)
-    for listed in listings(text, path, delims, entry):
+    for listed in listings(text, path, delims, entry, key):
         if jl.depth[listed.node.start_mark.line] > 0:
             return listed.node.start_mark.line + 1
     return None
 
 
-def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str) -> str | None:
-    """Text with every listing of entry removed from resources, or None when it is not listed."""
+def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str, key: str = "resources") -> str | None:
+    """Text with every listing of entry removed from the list under key, or None when it is not listed.
+
+    A list left with no items goes with its key: kustomize reads `resources:` with nothing
+    after it as null, and Flux users never write that."""
     wanted = entry_key(entry)
     doc = _kustomization_doc(text, path, delims)
     splices: list[Splice] = []
     jl = jinja_lines(text, delims)
-    for _k, seq in entries(doc, "resources"):
+    for key_node, seq in entries(doc, key):
         if not isinstance(seq, SequenceNode):
+            continue
+        matching = [i for i in seq.value if isinstance(i, ScalarNode) and entry_key(i.value) == wanted]
+        if (
+            matching
+            and len(matching) == len(seq.value)
+            and not seq.flow_style
+            and jl.depth[key_node.start_mark.line] == 0
+        ):
+            last_line = _last_line(seq.value[-1])
+            while jl.depth_after(last_line) > 0 and last_line + 1 < len(jl.depth):
+                last_line += 1  # a Jinja block still open after the last item closes with the list
+            splices.append(delete_lines(text, key_node.start_mark.index, line_offset(text, last_line)))
             continue
         for pos, item in enumerate(seq.value):
             if not isinstance(item, ScalarNode) or entry_key(item.value) != wanted:

@@ -8,7 +8,10 @@ from typing import TypeGuard
 
 from codemods.repo.index import Unit
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
-from codemods.yamltext.locate import MappingNode, Node, compose, first, scalar_value, walk_path
+from codemods.yamltext.jinja import Delimiters
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries, first, scalar_value, walk_path
+from codemods.yamltext.mapping import add_first_child
+from codemods.yamltext.splice import Splice, apply_splices, insert_lines_after
 
 HELM_RELEASE_GROUP = "helm.toolkit.fluxcd.io/"
 LITELLM_VALUES_KEY = "litellm-helm"
@@ -106,3 +109,27 @@ def find_migration_jobs(unit: Unit, text: str, matcher: JobMatcher = LITELLM_JOB
             MigrationJob(unit, name, scalar_value(first(meta, "namespace")), doc.start_mark.line + 1, len(docs) == 1)
         )
     return found
+
+
+def set_namespace(text: str, path: str, delims: Delimiters | None, namespace: str) -> str | None:
+    """Text with metadata.namespace of its one document set to namespace, right after `name:`."""
+    docs = [d for d in compose(text, path, delims) if isinstance(d, MappingNode)]
+    if len(docs) != 1:
+        return None
+    meta_entries = entries(docs[0], "metadata")
+    if not meta_entries:
+        return None
+    meta_key, meta = meta_entries[0]
+    current = first(meta, "namespace")
+    if isinstance(current, ScalarNode):
+        if current.value == namespace:
+            return None
+        return apply_splices(text, [Splice(current.start_mark.index, current.end_mark.index, namespace)])
+    name = entries(meta, "name")
+    if not isinstance(meta, MappingNode) or meta.flow_style or not name:
+        item = f"namespace: {namespace}"
+        return apply_splices(text, [add_first_child(text, meta_key, meta, [item], item, 2)])
+    name_key, name_value = name[0]
+    indent = " " * name_key.start_mark.column
+    end = max(name_value.end_mark.index - 1, name_key.end_mark.index)
+    return apply_splices(text, [insert_lines_after(text, end, [f"{indent}namespace: {namespace}"])])

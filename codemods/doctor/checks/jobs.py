@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from codemods.doctor.model import DoctorContext, Finding, line_of
 from codemods.doctor.rules import RULES
-from codemods.repo.flux import FORCE_ANNOTATION, FluxKustomization
+from codemods.repo.flux import FORCE_ANNOTATION
+from codemods.repo.graph import FluxKustomization
 from codemods.repo.index import Unit
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, entries, first, scalar_value
 

@@ -22,6 +22,8 @@ def check(ctx: DoctorContext) -> Iterator[Finding]:
 def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
     for kustomization in ctx.index.kustomizations():
         directory = posixpath.dirname(kustomization.logical)
+        if not ctx.is_built(directory):
+            continue  # no Flux Kustomization builds it: what it leaves out is nobody's business
         for unit in ctx.index.units_in(directory):
             if kustomization_file(unit) or not ctx.wanted(unit):
                 continue

@@ -1,0 +1,539 @@
+"""What kustomize and Flux build from a checkout: the reference graph, asked one question.
+
+*Which Flux Kustomizations apply this file, through which chain, and in which namespace
+does its object end up?* Codemods, doctor rules and the build gate all ask it here.
+
+The graph is read upward and lazily: from a file to the kustomizations that name it (found
+by a text search for its base name, then parsed), to the directories that build those, up
+to a directory that is some Flux Kustomization's `spec.path`. A no-op run on a large repo
+therefore parses almost nothing (domain-facts §5).
+
+kustomize rules modelled (domain-facts §4):
+- every kustomization file (`kustomization.yaml`, `.yml`, `Kustomization`), both kinds,
+  `Kustomization` and `Component`; the paths it names in `resources`, `components`,
+  `patches[].path`, `patchesStrategicMerge`, generator `files` (`key=path` too) and
+  `envs`, `configurations`, `crds`, `helmCharts[].valuesFile`. Remote URLs stay opaque;
+- a directory without a kustomization file, built by Flux, gets a generated one: every
+  manifest below it, recursively, stopping at subdirectories that have their own;
+- the outermost `namespace:` on the way down wins; Flux `targetNamespace` beats them all.
+Flux Kustomizations: `spec.path` in any spelling, `spec.components`, `${VAR}` in the path
+resolved from the `postBuild.substitute` of the Flux Kustomization that applies this one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from codemods.errors import InputError
+from codemods.repo.index import RepoIndex, Unit
+from codemods.repo.layout import normalize
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/"
+FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io/"
+DEFAULT_FLUX_NAMESPACE = "flux-system"
+# What makes kustomize build a named path as part of the output (the others only feed it).
+APPLYING_FIELDS = ("resources", "components")
+_REMOTE = re.compile(r"^(?:[a-zA-Z][\w+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?=([^}]*))?\}")
+MAX_DEPTH = 64  # reference chains longer than this are cycles or nonsense
+
+
+def is_remote(value: str) -> bool:
+    return bool(_REMOTE.match(value.strip()))
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    """Flux postBuild substitution of `${VAR}` and `${VAR:=default}`; unknown ones stay."""
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in variables:
+            return variables[name]
+        return default if default is not None else match.group(0)
+
+    return _VAR.sub(one, text)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One path a kustomization file names."""
+
+    field: str  # "resources", "components", "patches", "configMapGenerator.files", ...
+    value: str  # as written
+    target: str  # the logical path it resolves to (normalized); the raw value when remote
+    node: ScalarNode  # where it is written, in the primary copy
+    remote: bool = False
+
+    @property
+    def applies(self) -> bool:
+        return self.field in APPLYING_FIELDS and not self.remote
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A configMapGenerator or secretGenerator entry: its name and its files by key."""
+
+    kind: str  # "ConfigMap" or "Secret"
+    name: str
+    files: tuple[tuple[str, str], ...]  # (data key, logical path)
+    node: Node
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A kustomize patch: a file, or an inline string (edited inside, byte-exactly)."""
+
+    target_kind: str | None
+    target_name: str | None
+    path: str | None  # logical path of a patch file
+    inline: ScalarNode | None  # the `patch: |` scalar of an inline patch
+    json6902: bool
+
+
+@dataclass
+class KustomizeFile:
+    """A parsed kustomization file of a logical directory."""
+
+    unit: Unit
+    directory: str
+    kind: str  # "Kustomization" or "Component"
+    namespace: str | None
+    refs: list[Ref]
+    generators: list[Generator]
+    patches: list[Patch]
+
+    @property
+    def path(self) -> str:
+        return self.unit.primary.path
+
+    def builds_nothing_but(self, gone: set[str]) -> bool:
+        """Would this file build nothing at all once the refs to `gone` are removed?"""
+        left = [r for r in self.refs if r.field in APPLYING_FIELDS and r.target not in gone]
+        return not left and not self.generators and not any(r.field == "helmCharts" for r in self.refs)
+
+
+@dataclass(frozen=True)
+class FluxKustomization:
+    name: str
+    namespace: str | None  # metadata.namespace as written (None: inherited or default)
+    path: str  # logical directory, normalized, variables substituted
+    depends_on: tuple[str, ...]  # "name" or "namespace/name"
+    file: str  # physical file that declares it
+    line: int  # 1-based line of spec.path
+    force: bool = False
+    components: tuple[str, ...] = ()  # logical directories
+    target_namespace: str | None = None
+    substitutions: tuple[tuple[str, str], ...] = ()
+    source: tuple[str, str] | None = None  # (kind, name) of sourceRef
+    raw_path: str = ""
+
+    def display(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return dict(self.substitutions)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One step down a build chain: `directory` is built, and names the next step via `ref`."""
+
+    directory: str
+    kustomize: KustomizeFile | None  # None: Flux generates the kustomization
+    ref: Ref | None  # how the next step is reached (None: generated inclusion or the end)
+
+
+@dataclass(frozen=True)
+class Application:
+    """A Flux Kustomization applies a file through a chain of directories, top first."""
+
+    flux: FluxKustomization
+    chain: tuple[Link, ...]
+
+    def namespace(self, own: str | None) -> str | None:
+        """Where the object ends up: targetNamespace, else the outermost `namespace:`, else its own."""
+        if self.flux.target_namespace:
+            return self.flux.target_namespace
+        for link in self.chain:
+            if link.kustomize is not None and link.kustomize.namespace:
+                return link.kustomize.namespace
+        return own
+
+    def refs(self) -> list[tuple[KustomizeFile, Ref]]:
+        return [(link.kustomize, link.ref) for link in self.chain if link.kustomize is not None and link.ref]
+
+
+def _scalar_items(node: Node | None) -> list[ScalarNode]:
+    if isinstance(node, SequenceNode):
+        return [item for item in node.value if isinstance(item, ScalarNode)]
+    return []
+
+
+def _join(directory: str, value: str) -> str:
+    return normalize(posixpath.join(directory, value.strip()))
+
+
+def parse_kustomize_file(unit: Unit, text: str) -> KustomizeFile | None:
+    copy = unit.primary
+    directory = posixpath.dirname(unit.logical)
+    for doc in compose(text, copy.path, copy.delimiters):
+        if not isinstance(doc, MappingNode):
+            continue
+        kind = scalar_value(first(doc, "kind")) or "Kustomization"
+        api = scalar_value(first(doc, "apiVersion"))
+        if kind not in ("Kustomization", "Component") or (api is not None and not api.startswith(KUSTOMIZE_API)):
+            continue
+        return KustomizeFile(
+            unit,
+            directory,
+            kind,
+            scalar_value(first(doc, "namespace")),
+            list(_refs(doc, directory)),
+            list(_generators(doc, directory)),
+            list(_patches(doc, directory)),
+        )
+    return None
+
+
+def _ref(field_name: str, node: ScalarNode, directory: str, value: str | None = None) -> Ref:
+    raw = node.value if value is None else value
+    if is_remote(raw):
+        return Ref(field_name, raw, raw, node, remote=True)
+    return Ref(field_name, raw, _join(directory, raw), node)
+
+
+def _refs(doc: MappingNode, directory: str) -> Iterator[Ref]:
+    for name in ("resources", "components", "configurations", "crds", "transformers", "generators", "validators"):
+        for _key, seq in entries(doc, name):
+            for item in _scalar_items(seq):
+                # An inline generator or transformer (a YAML document as a string) names no path.
+                if "\n" not in item.value and item.value.strip():
+                    yield _ref(name, item, directory)
+    for _key, seq in entries(doc, "patchesStrategicMerge"):
+        for item in _scalar_items(seq):
+            if "\n" not in item.value:
+                yield _ref("patchesStrategicMerge", item, directory)
+    for key in ("patches", "patchesJson6902"):
+        for _key, seq in entries(doc, key):
+            for item in seq.value if isinstance(seq, SequenceNode) else []:
+                path = first(item, "path")
+                if isinstance(path, ScalarNode):
+                    yield _ref(key, path, directory)
+    for gen in ("configMapGenerator", "secretGenerator"):
+        for _key, seq in entries(doc, gen):
+            for item in seq.value if isinstance(seq, SequenceNode) else []:
+                for node in _scalar_items(first(item, "files")):
+                    yield _ref(f"{gen}.files", node, directory, node.value.split("=", 1)[-1])
+                for env in [*_scalar_items(first(item, "envs")), first(item, "env")]:
+                    if isinstance(env, ScalarNode):
+                        yield _ref(f"{gen}.envs", env, directory)
+    for _key, seq in entries(doc, "helmCharts"):
+        for item in seq.value if isinstance(seq, SequenceNode) else []:
+            values_file = first(item, "valuesFile")
+            if isinstance(values_file, ScalarNode):
+                yield _ref("helmCharts", values_file, directory)
+            elif isinstance(item, MappingNode):
+                chart = first(item, "name")
+                if isinstance(chart, ScalarNode):
+                    yield Ref("helmCharts", chart.value, chart.value, chart, remote=True)
+
+
+def _generators(doc: MappingNode, directory: str) -> Iterator[Generator]:
+    for gen, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
+        for _key, seq in entries(doc, gen):
+            for item in seq.value if isinstance(seq, SequenceNode) else []:
+                name = scalar_value(first(item, "name"))
+                if not name:
+                    continue
+                files = []
+                for node in _scalar_items(first(item, "files")):
+                    key, _, path = node.value.rpartition("=")
+                    files.append((key.strip() or posixpath.basename(path.strip()), _join(directory, path)))
+                yield Generator(kind, name, tuple(files), item)
+
+
+def _patches(doc: MappingNode, directory: str) -> Iterator[Patch]:
+    for key in ("patches", "patchesJson6902"):
+        for _key, seq in entries(doc, key):
+            for item in seq.value if isinstance(seq, SequenceNode) else []:
+                target = first(item, "target")
+                kind, name = scalar_value(first(target, "kind")), scalar_value(first(target, "name"))
+                path = scalar_value(first(item, "path"))
+                inline = first(item, "patch")
+                json6902 = key == "patchesJson6902"
+                if isinstance(inline, ScalarNode):
+                    json6902 = json6902 or inline.value.lstrip().startswith(("- op:", "[", "- {"))
+                    yield Patch(kind, name, None, inline, json6902)
+                elif path and not is_remote(path):
+                    yield Patch(kind, name, _join(directory, path), None, json6902)
+    for _key, seq in entries(doc, "patchesStrategicMerge"):
+        for item in _scalar_items(seq):
+            if "\n" in item.value:
+                yield Patch(None, None, None, item, False)
+            elif not is_remote(item.value):
+                yield Patch(None, None, _join(directory, item.value), None, False)
+
+
+def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str, str]) -> list[FluxKustomization]:
+    found = []
+    for doc in compose(text, path, delims):
+        if not isinstance(doc, MappingNode):
+            continue
+        api = scalar_value(first(doc, "apiVersion")) or ""
+        if not api.startswith(FLUX_KUSTOMIZE_GROUP) or scalar_value(first(doc, "kind")) != "Kustomization":
+            continue
+        meta, spec = first(doc, "metadata"), first(doc, "spec")
+        path_node = first(spec, "path")
+        name = scalar_value(first(meta, "name"))
+        raw_path = scalar_value(path_node) or ""
+        if name is None:
+            continue
+        resolved = substitute(raw_path, variables)
+        depends = []
+        depends_node = first(spec, "dependsOn")
+        for item in depends_node.value if isinstance(depends_node, SequenceNode) else []:
+            dep_name, dep_ns = scalar_value(first(item, "name")), scalar_value(first(item, "namespace"))
+            if dep_name:
+                depends.append(f"{dep_ns}/{dep_name}" if dep_ns else dep_name)
+        post = first(spec, "postBuild")
+        subs = first(post, "substitute")
+        own_vars = tuple(
+            (k.value, v.value)
+            for k, v in (subs.value if isinstance(subs, MappingNode) else [])
+            if isinstance(v, ScalarNode)
+        )
+        base = normalize(resolved)
+        components = tuple(_join(base, c.value) for c in _scalar_items(first(spec, "components")))
+        source = first(spec, "sourceRef")
+        source_kind, source_name = scalar_value(first(source, "kind")), scalar_value(first(source, "name"))
+        where = path_node or first(meta, "name") or doc
+        found.append(
+            FluxKustomization(
+                name=name,
+                namespace=scalar_value(first(meta, "namespace")),
+                path=base,
+                depends_on=tuple(depends),
+                file=path,
+                line=where.start_mark.line + 1,
+                force=(scalar_value(first(spec, "force")) or "").lower() == "true",
+                components=components,
+                target_namespace=scalar_value(first(spec, "targetNamespace")),
+                substitutions=own_vars,
+                source=(source_kind, source_name) if source_kind and source_name else None,
+                raw_path=raw_path,
+            )
+        )
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _path_pattern(candidate: str) -> re.Pattern[str] | None:
+    """A `${VAR}` spec.path found by the pre-filter, as a pattern over real directories."""
+    if "${" not in candidate:
+        return None
+    parts = _VAR.split(candidate)
+    # split() interleaves literal text with the two groups of each variable.
+    regex = "".join(re.escape(p) if i % 3 == 0 else ("[^/]+" if i % 3 == 1 else "") for i, p in enumerate(parts))
+    return re.compile(regex.replace(re.escape("[^/]+"), "[^/]+") + r"\Z")
+
+
+@dataclass
+class RepoGraph:
+    """The reference graph of one checkout, parsed on demand and memoised."""
+
+    index: RepoIndex
+    warnings: list[tuple[str, int | None, str]] = field(default_factory=list)
+    _kustomize: dict[str, KustomizeFile | None] = field(default_factory=dict)
+    _texts: dict[str, str] = field(default_factory=dict)
+    _flux: dict[str, list[FluxKustomization]] = field(default_factory=dict)
+    _appliers: dict[tuple[str, str], list[Application]] = field(default_factory=dict)
+    _active: set[tuple[str, str]] = field(default_factory=set)
+
+    # -- files ---------------------------------------------------------------------------
+    def text(self, path: str) -> str | None:
+        if path not in self._texts:
+            try:
+                self._texts[path] = self.index.read_text(path)
+            except InputError as err:
+                self.warnings.append((err.path, err.line, err.message))
+                self._texts[path] = ""
+            except OSError as err:
+                self.warnings.append((path, None, f"cannot read: {err.strerror}"))
+                self._texts[path] = ""
+        return self._texts[path]
+
+    def kustomize_file(self, directory: str) -> KustomizeFile | None:
+        if directory not in self._kustomize:
+            unit = self.index.kustomization(directory)
+            parsed = None
+            if unit is not None:
+                try:
+                    parsed = parse_kustomize_file(unit, self.text(unit.primary.path) or "")
+                except InputError as err:
+                    self.warnings.append((err.path, err.line, err.message))
+                    parsed = KustomizeFile(unit, directory, "Kustomization", None, [], [], [])
+            self._kustomize[directory] = parsed
+        return self._kustomize[directory]
+
+    def has_kustomization(self, directory: str) -> bool:
+        return self.index.kustomization(directory) is not None
+
+    def referrers(
+        self, logical: str, fields: tuple[str, ...] | None = APPLYING_FIELDS
+    ) -> list[tuple[KustomizeFile, Ref]]:
+        """Every (kustomization file, ref) that names logical; fields=None: any field."""
+        needle = posixpath.basename(logical)
+        if not needle:
+            return []
+        found: list[tuple[KustomizeFile, Ref]] = []
+        for unit in self.index.kustomizations():
+            if needle not in (self.text(unit.primary.path) or ""):
+                continue
+            parsed = self.kustomize_file(posixpath.dirname(unit.logical))
+            if parsed is None:
+                continue
+            for ref in parsed.refs:
+                if ref.target == logical and not ref.remote and (fields is None or ref.field in fields):
+                    found.append((parsed, ref))
+        return found
+
+    # -- Flux Kustomizations ----------------------------------------------------------------
+    def _declared_in(self, path: str) -> list[FluxKustomization]:
+        if path not in self._flux:
+            classified = self.index.layout.classify(path)
+            delims = classified[1].delimiters if classified else None
+            self._flux[path] = []  # a cycle through ${VAR} resolution sees no declarations
+            text = self.text(path) or ""
+            try:
+                raw = parse_flux_kustomizations(text, path, delims, {})
+            except InputError as err:
+                self.warnings.append((err.path, err.line, err.message))
+                return []
+            if any("${" in ks.raw_path for ks in raw):
+                variables = self._inherited_variables(classified[0] if classified else path)
+                raw = parse_flux_kustomizations(text, path, delims, variables)
+            self._flux[path] = raw
+        return self._flux[path]
+
+    def _inherited_variables(self, logical: str) -> dict[str, str]:
+        """postBuild.substitute of the Flux Kustomization(s) that apply the file declaring a ${VAR} path."""
+        merged: dict[str, str] = {}
+        for app in self.appliers(logical):
+            merged.update(app.flux.variables)
+        return merged
+
+    def flux_kustomizations(self) -> list[FluxKustomization]:
+        """Every Flux Kustomization of the repository (parses every pre-filtered file)."""
+        return [ks for unit in self.index.flagged("flux_paths") for ks in self._declared_in(unit.primary.path)]
+
+    def flux_at(self, directory: str) -> list[FluxKustomization]:
+        """Flux Kustomizations whose spec.path is directory; parses only files whose paths could match."""
+        found: list[FluxKustomization] = []
+        for unit in self.index.flagged("flux_paths"):
+            facts = self.index.facts.get(unit.primary.path)
+            if facts is None:
+                continue
+            if directory in facts.flux_paths or any(
+                (pattern := _path_pattern(p)) is not None and pattern.match(directory) for p in facts.flux_paths
+            ):
+                found.extend(ks for ks in self._declared_in(unit.primary.path) if ks.path == directory)
+        return found
+
+    def flux_with_component(self, directory: str) -> list[FluxKustomization]:
+        """Flux Kustomizations whose spec.components name directory."""
+        needle = posixpath.basename(directory)
+        found: list[FluxKustomization] = []
+        for unit in self.index.flagged("flux_paths"):
+            if needle and needle in (self.text(unit.primary.path) or ""):
+                found.extend(ks for ks in self._declared_in(unit.primary.path) if directory in ks.components)
+        return found
+
+    def named(self, name: str) -> list[FluxKustomization]:
+        needle = name
+        found: list[FluxKustomization] = []
+        for unit in self.index.flagged("flux_paths"):
+            if needle in (self.text(unit.primary.path) or ""):
+                found.extend(ks for ks in self._declared_in(unit.primary.path) if ks.name == name)
+        return found
+
+    def identity(self, ks: FluxKustomization) -> str:
+        """namespace/name as Flux sees it: declared, else inherited from whatever applies its file."""
+        if ks.namespace:
+            return f"{ks.namespace}/{ks.name}"
+        classified = self.index.layout.classify(ks.file)
+        logical = classified[0] if classified else ks.file
+        for app in self.appliers(logical):
+            namespace = app.namespace(None)
+            if namespace:
+                return f"{namespace}/{ks.name}"
+        return f"{DEFAULT_FLUX_NAMESPACE}/{ks.name}"
+
+    # -- the question ----------------------------------------------------------------------
+    def appliers(self, logical: str) -> list[Application]:
+        """Every way a Flux Kustomization applies the file at logical (a manifest)."""
+        return self._memo(("file", logical), lambda: self._file_appliers(logical))
+
+    def dir_appliers(self, directory: str) -> list[Application]:
+        """Every way a Flux Kustomization builds the directory (its chain ends with it)."""
+        return self._memo(("dir", directory), lambda: self._dir_appliers(directory))
+
+    def _memo(self, key: tuple[str, str], compute: Callable[[], list[Application]]) -> list[Application]:
+        if key not in self._appliers:
+            if key in self._active or len(self._active) > MAX_DEPTH:
+                return []  # a reference cycle: kustomize itself refuses one
+            self._active.add(key)
+            try:
+                self._appliers[key] = _unique(compute())
+            finally:
+                self._active.discard(key)
+        return self._appliers[key]
+
+    def _link(self, directory: str) -> Link:
+        return Link(directory, self.kustomize_file(directory), None)
+
+    def _through_referrers(self, logical: str, tail: tuple[Link, ...]) -> Iterator[Application]:
+        for parsed, ref in self.referrers(logical):
+            for app in self.dir_appliers(parsed.directory):
+                last = app.chain[-1]
+                yield Application(app.flux, (*app.chain[:-1], Link(last.directory, last.kustomize, ref), *tail))
+
+    def _through_generated(self, logical: str, tail: tuple[Link, ...]) -> Iterator[Application]:
+        """Flux's generated kustomization of the parent (and up) includes what has no listing."""
+        parent = posixpath.dirname(logical)
+        if logical and not self.has_kustomization(parent):
+            for app in self.dir_appliers(parent):
+                yield Application(app.flux, (*app.chain, *tail))
+
+    def _file_appliers(self, logical: str) -> list[Application]:
+        return [*self._through_referrers(logical, ()), *self._through_generated(logical, ())]
+
+    def _dir_appliers(self, directory: str) -> list[Application]:
+        found = [Application(ks, (self._link(directory),)) for ks in self.flux_at(directory)]
+        for ks in self.flux_with_component(directory):
+            found.append(Application(ks, (self._link(ks.path), self._link(directory))))
+        tail = (self._link(directory),)
+        found.extend(self._through_referrers(directory, tail))
+        found.extend(self._through_generated(directory, tail))
+        return found
+
+    def deployer(self, logical_dir: str) -> FluxKustomization | None:
+        """The one Flux Kustomization that builds logical_dir, or None (none, or several)."""
+        found = {(ks.file, ks.name): ks for ks in (a.flux for a in self.dir_appliers(logical_dir))}
+        return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _unique(apps: list[Application]) -> list[Application]:
+    seen: set[tuple] = set()
+    out = []
+    for app in apps:
+        key = (app.flux.file, app.flux.name, tuple((link.directory, id(link.ref)) for link in app.chain))
+        if key not in seen:
+            seen.add(key)
+            out.append(app)
+    return out
