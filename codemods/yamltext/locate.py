@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import ReusedAnchorWarning
@@ -47,23 +49,42 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
     """
     source = mask(text, delims) if delims is not None else text
     try:
-        with warnings.catch_warnings():
-            # Re-used anchor names are valid YAML (the later one wins) and common in real repos.
-            warnings.simplefilter("ignore", ReusedAnchorWarning)
-            return tuple(_yaml().compose_all(source))
+        return _compose_all(source)
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = err.problem or err.context or "invalid YAML"
-        context, problem_mark = err.context_mark, err.problem_mark
-        if err.context and context is not None and problem_mark is not None and context.line != problem_mark.line:
-            problem = f"{problem} ({err.context} at line {context.line + 1})"
-        if mark is None:
-            raise InputError(path, None, f"cannot parse YAML: {problem}") from None
-        raise InputError(path, mark.line + 1, f"cannot parse YAML: {problem}", mark.column + 1) from None
+        # YAML allows a tab before a comment (s-separate-in-line) and kustomize reads it;
+        # ruamel's scanner does not. Spaces of the same length keep every position.
+        relaxed = _TAB_BEFORE_COMMENT.sub(" ", source)
+        if relaxed != source:
+            try:
+                return _compose_all(relaxed)
+            except (YAMLError, RecursionError):
+                pass
+        _raise(path, err)
     except YAMLError as err:
         raise InputError(path, None, f"cannot parse YAML: {err}") from None
     except RecursionError:
         raise InputError(path, None, "YAML is nested too deeply to parse") from None
+
+
+_TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
+
+
+def _compose_all(source: str) -> tuple[Node | None, ...]:
+    with warnings.catch_warnings():
+        # Re-used anchor names are valid YAML (the later one wins) and common in real repos.
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        return tuple(_yaml().compose_all(source))
+
+
+def _raise(path: str, err: MarkedYAMLError) -> NoReturn:
+    mark = err.problem_mark or err.context_mark
+    problem = err.problem or err.context or "invalid YAML"
+    context, problem_mark = err.context_mark, err.problem_mark
+    if err.context and context is not None and problem_mark is not None and context.line != problem_mark.line:
+        problem = f"{problem} ({err.context} at line {context.line + 1})"
+    if mark is None:
+        raise InputError(path, None, f"cannot parse YAML: {problem}") from None
+    raise InputError(path, mark.line + 1, f"cannot parse YAML: {problem}", mark.column + 1) from None
 
 
 def entries(node: Node | None, key: str) -> list[tuple[ScalarNode, Node]]:
