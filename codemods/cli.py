@@ -182,7 +182,7 @@ def run_command(
         message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
         return _fail(path, InputError(str(path), None, message), as_json)
     _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings)
-    if check and not plan.is_empty:
+    if check and (not plan.is_empty or plan.unresolved):
         return EXIT_CHANGES_NEEDED
     return EXIT_OK
 

@@ -47,6 +47,7 @@ class Plan:
     index: RepoIndex
     changes: list[Change] = field(default_factory=list)
     warnings: list[Warning] = field(default_factory=list)
+    unresolved: list[Warning] = field(default_factory=list)  # needed, but not possible here
     moves: dict[str, str] = field(default_factory=dict)  # physical src -> dst, byte-for-byte
     deletes: set[str] = field(default_factory=set)
     relocated: dict[str, str] = field(default_factory=dict)  # logical src -> logical dst
@@ -93,6 +94,14 @@ class Plan:
             self._texts[path] = self._originals[path]
         self.deletes.add(path)
         self.changes.append(Change(codemod, "delete", path, reason))
+
+    def unresolved_warning(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
+        """A change that is needed but cannot be made here (a SOPS file, a remote base): it is
+        reported, and `--check` still fails, because the repository is not fixed."""
+        warning = Warning(file, line, message, codemod)
+        if warning not in self.unresolved:
+            self.unresolved.append(warning)
+        self.warn(file, line, message, codemod)
 
     def warn(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
         warning = Warning(file, line, message, codemod)

@@ -8,10 +8,19 @@ from typing import Protocol
 from codemods.errors import EncodingError
 from codemods.plan import Plan
 from codemods.repo.graph import Application, FluxKustomization, KustomizeFile, Link, Ref, RepoGraph
-from codemods.repo.index import RepoIndex
+from codemods.repo.index import RepoIndex, Unit
 from codemods.repo.layout import is_within
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
-from codemods.repo.workloads import MigrationJob, Release, find_migration_jobs, find_releases
+from codemods.repo.values import ValuesModel, locate, value_at
+from codemods.repo.workloads import (
+    MigrationJob,
+    Release,
+    chart_identity,
+    chart_source,
+    find_migration_jobs,
+    is_helm_release,
+)
+from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
 
 
 class Codemod(Protocol):
@@ -79,13 +88,93 @@ class Context:
             self._cache[key] = compute()
         return self._cache[key]
 
+    # -- the model's views, each computed once ---------------------------------------------------
+    @property
+    def values(self) -> ValuesModel:
+        """Where each release's effective values come from (valuesFrom, spec.values, patches)."""
+        return self._cached(
+            ("values",),
+            lambda: ValuesModel(
+                self.graph, [*self.index.flagged("values_source"), *self.index.flagged("values_match")]
+            ),
+        )
+
+    def chart_sources(self) -> dict[tuple[str, str], str]:
+        """(kind, name) of each OCIRepository or HelmChart that names a wanted chart -> the chart."""
+
+        def compute() -> dict[tuple[str, str], str]:
+            found: dict[tuple[str, str], str] = {}
+            for unit in [*self.index.flagged("chart_source"), *self.index.flagged("values_match")]:
+                text = self.readable_text(unit.primary.path)
+                if text is None:
+                    continue
+                for doc in _documents(text, unit):
+                    kind, name, chart = chart_source(doc)
+                    if kind and name and chart:
+                        found[(kind, name)] = chart
+            return found
+
+        return self._cached(("chart_sources",), compute)
+
+    def chart_of(self, unit: Unit, doc: MappingNode) -> str | None:
+        """The chart a HelmRelease installs: spec.chart.spec.chart, or its chartRef's chart."""
+        return chart_identity(doc, self.chart_sources())
+
+    def helm_release_documents(self) -> list[tuple[Unit, int, MappingNode]]:
+        """Every HelmRelease that may matter: it mentions a wanted key or chart, or takes values
+        or its chart from a file that does (read only when such files exist)."""
+
+        def compute() -> list[tuple[Unit, int, MappingNode]]:
+            units = {u.logical: u for u in self.index.flagged("values_match")}
+            indirect = self.index.flagged("values_source") or self.index.flagged("chart_source")
+            if indirect:
+                names = [name for (_kind, name) in self.chart_sources()]
+                for unit in self.index.flagged("helm_release"):
+                    text = self.readable_text(unit.primary.path) or ""
+                    if "valuesFrom" in text or any(n in text for n in names):
+                        units.setdefault(unit.logical, unit)
+            found = []
+            for logical in sorted(units):
+                unit = units[logical]
+                content = self.readable_text(unit.primary.path)
+                if content is None:
+                    continue
+                for index, doc in enumerate(_documents(content, unit)):
+                    if is_helm_release(doc):
+                        found.append((unit, index, doc))
+            return found
+
+        return self._cached(("helm_release_documents",), compute)
+
     def releases(self, selector: ReleaseSelector = LITELLM_RELEASE) -> list[Release]:
+        """HelmReleases the selector picks: by chart identity, or by a values key in any source."""
+
         def compute() -> list[Release]:
             found: list[Release] = []
-            for unit in self.index.flagged("values_match"):
-                text = self.readable_text(unit.primary.path)
-                if text is not None:
-                    found.extend(find_releases(unit, text, selector))
+            for unit, index, doc in self.helm_release_documents():
+                chart = self.chart_of(unit, doc)
+                wanted = selector.chart or selector.values_key
+                own = [k for k, _v in _values_pairs(doc) if k.value == selector.values_key]
+                by_source = any(
+                    value_at(place.root, (selector.values_key,))
+                    for source in self.values.sources(unit, index, doc)
+                    if source.kind != "spec.values" and not source.target_path
+                    for place in locate(
+                        source, self.graph.text(source.path) or "", source.path, source.unit.primary.delimiters
+                    )
+                )
+                if chart != wanted and not (selector.chart is None and (own or by_source)):
+                    continue
+                meta = first(doc, "metadata")
+                where = own[0] if own else (first(doc, "kind") or doc)
+                found.append(
+                    Release(
+                        unit,
+                        scalar_value(first(meta, "name")) or "",
+                        scalar_value(first(meta, "namespace")),
+                        where.start_mark.line + 1,
+                    )
+                )
             return found
 
         return self._cached(("releases", selector), compute)
@@ -180,6 +269,16 @@ class Context:
             namespace_before=before,
             namespace_at_target=at_target,
         )
+
+
+def _documents(text: str, unit: Unit) -> tuple:
+    copy = unit.primary
+    return compose(text, copy.path, copy.delimiters)
+
+
+def _values_pairs(doc: MappingNode) -> list:
+    values = first(first(doc, "spec"), "values")
+    return list(values.value) if isinstance(values, MappingNode) else []
 
 
 def _candidate_releases(job: MigrationJob, releases: list[Release]) -> list[Release]:

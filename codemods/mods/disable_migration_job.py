@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from codemods.charts import POLICIES, Fix, Policy
 from codemods.errors import InputError
 from codemods.mods.base import Context
+from codemods.repo.index import Unit
 from codemods.repo.selectors import ReleaseSelector
+from codemods.repo.values import ValuesSource, locate, value_at
 from codemods.repo.workloads import is_selected
 from codemods.yamltext.jinja import Delimiters
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries, first, scalar_value
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of, is_empty
-from codemods.yamltext.splice import Splice, apply_splices
+from codemods.yamltext.splice import Splice, apply_splices, insert_lines_before
 
 NAME = "disable-migration-job"
 WHY = "its TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once the Job is gone"
@@ -101,6 +104,26 @@ def _assign(
             out.notes.append(f"line {line}: set {dotted}.{name}: {new} (was {was})")
 
 
+def _shared_anchor(text: str, node: Node, dotted: str) -> str | None:
+    """Why node must not be edited: it is anchored and an alias elsewhere reuses it, so the
+    edit would change the data at another path too (issue 11 §5)."""
+    anchor = getattr(node, "anchor", None)
+    if not anchor:
+        return None
+    uses = [m.start() for m in re.finditer(rf"\*{re.escape(anchor)}(?![\w-])", text)]
+    if not uses:
+        return None
+    lines = ", ".join(str(text.count("\n", 0, at) + 1) for at in uses)
+    return (
+        f"{dotted} is the anchor &{anchor}, which the alias *{anchor} reuses at line {lines}: "
+        f"changing it would change that path too; left as it is, split the anchor by hand"
+    )
+
+
+# skip(key, block): leave this block alone (e.g. a Jinja branch that disables the sub-chart).
+BranchFilter = Callable[[str, Node], bool]
+
+
 def _ensure(
     text: str,
     key: Node,
@@ -110,11 +133,16 @@ def _ensure(
     assignments: Mapping[str, Scalar],
     step: int,
     out: _Result,
+    skip: BranchFilter | None = None,
 ) -> None:
     """Walk path below key, creating what is missing, then assign."""
     line = key.start_mark.line + 1
     if is_alias_of(key, node):
         out.skipped.append((line, f"{dotted} comes from a YAML alias; edit its anchor by hand"))
+        return
+    shared = _shared_anchor(text, node, dotted)
+    if shared is not None:
+        out.skipped.append((line, shared))
         return
     if not path:
         _assign(text, key, node, dotted, assignments, child_step(key, node, step), out)
@@ -133,7 +161,11 @@ def _ensure(
         out.notes.extend(f"line {line}: added {full}.{item}{why}" for item in items)
         return
     for child_key, child in children:
-        _ensure(text, child_key, child, path[1:], f"{dotted}.{path[0]}", assignments, child_step(key, node, step), out)
+        if skip is not None and skip(path[0], child):
+            continue
+        _ensure(
+            text, child_key, child, path[1:], f"{dotted}.{path[0]}", assignments, child_step(key, node, step), out, skip
+        )
 
 
 def disable_in_text(
@@ -171,43 +203,259 @@ def disable_in_text(
     return out
 
 
+def _root_insert(text: str, root: Node, path: tuple[str, ...], value: Scalar, out: _Result) -> None:
+    """Add path: value as the first entries of a document's root mapping (a values file)."""
+    if not isinstance(root, MappingNode) or root.flow_style or not root.value:
+        out.skipped.append((root.start_mark.line + 1, "the values file is not a block mapping; left as it is"))
+        return
+    first_key = root.value[0][0]
+    indent = " " * first_key.start_mark.column
+    step = next((child_step(k, v, 2) for k, v in root.value if isinstance(v, MappingNode) and not v.flow_style), 2)
+    lines = _nested_lines(path[:-1], [f"{path[-1]}: {render_scalar(value)}"], step)
+    out.splices.append(insert_lines_before(text, first_key.start_mark.index, [indent + line for line in lines]))
+    out.notes.append(f"line {first_key.start_mark.line + 1}: added {'.'.join(path)}: {render_scalar(value)}")
+
+
+def _plain(node: Node) -> Scalar | None:
+    """A scalar as Helm reads it: plain true/false are booleans, anything quoted a string."""
+    if not isinstance(node, ScalarNode):
+        return None
+    if node.style is None and node.value in _TRUE | _FALSE:
+        return node.value in _TRUE
+    if node.style is None and re.fullmatch(r"-?\d+", node.value):
+        return int(node.value)
+    return node.value
+
+
+@dataclass(frozen=True)
+class _Release:
+    unit: Unit
+    document: int
+    name: str
+    namespace: str | None
+    chart: str | None
+    sources: tuple[ValuesSource, ...]
+
+
 class DisableMigrationJob:
+    """Set a chart's values so that its TTL Job stops breaking Helm upgrades under Flux.
+
+    With a policy (the default, `litellm`), chart knowledge decides the change per release:
+    see codemods/charts/. With values_path and set (recipes for other charts), every selected
+    release gets exactly those values. Either way the value is changed where it comes from:
+    the source that wins among valuesFrom, spec.values and overlay patches."""
+
     name = NAME
-    description = "Set litellm-helm.migrationJob.enabled to false in Flux HelmRelease values (recipes: any key)."
+    description = (
+        "Fix the migration Job in the effective values of every litellm HelmRelease (OpenHands sub-chart or "
+        "litellm-helm itself), wherever the value comes from; recipes: any chart and key."
+    )
 
     def __init__(
         self,
-        values_path: tuple[str, ...] = ("litellm-helm", "migrationJob"),
+        values_path: tuple[str, ...] | None = None,
         set: Mapping[str, Scalar] | None = None,
         chart: str | None = None,
+        policy: str | None = None,
     ) -> None:
-        self.values_path = tuple(values_path)
+        explicit = values_path is not None or set is not None or chart is not None
+        self.policy: Policy | None = POLICIES[policy or "litellm"] if policy or not explicit else None
+        self.values_path = tuple(values_path) if values_path is not None else ("litellm-helm", "migrationJob")
         self.assignments = dict(set) if set is not None else {"enabled": False}
         self.chart = chart
-        self.selector = ReleaseSelector(self.values_path[0], chart)
+        key = self.values_path[0]
+        self.selector = ReleaseSelector(key, chart)
+        self.needles = self.policy.needles if self.policy else tuple(n.encode() for n in (key, chart) if n)
 
     def plan(self, ctx: Context) -> None:
-        for unit in ctx.index.flagged("values_match"):
-            for copy in unit.copies:
-                if copy.path not in ctx.index.facts:
-                    continue
-                text = ctx.readable_text(copy.path, NAME)
-                if text is None:
-                    continue
-                result = disable_in_text(
-                    text, copy.path, copy.delimiters, self.values_path, self.assignments, self.chart
+        for release in self._releases(ctx):
+            for fix in self._fixes(ctx, release):
+                self._apply(ctx, release, fix)
+
+    # -- which releases, which change ---------------------------------------------------------
+    def _releases(self, ctx: Context) -> list[_Release]:
+        found = []
+        for unit, index, doc in ctx.helm_release_documents():
+            meta = first(doc, "metadata")
+            found.append(
+                _Release(
+                    unit,
+                    index,
+                    scalar_value(first(meta, "name")) or "",
+                    scalar_value(first(meta, "namespace")),
+                    ctx.chart_of(unit, doc),
+                    tuple(ctx.values.sources(unit, index, doc)),
                 )
-                for line, message in result.skipped:
-                    ctx.plan.warn(copy.path, line, message, NAME)
-                if not result.splices:
-                    continue
-                try:
-                    new_text = apply_splices(text, result.splices)
-                except ValueError as err:
-                    raise InputError(copy.path, None, f"conflicting edits: {err}") from None
-                check = disable_in_text(
-                    new_text, copy.path, copy.delimiters, self.values_path, self.assignments, self.chart
-                )
-                if check.splices:
-                    raise InputError(copy.path, None, "internal check failed: the edit did not take; nothing written")
-                ctx.plan.edit(NAME, copy.path, new_text, "; ".join(result.notes) + f": {WHY}")
+            )
+        return found
+
+    def _lookup(self, ctx: Context, release: _Release):
+        def lookup(path: tuple[str, ...]) -> Scalar | None:
+            for source in reversed(release.sources):
+                for _located, hits in self._hits(ctx, source, path):
+                    if hits:
+                        return _plain(hits[0][1])
+            return None
+
+        return lookup
+
+    def _fixes(self, ctx: Context, release: _Release) -> list[Fix]:
+        if self.policy is None:
+            if self.chart is not None:
+                if release.chart != self.chart:
+                    return []
+            elif not self._holds(ctx, release, (self.values_path[0],)):
+                return []
+            return [Fix((*self.values_path, k), v, WHY) for k, v in self.assignments.items()]
+        if release.chart in self.policy.charts:
+            prefix: tuple[str, ...] = ()
+        else:
+            prefix = next(((key,) for key in self.policy.subchart_keys if self._holds(ctx, release, (key,))), ())
+            if not prefix:
+                return []
+        has_job = any(p.release.unit is release.unit for p in ctx.placements(matcher=self.policy.job))
+        fix = self.policy.fix(prefix, self._lookup(ctx, release), has_job)
+        return [fix] if fix is not None else []
+
+    def _holds(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> bool:
+        return any(hits for source in release.sources for _l, hits in self._hits(ctx, source, path))
+
+    @staticmethod
+    def _relative(source: ValuesSource, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The path inside this source (None when its targetPath puts it elsewhere)."""
+        if path[: len(source.target_path)] != source.target_path:
+            return None
+        return path[len(source.target_path) :]
+
+    def _hits(self, ctx: Context, source: ValuesSource, path: tuple[str, ...]):
+        relative = self._relative(source, path)
+        if relative is None or not relative:
+            return []
+        copy = source.unit.primary
+        text = ctx.readable_text(copy.path, NAME)
+        if text is None:
+            return []
+        return [
+            (located, value_at(located.root, relative)) for located in locate(source, text, copy.path, copy.delimiters)
+        ]
+
+    # -- the edit -------------------------------------------------------------------------------
+    def _winner(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> ValuesSource:
+        """The source that sets path and wins; else the one to add it to (the highest-priority
+        source holding the deepest part of it; spec.values when none holds any)."""
+        for source in reversed(release.sources):
+            if any(hits for _l, hits in self._hits(ctx, source, path)):
+                return source
+        best, depth = None, 0
+        for source in reversed(release.sources):
+            for size in range(len(path) - 1, depth, -1):
+                if any(hits for _l, hits in self._hits(ctx, source, path[:size])):
+                    best, depth = source, size
+                    break
+        return best or next(s for s in release.sources if s.kind == "spec.values")
+
+    def _apply(self, ctx: Context, release: _Release, fix: Fix) -> None:
+        source = self._winner(ctx, release, fix.path)
+        relative = self._relative(source, fix.path) or fix.path
+        if not source.editable:
+            where = source.unit.primary.path
+            ctx.plan.unresolved_warning(
+                where,
+                None,
+                f"HelmRelease {release.name}: {'.'.join(fix.path)} comes from {source.label}, which is "
+                f"{source.why_not} and cannot be edited here; set it to {render_scalar(fix.value)} by hand",
+                NAME,
+            )
+            return
+        skip = None
+        if self.policy is not None:
+            policy = self.policy
+            prefix = fix.path[:1] if fix.path[0] in policy.subchart_keys else ()
+
+            def skip(key: str, block: Node) -> bool:
+                enabled = first(block, "enabled")
+                return key in prefix and policy.skip_branch(prefix, _plain(enabled) if enabled is not None else None)
+
+        for copy in source.unit.copies:
+            if copy.path not in ctx.index.facts and copy.path != source.unit.primary.path:
+                pass  # a copy the pre-filter passed over is still edited: it renders the same values
+            text = ctx.readable_text(copy.path, NAME)
+            if text is None:
+                continue
+            out = _Result()
+            located = locate(source, text, copy.path, copy.delimiters)
+            if not located and source.kind == "spec.values":
+                self._add_values(text, copy, release, relative, fix.value, out)
+            for place in located:
+                inner = _Result()
+                if place.key is None:
+                    hits = value_at(place.root, relative)
+                    if hits:
+                        for key, value in hits:
+                            _assign_one(place.text, key, value, ".".join(relative), fix.value, inner)
+                    elif place.root is not None:
+                        top = entries(place.root, relative[0])
+                        if top:
+                            for key, node in top:
+                                _ensure(
+                                    place.text,
+                                    key,
+                                    node,
+                                    relative[1:-1],
+                                    relative[0],
+                                    {relative[-1]: fix.value},
+                                    2,
+                                    inner,
+                                    skip,
+                                )
+                        else:
+                            _root_insert(place.text, place.root, relative, fix.value, inner)
+                elif place.root is not None:
+                    step = child_step(place.key, place.root, 2)
+                    _ensure(
+                        place.text,
+                        place.key,
+                        place.root,
+                        relative[:-1],
+                        "values",
+                        {relative[-1]: fix.value},
+                        step,
+                        inner,
+                        skip,
+                    )
+                out.notes.extend(inner.notes)
+                out.skipped.extend(inner.skipped)
+                out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
+            for line, message in out.skipped:
+                ctx.plan.warn(copy.path, line, message, NAME)
+            if not out.splices:
+                continue
+            try:
+                new_text = apply_splices(text, out.splices)
+            except ValueError as err:
+                raise InputError(copy.path, None, f"conflicting edits: {err}") from None
+            where = "" if source.kind == "spec.values" else f" (in {source.label})"
+            ctx.plan.edit(NAME, copy.path, new_text, "; ".join(out.notes) + f"{where}: {fix.why}")
+
+    @staticmethod
+    def _add_values(text: str, copy, release: _Release, path: tuple[str, ...], value: Scalar, out: _Result) -> None:
+        """No spec.values at all: create it, with the path, under spec."""
+        docs = compose(text, copy.path, copy.delimiters)
+        if release.document >= len(docs):
+            return
+        for spec_key, spec in entries(docs[release.document], "spec"):
+            _ensure(text, spec_key, spec, ("values", *path[:-1]), "spec", {path[-1]: value}, 2, out)
+
+
+def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Scalar, out: _Result) -> None:
+    """Replace one scalar at a document's root level path (no mapping above it to walk)."""
+    if not isinstance(value, ScalarNode) or _holds(value, wanted):
+        return
+    new = render_scalar(wanted)
+    was = text[value.start_mark.index : value.end_mark.index] or "empty"
+    if value.start_mark.index == value.end_mark.index:
+        colon = text.index(":", key.end_mark.index)
+        out.splices.append(Splice(colon + 1, colon + 1, " " + new))
+    else:
+        out.splices.append(Splice(value.start_mark.index, value.end_mark.index, new))
+    out.notes.append(f"line {key.start_mark.line + 1}: set {dotted}: {new} (was {was})")

@@ -57,12 +57,21 @@ def _record(fields: dict[str, Validator]) -> Validator:
     return check
 
 
+def policy(value: Any) -> str:
+    from codemods.charts import POLICIES  # the registry only, never a chart's own module
+
+    name = string(value)
+    if name not in POLICIES:
+        raise ParamError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
+    return name
+
+
 job = _record({"name": regex, "text": regex})
 release = _record({"values_key": string, "chart": string})
 
 # codemod name -> parameter name -> validator
 BUILTIN: dict[str, dict[str, Validator]] = {
-    "disable-migration-job": {"values_path": values_path, "set": assignments, "chart": string},
+    "disable-migration-job": {"values_path": values_path, "set": assignments, "chart": string, "policy": policy},
     "relocate-migration-job": {"job": job, "release": release},
     "sync-kustomization-resources": {"job": job, "release": release},
     "annotate-job-force": {"job": job, "release": release},

@@ -40,6 +40,8 @@ class Facts:
     job: bool = False  # any Job manifest
     helm_release: bool = False  # any Flux HelmRelease
     secret_source: bool = False  # may declare a Secret (Secret, ExternalSecret, CNPG, existingSecret)
+    chart_source: bool = False  # an OCIRepository or HelmChart that mentions a wanted chart
+    values_source: bool = False  # a ConfigMap, Secret or plain file that mentions a wanted values key
 
 
 @dataclass
@@ -161,19 +163,23 @@ def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
     flux_paths: tuple[str, ...] = ()
     if b"kustomize.toolkit.fluxcd.io" in data:
         flux_paths = tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
-    if not doctor:
-        if values_match or job_match or flux_paths:
-            return Facts(values_match, job_match, flux_paths)
-        return None
+    # A HelmRelease whose chartRef names a litellm-helm OCIRepository need not mention the chart.
     helm_release = b"HelmRelease" in data and b"helm.toolkit.fluxcd.io" in data
+    wanted = not values_match and any(n in data for n in needles.values)
+    chart_source = wanted and (b"OCIRepository" in data or b"HelmChart" in data)
+    values_source = wanted and not chart_source
+    if not doctor:
+        if values_match or job_match or flux_paths or helm_release or chart_source or values_source:
+            return Facts(values_match, job_match, flux_paths, False, helm_release, False, chart_source, values_source)
+        return None
     # A top-level `kind: Secret` declares one; the indented one of substituteFrom does not.
     secret_source = (
         (b"Secret" in data and _SECRET_KIND.search(data) is not None)
         or b"existingSecret" in data
         or b"postgresql.cnpg.io" in data
     )
-    if values_match or job_match or flux_paths or job or helm_release or secret_source:
-        return Facts(values_match, job_match, flux_paths, job, helm_release, secret_source)
+    if values_match or job_match or flux_paths or job or helm_release or secret_source or chart_source or values_source:
+        return Facts(values_match, job_match, flux_paths, job, helm_release, secret_source, chart_source, values_source)
     return None
 
 

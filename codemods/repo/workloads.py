@@ -53,12 +53,46 @@ class MigrationJob:
 
 
 def chart_name(doc: Node | None) -> str | None:
-    """The chart a HelmRelease installs: spec.chart.spec.chart, else the chartRef's name."""
+    """The chart a HelmRelease installs, from its own text: spec.chart.spec.chart, else the chartRef's name."""
     spec = first(doc, "spec")
     name = scalar_value(first(first(first(spec, "chart"), "spec"), "chart"))
     if name:
         return name.rsplit("/", 1)[-1]
     return scalar_value(first(first(spec, "chartRef"), "name"))
+
+
+def chart_from_url(url: str) -> str:
+    """oci://ghcr.io/berriai/litellm-helm:0.1.2 (or @sha256:...) -> litellm-helm."""
+    last = url.rstrip("/").rsplit("/", 1)[-1]
+    return last.split("@", 1)[0].split(":", 1)[0]
+
+
+def chart_source(doc: Node | None) -> tuple[str | None, str | None, str | None]:
+    """(kind, name, chart) of an OCIRepository (chart from its url) or a HelmChart (spec.chart)."""
+    kind = scalar_value(first(doc, "kind"))
+    name = scalar_value(first(first(doc, "metadata"), "name"))
+    spec = first(doc, "spec")
+    if kind == "OCIRepository":
+        url = scalar_value(first(spec, "url"))
+        return kind, name, chart_from_url(url) if url else None
+    if kind == "HelmChart":
+        chart = scalar_value(first(spec, "chart"))
+        return kind, name, chart.rsplit("/", 1)[-1] if chart else None
+    return None, None, None
+
+
+def chart_identity(doc: Node | None, sources: dict[tuple[str, str], str]) -> str | None:
+    """The chart a HelmRelease installs: spec.chart.spec.chart (HelmRepository), or for a
+    spec.chartRef the chart its OCIRepository's url or its HelmChart names (issue 11 §4)."""
+    spec = first(doc, "spec")
+    name = scalar_value(first(first(first(spec, "chart"), "spec"), "chart"))
+    if name:
+        return name.rsplit("/", 1)[-1]
+    ref = first(spec, "chartRef")
+    kind, ref_name = scalar_value(first(ref, "kind")), scalar_value(first(ref, "name"))
+    if kind and ref_name and (kind, ref_name) in sources:
+        return sources[(kind, ref_name)]
+    return ref_name
 
 
 def _values_keys(doc: MappingNode, key: str) -> list[Node]:

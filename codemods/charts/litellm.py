@@ -1,0 +1,74 @@
+"""LiteLLM's Helm chart (litellm-helm), deployed directly or as the OpenHands sub-chart.
+
+Upstream `deploy/charts/litellm-helm` (domain-facts §3): `migrationJob.enabled: true`,
+`ttlSecondsAfterFinished: 120`, `hooks.helm.enabled: false`, `db.useExisting: false`,
+`db.deployStandalone: true`. Under Flux the Job is a plain release resource with a TTL:
+once Kubernetes deletes it, every Helm upgrade fails with `jobs.batch "...-migrations" not
+found`. With `hooks.helm.enabled: true` the chart renders it as a `pre-install,pre-upgrade`
+hook with `before-hook-creation`, which is not a release resource.
+"""
+
+from __future__ import annotations
+
+from codemods.charts.base import Fix, Lookup, Scalar
+from codemods.repo.selectors import JobMatcher
+
+CHART = "litellm-helm"
+# The OpenHands chart depends on litellm-helm without an alias: its values live under this key.
+SUBCHART_KEY = "litellm-helm"
+DEFAULT_USE_EXISTING_DB = False
+DEFAULT_DEPLOY_STANDALONE_DB = True
+
+WHY_SUBCHART = (
+    "its TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once the Job is gone; "
+    "the proxy migrates its schema at start-up"
+)
+WHY_STANDALONE = (
+    "the chart's TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once it is gone; "
+    "this repository's own migration Job runs the migrations"
+)
+WHY_HOOK = (
+    "the chart's TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once it is gone; "
+    "as a pre-install,pre-upgrade hook it still migrates the external database before each upgrade"
+)
+WHY_BUNDLED = (
+    "the chart's TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once it is gone; "
+    "a pre-install hook would run before the bundled database exists, so the proxy migrates at start-up"
+)
+
+
+def _is(value: Scalar | None, wanted: bool) -> bool:
+    return value is wanted
+
+
+class LiteLLM:
+    name = "litellm"
+    charts = (CHART,)
+    subchart_keys = (SUBCHART_KEY,)
+    job = JobMatcher(r"(?i)migrat", r"(?i)litellm")
+    needles = (b"litellm-helm", b"migrationJob")
+
+    def fix(self, prefix: tuple[str, ...], lookup: Lookup, has_standalone_job: bool) -> Fix | None:
+        job = (*prefix, "migrationJob")
+        if prefix and _is(lookup((*prefix, "enabled")), False):
+            return None  # the sub-chart is off: it renders no Job
+        if _is(lookup((*job, "enabled")), False) or _is(lookup((*job, "hooks", "helm", "enabled")), True):
+            return None  # already no Job, or already a hook
+        if prefix:
+            return Fix((*job, "enabled"), False, WHY_SUBCHART)
+        if has_standalone_job:
+            return Fix((*job, "enabled"), False, WHY_STANDALONE)
+        use_existing = lookup(("db", "useExisting"))
+        standalone = lookup(("db", "deployStandalone"))
+        external = (use_existing if use_existing is not None else DEFAULT_USE_EXISTING_DB) is True and (
+            standalone if standalone is not None else DEFAULT_DEPLOY_STANDALONE_DB
+        ) is not True
+        if external:
+            return Fix((*job, "hooks", "helm", "enabled"), True, WHY_HOOK)
+        return Fix((*job, "enabled"), False, WHY_BUNDLED)
+
+    def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
+        return bool(prefix) and block_enabled is False
+
+
+LITELLM = LiteLLM()

@@ -1,0 +1,314 @@
+"""Where a HelmRelease's effective values come from, and which source wins for a key path.
+
+Flux builds the values handed to Helm in this order (domain-facts §4):
+1. `spec.valuesFrom`, in order: a ConfigMap or Secret (a manifest in the repository, or made
+   by a kustomize generator from a file), its `valuesKey` (default `values.yaml`), placed at
+   `targetPath` when given;
+2. `spec.values` on top;
+and kustomize patches in the overlays that the release's Flux Kustomization builds rewrite
+the HelmRelease (spec.values) before Flux sees it, so they win over the file they patch.
+
+A source is an *address*, not a node: the file's unit, the document, the path to the values
+root (and, for a ConfigMap's data key or an inline patch, the block scalar that holds YAML).
+Each copy of the unit (template and render) is located afresh, so both are edited alike.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from codemods.repo.graph import Application, RepoGraph
+from codemods.repo.index import Unit
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
+from codemods.yamltext.splice import Splice
+
+Step = str | int  # a mapping key, or a sequence position
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """YAML held in a literal block scalar (`data: {values.yaml: |}`, `patch: |-`), with the
+    map from offsets in its dedented text back to offsets in the file."""
+
+    inner: str
+    starts: tuple[int, ...]  # file offset of each inner line's first character
+    indent: str
+
+    def outer(self, offset: int) -> int:
+        line = self.inner.count("\n", 0, offset)
+        column = offset - (self.inner.rfind("\n", 0, offset) + 1)
+        return self.starts[min(line, len(self.starts) - 1)] + column
+
+    def splice(self, inner: Splice) -> Splice:
+        # New lines need the block's indentation; the insertion point is already past it.
+        return Splice(self.outer(inner.start), self.outer(inner.end), inner.text.replace("\n", "\n" + self.indent))
+
+
+def embedded(text: str, node: ScalarNode) -> Embedded | None:
+    """The YAML inside a literal block scalar, or None for any other scalar style."""
+    if node.style != "|":
+        return None
+    head_end = text.find("\n", node.start_mark.index)
+    if head_end == -1 or head_end >= node.end_mark.index:
+        return None
+    body = text[head_end + 1 : node.end_mark.index]
+    lines = body.split("\n")
+    indent_width = min((len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), default=0)
+    indent = " " * indent_width
+    starts, inner_lines = [], []
+    offset = head_end + 1
+    for line in lines:
+        cut = indent_width if line.startswith(indent) else len(line) - len(line.lstrip(" "))
+        starts.append(offset + cut)
+        inner_lines.append(line[cut:])
+        offset += len(line) + 1
+    return Embedded("\n".join(inner_lines), tuple(starts), indent)
+
+
+@dataclass(frozen=True)
+class ValuesSource:
+    """One place that contributes to a release's effective values."""
+
+    kind: str  # "valuesFrom", "spec.values" or "patch"
+    unit: Unit
+    document: int  # position of the YAML document in the file
+    container: tuple[Step, ...]  # path to the values root, or to the block scalar holding it
+    inner: tuple[Step, ...] = ()  # path to the values root inside the block scalar
+    in_block: bool = False
+    target_path: tuple[str, ...] = ()  # valuesFrom targetPath: where these values are placed
+    editable: bool = True
+    why_not: str = ""
+    label: str = ""  # for messages: "ConfigMap openhands-values (helm/values.yaml)"
+
+    @property
+    def path(self) -> str:
+        return self.unit.primary.path
+
+
+@dataclass(frozen=True)
+class Located:
+    """A source's values root in one copy's text: the text to splice, the root node, and the
+    key node above it (None at a document's root), with the map back to file offsets."""
+
+    text: str
+    root: Node | None
+    key: ScalarNode | None
+    block: Embedded | None
+
+
+def _walk(node: Node | None, steps: tuple[Step, ...]) -> Iterator[tuple[ScalarNode | None, Node]]:
+    """(key above, node) for every node at the path; duplicate keys (Jinja branches) all count."""
+    if node is None:
+        return
+    if not steps:
+        yield None, node
+        return
+    head, rest = steps[0], steps[1:]
+    if isinstance(head, int):
+        if isinstance(node, SequenceNode) and head < len(node.value):
+            yield from _walk(node.value[head], rest)
+        return
+    for key, value in entries(node, head):
+        if rest:
+            yield from _walk(value, rest)
+        else:
+            yield key, value
+
+
+def locate(source: ValuesSource, text: str, path: str, delims) -> list[Located]:
+    docs = compose(text, path, delims)
+    if source.document >= len(docs):
+        return []
+    found = []
+    for key, node in _walk(docs[source.document], source.container):
+        if not source.in_block:
+            found.append(Located(text, node, key, None))
+            continue
+        if not isinstance(node, ScalarNode):
+            continue
+        block = embedded(text, node)
+        if block is None:
+            continue
+        inner_docs = compose(block.inner, f"{path} (block at line {node.start_mark.line + 1})", None)
+        for doc in inner_docs[:1]:
+            for inner_key, inner_node in _walk(doc, source.inner) if source.inner else [(None, doc)]:
+                found.append(Located(block.inner, inner_node, inner_key, block))
+    return found
+
+
+def value_at(root: Node | None, steps: tuple[str, ...]) -> list[tuple[ScalarNode, Node]]:
+    """Every (key, value) pair at a key path below root."""
+    if not steps:
+        return []
+    return [(k, v) for k, v in _walk(root, steps) if k is not None]
+
+
+def _doc_index(text: str, path: str, delims, predicate) -> int | None:
+    for i, doc in enumerate(compose(text, path, delims)):
+        if predicate(doc):
+            return i
+    return None
+
+
+def _is(kind: str, name: str):
+    def check(doc: Node | None) -> bool:
+        return (
+            isinstance(doc, MappingNode)
+            and scalar_value(first(doc, "kind")) == kind
+            and scalar_value(first(first(doc, "metadata"), "name")) == name
+        )
+
+    return check
+
+
+@dataclass
+class ValuesModel:
+    """Answers "where do this release's values come from" on the reference graph."""
+
+    graph: RepoGraph
+    candidates: list[Unit]  # files that may hold a values source (pre-filtered by needle)
+
+    def sources(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[ValuesSource]:
+        """The release's sources, lowest priority first."""
+        name = scalar_value(first(first(doc, "metadata"), "name")) or ""
+        spec = first(doc, "spec")
+        applications = self.graph.appliers(unit.logical)
+        found: list[ValuesSource] = []
+        values_from = first(spec, "valuesFrom")
+        for item in values_from.value if isinstance(values_from, SequenceNode) else []:
+            source = self._values_from(unit, item, applications)
+            if source is not None:
+                found.append(source)
+        found.append(ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values"))
+        found.extend(self._patches(name, applications))
+        return found
+
+    # -- valuesFrom ------------------------------------------------------------------------
+    def _values_from(self, unit: Unit, item: Node, applications: list[Application]) -> ValuesSource | None:
+        kind = scalar_value(first(item, "kind")) or "ConfigMap"
+        name = scalar_value(first(item, "name")) or ""
+        key = scalar_value(first(item, "valuesKey")) or "values.yaml"
+        target = tuple(p for p in (scalar_value(first(item, "targetPath")) or "").split(".") if p)
+        label = f"{kind} {name} ({key})"
+        # A generator on the release's own build chain, first: its name is the one written
+        # in valuesFrom before kustomize adds the hash suffix.
+        directories = [posixpath.dirname(unit.logical)]
+        directories += [link.directory for app in applications for link in app.chain]
+        for directory in dict.fromkeys(directories):
+            parsed = self.graph.kustomize_file(directory)
+            for generator in parsed.generators if parsed else []:
+                if generator.kind != kind or generator.name != name:
+                    continue
+                for data_key, file in generator.files:
+                    if data_key != key:
+                        continue
+                    source_unit = self.graph.index.units.get(file)
+                    if source_unit is None:
+                        return None
+                    sops = "sops" in posixpath.basename(file) or "ENC[" in (
+                        self.graph.text(source_unit.primary.path) or ""
+                    )
+                    return ValuesSource(
+                        "valuesFrom",
+                        source_unit,
+                        0,
+                        (),
+                        target_path=target,
+                        editable=not sops,
+                        why_not="SOPS-encrypted" if sops else "",
+                        label=f"{label} from {source_unit.primary.path}",
+                    )
+        # A ConfigMap or Secret manifest in the repository.
+        for candidate in self.candidates:
+            text = self.graph.text(candidate.primary.path) or ""
+            if name not in text:
+                continue
+            copy = candidate.primary
+            index = _doc_index(text, copy.path, copy.delimiters, _is(kind, name))
+            if index is None:
+                continue
+            doc = compose(text, copy.path, copy.delimiters)[index]
+            for field_name in ("stringData", "data"):
+                holder = first(doc, field_name)
+                if first(holder, key) is None:
+                    continue
+                encoded = kind == "Secret" and field_name == "data"
+                sops = first(doc, "sops") is not None or "ENC[" in text
+                return ValuesSource(
+                    "valuesFrom",
+                    candidate,
+                    index,
+                    (field_name, key),
+                    in_block=True,
+                    target_path=target,
+                    editable=not (encoded or sops),
+                    why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
+                    label=f"{label} in {copy.path}",
+                )
+        return None
+
+    # -- patches -----------------------------------------------------------------------------
+    def _patches(self, name: str, applications: list[Application]) -> Iterator[ValuesSource]:
+        """Strategic-merge patches of the release in the overlays its Flux Kustomization builds."""
+        seen: set[tuple[str, int]] = set()
+        for app in applications:
+            for link in app.chain:
+                parsed = link.kustomize
+                if parsed is None:
+                    continue
+                for number, patch in enumerate(parsed.patches):
+                    if patch.json6902 or (patch.target_kind not in (None, "HelmRelease")):
+                        continue
+                    if patch.target_name not in (None, name):
+                        continue
+                    if patch.inline is not None:
+                        key = (parsed.path, patch.inline.start_mark.index)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        yield from self._inline_patch(parsed.unit, patch.inline, name)
+                    elif patch.path is not None:
+                        patch_unit = self.graph.index.units.get(patch.path)
+                        if patch_unit is None or (patch_unit.primary.path, 0) in seen:
+                            continue
+                        seen.add((patch_unit.primary.path, 0))
+                        text = self.graph.text(patch_unit.primary.path) or ""
+                        copy = patch_unit.primary
+                        index = _doc_index(text, copy.path, copy.delimiters, _is("HelmRelease", name))
+                        if index is not None:
+                            yield ValuesSource(
+                                "patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}"
+                            )
+
+    def _inline_patch(self, unit: Unit, node: ScalarNode, name: str) -> Iterator[ValuesSource]:
+        copy = unit.primary
+        text = self.graph.text(copy.path) or ""
+        block = embedded(text, node)
+        if block is None:
+            return
+        try:
+            inner = compose(block.inner, copy.path, None)
+        except Exception:  # noqa: BLE001 - a patch string that is not YAML patches no values
+            return
+        if not inner or not _is("HelmRelease", name)(inner[0]):
+            return
+        # Address the scalar by its place among the file's patches.
+        for index, doc in enumerate(compose(text, copy.path, copy.delimiters)):
+            for position, item in enumerate(_patch_items(doc)):
+                if first(item, "patch") is node:
+                    yield ValuesSource(
+                        "patch",
+                        unit,
+                        index,
+                        ("patches", position, "patch"),
+                        inner=("spec", "values"),
+                        in_block=True,
+                        label=f"inline patch in {copy.path} (line {node.start_mark.line + 1})",
+                    )
+
+
+def _patch_items(doc: Node | None) -> list[Node]:
+    patches = first(doc, "patches")
+    return list(patches.value) if isinstance(patches, SequenceNode) else []
