@@ -71,6 +71,7 @@ class RepoIndex:
     units: dict[str, Unit] = field(default_factory=dict)
     facts: dict[str, Facts] = field(default_factory=dict)  # physical path -> facts, flagged files only
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    shadowed: list[str] = field(default_factory=list)  # templates another makejinja input overrides
     _dirs: dict[str, list[str]] = field(default_factory=dict)  # logical dir -> logical files
     _memo: dict[str, list[Unit]] = field(default_factory=dict)  # derived views, once scan() is done
 
@@ -216,6 +217,11 @@ def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> Repo
         if unit is None:
             unit = units[logical] = Unit(logical)
         if copy.is_template:
+            if unit.template is not None and layout.precedence(unit.template.path) <= layout.precedence(copy.path):
+                index.shadowed.append(copy.path)
+                continue
+            if unit.template is not None:
+                index.shadowed.append(unit.template.path)
             unit.template = copy
         else:
             unit.rendered = copy

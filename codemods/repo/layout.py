@@ -31,6 +31,7 @@ class TemplateRoot:
     suffix: str
     delimiters: Delimiters
     exclude: tuple[str, ...] = ()
+    order: int = 0  # position in makejinja's inputs: with force = true the first input's file wins
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ class Layout:
         if path.endswith(IN_PLACE_SUFFIX):
             return path[: -len(IN_PLACE_SUFFIX)], Copy(path, True, STANDARD)
         return path, Copy(path, False, None)
+
+    def precedence(self, path: str) -> int:
+        """Which of two templates of one output makejinja renders: the lower number wins.
+
+        makejinja 2.8 walks its inputs in order and, with `force = true`, renders the first
+        input's file and skips the same output from a later input (checked with a real render:
+        cluster-template's template/overrides before template/config)."""
+        root = self.template_root_of(path)
+        return root.order if root is not None else -1
 
     def template_root_of(self, path: str) -> TemplateRoot | None:
         for root in self.roots:
@@ -120,9 +130,9 @@ def load_layout(root: Path) -> Layout:
     roots = []
     # makejinja lets later inputs win; matching the most specific template dir first is what
     # matters here, so longer paths go first.
-    for raw in section.get("inputs", ()):
+    for order, raw in enumerate(section.get("inputs", ())):
         template_dir = normalize(raw)
         if template_dir and (root / template_dir).is_dir():
-            roots.append(TemplateRoot(template_dir, output, suffix, delims, exclude))
+            roots.append(TemplateRoot(template_dir, output, suffix, delims, exclude, order))
     roots.sort(key=lambda r: -len(r.template_dir))
     return Layout(tuple(roots))
