@@ -288,6 +288,12 @@ def _add_to_flow(text: str, seq: SequenceNode, entry: str) -> str:
     close = seq.end_mark.index - 1  # the "]"
     if not items:
         return apply_splices(text, [Splice(close, close, formatted)])
+    names = [_sort_key(i.value) for i in items]
+    if names == sorted(names):  # a sorted list stays sorted, as in block style
+        following = next((i for i in items if _sort_key(i.value) > _sort_key(entry)), None)
+        if following is not None:
+            at = following.start_mark.index
+            return apply_splices(text, [Splice(at, at, formatted + ", ")])
     last_end = items[-1].end_mark.index
     return apply_splices(text, [Splice(last_end, last_end, ", " + formatted)])
 
