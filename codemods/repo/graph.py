@@ -25,7 +25,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from codemods.errors import InputError
@@ -129,6 +129,7 @@ class FluxKustomization:
     components: tuple[str, ...] = ()  # logical directories
     target_namespace: str | None = None
     substitutions: tuple[tuple[str, str], ...] = ()
+    substitute_from: tuple[tuple[str, str], ...] = ()  # (kind, name) of postBuild.substituteFrom
     source: tuple[str, str] | None = None  # (kind, name) of sourceRef
     raw_path: str = ""
 
@@ -303,6 +304,11 @@ def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str,
                 depends.append(f"{dep_ns}/{dep_name}" if dep_ns else dep_name)
         post = first(spec, "postBuild")
         subs = first(post, "substitute")
+        from_items = first(post, "substituteFrom")
+        substitute_from = tuple(
+            (scalar_value(first(item, "kind")) or "ConfigMap", scalar_value(first(item, "name")) or "")
+            for item in (from_items.value if isinstance(from_items, SequenceNode) else [])
+        )
         own_vars = tuple(
             (k.value, v.value)
             for k, v in (subs.value if isinstance(subs, MappingNode) else [])
@@ -325,6 +331,7 @@ def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str,
                 components=components,
                 target_namespace=scalar_value(first(spec, "targetNamespace")),
                 substitutions=own_vars,
+                substitute_from=substitute_from,
                 source=(source_kind, source_name) if source_kind and source_name else None,
                 raw_path=raw_path,
             )
@@ -354,6 +361,8 @@ class RepoGraph:
     _flux: dict[str, list[FluxKustomization]] = field(default_factory=dict)
     _appliers: dict[tuple[str, str], list[Application]] = field(default_factory=dict)
     _active: set[tuple[str, str]] = field(default_factory=set)
+    _all_dirs: set[str] = field(default_factory=set)
+    _roots: dict[tuple[str, str], str] = field(default_factory=dict)  # source -> its artifact root
 
     # -- files ---------------------------------------------------------------------------
     def text(self, path: str) -> str | None:
@@ -418,15 +427,75 @@ class RepoGraph:
             if any("${" in ks.raw_path for ks in raw):
                 variables = self._inherited_variables(classified[0] if classified else path)
                 raw = parse_flux_kustomizations(text, path, delims, variables)
-            self._flux[path] = raw
+            self._flux[path] = [self._under_artifact_root(ks) for ks in raw]
         return self._flux[path]
 
     def _inherited_variables(self, logical: str) -> dict[str, str]:
-        """postBuild.substitute of the Flux Kustomization(s) that apply the file declaring a ${VAR} path."""
+        """The substitutions of the Flux Kustomization(s) that apply the file declaring a ${VAR} path."""
         merged: dict[str, str] = {}
         for app in self.appliers(logical):
-            merged.update(app.flux.variables)
+            merged.update(self.variables(app.flux))
         return merged
+
+    def variables(self, ks: FluxKustomization) -> dict[str, str]:
+        """postBuild variables: substituteFrom ConfigMaps in the repository, then substitute on top."""
+        merged: dict[str, str] = {}
+        for kind, name in ks.substitute_from:
+            if kind == "ConfigMap" and name:
+                merged.update(self._config_map_data(name))
+        merged.update(ks.variables)
+        return merged
+
+    def _config_map_data(self, name: str) -> dict[str, str]:
+        for unit in self.index.units.values():
+            text = self.text(unit.primary.path) or ""
+            if name not in text or "ConfigMap" not in text:
+                continue
+            copy = unit.primary
+            try:
+                docs = compose(text, copy.path, copy.delimiters)
+            except InputError:
+                continue
+            for doc in docs:
+                if (
+                    scalar_value(first(doc, "kind")) == "ConfigMap"
+                    and scalar_value(first(first(doc, "metadata"), "name")) == name
+                ):
+                    data = first(doc, "data")
+                    return {
+                        k.value: v.value
+                        for k, v in (data.value if isinstance(data, MappingNode) else [])
+                        if isinstance(k, ScalarNode) and isinstance(v, ScalarNode)
+                    }
+        return {}
+
+    # -- sources whose artifact root is a subdirectory --------------------------------------------
+    def _directories(self) -> set[str]:
+        if not self._all_dirs:
+            for logical in self.index.units:
+                directory = posixpath.dirname(logical)
+                while directory and directory not in self._all_dirs:
+                    self._all_dirs.add(directory)
+                    directory = posixpath.dirname(directory)
+            self._all_dirs.add("")
+        return self._all_dirs
+
+    def _under_artifact_root(self, ks: FluxKustomization) -> FluxKustomization:
+        """A source built from a subdirectory (`flux push artifact --path=./kubernetes`) roots every
+        spec.path there: when the path is no directory of the repository but exists below exactly
+        one directory, that directory is the source's artifact root."""
+        if ks.path in self._directories() or "${" in ks.path or ks.path.startswith(".."):
+            return ks
+        root = self._roots.get(ks.source) if ks.source else None
+        if root is None:
+            below = sorted(d[: -len(ks.path) - 1] for d in self._directories() if d.endswith("/" + ks.path))
+            if len(below) != 1:
+                return ks
+            root = below[0]
+            if ks.source:
+                self._roots[ks.source] = root
+        path = posixpath.join(root, ks.path)
+        return replace(ks, path=path, components=tuple(posixpath.join(root, c) for c in ks.components))
 
     def flux_kustomizations(self) -> list[FluxKustomization]:
         """Every Flux Kustomization of the repository (parses every pre-filtered file)."""
@@ -439,7 +508,7 @@ class RepoGraph:
             facts = self.index.facts.get(unit.primary.path)
             if facts is None:
                 continue
-            if directory in facts.flux_paths or any(
+            if any(directory == p or directory.endswith("/" + p) for p in facts.flux_paths) or any(
                 (pattern := _path_pattern(p)) is not None and pattern.match(directory) for p in facts.flux_paths
             ):
                 found.extend(ks for ks in self._declared_in(unit.primary.path) if ks.path == directory)
