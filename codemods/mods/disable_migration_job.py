@@ -203,17 +203,18 @@ def disable_in_text(
     return out
 
 
-def _root_insert(text: str, root: Node, path: tuple[str, ...], value: Scalar, out: _Result) -> None:
-    """Add path: value as the first entries of a document's root mapping (a values file)."""
+def _root_insert(text: str, root: Node, parent: tuple[str, ...], assignments: dict[str, Scalar], out: _Result) -> None:
+    """Add parent.key: value as the first entries of a document's root mapping (a values file)."""
     if not isinstance(root, MappingNode) or root.flow_style or not root.value:
         out.skipped.append((root.start_mark.line + 1, "the values file is not a block mapping; left as it is"))
         return
     first_key = root.value[0][0]
     indent = " " * first_key.start_mark.column
     step = next((child_step(k, v, 2) for k, v in root.value if isinstance(v, MappingNode) and not v.flow_style), 2)
-    lines = _nested_lines(path[:-1], [f"{path[-1]}: {render_scalar(value)}"], step)
+    items = [f"{k}: {render_scalar(v)}" for k, v in assignments.items()]
+    lines = _nested_lines(parent, items, step)
     out.splices.append(insert_lines_before(text, first_key.start_mark.index, [indent + line for line in lines]))
-    out.notes.append(f"line {first_key.start_mark.line + 1}: added {'.'.join(path)}: {render_scalar(value)}")
+    out.notes.extend(f"line {first_key.start_mark.line + 1}: added {'.'.join((*parent, item))}" for item in items)
 
 
 def _plain(node: Node) -> Scalar | None:
@@ -269,8 +270,13 @@ class DisableMigrationJob:
 
     def plan(self, ctx: Context) -> None:
         for release in self._releases(ctx):
+            # Keys set under one mapping from one source are written together, in the given order.
+            groups: dict[tuple[int, tuple[str, ...]], list[Fix]] = {}
             for fix in self._fixes(ctx, release):
-                self._apply(ctx, release, fix)
+                source = self._winner(ctx, release, fix.path)
+                groups.setdefault((release.sources.index(source), fix.path[:-1]), []).append(fix)
+            for (position, _parent), fixes in groups.items():
+                self._apply(ctx, release, release.sources[position], fixes)
 
     # -- which releases, which change ---------------------------------------------------------
     def _releases(self, ctx: Context) -> list[_Release]:
@@ -354,9 +360,10 @@ class DisableMigrationJob:
                     break
         return best or next(s for s in release.sources if s.kind == "spec.values")
 
-    def _apply(self, ctx: Context, release: _Release, fix: Fix) -> None:
-        source = self._winner(ctx, release, fix.path)
+    def _apply(self, ctx: Context, release: _Release, source: ValuesSource, fixes: list[Fix]) -> None:
+        fix = fixes[0]
         relative = self._relative(source, fix.path) or fix.path
+        assignments = {f.path[-1]: f.value for f in fixes}
         if not source.editable:
             where = source.unit.primary.path
             ctx.plan.unresolved_warning(
@@ -385,14 +392,14 @@ class DisableMigrationJob:
             out = _Result()
             located = locate(source, text, copy.path, copy.delimiters)
             if not located and source.kind == "spec.values":
-                self._add_values(text, copy, release, relative, fix.value, out)
+                self._add_values(text, copy, release, relative[:-1], assignments, out)
             for place in located:
                 inner = _Result()
                 if place.key is None:
                     hits = value_at(place.root, relative)
                     if hits:
                         for key, value in hits:
-                            _assign_one(place.text, key, value, ".".join(relative), fix.value, inner)
+                            _assign_one(place.text, key, value, ".".join(relative), assignments[relative[-1]], inner)
                     elif place.root is not None:
                         top = entries(place.root, relative[0])
                         if top:
@@ -403,13 +410,13 @@ class DisableMigrationJob:
                                     node,
                                     relative[1:-1],
                                     relative[0],
-                                    {relative[-1]: fix.value},
+                                    assignments,
                                     2,
                                     inner,
                                     skip,
                                 )
                         else:
-                            _root_insert(place.text, place.root, relative, fix.value, inner)
+                            _root_insert(place.text, place.root, relative[:-1], assignments, inner)
                 elif place.root is not None:
                     step = child_step(place.key, place.root, 2)
                     _ensure(
@@ -418,7 +425,7 @@ class DisableMigrationJob:
                         place.root,
                         relative[:-1],
                         "values",
-                        {relative[-1]: fix.value},
+                        assignments,
                         step,
                         inner,
                         skip,
@@ -438,13 +445,15 @@ class DisableMigrationJob:
             ctx.plan.edit(NAME, copy.path, new_text, "; ".join(out.notes) + f"{where}: {fix.why}")
 
     @staticmethod
-    def _add_values(text: str, copy, release: _Release, path: tuple[str, ...], value: Scalar, out: _Result) -> None:
+    def _add_values(
+        text: str, copy, release: _Release, parent: tuple[str, ...], assignments: dict[str, Scalar], out: _Result
+    ) -> None:
         """No spec.values at all: create it, with the path, under spec."""
         docs = compose(text, copy.path, copy.delimiters)
         if release.document >= len(docs):
             return
         for spec_key, spec in entries(docs[release.document], "spec"):
-            _ensure(text, spec_key, spec, ("values", *path[:-1]), "spec", {path[-1]: value}, 2, out)
+            _ensure(text, spec_key, spec, ("values", *parent), "spec", assignments, 2, out)
 
 
 def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Scalar, out: _Result) -> None:
