@@ -1,0 +1,58 @@
+"""Semantic check of every snapshot case: what Flux builds from before/ and after/ (issue 11, "Tests").
+
+The emulator is tests/flux_harness.py, written without importing the `codemods` package, so it is a
+second, independent opinion on what Flux and kustomize build. For each case it builds every Flux
+Kustomization of before/ and of after/ (real `kubectl kustomize --load-restrictor LoadRestrictionsNone`)
+and asserts:
+
+1. Every Flux Kustomization build that worked before still works after, and the set of Flux
+   Kustomizations (identity "namespace/name" as built) is the same.
+2. Each declared migration Job is built after by exactly the declared Flux Kustomization, in the
+   declared namespace, and by no other. As built after, it is the same object as before: same
+   name, namespace, spec (so image); labels and annotations may only be added.
+3. Each declared HelmRelease's effective values after carry the declared values. Effective values =
+   spec.valuesFrom in order (ConfigMap or Secret from the same build output; valuesKey default
+   values.yaml; targetPath; optional) deep-merged, then spec.values on top.
+4. Every other built object is unchanged, per Flux Kustomization. Excluded: the declared Jobs; the
+   declared releases, whose effective values are compared with the declared paths removed and whose
+   valuesFrom names are compared without their kustomize hash suffix; and the ConfigMaps/Secrets
+   that feed a declared release's valuesFrom (a generated, hash-suffixed name changes with them).
+5. Cases with exit_code = 2: before and after build identically (checks 1 and 4 with nothing declared).
+
+A case without a [semantic] table gets checks 1 and 4 with nothing declared: every built object must
+be identical before and after.
+
+case.toml format (stable; other branches write it too)
+-------------------------------------------------------
+    # Optional, top level (before any [table]) or inside [semantic]: the case is a known failure of
+    # the harness; the test is xfail(strict=True) with this reason, so it turns green when fixed.
+    semantic_xfail = "check 2: the Job stays in the namespace Kustomization"
+
+    [semantic]
+    # Optional: artifact root of a source, when it is a subdirectory of the repository (e.g. an
+    # OCIRepository pushed with `flux push artifact --path=./kubernetes`). Key "Kind/namespace/name"
+    # of the sourceRef (namespace defaults to the Flux Kustomization's own), value a directory
+    # relative to the case tree. Sources not listed are the repository root.
+    sources = { "OCIRepository/flux-system/cluster" = "kubernetes" }
+
+    [[semantic.release]]
+    name = "openhands/openhands"                 # HelmRelease namespace/name as built (after)
+    values = { "litellm-helm.migrationJob.enabled" = false }   # dotted paths in the effective values
+    # For keys that contain dots, the list form (each path a list of keys):
+    # values = [ { path = ["litellm-helm", "migrationJob", "enabled"], value = false } ]
+
+    [[semantic.job]]
+    name = "openhands/openhands-litellm-migrations"   # Job namespace/name as built after
+    flux = "openhands/openhands"                      # the only Flux Kustomization that builds it after
+    # Optional, default true. false: no Flux Kustomization built the Job before (e.g. its file was
+    # never listed); it is then compared (name, spec) with the Job manifest found in before/'s files.
+    built_before = true
+
+A Flux Kustomization's identity is "namespace/name" as built (namespace flux-system when unset).
+Kustomization directories that nothing in the repository builds, but that list Flux Kustomizations
+(a namespace directory applied by a cluster-level Kustomization kept outside the repository), are
+built as roots whose identity is "./<dir>" (e.g. "./kubernetes/apps/ai"). `python -m tests.flux_harness
+DIR` prints the identities and what each builds.
+"""
+
+from __future__ import annotations
