@@ -70,7 +70,8 @@ Obj = dict[str, Any]
 
 def _yaml() -> YAML:
     # A fresh instance per call: ruamel's YAML objects are not safe to share between threads.
-    return YAML(typ="safe", pure=True)
+    # typ="safe" uses libyaml when available and still resolves scalars as YAML 1.2 ("yes" is a string).
+    return YAML(typ="safe")
 
 
 def load_documents(text: str) -> list[Any]:
