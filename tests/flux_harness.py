@@ -46,7 +46,7 @@ import threading
 import tomllib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +255,7 @@ class FluxBuild:
     objects: tuple[Obj, ...] = ()
     error: str | None = None
     not_built: str | None = None
+    children: tuple[str, ...] = ()  # identities of the Flux Kustomizations this build declares
 
     @property
     def ok(self) -> bool:
@@ -370,6 +371,7 @@ def _not_a_manifest(path: Path) -> str | None:
     return None
 
 
+_DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*\n", re.MULTILINE)
 # Flux's envsubst: ${VAR}, ${VAR:=default}, ${VAR:-default}, ${VAR=default}, ${VAR-default}; $${ escapes.
 _VARIABLE = re.compile(r"\$(\$?)\{([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])([^}]*))?\}")
 
@@ -530,11 +532,13 @@ class Emulator:
         variables = self._variables(spec, node.namespace)
         objects: list[Obj] = []
         try:
-            for doc in load_documents(output):
-                if variables is not None and not _substitution_disabled(doc):
-                    doc = load_documents(substitute(dump_document(doc), variables))[0]
-                objects.append(doc)
-        except (YAMLError, IndexError) as exc:
+            # Like Flux, substitute in each object's YAML text as kustomize printed it, then parse again.
+            for chunk in _DOCUMENT_SEPARATOR.split(output):
+                docs = load_documents(chunk)
+                if variables is not None and docs and not _substitution_disabled(docs[0]):
+                    docs = load_documents(substitute(chunk, variables))
+                objects += docs
+        except YAMLError as exc:
             return FluxBuild(node.identity, path_label, node.parent, error=f"post-build substitution: {exc}")
         common = spec.get("commonMetadata") or {}
         for obj in objects:
@@ -557,14 +561,22 @@ class Emulator:
 
     def run(self, executor: ThreadPoolExecutor | None = None) -> dict[str, FluxBuild]:
         excluded: set[str] = set()
+        results: dict[str, FluxBuild] = {}
         for _ in range(4):
             results = self._closure([n for n in self.roots() if n.identity not in excluded], executor)
-            # A root that another build also declares (e.g. its file is reached through a ${VAR}
-            # path the static pass could not follow) is not a root: drop it and build again.
-            children_of_others = {b.identity for b in results.values() if b.parent not in (None, b.identity)}
-            wrong_roots = {b.identity for b in results.values() if b.parent is None} & children_of_others
+            # The static pass cannot follow a ${VAR} path, so it may take for a root what a build
+            # reaches after all: a declared root that another build also declares, or a directory
+            # root that a Flux Kustomization builds. Drop those and build again (builds are cached).
+            declared_by_others = {c for b in results.values() for c in b.children if c != b.identity}
+            flux_paths = {b.path for b in results.values() if not b.identity.startswith("./")}
+            wrong_roots = {
+                b.identity
+                for b in results.values()
+                if b.parent is None
+                and (b.identity in declared_by_others or (b.identity.startswith("./") and b.path in flux_paths))
+            }
             if not wrong_roots - excluded:
-                return results
+                break
             excluded |= wrong_roots
         return results
 
@@ -581,17 +593,18 @@ class Emulator:
                 built = list(pool.map(self.build, level))
                 next_level: list[Node] = []
                 for node, result in zip(level, built, strict=True):
-                    results[node.identity] = result
-                for result in built:
+                    children = []
                     for obj in result.objects:
                         if not is_flux_kustomization(obj):
                             continue
                         meta = obj.get("metadata") or {}
                         namespace = meta.get("namespace") or DEFAULT_FLUX_NAMESPACE
                         identity = f"{namespace}/{meta.get('name')}"
-                        if identity in results or identity in {n.identity for n in next_level}:
+                        children.append(identity)
+                        if identity in results or identity in {n.identity for n in [*level, *next_level]}:
                             continue
                         next_level.append(Node(identity, obj.get("spec") or {}, namespace, result.identity))
+                    results[node.identity] = replace(result, children=tuple(children))
                 level = next_level
         finally:
             if own_pool:
