@@ -524,7 +524,7 @@ class Emulator:
             return FluxBuild(node.identity, path_label, node.parent, error=f"path not found: {path_label}")
         output, error = _build_directory(source, rel, _flux_edits(spec))
         if error is not None:
-            reason = self._unrendered_template(source, source / rel)
+            reason = self._unrendered_template(source / rel, error)
             if reason:
                 return FluxBuild(node.identity, path_label, node.parent, not_built=f"{reason}; {error}")
             return FluxBuild(node.identity, path_label, node.parent, error=error)
@@ -548,12 +548,13 @@ class Emulator:
                     meta[key] = {**(meta.get(key) or {}), **{str(k): str(v) for k, v in common[key].items()}}
         return FluxBuild(node.identity, path_label, node.parent, objects=tuple(objects))
 
-    def _unrendered_template(self, source: Path, directory: Path) -> str | None:
-        """A .j2 in the build's scope whose rendered file is missing: the build needs a render first."""
+    def _unrendered_template(self, directory: Path, error: str) -> str | None:
+        """The x.j2 in the build's scope, with no rendered x, that the build error names; else None."""
         scope = {p for p in static_closure(directory) if p.is_dir()} | {directory.resolve()}
         for folder in sorted(scope):
             for template in sorted(folder.glob("*.j2")):
-                if not template.with_suffix("").exists():
+                rendered = template.with_suffix("")
+                if not rendered.exists() and rendered.name in error:
                     return f"not rendered: {self._rel(template)}"
         return None
 

@@ -207,6 +207,20 @@ def test_unrendered_template_is_not_built_rather_than_failed(tmp_path: Path) -> 
     assert not build.ok
 
 
+def test_a_failure_unrelated_to_templates_stays_a_failure(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "flux/app.yaml": flux_ks("app", "./app"),
+            "app/kustomization.yaml": "resources:\n  - missing.yaml\n",
+            "app/job.yaml.j2": "kind: Job  # {{ rendered later }}\n",
+        },
+    )
+    build = emulate(root)["flux-system/app"]
+    assert build.not_built is None
+    assert build.error is not None and "missing.yaml" in build.error
+
+
 def test_makejinja_inputs_are_not_built(tmp_path: Path) -> None:
     root = write(
         tmp_path,
