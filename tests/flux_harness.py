@@ -33,7 +33,7 @@ import argparse
 import base64
 import binascii
 import copy
-import io
+import hashlib
 import json
 import os
 import posixpath
@@ -45,13 +45,13 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+import yaml
+from yaml import YAMLError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 FLUX_KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io/"
@@ -68,24 +68,52 @@ Obj = dict[str, Any]
 # YAML
 
 
-def _yaml() -> YAML:
-    # A fresh instance per call: ruamel's YAML objects are not safe to share between threads.
-    # typ="safe" uses libyaml when available and still resolves scalars as YAML 1.2 ("yes" is a string).
-    return YAML(typ="safe")
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
+
+
+class Yaml12Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader with YAML 1.2 core-schema scalars, as kustomize's kyaml reads them.
+
+    PyYAML resolves YAML 1.1: `yes`/`on` would be booleans, `010` octal, `1:30` an integer and dates
+    timestamps. Here only true/false are booleans, integers are decimal, 0o octal or 0x hex, and
+    everything else that is not a float or null stays a string.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[str | None, list[tuple[str, re.Pattern[str]]]]] = {}
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits.startswith(("0o", "0x")):
+        return sign * int(digits, 0)
+    return sign * int(digits, 10)  # "010" is ten in YAML 1.2
+
+
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+):
+    Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"])  # kustomize merges too
+Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def load_documents(text: str) -> list[Any]:
-    """Every document of a YAML stream (YAML 1.2, like kustomize's kyaml); empty documents dropped."""
-    return [doc for doc in _yaml().load_all(text) if doc is not None]
+    """Every document of a YAML stream (YAML 1.2 scalars, like kustomize); empty documents dropped."""
+    return [doc for doc in yaml.load_all(text, Loader=Yaml12Loader) if doc is not None]
 
 
 def dump_document(doc: Any) -> str:
-    stream = io.StringIO()
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 1_000_000
-    yaml.dump(doc, stream)
-    return stream.getvalue()
+    return str(yaml.safe_dump(doc, default_flow_style=False, sort_keys=False, width=1_000_000))
 
 
 def is_flux_kustomization(doc: Any) -> bool:
@@ -270,7 +298,7 @@ class Node:
     parent: str | None
 
 
-_cache: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+_cache: dict[tuple[str, str, str], Future[tuple[str | None, str | None]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -308,24 +336,102 @@ def _flux_edits(spec: Obj) -> dict[str, Any]:
 
 
 def _build_directory(source_root: Path, rel_path: str, edits: dict[str, Any]) -> tuple[str | None, str | None]:
-    """Build source_root/rel_path as Flux would (cached per tree, path and Flux edits)."""
-    key = (str(source_root), json.dumps([rel_path, edits], sort_keys=True, default=str))
+    """Build source_root/rel_path as Flux would: (output, None) or (None, error).
+
+    Cached by the content of everything the build can read (see build_inputs_digest), the path and
+    Flux's edits; so an unchanged app builds once for before/ and after/ alike. Concurrent requests
+    for the same key wait for the one build.
+    """
+    key = (build_inputs_digest(source_root, rel_path, edits), rel_path, json.dumps(edits, sort_keys=True, default=str))
     with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-    directory = source_root / rel_path
-    if kustomization_file(directory) is not None and not edits:
-        result = _run_kustomize(directory)
-    else:
-        with tempfile.TemporaryDirectory(prefix="flux-harness-") as tmp:
-            copy_root = Path(tmp) / "src"
-            shutil.copytree(source_root, copy_root, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_DIRS))
-            result = _prepare_and_build(copy_root, copy_root / rel_path, edits)
-            if result[1] is not None:
-                result = (None, result[1].replace(str(copy_root), "<source>"))
-    with _cache_lock:
-        _cache[key] = result
-    return result
+        pending = _cache.get(key)
+        owner = pending is None
+        if pending is None:
+            pending = _cache[key] = Future()
+    if not owner:
+        return pending.result()
+    try:
+        directory = source_root / rel_path
+        if kustomization_file(directory) is not None and not edits:
+            output, error = _run_kustomize(directory)
+            error = None if error is None else error.replace(str(source_root), "<source>")
+        else:
+            with tempfile.TemporaryDirectory(prefix="flux-harness-") as tmp:
+                copy_root = Path(tmp) / "src"
+                shutil.copytree(source_root, copy_root, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_DIRS))
+                output, error = _prepare_and_build(copy_root, copy_root / rel_path, edits)
+                error = None if error is None else error.replace(str(copy_root), "<source>")
+    except BaseException as exc:
+        pending.set_exception(exc)
+        with _cache_lock:
+            del _cache[key]  # a crash of the harness itself is not a result to remember
+        raise
+    pending.set_result((output, error))
+    return output, error
+
+
+def _strings(data: Any) -> Iterable[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+
+
+def _referenced_paths(base: Path, data: Any) -> list[Path]:
+    """Every string in a kustomization (or in Flux's edits) that names an existing local path.
+
+    Deliberately generous (any field, `key=path` forms too): it only decides what goes into the
+    cache key, and reading too much costs a cache miss at worst, reading too little a stale result.
+    """
+    found = []
+    for text in _strings(data):
+        for candidate in (text, text.split("=", 1)[-1]):
+            if candidate and not _is_remote(candidate) and "\n" not in candidate and len(candidate) < 4096:
+                try:
+                    path = base / candidate
+                    if path.exists():
+                        found.append(path)
+                except (OSError, ValueError):
+                    continue
+    return found
+
+
+def build_inputs_digest(source_root: Path, rel_path: str, edits: Mapping[str, Any]) -> str:
+    """A digest of every file a build of source_root/rel_path can read, by path relative to source_root.
+
+    An over-approximation: the whole subtree of the built directory, and the whole subtree of every
+    path that any kustomization file in it (or Flux's edits) names, transitively.
+    """
+    directory = (source_root / rel_path).resolve()
+    pending = [directory, *_referenced_paths(directory, dict(edits))]
+    included_dirs: set[Path] = set()
+    files: set[Path] = set()
+    while pending:
+        path = pending.pop().resolve()
+        if path.is_file():
+            files.add(path)
+            continue
+        if not path.is_dir() or any(path == d or path.is_relative_to(d) for d in included_dirs):
+            continue
+        included_dirs.add(path)
+        for rel in _walk_files(path, set()):
+            file = path / rel
+            files.add(file)
+            if file.name in KUSTOMIZATION_FILES:
+                try:
+                    docs = load_documents(file.read_text(encoding="utf-8-sig"))
+                except (YAMLError, UnicodeDecodeError, ValueError):
+                    continue  # the build fails on it, and its bytes are in the digest anyway
+                pending += _referenced_paths(file.parent, docs)
+    digest = hashlib.sha256()
+    for file in sorted(files):
+        digest.update(os.path.relpath(file, source_root).encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _prepare_and_build(copy_root: Path, directory: Path, edits: dict[str, Any]) -> tuple[str | None, str | None]:
