@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from tests.flux_harness import FluxBuild, ValuesError, compare, effective_values, emulate, object_key
+from tests.flux_harness import (
+    FluxBuild,
+    ValuesError,
+    compare,
+    effective_values,
+    emulate,
+    load_documents,
+    object_key,
+)
 from tests.helpers import ROOT, SNAPSHOTS, tree
 
 
@@ -261,6 +269,48 @@ def test_common_metadata_labels_every_object(tmp_path: Path) -> None:
     root = write(tmp_path, {"flux/app.yaml": ks, "app/cm.yaml": configmap("c")})
     (obj,) = emulate(root)["flux-system/app"].objects
     assert obj["metadata"]["labels"] == {"app.kubernetes.io/name": "app"}
+
+
+def test_cached_builds_see_every_file_they_read(tmp_path: Path) -> None:
+    """Two trees that differ only in a file outside the built directory must not share a cached build."""
+    files = {
+        "flux/app.yaml": flux_ks("app", "./app"),
+        "app/kustomization.yaml": (
+            "resources:\n  - ../shared/base\npatches:\n  - path: ../patches/replicas.yaml\n"
+            "configMapGenerator:\n  - name: values\n    files:\n      - values.yaml=../helm/values.yaml\n"
+        ),
+        "shared/base/kustomization.yaml": "resources:\n  - cm.yaml\n",
+        "shared/base/cm.yaml": configmap("base", keep="1", level="1"),
+        "patches/replicas.yaml": configmap("base", level="2"),
+        "helm/values.yaml": "enabled: true\n",
+    }
+    first = emulate(write(tmp_path / "one", files))["flux-system/app"]
+    for rel, (old, new) in {
+        "shared/base/cm.yaml": ('keep: "1"', 'keep: "3"'),
+        "patches/replicas.yaml": ('"2"', '"4"'),
+        "helm/values.yaml": ("true", "false"),
+    }.items():
+        changed = {**files, rel: files[rel].replace(old, new)}
+        second = emulate(write(tmp_path / rel.replace("/", "_"), changed))["flux-system/app"]
+        assert second.objects != first.objects, f"a change in {rel} was not seen"
+    same = emulate(write(tmp_path / "same", files))["flux-system/app"]
+    assert same.objects == first.objects
+
+
+def test_yaml_is_read_as_kustomize_reads_it() -> None:
+    (doc,) = load_documents(
+        "a: yes\nb: True\nc: 010\nd: 0o10\ne: 1:30\nf: 2024-01-01\nbase: &m {x: 1, y: 1}\ng: {<<: *m, y: 2}\n"
+    )
+    assert doc == {
+        "a": "yes",
+        "b": True,
+        "c": 10,
+        "d": 8,
+        "e": "1:30",
+        "f": "2024-01-01",
+        "base": {"x": 1, "y": 1},
+        "g": {"x": 1, "y": 2},
+    }
 
 
 def _release(**spec: Any) -> dict[str, Any]:
