@@ -11,11 +11,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import tests.test_semantic
 from tests.flux_harness import (
     FluxBuild,
     ValuesError,
@@ -430,3 +432,64 @@ def test_cli_prints_each_flux_kustomization_and_what_it_builds(tmp_path: Path) -
         "flux-system/broken: nowhere (root)",
         "  ERROR path not found: nowhere",
     ]
+
+
+VALUES_FROM_TREE = {
+    "flux/app.yaml": flux_ks("app", "./app", targetNamespace="ai"),
+    "app/kustomization.yaml": (
+        "resources:\n  - helmrelease.yaml\n"
+        "configMapGenerator:\n  - name: app-values\n    files:\n      - values.yaml=./helm/values.yaml\n"
+        "configurations:\n  - ./helm/kustomizeconfig.yaml\n"
+    ),
+    "app/helm/kustomizeconfig.yaml": (
+        "nameReference:\n  - kind: ConfigMap\n    version: v1\n    fieldSpecs:\n"
+        "      - path: spec/valuesFrom/name\n        kind: HelmRelease\n"
+    ),
+    "app/helm/values.yaml": "litellm-helm:\n  migrationJob:\n    enabled: true\n  replicas: 1\n",
+    "app/helmrelease.yaml": (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: app\nspec:\n"
+        "  interval: 1h\n  valuesFrom:\n    - kind: ConfigMap\n      name: app-values\n"
+        "  values:\n    litellm-helm:\n      fullnameOverride: app-litellm\n"
+    ),
+}
+VALUES_FROM_TABLE: dict[str, Any] = {
+    "release": [{"name": "ai/app", "values": [{"path": ["litellm-helm", "migrationJob", "enabled"], "value": False}]}]
+}
+
+
+def _values_from_problems(tmp_path: Path, values_yaml: str) -> list[str]:
+    before = write(tmp_path / "before", VALUES_FROM_TREE)
+    after = write(tmp_path / "after", {**VALUES_FROM_TREE, "app/helm/values.yaml": values_yaml})
+    return compare(VALUES_FROM_TABLE, before, emulate(before), emulate(after))
+
+
+def test_values_from_a_generated_configmap_are_judged_by_effective_values(tmp_path: Path) -> None:
+    fixed = VALUES_FROM_TREE["app/helm/values.yaml"].replace("enabled: true", "enabled: false")
+    # The generated ConfigMap's hashed name changes with its content: neither it nor the reference counts.
+    assert _values_from_problems(tmp_path, fixed) == []
+
+
+def test_values_from_a_generated_configmap_still_catch_other_changes(tmp_path: Path) -> None:
+    fixed_and_more = VALUES_FROM_TREE["app/helm/values.yaml"].replace("enabled: true", "enabled: false")
+    problems = _values_from_problems(tmp_path, fixed_and_more.replace("replicas: 1", "replicas: 2"))
+    assert len(problems) == 1, problems
+    assert "effective values changed outside the declared paths: litellm-helm.replicas: 1 -> 2" in problems[0]
+
+
+def test_values_from_unfixed_release_is_reported_with_the_list_form_path(tmp_path: Path) -> None:
+    problems = _values_from_problems(tmp_path, VALUES_FROM_TREE["app/helm/values.yaml"])
+    assert problems == [
+        "check 3: HelmRelease ai/app in flux-system/app: litellm-helm.migrationJob.enabled is True, expected False"
+    ]
+
+
+def test_the_documented_case_format_parses() -> None:
+    """The case.toml example in tests/test_semantic.py's docstring is valid TOML of the shape the checks read."""
+    doc = tests.test_semantic.__doc__ or ""
+    example = doc[doc.index("    semantic_xfail =") : doc.index("A Flux Kustomization's identity")]
+    spec = tomllib.loads(textwrap.dedent(example))
+    assert spec["semantic_xfail"]
+    table = spec["semantic"]
+    assert set(table) == {"sources", "release", "job"}
+    assert table["release"][0]["values"] == {"litellm-helm.migrationJob.enabled": False}
+    assert set(table["job"][0]) == {"name", "flux", "built_before"}

@@ -47,8 +47,12 @@ case.toml format (stable; other branches write it too)
     # Optional, default true. false: no Flux Kustomization built the Job before (e.g. its file was
     # never listed); it is then compared (name, spec) with the Job manifest found in before/'s files.
     built_before = true
+    # Optional: the Job's namespace as built before, when the case means to change it (e.g. "" for a
+    # Job that had none, which Flux could not apply); default: the namespace of `name`.
+    # namespace_before = ""
 
 A Flux Kustomization's identity is "namespace/name" as built (namespace flux-system when unset).
+A Job or HelmRelease that gets no namespace anywhere is named with an empty one: "/openhands".
 Kustomization directories that nothing in the repository builds, but that list Flux Kustomizations
 (a namespace directory applied by a cluster-level Kustomization kept outside the repository), are
 built as roots whose identity is "./<dir>" (e.g. "./kubernetes/apps/ai"). `python -m tests.flux_harness
