@@ -478,22 +478,54 @@ def _not_a_manifest(path: Path) -> str | None:
 
 
 _DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*\n", re.MULTILINE)
-# Flux's envsubst: ${VAR}, ${VAR:=default}, ${VAR:-default}, ${VAR=default}, ${VAR-default}; $${ escapes.
-_VARIABLE = re.compile(r"\$(\$?)\{([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])([^}]*))?\}")
+# Flux's envsubst (fluxcd/pkg/envsubst): only the braced form, ${VAR}, ${VAR:=default}, ${VAR:-default},
+# ${VAR=default}, ${VAR-default}; a default may itself hold ${...}; $${VAR} is the literal ${VAR}.
+_EXPRESSION = re.compile(r"([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])(.*))?", re.DOTALL)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the } that closes the ${ whose body starts at `start`, or -1."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
 
 
 def substitute(text: str, variables: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        escaped, name, operator, default = match.groups()
-        if escaped:
-            return match.group(0)[1:]
-        if name in variables and (variables[name] != "" or not (operator or "").startswith(":")):
-            return variables[name]
-        if operator:
-            return default
-        return ""
-
-    return _VARIABLE.sub(replace, text)
+    out: list[str] = []
+    i = 0
+    while True:
+        found = text.find("${", i)
+        if found < 0:
+            out.append(text[i:])
+            return "".join(out)
+        if found > 0 and text[found - 1] == "$":  # $${VAR}: the escape drops one $, keeps the rest
+            out.append(text[i : found - 1] + "${")
+            i = found + 2
+            continue
+        out.append(text[i:found])
+        close = _closing_brace(text, found + 2)
+        match = _EXPRESSION.fullmatch(text, found + 2, close) if close >= 0 else None
+        if match is None:
+            out.append("${")
+            i = found + 2
+            continue
+        name, operator, default = match.groups()
+        value = variables.get(name)
+        if value is not None and (value != "" or not (operator or "").startswith(":")):
+            out.append(value)
+        elif operator:
+            out.append(substitute(default, variables))
+        i = close + 1
 
 
 def _data_of(obj: Obj) -> dict[str, str]:

@@ -136,6 +136,8 @@ def test_post_build_substitution(tmp_path: Path) -> None:
                 fallback="${MISSING:=fallback}",
                 empty="x-${MISSING}-y",
                 escaped="$${CLUSTER}",
+                nested="${CLAIM:-${CLUSTER}}-data",
+                braces="{a: ${CLUSTER}}",
             ),
             "app/raw.yaml": disabled,
         },
@@ -148,6 +150,8 @@ def test_post_build_substitution(tmp_path: Path) -> None:
         "fallback": "fallback",
         "empty": "x--y",
         "escaped": "${CLUSTER}",
+        "nested": "prod-data",
+        "braces": "{a: prod}",
     }
     assert objects["ConfigMap /raw"]["data"] == {"CLUSTER": "${CLUSTER}"}
 
