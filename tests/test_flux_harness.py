@@ -497,3 +497,14 @@ def test_the_documented_case_format_parses() -> None:
     assert set(table) == {"sources", "release", "job"}
     assert table["release"][0]["values"] == {"litellm-helm.migrationJob.enabled": False}
     assert set(table["job"][0]) == {"name", "flux", "built_before"}
+
+
+def test_compare_does_not_hold_a_repaired_build_against_its_failure(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(ATTEMPT3 / "after", broken)
+    kustomization = broken / APP / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("./httproute.yaml", "./missing.yaml"))
+    before, after = emulate(broken), emulate(ATTEMPT3 / "after")
+    assert not before["openhands/openhands"].ok
+    assert compare({}, broken, before, after) == []
+    assert compare({}, broken, after, before)[0].startswith("check 1: openhands/openhands")
