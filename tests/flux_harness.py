@@ -23,8 +23,9 @@ kustomize-controller builds); Flux's own steps around them are emulated in Pytho
   rendered tree is built. A build that fails while the tree holds an unrendered `x.j2` template
   (no `x` beside it) in the build's scope is recorded as "not built", not as a failure.
 
-CLI: `python -m tests.flux_harness DIR [--source Kind/namespace/name=subdir ...]` prints, per Flux
-Kustomization, the objects it builds (kind namespace/name) or its error.
+CLI: `python -m tests.flux_harness DIR [--values] [--source Kind/namespace/name=subdir ...]` prints,
+per Flux Kustomization, the objects it builds (kind namespace/name) or its error; with --values, the
+effective values of each HelmRelease too.
 """
 
 from __future__ import annotations
@@ -809,13 +810,17 @@ def _typed_strval(value: str) -> Any:
     return value
 
 
-def effective_values(release: Obj, objects: Iterable[Obj]) -> dict[str, Any]:
-    """valuesFrom (in order, from the same build output) merged, then spec.values on top."""
+def effective_values(release: Obj, objects: Iterable[Obj], elsewhere: Iterable[Obj] = ()) -> dict[str, Any]:
+    """valuesFrom (in order) merged, then spec.values on top.
+
+    A valuesFrom source is looked up in `objects` (the release's own build output) first, then in
+    `elsewhere` (what other Flux Kustomizations build: a ConfigMap applied cluster-wide).
+    """
     spec = release.get("spec") or {}
     namespace = (release.get("metadata") or {}).get("namespace") or ""
     available = {
         (o.get("kind"), (o.get("metadata") or {}).get("namespace") or "", (o.get("metadata") or {}).get("name")): o
-        for o in objects
+        for o in [*elsewhere, *objects]
         if isinstance(o, dict)
     }
     result: dict[str, Any] = {}
@@ -845,6 +850,12 @@ def effective_values(release: Obj, objects: Iterable[Obj]) -> dict[str, Any]:
             result = deep_merge(result, loaded)
     inline = spec.get("values") or {}
     return deep_merge(result, inline) if isinstance(inline, dict) else result
+
+
+def release_values(results: Mapping[str, FluxBuild], identity: str, release: Obj) -> dict[str, Any]:
+    """Effective values of a release built by `identity`, with sources from its build, else any build."""
+    elsewhere = [o for i, b in results.items() if i != identity for o in b.objects]
+    return effective_values(release, results[identity].objects, elsewhere)
 
 
 def values_sources(release: Obj) -> set[tuple[str, str, str]]:
@@ -1037,7 +1048,7 @@ def check_releases(table: Mapping[str, Any], after: Mapping[str, FluxBuild]) -> 
             problems.append(f"check 3: {key} is not built after")
         for identity, obj in found:
             try:
-                values = effective_values(obj, after[identity].objects)
+                values = release_values(after, identity, obj)
             except ValuesError as exc:
                 problems.append(f"check 3: {key} in {identity}: effective values: {exc}")
                 continue
@@ -1094,8 +1105,8 @@ def check_unchanged(
                     "  " + "; ".join(differences(release_shape(a), release_shape(b)))
                 )
             try:
-                values_a = without(effective_values(a, before[identity].objects), declared[key])
-                values_b = without(effective_values(b, after[identity].objects), declared[key])
+                values_a = without(release_values(before, identity, a), declared[key])
+                values_b = without(release_values(after, identity, b), declared[key])
             except ValuesError as exc:
                 problems.append(f"check 4: {key} in {identity}: effective values: {exc}")
                 continue
@@ -1124,7 +1135,8 @@ def compare(
 # CLI
 
 
-def describe(results: Mapping[str, FluxBuild]) -> str:
+def describe(results: Mapping[str, FluxBuild], values: bool = False) -> str:
+    """Per Flux Kustomization: what it builds, or its error; with values, each HelmRelease's effective values."""
     lines: list[str] = []
     for identity in sorted(results):
         build = results[identity]
@@ -1134,8 +1146,14 @@ def describe(results: Mapping[str, FluxBuild]) -> str:
             lines += ["  ERROR " + line for line in build.error.splitlines()]
         elif build.not_built is not None:
             lines.append(f"  NOT BUILT {build.not_built.splitlines()[0]}")
-        else:
-            lines += [f"  {object_key(obj)}" for obj in build.objects]
+        for obj in build.objects:
+            lines.append(f"  {object_key(obj)}")
+            if values and obj.get("kind") == "HelmRelease":
+                try:
+                    text = dump_document(release_values(results, identity, obj)).rstrip("\n")
+                except ValuesError as exc:
+                    text = f"values error: {exc}"
+                lines += [f"      {line}" for line in text.splitlines()]
     return "\n".join(lines)
 
 
@@ -1149,10 +1167,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KIND/NAMESPACE/NAME=SUBDIR",
         help="artifact root of a source, relative to the tree (repeatable)",
     )
+    parser.add_argument("--values", action="store_true", help="print each HelmRelease's effective values")
     args = parser.parse_args(argv)
     sources = dict(s.split("=", 1) for s in args.source)
     results = emulate(args.tree, sources)
-    print(describe(results))
+    print(describe(results, values=args.values))
     return 1 if any(b.error for b in results.values()) else 0
 
 

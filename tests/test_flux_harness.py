@@ -508,3 +508,24 @@ def test_compare_does_not_hold_a_repaired_build_against_its_failure(tmp_path: Pa
     assert not before["openhands/openhands"].ok
     assert compare({}, broken, before, after) == []
     assert compare({}, broken, after, before)[0].startswith("check 1: openhands/openhands")
+
+
+def test_cli_prints_effective_values(tmp_path: Path) -> None:
+    root = write(tmp_path, VALUES_FROM_TREE)
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.flux_harness", "--values", str(root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    release = lines.index("  HelmRelease ai/app")
+    assert lines[release + 1 : release + 6] == [
+        "      litellm-helm:",
+        "        migrationJob:",
+        "          enabled: true",
+        "        replicas: 1",
+        "        fullnameOverride: app-litellm",
+    ]
