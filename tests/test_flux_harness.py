@@ -303,6 +303,20 @@ def test_cached_builds_see_every_file_they_read(tmp_path: Path) -> None:
     assert same.objects == first.objects
 
 
+def test_a_duplicate_key_fails_the_build_even_where_flux_edits_the_kustomization(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "flux/app.yaml": flux_ks("app", "./app", targetNamespace="team"),
+            "app/kustomization.yaml": "resources:\n  - a.yaml\nresources:\n  - b.yaml\n",
+            "app/a.yaml": configmap("a"),
+            "app/b.yaml": configmap("b"),
+        },
+    )
+    build = emulate(root)["flux-system/app"]
+    assert build.error is not None and "duplicate key 'resources'" in build.error
+
+
 def test_yaml_is_read_as_kustomize_reads_it() -> None:
     (doc,) = load_documents(
         "a: yes\nb: True\nc: 010\nd: 0o10\ne: 1:30\nf: 2024-01-01\nbase: &m {x: 1, y: 1}\ng: {<<: *m, y: 2}\n"
