@@ -811,14 +811,15 @@ def _split_target_path(path: str) -> list[str]:
 
 
 def _typed_strval(value: str) -> Any:
-    """helm-controller ReplacePathValue: quoted values stay strings, others are typed like --set."""
+    """helm-controller ReplacePathValue: a quoted value stays a string, others are typed like Helm's --set
+    (strvals typedVal: true/false/null in any case; integers that do not start with 0)."""
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         return value.strip("'\"")
-    if value in ("true", "false"):
-        return value == "true"
-    if value == "null":
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if value.lower() == "null":
         return None
-    if re.fullmatch(r"-?(0|[1-9][0-9]*)", value):
+    if value == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", value):
         return int(value)
     return value
 
