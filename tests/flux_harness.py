@@ -558,7 +558,8 @@ def _data_of(obj: Obj) -> dict[str, str]:
             return out
         for key, value in (obj.get("data") or {}).items():
             try:
-                out[str(key)] = base64.b64decode(str(value), validate=True).decode()
+                # kustomize wraps long base64 across lines; the line breaks are not data.
+                out[str(key)] = base64.b64decode("".join(str(value).split()), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 continue
     else:
