@@ -71,6 +71,13 @@ RULES: dict[str, Rule] = {
             "Job has `kustomize.toolkit.fluxcd.io/force: enabled` or its Kustomization `spec.force`.",
         ),
         Rule(
+            "schema-never-migrated",
+            "error",
+            "DISABLE_SCHEMA_UPDATE set while the migration Job is disabled",
+            "With migrationJob.enabled false, the litellm proxy migrates its schema at start-up unless "
+            "DISABLE_SCHEMA_UPDATE is true; with both, nothing ever migrates it.",
+        ),
+        Rule(
             "stale-render",
             "warning",
             "Rendered file whose template no longer exists",

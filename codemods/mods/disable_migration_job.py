@@ -229,6 +229,19 @@ def _plain(node: Node) -> Scalar | None:
 
 
 @dataclass(frozen=True)
+class Needed:
+    """A release whose values need a fix: where the value is set today (None: the chart default)."""
+
+    unit: Unit
+    document: int
+    name: str
+    chart: str | None
+    fix: Fix
+    source: ValuesSource
+    set_at: tuple[str, int] | None  # (file, line) of the winning value
+
+
+@dataclass(frozen=True)
 class _Release:
     unit: Unit
     document: int
@@ -278,6 +291,54 @@ class DisableMigrationJob:
             for (position, _parent), fixes in groups.items():
                 self._apply(ctx, release, release.sources[position], fixes)
 
+    def needed(self, ctx: Context) -> list[Needed]:
+        """What plan() would change, as facts for the doctor: the same model, the same decision."""
+        found = []
+        for release in self._releases(ctx):
+            for fix in self._fixes(ctx, release):
+                source = self._winner(ctx, release, fix.path)
+                hit = None
+                for located, hits in self._hits(ctx, source, fix.path):
+                    for key, _value in hits:
+                        offset = located.block.outer(key.start_mark.index) if located.block else key.start_mark.index
+                        text = ctx.readable_text(source.path) or ""
+                        hit = (source.path, text.count("\n", 0, offset) + 1)
+                        break
+                    if hit:
+                        break
+                found.append(Needed(release.unit, release.document, release.name, release.chart, fix, source, hit))
+        return found
+
+    def schema_never_migrated(self, ctx: Context) -> list[tuple[str, str, int]]:
+        """(release, file, line) where envVars.DISABLE_SCHEMA_UPDATE is "true" and the migration
+        Job is disabled: nothing would ever migrate the schema (upstream docs: set it only when
+        the Job owns migrations)."""
+        found: list[tuple[str, str, int]] = []
+        if self.policy is None:
+            return found
+        for release in self._releases(ctx):
+            prefix = self._prefix(ctx, release)
+            if prefix is None:
+                continue
+            lookup = self._lookup(ctx, release)
+            flag = (*prefix, "envVars", "DISABLE_SCHEMA_UPDATE")
+            if str(lookup(flag)).lower() != "true" or lookup((*prefix, "migrationJob", "enabled")) is not False:
+                continue
+            source = self._winner(ctx, release, flag)
+            for located, hits in self._hits(ctx, source, flag):
+                for key, _value in hits[:1]:
+                    offset = located.block.outer(key.start_mark.index) if located.block else key.start_mark.index
+                    text = ctx.readable_text(source.path) or ""
+                    found.append((release.name, source.path, text.count("\n", 0, offset) + 1))
+        return found
+
+    def _prefix(self, ctx: Context, release: _Release) -> tuple[str, ...] | None:
+        """() for the policy's chart itself, the sub-chart's key inside another chart, else None."""
+        assert self.policy is not None
+        if release.chart in self.policy.charts:
+            return ()
+        return next(((key,) for key in self.policy.subchart_keys if self._holds(ctx, release, (key,))), None)
+
     # -- which releases, which change ---------------------------------------------------------
     def _releases(self, ctx: Context) -> list[_Release]:
         found = []
@@ -313,12 +374,9 @@ class DisableMigrationJob:
             elif not self._holds(ctx, release, (self.values_path[0],)):
                 return []
             return [Fix((*self.values_path, k), v, WHY) for k, v in self.assignments.items()]
-        if release.chart in self.policy.charts:
-            prefix: tuple[str, ...] = ()
-        else:
-            prefix = next(((key,) for key in self.policy.subchart_keys if self._holds(ctx, release, (key,))), ())
-            if not prefix:
-                return []
+        prefix = self._prefix(ctx, release)
+        if prefix is None:
+            return []
         has_job = any(p.release.unit is release.unit for p in ctx.placements(matcher=self.policy.job))
         fix = self.policy.fix(prefix, self._lookup(ctx, release), has_job)
         return [fix] if fix is not None else []

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from codemods.doctor.model import DoctorContext, Finding, line_of, mappings_below
 from codemods.doctor.rules import RULES
 from codemods.repo.index import Unit
-from codemods.repo.workloads import LITELLM_VALUES_KEY, is_helm_release
+from codemods.repo.workloads import is_helm_release
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, entries, first, scalar_value
 
 # Values the charts pass to Helm's tpl are fine; these two never are (they name resources).
@@ -33,6 +33,7 @@ def _worth_parsing(text: str) -> bool:
 
 
 def check(ctx: DoctorContext) -> Iterator[Finding]:
+    yield from _subchart_job(ctx)
     for unit in ctx.units("helm_release"):
         if not _worth_parsing(ctx.text(unit)):
             continue
@@ -42,7 +43,6 @@ def check(ctx: DoctorContext) -> Iterator[Finding]:
             values = first(first(doc, "spec"), "values")
             yield from _template_in_values(unit, values)
             yield from _hook_annotations(unit, values)
-            yield from _subchart_job(ctx, unit, doc, values)
 
 
 def _template_in_values(unit: Unit, values: Node | None) -> Iterator[Finding]:
@@ -92,38 +92,76 @@ def _chart_version(doc: MappingNode) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
-def _subchart_job(ctx: DoctorContext, unit: Unit, doc: MappingNode, values: Node | None) -> Iterator[Finding]:
-    fix = "run `codemods run --only disable-migration-job` (the proxy then migrates its schema at start-up)"
-    for key, block in entries(values, LITELLM_VALUES_KEY):
-        jobs = entries(block, "migrationJob")
-        if not jobs:
-            version = _chart_version(doc)
-            if version is not None and version >= OPENHANDS_DISABLES_FROM:
-                continue
-            yield _finding(
-                "subchart-job-not-hook",
-                unit,
-                key,
-                "litellm-helm.migrationJob is enabled by the chart's default and is not a Helm hook: once its "
-                "TTL deletes the Job, Helm fails with 'jobs.batch \"...-migrations\" not found'",
-                fix,
+def _subchart_job(ctx: DoctorContext) -> Iterator[Finding]:
+    """litellm's migration Job left a plain release resource, judged on the effective values:
+    the same model and chart knowledge as `codemods run`, so the two never disagree."""
+    from codemods.mods.base import Context
+    from codemods.mods.disable_migration_job import DisableMigrationJob
+    from codemods.plan import Plan
+
+    context = Context(ctx.index, Plan(ctx.index))
+    context.graph = ctx.flux
+    fix = "run `codemods run --only disable-migration-job`"
+    codemod = DisableMigrationJob()
+    for name, file, line in codemod.schema_never_migrated(context):
+        if ctx.only is None or file in ctx.only:
+            yield Finding(
+                file,
+                line,
+                "schema-never-migrated",
+                RULES["schema-never-migrated"].severity,
+                f"DISABLE_SCHEMA_UPDATE is true and the migration Job is disabled (HelmRelease {name}): the proxy "
+                "skips its start-up migration and no Job runs one, so the database schema is never migrated",
+                "remove DISABLE_SCHEMA_UPDATE (the proxy then migrates at start-up), or let a migration Job run",
             )
+    for needed in codemod.needed(context):
+        path = ".".join(needed.fix.path)
+        if needed.set_at is not None:
+            file, line = needed.set_at
+            how = "explicitly"
+        else:
+            file, line, how = needed.unit.primary.path, _release_line(ctx, needed), "by the chart's default"
+            if needed.chart == "openhands" and _version(ctx, needed) >= OPENHANDS_DISABLES_FROM:
+                continue
+        if ctx.only is not None and file not in ctx.only and needed.unit.primary.path not in ctx.only:
             continue
-        for job_key, job in jobs:
-            enabled = entries(job, "enabled")
-            values_enabled = [v for _k, v in enabled if isinstance(v, ScalarNode)]
-            if values_enabled and all(v.value in _FALSE and v.style is None for v in values_enabled):
-                continue
-            hook = first(first(first(job, "hooks"), "helm"), "enabled")
-            if isinstance(hook, ScalarNode) and hook.value in _TRUE:
-                continue
-            where = enabled[0][0] if enabled else job_key
-            how = "explicitly" if enabled else "by the chart's default"
-            yield _finding(
-                "subchart-job-not-hook",
-                unit,
-                where,
-                f"litellm-helm.migrationJob is enabled {how} and hooks.helm.enabled is not true: once its TTL "
-                "deletes the Job, Helm fails with 'jobs.batch \"...-migrations\" not found'",
-                fix,
-            )
+        job = path.rsplit(".", 1)[0] if path.endswith(".enabled") else path
+        job = job.removesuffix(".hooks.helm")
+        yield Finding(
+            file,
+            line,
+            "subchart-job-not-hook",
+            RULES["subchart-job-not-hook"].severity,
+            f"{job} is enabled {how} and hooks.helm.enabled is not true: once its TTL deletes the Job, Helm fails "
+            f"with 'jobs.batch \"...-migrations\" not found' (HelmRelease {needed.name})",
+            f"{fix}: it sets {path}: {str(needed.fix.value).lower()} ({needed.fix.why})",
+        )
+
+
+def _release_doc(ctx: DoctorContext, needed) -> MappingNode | None:
+    docs = ctx.docs(needed.unit)
+    doc = docs[needed.document] if needed.document < len(docs) else None
+    return doc if isinstance(doc, MappingNode) else None
+
+
+def _release_line(ctx: DoctorContext, needed) -> int:
+    """The sub-chart's key in spec.values when there is one, else the HelmRelease's kind line."""
+    doc = _release_doc(ctx, needed)
+    if doc is None:
+        return 1
+    # The deepest key of the path that the release writes (migrationJob, else litellm-helm).
+    node: Node = first(doc, "kind") or doc
+    here: Node | None = first(first(doc, "spec"), "values")
+    for segment in needed.fix.path[:-1]:
+        found = entries(here, segment)
+        if not found:
+            break
+        node, here = found[0]
+    return line_of(node)
+
+
+def _version(ctx: DoctorContext, needed) -> tuple[int, int, int]:
+    doc = _release_doc(ctx, needed)
+    chart = first(first(first(doc, "spec"), "chart"), "spec")
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", scalar_value(first(chart, "version")) or "")
+    return (int(match[1]), int(match[2]), int(match[3])) if match else (0, 0, 0)
