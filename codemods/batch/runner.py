@@ -217,7 +217,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     repo = remote.clone_or_fetch(spec.url, dest, env)
     default = remote.default_branch(repo)
     remote_sha = remote.remote_branch(repo, options.branch)
-    predicting = options.dry_run and (options.push or options.forges is not None)
+    predicting = options.dry_run
     saved_local = None
     if predicting:
         # Build the branch as a real run would, on a local branch that mirrors the remote,
