@@ -96,9 +96,7 @@ def hosting(tmp_path: Path, seed: Path) -> Iterator[Hosting]:
 
 
 @pytest.fixture
-def cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., Run]:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
     """`codemods ARGS...` in-process, with every forge's token in the environment, and the
     --report it wrote (when the command takes one)."""
     counter = itertools.count()
@@ -122,7 +120,9 @@ def bare_dir(forge: FakeForge, project: str) -> Path:
 
 
 def ref(forge: FakeForge, project: str, name: str) -> str | None:
-    out = git(Path("/"), "--git-dir", str(bare_dir(forge, project)), "rev-parse", "--verify", "--quiet", name, check=False)
+    out = git(
+        Path("/"), "--git-dir", str(bare_dir(forge, project)), "rev-parse", "--verify", "--quiet", name, check=False
+    )
     return out.stdout.strip() or None
 
 

@@ -36,9 +36,7 @@ class Recorded:
 
 
 def _git(git_dir: Path, *args: str, check: bool = True) -> str:
-    result = subprocess.run(
-        ["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, check=check
-    )
+    result = subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, check=check)
     return result.stdout.strip()
 
 
@@ -89,7 +87,7 @@ class FakeForge:
             if not project.startswith(f"{owner}/") or git_dir is None:
                 continue
             found = subprocess.run(
-                ["git", "--git-dir", str(git_dir), "grep", "-q", "-F", query, "HEAD"], capture_output=True
+                ["git", "--git-dir", str(git_dir), "grep", "-q", "-F", query, "HEAD"], capture_output=True, check=False
             )
             if found.returncode == 0:
                 hits.append(project)
@@ -101,7 +99,9 @@ class FakeForge:
         if git_dir is None:
             return True
         head_sha, base_sha = self.branch_sha(project, head), self.branch_sha(project, base)
-        ancestor = subprocess.run(["git", "--git-dir", str(git_dir), "merge-base", "--is-ancestor", base_sha, head_sha])
+        ancestor = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "merge-base", "--is-ancestor", base_sha, head_sha], check=False
+        )
         if ancestor.returncode != 0:
             return False
         _git(git_dir, "update-ref", f"refs/heads/{base}", head_sha, base_sha)
@@ -194,10 +194,10 @@ class FakeForge:
             pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
             pr["requested_reviewers"] = body["reviewers"]
             return 201, pr
-        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/(?:git/refs/heads|branches)/(.+)", path):
-            if method == "DELETE":
-                self._delete_branch(m.group(1), unquote(m.group(2)))
-                return 204, None
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/(?:git/refs/heads|branches)/(.+)", path)
+        if m and method == "DELETE":
+            self._delete_branch(m.group(1), unquote(m.group(2)))
+            return 204, None
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/labels", path):
             return 200, [{"id": i, "name": n} for n, i in self.labels.items()]
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/commits/([0-9a-f]+)/status", path):
@@ -425,7 +425,7 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
                 "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
             }
-            out = subprocess.run(["git", "http-backend"], input=raw, env=env, capture_output=True).stdout
+            out = subprocess.run(["git", "http-backend"], input=raw, env=env, capture_output=True, check=False).stdout
             head, _sep, payload = out.partition(b"\r\n\r\n")
             status = 200
             self_headers = []
@@ -456,5 +456,5 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     forge.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server

@@ -196,9 +196,7 @@ def test_7_a_branch_with_a_persons_commits_is_not_closed(cli: Cli, hosting: Host
     assert github.pulls["acme/app"][0]["state"] == "open" and ref(github, "acme/app", BRANCH) is not None
 
 
-def test_8_the_table_fits_80_columns_and_errors_name_the_repository(
-    cli: Cli, hosting: Hosting, tmp_path: Path
-) -> None:
+def test_8_the_table_fits_80_columns_and_errors_name_the_repository(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
     github = hosting.forge("github")
     good = hosting.host(github, "acme-platform-engineering/flux-cluster-with-a-long-name")
     bad = hosting.host(github, "acme/bad", source=SNAPSHOTS / "bad-yaml" / "before")
@@ -232,7 +230,7 @@ def test_8_counts_agree_a_move_is_one_file(cli: Cli, hosting: Hosting, tmp_path:
     pr = github.pulls["acme/app"][0]
     count = int(re.search(r"\((\d+) files?\)", pr["title"]).group(1))  # type: ignore[union-attr]
     assert count == len(entry["files"]) == len(set(entry["files"]))
-    rows = {m.group(1) for m in re.finditer(r"^\| `([^`]+)`", pr["body"], re.M)}
+    rows = {m.group(1) for m in re.finditer(r"^\| `([^`]+)`", pr["body"], re.MULTILINE)}
     assert len(rows) == count, "the summary's table has one row group per file"
     for src, dst in entry["moves"].items():
         assert dst in entry["files"] and src not in entry["files"]

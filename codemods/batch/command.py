@@ -7,6 +7,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,6 +17,7 @@ from codemods.batch.discover import Found, discover, parse_sources
 from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
 from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, ForgeRouter, RepoResult, WorkdirBusy, run_batch
+from codemods.batch.track import SUBCOMMANDS
 from codemods.cli import RECIPE_HELP, complete_recipes
 from codemods.errors import InputError
 from codemods.forge import KINDS, TOKEN_ENV, ForgeError, host_of, token_for
@@ -30,7 +32,22 @@ def _default_workdir() -> Path:
     return Path(tempfile.gettempdir()) / "codemods-batch"
 
 
-@click.command("batch")
+class BatchCommand(click.Command):
+    """`codemods batch REPO... [flags]` as always, and `codemods batch status|merge|close ...`.
+
+    A click group cannot take REPO arguments beside subcommands, so the first argument
+    decides: a subcommand's name runs it, anything else is the rollout itself."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        if args and args[0] in SUBCOMMANDS:
+            sub = SUBCOMMANDS[args[0]]
+            return sub.make_context(f"{info_name} {args[0]}", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command("batch", cls=BatchCommand)
 @click.argument("repos", nargs=-1)
 @click.option(
     "--repos-file",
@@ -161,7 +178,7 @@ def batch_command(
     Exit codes: 0 no repository failed, 1 some failed, 2 bad arguments.
     Tokens come from GITHUB_TOKEN, GITLAB_TOKEN or GITEA_TOKEN and never appear in any output.
     """
-    hosts = _parse_forge_hosts(forge_hosts)
+    hosts = parse_forge_hosts(forge_hosts)
     default_kind = forge or "github"
     tokens = {kind: token_for(kind) for kind in KINDS}
     router = ForgeRouter(default_kind, api_url, hosts, tokens)
@@ -261,7 +278,7 @@ def batch_command(
     return EXIT_SOME_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
 
 
-def _parse_forge_hosts(values: tuple[str, ...]) -> dict[str, str]:
+def parse_forge_hosts(values: tuple[str, ...]) -> dict[str, str]:
     hosts = {}
     for value in values:
         host, _sep, kind = value.partition("=")

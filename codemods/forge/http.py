@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -78,12 +79,12 @@ class Client:
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers}
         self.secrets = secrets
         self.policy = policy or RetryPolicy()
-        self.calls = 0  # API calls made, retries not counted
+        self._local = threading.local()  # calls are counted per thread: one repository's work
 
     def request(self, method: str, path: str, body: Any = None) -> Response:
         """path is below the base URL, or a whole URL (a pagination link, a GraphQL endpoint)."""
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
-        self.calls += 1
+        self._local.calls = self.calls + 1
         data = json.dumps(body).encode() if body is not None else None
         headers = dict(self.headers)
         if data is not None:
@@ -112,6 +113,11 @@ class Client:
             if attempt + 1 < self.policy.tries:
                 self.policy.sleep(wait)
         raise ForgeError(redact(f"{last_error} (gave up after {self.policy.tries} tries)", self.secrets))
+
+    @property
+    def calls(self) -> int:
+        """API calls this thread made through this client, retries not counted."""
+        return getattr(self._local, "calls", 0)
 
     def paginate(self, path: str, limit: int = MAX_PAGES) -> list[Any]:
         """Every item of a list endpoint, following the Link header's rel="next" (GitHub,
