@@ -379,6 +379,8 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
             raw = self.rfile.read(length) if length else b""
             split = urlsplit(self.path)
             if is_git_path(split.path):
+                if self._injected(f"{self.command} {split.path}"):
+                    return
                 self._git(split.path, split.query, raw)
                 return
             body = json.loads(raw or b"null") if raw else {}
@@ -393,18 +395,26 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
                         {"Retry-After": "1"},
                     )
                     return
-                key = f"{self.command} {split.path}"
-                failing = next((p for p, (_s, n) in forge.failures.items() if n > 0 and re.search(p, key)), None)
-                if failing is not None:
-                    status, left = forge.failures[failing]
-                    forge.failures[failing] = (status, left - 1)
-                    self._reply(status, {"message": f"injected failure {status}"})
+                if self._injected(f"{self.command} {split.path}", locked=True):
                     return
                 if not forge.authorized(headers):
                     self._reply(401, {"message": "Bad credentials"})
                     return
                 status, data = forge.api(self.command, split.path, parse_qs(split.query), body or {})
             self._reply(status, data)
+
+        def _injected(self, key: str, locked: bool = False) -> bool:
+            """Answer with an injected failure when one matches "METHOD path"."""
+            if not locked:
+                with forge.lock:
+                    return self._injected(key, locked=True)
+            failing = next((p for p, (_s, n) in forge.failures.items() if n > 0 and re.search(p, key)), None)
+            if failing is None:
+                return False
+            status, left = forge.failures[failing]
+            forge.failures[failing] = (status, left - 1)
+            self._reply(status, {"message": f"injected failure {status}"})
+            return True
 
         def _git(self, path: str, query: str, raw: bytes) -> None:
             """git's smart HTTP through the real `git http-backend` (CGI)."""

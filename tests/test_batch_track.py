@@ -187,7 +187,7 @@ def test_discovery_lists_filters_and_says_why(cli: Cli, hosting: Hosting, tmp_pa
     assert found["acme/untagged"]["reason"] == "no topic gitops"
     assert found["platform/web"]["reason"] == "no topic gitops"
     assert [r["name"] for r in run.repos] == ["acme/app"], "only what was included is cloned"
-    assert run.repos[0]["discovery"]["source"] == f"github-org acme"
+    assert run.repos[0]["discovery"]["source"] == "github-org acme"
     assert run.statuses == ["changed"]
 
     subgroups = cli(
