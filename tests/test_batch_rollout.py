@@ -287,8 +287,10 @@ def test_tokens_stay_out_of_every_output(cli: Cli, hosting: Hosting, tmp_path: P
     first = batch(cli, tmp_path, url, "--open-pr", *host_flag(forge), tokens={kind: "WRONG" + TOKENS[kind]})
     second = batch(cli, tmp_path, url, "--open-pr", "--close-stale", *host_flag(forge))
     status = cli("batch", "status", url, *host_flag(forge), "--json")
-    outputs = [first.out, first.err, second.out, second.err, status.out, status.err]
-    outputs += [str(first.report), str(second.report)]
+    closed = cli("batch", "close", url, *host_flag(forge), "--json", tokens={kind: "WRONG" + TOKENS[kind]})
+    assert closed.code == 1 and "HTTP 401" in closed.report["repos"][0]["error"]
+    outputs = [first.out, first.err, second.out, second.err, status.out, status.err, closed.out, closed.err]
+    outputs += [str(first.report), str(second.report), str(closed.report)]
     outputs += [p.read_text(errors="replace") for p in (tmp_path / "work").rglob("config")]
     for text in outputs:
         for token in TOKENS.values():
