@@ -37,12 +37,14 @@ class Gitea:
         self.api_url = api_url
         self.client = Client(api_url, {"Authorization": f"token {token}"}, secrets=(token,), policy=policy)
 
-    def _raw_pulls(self, project: str, head: str) -> list[dict[str, Any]]:
-        found = self.client.request("GET", f"/repos/{project}/pulls?state=all&sort=newest&limit=50").data or []
-        return [p for p in found if (p.get("head") or {}).get("ref") == head]
+    def _raw_pulls(self, project: str, head: str, pages: int) -> list[dict[str, Any]]:
+        # Most recently updated first: the rollout's pull request is on the first page unless
+        # the repository is very busy, so status reads one page and a run a few.
+        path = f"/repos/{project}/pulls?state=all&sort=recentupdate&limit=50"
+        return [p for p in self.client.paginate(path, limit=pages) if (p.get("head") or {}).get("ref") == head]
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
-        return sorted((_pull(p) for p in self._raw_pulls(project, head)), key=lambda p: -p.number)
+        return sorted((_pull(p) for p in self._raw_pulls(project, head, pages=5)), key=lambda p: -p.number)
 
     def _label_ids(self, project: str, names: tuple[str, ...]) -> list[int]:
         known = {label["name"]: label["id"] for label in self.client.paginate(f"/repos/{project}/labels?limit=50")}
@@ -88,7 +90,7 @@ class Gitea:
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         before = self.client.calls
-        found = self._raw_pulls(project, head)
+        found = self._raw_pulls(project, head, pages=1)
         if not found:
             return None, self.client.calls - before
         data = max(found, key=lambda p: p["number"])
