@@ -6,13 +6,12 @@ Real git repositories served over HTTP by the forge stand-ins, the real CLI in-p
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from codemods.cli import main
 from tests.batch_fixtures import (
     BRANCH,
     TOKENS,
@@ -26,14 +25,14 @@ from tests.batch_fixtures import (
     seed,  # noqa: F401 - fixture
     touch_cluster,
 )
-from tests.helpers import ROOT, SNAPSHOTS, git
+from tests.helpers import SNAPSHOTS, git
 
 Cli = Callable[..., Run]
 
 
 def fix_by_hand(clone: Path) -> None:
-    """A person repairs the repository their own way (here: with codemods, by hand)."""
-    subprocess.run([sys.executable, "-m", "codemods", "run", str(clone)], check=True, capture_output=True, cwd=ROOT)
+    """A person repairs the repository their own way (here: `codemods run` on a checkout)."""
+    assert main(["run", str(clone)]) == 0
 
 
 def batch(cli: Cli, tmp_path: Path, *args: str, **kwargs: object) -> Run:
@@ -121,7 +120,7 @@ def test_4_5_mixed_fleet_with_gitlab_subgroups_and_gitea(cli: Cli, hosting: Host
         hosting.host(gitlab, "platform/team/gitops"),
         hosting.host(gitea, "homelab/cluster"),
     ]
-    flags = [*host_flag(github), *host_flag(gitlab), *host_flag(gitea)]
+    flags = [*host_flag(github), *host_flag(gitlab), *host_flag(gitea), "--jobs", "2"]
     run = batch(cli, tmp_path, *urls, "--open-pr", "--label", "codemods", *flags)
     assert run.code == 0, run.err
     assert run.statuses == ["changed", "changed", "changed"]
@@ -147,60 +146,55 @@ def test_6_dry_run_predicts_what_the_real_run_reaches(cli: Cli, hosting: Hosting
         hosting.host(github, f"acme/{name}") for name in ("fresh", "current", "foreign", "closed")
     )
     flags = ("--open-pr", *host_flag(github))
-    assert batch(cli, tmp_path, current, foreign, closed, *flags).code == 0
+    assert batch(cli, tmp_path, current, foreign, closed, *flags, "--jobs", "2").code == 0
     commit_to(github, "acme/foreign", BRANCH, touch_cluster, "a person's commit on the bot's branch")
     github.pulls["acme/closed"][0]["state"] = "closed"
     commit_to(github, "acme/closed", "main", touch_cluster, "the base moves on")
     refs_before = {p: ref(github, p, BRANCH) for p in ("acme/fresh", "acme/current", "acme/foreign", "acme/closed")}
     writes_before = [r for r in github.requests if r.method != "GET" and "graphql" not in r.path]
 
-    predicted = batch(cli, tmp_path, fresh, current, foreign, closed, *flags, "--dry-run")
+    predicted = batch(cli, tmp_path, fresh, current, foreign, closed, *flags, "--dry-run", "--jobs", "2")
     assert predicted.statuses == ["changed", "up-to-date", "failed", "closed-by-human"]
     assert "did not make" in predicted.repos[2]["error"]
     assert {p: ref(github, p, BRANCH) for p in refs_before} == refs_before, "dry-run pushed nothing"
     assert [r for r in github.requests if r.method != "GET"] == writes_before, "and wrote nothing on the forge"
 
-    real = batch(cli, tmp_path, fresh, current, foreign, closed, *flags)
+    real = batch(cli, tmp_path, fresh, current, foreign, closed, *flags, "--jobs", "2")
     assert real.statuses == predicted.statuses
 
 
 def test_7_stale_pull_requests_are_closed_with_a_comment(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
     github = hosting.forge("github")
-    url = hosting.host(github, "acme/app")
-    flags = (url, "--open-pr", *host_flag(github))
+    urls = [hosting.host(github, "acme/app"), hosting.host(github, "acme/kept")]
+    flags = (*urls, "--open-pr", "--jobs", "2", *host_flag(github))
     assert batch(cli, tmp_path, *flags).code == 0
-
-    commit_to(github, "acme/app", "main", fix_by_hand, "fixed by hand")
-    assert batch(cli, tmp_path, *flags).statuses == ["unchanged"], "without --close-stale: left as it was"
+    commit_to(github, "acme/kept", BRANCH, touch_cluster, "a person builds on the bot's branch")
+    for project in ("acme/app", "acme/kept"):
+        commit_to(github, project, "main", fix_by_hand, "fixed by hand")
+    assert batch(cli, tmp_path, *flags).statuses == ["unchanged"] * 2, "without --close-stale: left as it was"
     assert github.pulls["acme/app"][0]["state"] == "open"
 
     predicted = batch(cli, tmp_path, *flags, "--close-stale", "--dry-run")
-    assert predicted.statuses == ["closed-stale"] and github.pulls["acme/app"][0]["state"] == "open"
+    assert predicted.statuses == ["closed-stale", "unchanged"] and github.pulls["acme/app"][0]["state"] == "open"
     run = batch(cli, tmp_path, *flags, "--close-stale")
-    assert run.code == 0 and run.statuses == ["closed-stale"]
+    assert run.code == 0 and run.statuses == ["closed-stale", "unchanged"]
     assert github.pulls["acme/app"][0]["state"] == "closed"
-    assert github.comments and "no longer needs this change" in github.comments[0][2]
+    assert [c[:2] for c in github.comments] == [("acme/app", 1)]
+    assert "no longer needs this change" in github.comments[0][2]
     assert ref(github, "acme/app", BRANCH) is None, "its branch is deleted"
-    assert batch(cli, tmp_path, *flags, "--close-stale").statuses == ["unchanged"], "converged"
-
-
-def test_7_a_branch_with_a_persons_commits_is_not_closed(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
-    github = hosting.forge("github")
-    url = hosting.host(github, "acme/app")
-    flags = (url, "--open-pr", *host_flag(github))
-    assert batch(cli, tmp_path, *flags).code == 0
-    commit_to(github, "acme/app", BRANCH, touch_cluster, "a person builds on the bot's branch")
-    commit_to(github, "acme/app", "main", fix_by_hand, "fixed by hand")
-    run = batch(cli, tmp_path, *flags, "--close-stale")
-    assert run.statuses == ["unchanged"] and "did not make: left open" in run.repos[0]["note"]
-    assert github.pulls["acme/app"][0]["state"] == "open" and ref(github, "acme/app", BRANCH) is not None
+    # A branch that holds a person's commits is theirs too: neither closed nor deleted.
+    assert "did not make: left open" in run.repos[1]["note"]
+    assert github.pulls["acme/kept"][0]["state"] == "open" and ref(github, "acme/kept", BRANCH) is not None
+    assert batch(cli, tmp_path, *flags, "--close-stale").statuses == ["unchanged"] * 2, "converged"
 
 
 def test_8_the_table_fits_80_columns_and_errors_name_the_repository(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
     github = hosting.forge("github")
     good = hosting.host(github, "acme-platform-engineering/flux-cluster-with-a-long-name")
     bad = hosting.host(github, "acme/bad", source=SNAPSHOTS / "bad-yaml" / "before")
-    run = batch(cli, tmp_path, good, bad, "--open-pr", *host_flag(github))
+    taken = hosting.host(github, "acme/taken")
+    commit_to(github, "acme/taken", BRANCH, touch_cluster, "a person's branch of the same name")
+    run = batch(cli, tmp_path, good, bad, taken, "--open-pr", "--jobs", "2", *host_flag(github))
     assert run.code == 1
     table = run.err[run.err.index("codemods batch") :]
     assert all(len(line) <= 80 for line in table.splitlines()), table
@@ -210,47 +204,37 @@ def test_8_the_table_fits_80_columns_and_errors_name_the_repository(cli: Cli, ho
     error = run.repos[1]["error"]
     assert error.startswith("kubernetes/apps/ai/openhands/app/helmrelease.yaml:11:10")
     assert str(tmp_path) not in error and "/tmp" not in error, "the repository's path, not the clone's"
-
-
-def test_8_an_error_about_the_branch_names_the_repository(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
-    github = hosting.forge("github")
-    url = hosting.host(github, "acme/app")
-    commit_to(github, "acme/app", BRANCH, touch_cluster, "a person's branch of the same name")
-    run = batch(cli, tmp_path, url, "--push", *host_flag(github))
-    error = run.repos[0]["error"]
-    assert run.code == 1 and error.startswith("acme/app: branch codemods/litellm-migration holds commit"), error
+    error = run.repos[2]["error"]
+    assert error.startswith("acme/taken: branch codemods/litellm-migration holds commit"), error
     assert str(tmp_path) not in error
 
 
-def test_8_counts_agree_a_move_is_one_file(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
+def test_8_counts_agree_and_a_persons_edits_are_kept(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
     github = hosting.forge("github")
     url = hosting.host(github, "acme/app")
-    run = batch(cli, tmp_path, url, "--open-pr", *host_flag(github))
-    (entry,) = run.repos
+    flags = (url, "--open-pr", "--label", "codemods", "--reviewer", "alice", *host_flag(github))
+    first = batch(cli, tmp_path, *flags)
+    assert first.code == 0
+    (entry,) = first.repos
     pr = github.pulls["acme/app"][0]
+    # A move is one file: the title, the summary and the report count alike.
     count = int(re.search(r"\((\d+) files?\)", pr["title"]).group(1))  # type: ignore[union-attr]
     assert count == len(entry["files"]) == len(set(entry["files"]))
     rows = {m.group(1) for m in re.finditer(r"^\| `([^`]+)`", pr["body"], re.MULTILINE)}
     assert len(rows) == count, "the summary's table has one row group per file"
+    assert entry["moves"]
     for src, dst in entry["moves"].items():
         assert dst in entry["files"] and src not in entry["files"]
     subject = git(Path("/"), "--git-dir", str(bare_dir(github, "acme/app")), "log", "-1", "--format=%s", BRANCH)
     assert f"({count} files)" in subject.stdout
 
-
-def test_8_a_persons_edits_are_kept_and_are_not_an_error(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
-    github = hosting.forge("github")
-    url = hosting.host(github, "acme/app")
-    flags = (url, "--open-pr", "--label", "codemods", "--reviewer", "alice", *host_flag(github))
-    assert batch(cli, tmp_path, *flags).code == 0
-    pr = github.pulls["acme/app"][0]
+    # A person edits the title, the body, the labels and the reviewers; the base moves on.
     pr["title"] = "Platform: fix the litellm migrations (PLAT-1234)"
     pr["body"] = "Tracked in PLAT-1234.\n\n" + pr["body"]
     pr["labels"] = ["platform"]
     pr["requested_reviewers"] = ["bob"]
     edited = dict(pr)
     commit_to(github, "acme/app", "main", touch_cluster, "the base moves on")
-
     rerun = batch(cli, tmp_path, *flags)
     assert rerun.code == 0 and rerun.statuses == ["updated"], rerun.err
     assert pr["title"] == edited["title"] and pr["body"].startswith("Tracked in PLAT-1234.")

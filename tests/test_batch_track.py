@@ -31,7 +31,7 @@ def rollout(hosting: Hosting, cli: Cli, tmp_path: Path) -> tuple[list[FakeForge]
         hosting.host(forges[1], "group/sub/app"),
         hosting.host(forges[2], "homelab/app"),
     ]
-    run = cli("batch", "--workdir", str(tmp_path / "work"), *urls, "--open-pr", *hosts(*forges))
+    run = cli("batch", "--workdir", str(tmp_path / "work"), *urls, "--open-pr", "--jobs", "2", *hosts(*forges))
     assert run.code == 0 and run.statuses == ["changed"] * 3, run.err
     return forges, urls
 
@@ -205,6 +205,17 @@ def test_discovery_lists_filters_and_says_why(cli: Cli, hosting: Hosting, tmp_pa
     )
     assert [r["name"] for r in subgroups.repos] == ["team/cluster"], "subgroups included, search filters"
     assert subgroups.report["discovered"][0]["reason"].startswith("in gitlab-group platform")
+
+    user = cli(
+        "batch",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--dry-run",
+        "--github-user",
+        f"{github.url}/other",
+        *hosts(github),
+    )
+    assert [d["project"] for d in user.report["discovered"]] == ["other/app"] and user.statuses == ["changed"]
 
     gitea_run = cli(
         "batch", "--workdir", str(tmp_path / "work"), "--dry-run", "--gitea-org", f"{gitea.url}/homelab", *hosts(gitea)

@@ -36,7 +36,7 @@ def server() -> Iterator[tuple[str, list[tuple[int, dict[str, str]]]]]:
             self.wfile.write(body)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", script
     httpd.shutdown()
 
@@ -112,7 +112,7 @@ def test_pagination_follows_the_link_header_and_counts_each_call() -> None:
             self.wfile.write(body)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         api = Client(f"http://127.0.0.1:{httpd.server_address[1]}", {}, policy=RetryPolicy(sleep=lambda _s: None))
         assert api.paginate("/items?page=1") == [1, 2, 3]
