@@ -285,7 +285,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         pr = decision.open_pr
         edit = plan_edit(pr, PullRequestSpec(project, options.branch, default, title, body), change, delivered.base)
         if edit.base is not None:
-            result.note = f"retargeted from {pr.base} to {default}"
+            result.note = f"{'would retarget' if options.dry_run else 'retargeted'} from {pr.base} to {default}"
         if not options.dry_run:
             apply_edit(forge, project, pr, edit)
         result.pr_url, result.pr_number = pr.url, pr.number
