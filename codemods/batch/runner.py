@@ -217,13 +217,10 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     repo = remote.clone_or_fetch(spec.url, dest, env)
     default = remote.default_branch(repo)
     remote_sha = remote.remote_branch(repo, options.branch)
-    predicting = options.dry_run
-    saved_local = None
-    if predicting:
-        # Build the branch as a real run would, on a local branch that mirrors the remote,
-        # and put the local branch back afterwards: only the remote state decides.
-        saved_local = remote.local_branch(repo, options.branch)
-    if options.push or predicting:
+    # A dry run predicts: it builds the branch as a real run would, on a local branch that
+    # mirrors the remote one, then puts the local branch back. Nothing leaves the workdir.
+    saved_local = remote.local_branch(repo, options.branch) if options.dry_run else None
+    if options.push or options.dry_run:
         remote.track_remote_branch(repo, options.branch, remote_sha)
     try:
         delivered = deliver(
@@ -232,13 +229,13 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             f"refs/remotes/origin/{default}",
             options.mods,
             options.message_template,
-            write=not options.dry_run or predicting,
+            write=True,
             check_name=False,  # checked once for the whole batch
             recipe=options.recipe,
             findings=False,  # nobody reads them in a batch
         )
     finally:
-        if predicting:
+        if options.dry_run:
             remote.restore_local_branch(repo, options.branch, saved_local)
     result.status = delivered.status
     result.commit = None if options.dry_run else delivered.commit
