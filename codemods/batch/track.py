@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -45,7 +45,6 @@ class Tracked:
     api_calls: int = 0
     action: str | None = None  # merge/close: what was done or why not
     error: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def as_report(self) -> dict[str, object]:
         return {
