@@ -1,17 +1,30 @@
-"""A real HTTP server on 127.0.0.1 that speaks the GitHub and GitLab endpoints batch uses.
+"""A real HTTP server on 127.0.0.1 that speaks the GitHub, GitLab and Gitea endpoints batch uses.
 
 It is a fake of an external service, not of our code: the forge clients talk real HTTP to it.
-The very first request gets GitHub's secondary-rate-limit answer (403 with Retry-After).
+Its API answers under the forge's usual prefix (`/api/v3`, `/api/v4`, `/api/v1`, GraphQL at
+`/api/graphql`) and also at the root, as `--api-url` tests have always used it. Every other
+path is git's smart HTTP protocol, served by the real `git http-backend` from `git_root`, so
+repositories have http clone URLs on this host (`http://127.0.0.1:PORT/group/sub/app.git`),
+and merges, branch deletions and code search act on real repositories.
+
+The very first API request gets GitHub's secondary-rate-limit answer (403 with Retry-After),
+unless rate_limit_first is off. `failures` injects answers: {regex on "METHOD path": (status, times)}.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+API_PREFIX = re.compile(r"^/api/v[134](?=/)")
 
 
 @dataclass
@@ -22,100 +35,358 @@ class Recorded:
     body: object
 
 
+def _git(git_dir: Path, *args: str, check: bool = True) -> str:
+    result = subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, check=check)
+    return result.stdout.strip()
+
+
 @dataclass
 class FakeForge:
     token: str
     rate_limit_first: bool = True
+    kind: str = "github"
+    git_root: Path | None = None  # bare repositories served over smart HTTP, <project>.git
     requests: list[Recorded] = field(default_factory=list)
-    pulls: dict[str, list[dict]] = field(default_factory=dict)  # owner/repo -> PRs or MRs
+    pulls: dict[str, list[dict]] = field(default_factory=dict)  # project -> PRs or MRs, native shape
     users: dict[str, int] = field(default_factory=lambda: {"alice": 7, "bob": 8})
+    repos: list[dict] = field(default_factory=list)  # for discovery: project, archived, fork, topics
+    labels: dict[str, int] = field(default_factory=lambda: {"codemods": 1, "a": 2, "b": 3})  # Gitea label ids
+    comments: list[tuple[str, int, str]] = field(default_factory=list)  # project, number, text
+    failures: dict[str, tuple[int, int]] = field(default_factory=dict)  # regex on "METHOD path" -> (status, times)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
     def calls(self, method: str, pattern: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
 
-    # -- GitHub -------------------------------------------------------------------------
-    def github(self, method: str, path: str, query: dict[str, list[str]], body: dict) -> tuple[int, object]:
+    # -- hosted repositories --------------------------------------------------------------
+    def git_dir(self, project: str) -> Path | None:
+        if self.git_root is None:
+            return None
+        path = self.git_root / f"{project}.git"
+        return path if path.is_dir() else None
+
+    def clone_url(self, project: str) -> str:
+        return f"{self.url}/{project}.git"
+
+    def branch_sha(self, project: str, branch: str) -> str:
+        git_dir = self.git_dir(project)
+        if git_dir is None:
+            return "0" * 40
+        return _git(git_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False) or "0" * 40
+
+    def _repo_entry(self, project: str) -> dict:
+        return next((r for r in self.repos if r["project"] == project), {"project": project})
+
+    def _search(self, query: str, owner: str) -> list[str]:
+        """Projects below owner whose default branch mentions query: real `git grep`."""
+        hits = []
+        for repo in self.repos:
+            project = repo["project"]
+            git_dir = self.git_dir(project)
+            if not project.startswith(f"{owner}/") or git_dir is None:
+                continue
+            found = subprocess.run(
+                ["git", "--git-dir", str(git_dir), "grep", "-q", "-F", query, "HEAD"], capture_output=True, check=False
+            )
+            if found.returncode == 0:
+                hits.append(project)
+        return hits
+
+    def _merge(self, project: str, head: str, base: str) -> bool:
+        """Fast-forward base to the head branch in the real repository, as a merge would land."""
+        git_dir = self.git_dir(project)
+        if git_dir is None:
+            return True
+        head_sha, base_sha = self.branch_sha(project, head), self.branch_sha(project, base)
+        ancestor = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "merge-base", "--is-ancestor", base_sha, head_sha], check=False
+        )
+        if ancestor.returncode != 0:
+            return False
+        _git(git_dir, "update-ref", f"refs/heads/{base}", head_sha, base_sha)
+        return True
+
+    def _delete_branch(self, project: str, branch: str) -> None:
+        git_dir = self.git_dir(project)
+        if git_dir is not None:
+            _git(git_dir, "update-ref", "-d", f"refs/heads/{branch}", check=False)
+
+    def _repos_of(self, owner: str, nested: bool) -> list[dict]:
+        def below(project: str) -> bool:
+            parent = project.rsplit("/", 1)[0]
+            return parent == owner or (nested and parent.startswith(f"{owner}/"))
+
+        return [r for r in self.repos if below(r["project"])]
+
+    # -- GitHub and Gitea ---------------------------------------------------------------------
+    def _github_pr(self, repo: str, body: dict) -> dict:
+        prs = self.pulls.setdefault(repo, [])
+        number = len(prs) + 1
+        host = "github.example" if self.kind == "github" else "gitea.example"
+        return {
+            "number": number,
+            "html_url": f"https://{host}/{repo}/pull/{number}",
+            "state": "open",
+            "merged_at": None,
+            "merged": False,
+            "title": body["title"],
+            "body": body["body"],
+            "draft": body.get("draft", False),
+            "head": {"ref": body["head"]},
+            "base": {"ref": body["base"]},
+            "labels": [],
+            "requested_reviewers": [],
+            "checks": None,  # success, failure, pending: set by tests
+            "review": None,  # APPROVED, CHANGES_REQUESTED: set by tests
+            "mergeable": True,
+        }
+
+    def _with_sha(self, repo: str, pr: dict) -> dict:
+        return {**pr, "head": {**pr["head"], "sha": self.branch_sha(repo, pr["head"]["ref"])}}
+
+    def github(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, object]:
+        gitea = self.kind == "gitea"
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls", path):
             repo = m.group(1)
             prs = self.pulls.setdefault(repo, [])
             if method == "GET":
-                head = query["head"][0]
-                return 200, [
-                    p for p in prs if f"{repo.split('/')[0]}:{p['head']['ref']}" == head and p["state"] == "open"
-                ]
+                state = query.get("state", ["open"])[0]
+                found = [p for p in prs if state == "all" or p["state"] == state]
+                if not gitea and "head" in query:  # Gitea's list cannot filter by head
+                    found = [p for p in found if f"{repo.split('/')[0]}:{p['head']['ref']}" == query["head"][0]]
+                return 200, [self._with_sha(repo, p) for p in sorted(found, key=lambda p: -p["number"])]
             if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in prs):
                 return 422, {"message": "Validation Failed", "errors": [{"message": "A pull request already exists"}]}
-            number = len(prs) + 1
-            pr = {
-                "number": number,
-                "html_url": f"https://github.example/{repo}/pull/{number}",
-                "state": "open",
-                "title": body["title"],
-                "body": body["body"],
-                "draft": body.get("draft", False),
-                "head": {"ref": body["head"]},
-                "base": {"ref": body["base"]},
-                "labels": [],
-                "requested_reviewers": [],
-            }
+            pr = self._github_pr(repo, body)
+            if gitea and body.get("labels"):
+                names = {v: k for k, v in self.labels.items()}
+                pr["labels"] = sorted(names[i] for i in body["labels"])
             prs.append(pr)
             return 201, pr
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)", path):
+            repo = m.group(1)
+            pr = self.pulls[repo][int(m.group(2)) - 1]
+            if method == "PATCH":
+                pr.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+                if "base" in body:
+                    pr["base"] = {"ref": body["base"]}
+            return 200, self._with_sha(repo, pr)
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/merge", path):
+            repo = m.group(1)
+            pr = self.pulls[repo][int(m.group(2)) - 1]
+            if pr["state"] != "open" or not self._merge(repo, pr["head"]["ref"], pr["base"]["ref"]):
+                return 405, {"message": "Pull Request is not mergeable"}
+            pr.update({"state": "closed", "merged_at": "2026-01-01T00:00:00Z", "merged": True})
+            pr["merge_method"] = body.get("merge_method") or body.get("Do")
+            return 200, {"merged": True}
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/reviews", path):
             pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
-            pr.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
-            return 200, pr
+            return 200, ([{"state": pr["review"], "dismissed": False, "stale": False}] if pr["review"] else [])
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/labels", path):
             pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
             pr["labels"] = sorted(set(pr["labels"]) | set(body["labels"]))
             return 200, [{"name": n} for n in pr["labels"]]
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", path):
+            self.comments.append((m.group(1), int(m.group(2)), body["body"]))
+            return 201, {"body": body["body"]}
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/requested_reviewers", path):
             pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
             pr["requested_reviewers"] = body["reviewers"]
             return 201, pr
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/(?:git/refs/heads|branches)/(.+)", path)
+        if m and method == "DELETE":
+            self._delete_branch(m.group(1), unquote(m.group(2)))
+            return 204, None
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/labels", path):
+            return 200, [{"id": i, "name": n} for n, i in self.labels.items()]
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/commits/([0-9a-f]+)/status", path):
+            repo, sha = m.group(1), m.group(2)
+            checks = [p["checks"] for p in self.pulls.get(repo, []) if self.branch_sha(repo, p["head"]["ref"]) == sha]
+            state = checks[-1] if checks else None
+            return 200, {"state": state or "", "statuses": [{"state": state}] if state else []}
+        if m := re.fullmatch(r"/(orgs|users)/([^/]+)/repos", path):
+            return 200, [
+                {
+                    "full_name": r["project"],
+                    "clone_url": self.clone_url(r["project"]),
+                    "archived": r.get("archived", False),
+                    "fork": r.get("fork", False),
+                    "topics": r.get("topics", []),
+                }
+                for r in self._repos_of(m.group(2), nested=False)
+            ]
+        if path == "/search/code":
+            terms = query["q"][0].split()
+            owner = next(t.split(":", 1)[1] for t in terms if t.startswith(("org:", "user:")))
+            text = " ".join(t for t in terms if not t.startswith(("org:", "user:")))
+            return 200, {"items": [{"repository": {"full_name": p}} for p in self._search(text, owner)]}
         return 404, {"message": "Not Found"}
 
+    def github_graphql(self, variables: dict[str, str]) -> object:
+        repo = f"{variables['owner']}/{variables['name']}"
+        if not any(r["project"] == repo for r in self.repos) and repo not in self.pulls:
+            return {"data": {"repository": None}}
+        prs = [p for p in self.pulls.get(repo, []) if p["head"]["ref"] == variables["head"]]
+        nodes = []
+        for p in sorted(prs, key=lambda p: -p["number"])[:5]:
+            state = "MERGED" if p["merged_at"] else p["state"].upper()
+            review = p["review"] or ("REVIEW_REQUIRED" if p["requested_reviewers"] else None)
+            rollup = {"state": p["checks"].upper()} if p["checks"] else None
+            nodes.append(
+                {
+                    "number": p["number"],
+                    "url": p["html_url"],
+                    "state": state,
+                    "isDraft": p["draft"],
+                    "mergeable": "MERGEABLE" if p["mergeable"] else "CONFLICTING",
+                    "reviewDecision": review,
+                    "baseRefName": p["base"]["ref"],
+                    "commits": {"nodes": [{"commit": {"statusCheckRollup": rollup}}]},
+                }
+            )
+        return {"data": {"repository": {"pullRequests": {"nodes": nodes}}}}
+
     # -- GitLab -------------------------------------------------------------------------
-    def gitlab(self, method: str, path: str, query: dict[str, list[str]], body: dict) -> tuple[int, object]:
+    def gitlab(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, object]:
         if path == "/users":
             name = query["username"][0]
             return 200, ([{"id": self.users[name], "username": name}] if name in self.users else [])
         if m := re.fullmatch(r"/projects/([^/]+)/merge_requests", path):
             repo = unquote(m.group(1))
+            if "/" not in repo:
+                return 404, {"message": "404 Project Not Found"}
             mrs = self.pulls.setdefault(repo, [])
             if method == "GET":
-                branch = query["source_branch"][0]
-                return 200, [mr for mr in mrs if mr["source_branch"] == branch and mr["state"] == "opened"]
+                branch, state = query["source_branch"][0], query.get("state", ["opened"])[0]
+                found = [mr for mr in mrs if mr["source_branch"] == branch and state in ("all", mr["state"])]
+                return 200, sorted(found, key=lambda mr: -mr["iid"])
             iid = len(mrs) + 1
             mr = {
                 "iid": iid,
                 "web_url": f"https://gitlab.example/{repo}/-/merge_requests/{iid}",
                 "state": "opened",
+                "draft": body["title"].startswith("Draft: "),
+                "checks": None,
+                "approved": False,
+                "mergeable": True,
                 **body,
             }
             mrs.append(mr)
             return 201, mr
         if m := re.fullmatch(r"/projects/([^/]+)/merge_requests/(\d+)", path):
             mr = self.pulls[unquote(m.group(1))][int(m.group(2)) - 1]
+            event = body.pop("state_event", None) if isinstance(body, dict) else None
             mr.update(body)
+            if event == "close":
+                mr["state"] = "closed"
+            mr["draft"] = mr["title"].startswith("Draft: ")
             return 200, mr
+        if m := re.fullmatch(r"/projects/([^/]+)/merge_requests/(\d+)/merge", path):
+            repo = unquote(m.group(1))
+            mr = self.pulls[repo][int(m.group(2)) - 1]
+            if mr["state"] != "opened" or not self._merge(repo, mr["source_branch"], mr["target_branch"]):
+                return 405, {"message": "405 Method Not Allowed"}
+            mr.update({"state": "merged", "squash": body.get("squash", False)})
+            return 200, mr
+        if m := re.fullmatch(r"/projects/([^/]+)/merge_requests/(\d+)/notes", path):
+            self.comments.append((unquote(m.group(1)), int(m.group(2)), body["body"]))
+            return 201, {"body": body["body"]}
+        if m := re.fullmatch(r"/projects/([^/]+)/repository/branches/(.+)", path):
+            self._delete_branch(unquote(m.group(1)), unquote(m.group(2)))
+            return 204, None
+        if m := re.fullmatch(r"/groups/([^/]+)/projects", path):
+            group = unquote(m.group(1))
+            nested = query.get("include_subgroups", ["false"])[0] == "true"
+            out = []
+            for r in self._repos_of(group, nested):
+                entry = {
+                    "id": r.get("id", abs(hash(r["project"])) % 100000),
+                    "path_with_namespace": r["project"],
+                    "http_url_to_repo": self.clone_url(r["project"]),
+                    "archived": r.get("archived", False),
+                    "topics": r.get("topics", []),
+                }
+                if r.get("fork"):
+                    entry["forked_from_project"] = {"id": 1}
+                out.append(entry)
+            return 200, out
+        if m := re.fullmatch(r"/groups/([^/]+)/search", path):
+            group = unquote(m.group(1))
+            hits = self._search(query["search"][0], group)
+            ids = {r["project"]: r.get("id", abs(hash(r["project"])) % 100000) for r in self.repos}
+            return 200, [{"project_id": ids[p], "filename": "?"} for p in hits]
         return 404, {"message": "404 Not Found"}
 
+    def gitlab_graphql(self, variables: dict[str, str]) -> object:
+        repo = variables["path"]
+        if not any(r["project"] == repo for r in self.repos) and repo not in self.pulls:
+            return {"data": {"project": None}}
+        mrs = [mr for mr in self.pulls.get(repo, []) if mr["source_branch"] == variables["head"]]
+        nodes = []
+        for mr in sorted(mrs, key=lambda mr: -mr["iid"])[:5]:
+            if not mr["mergeable"]:
+                merge_status = "CONFLICT"
+            elif not mr["approved"] and mr.get("reviewer_ids"):
+                merge_status = "NOT_APPROVED"
+            else:
+                merge_status = "MERGEABLE"
+            pipeline = {"success": "SUCCESS", "failure": "FAILED", "pending": "RUNNING"}.get(mr["checks"] or "")
+            nodes.append(
+                {
+                    "iid": str(mr["iid"]),
+                    "webUrl": mr["web_url"],
+                    "state": mr["state"],
+                    "draft": mr["draft"],
+                    "approved": mr["approved"],
+                    "detailedMergeStatus": merge_status,
+                    "targetBranch": mr["target_branch"],
+                    "headPipeline": {"status": pipeline} if pipeline else None,
+                }
+            )
+        return {"data": {"project": {"mergeRequests": {"nodes": nodes}}}}
 
-def serve(forge: FakeForge, kind: str) -> ThreadingHTTPServer:
+    # -- dispatch -------------------------------------------------------------------------
+    def authorized(self, headers: dict[str, str]) -> bool:
+        if self.kind == "gitlab":
+            return headers.get("private-token", "") == self.token
+        if self.kind == "gitea":
+            return headers.get("authorization", "") == f"token {self.token}"
+        return headers.get("authorization", "") == f"Bearer {self.token}"
+
+    def api(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, object]:
+        if path in ("/api/graphql", "/graphql"):
+            variables = body.get("variables") or {}
+            return 200, self.gitlab_graphql(variables) if self.kind == "gitlab" else self.github_graphql(variables)
+        path = API_PREFIX.sub("", path)
+        handler = self.gitlab if self.kind == "gitlab" else self.github
+        return handler(method, path, query, body)
+
+
+def is_git_path(path: str) -> bool:
+    return bool(re.search(r"\.git/(info/refs|git-upload-pack|git-receive-pack)$", path))
+
+
+def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
+    forge.kind = kind or forge.kind
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # keep test output clean
             pass
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"null") if length else {}
+            raw = self.rfile.read(length) if length else b""
             split = urlsplit(self.path)
+            if is_git_path(split.path):
+                if self._injected(f"{self.command} {split.path}"):
+                    return
+                self._git(split.path, split.query, raw)
+                return
+            body = json.loads(raw or b"null") if raw else {}
+            headers = {k.lower(): v for k, v in self.headers.items()}
             with forge.lock:
-                forge.requests.append(
-                    Recorded(self.command, split.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
+                forge.requests.append(Recorded(self.command, split.path, headers, body))
                 if forge.rate_limit_first:
                     forge.rate_limit_first = False
                     self._reply(
@@ -124,18 +395,65 @@ def serve(forge: FakeForge, kind: str) -> ThreadingHTTPServer:
                         {"Retry-After": "1"},
                     )
                     return
-                auth = (
-                    self.headers.get("Authorization", "") if kind == "github" else self.headers.get("PRIVATE-TOKEN", "")
-                )
-                if forge.token not in auth:
+                if self._injected(f"{self.command} {split.path}", locked=True):
+                    return
+                if not forge.authorized(headers):
                     self._reply(401, {"message": "Bad credentials"})
                     return
-                handler = forge.github if kind == "github" else forge.gitlab
-                status, data = handler(self.command, split.path, parse_qs(split.query), body or {})
+                status, data = forge.api(self.command, split.path, parse_qs(split.query), body or {})
             self._reply(status, data)
 
+        def _injected(self, key: str, locked: bool = False) -> bool:
+            """Answer with an injected failure when one matches "METHOD path"."""
+            if not locked:
+                with forge.lock:
+                    return self._injected(key, locked=True)
+            failing = next((p for p, (_s, n) in forge.failures.items() if n > 0 and re.search(p, key)), None)
+            if failing is None:
+                return False
+            status, left = forge.failures[failing]
+            forge.failures[failing] = (status, left - 1)
+            self._reply(status, {"message": f"injected failure {status}"})
+            return True
+
+        def _git(self, path: str, query: str, raw: bytes) -> None:
+            """git's smart HTTP through the real `git http-backend` (CGI)."""
+            assert forge.git_root is not None, "this stand-in hosts no repositories"
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "GIT_PROJECT_ROOT": str(forge.git_root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "HOME": str(forge.git_root),
+                "REMOTE_USER": "codemods-test",  # enables receive-pack (push)
+                "REMOTE_ADDR": "127.0.0.1",
+                "REQUEST_METHOD": self.command,
+                "PATH_INFO": unquote(path),
+                "QUERY_STRING": query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "CONTENT_LENGTH": str(len(raw)),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            }
+            out = subprocess.run(["git", "http-backend"], input=raw, env=env, capture_output=True, check=False).stdout
+            head, _sep, payload = out.partition(b"\r\n\r\n")
+            status = 200
+            self_headers = []
+            for line in head.decode("latin-1").split("\r\n"):
+                name, _colon, value = line.partition(":")
+                if name.lower() == "status":
+                    status = int(value.strip().split()[0])
+                elif name:
+                    self_headers.append((name, value.strip()))
+            self.send_response(status)
+            for name, value in self_headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def _reply(self, status: int, data: object, headers: dict[str, str] | None = None) -> None:
-            raw = json.dumps(data).encode()
+            raw = json.dumps(data).encode() if data is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
@@ -144,9 +462,9 @@ def serve(forge: FakeForge, kind: str) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(raw)
 
-        do_GET = do_POST = do_PATCH = do_PUT = _handle
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     forge.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server

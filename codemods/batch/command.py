@@ -7,19 +7,23 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from codemods.batch.discover import Found, discover, parse_sources
 from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
-from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, RepoResult, WorkdirBusy, run_batch
+from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, ForgeRouter, RepoResult, WorkdirBusy, run_batch
+from codemods.batch.track import SUBCOMMANDS
 from codemods.cli import RECIPE_HELP, complete_recipes
 from codemods.errors import InputError
-from codemods.forge import DEFAULT_API, TOKEN_ENV, make_forge, token_for
+from codemods.forge import KINDS, TOKEN_ENV, ForgeError, host_of, token_for
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
+from codemods.secrets import redact
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1  # 2, bad arguments, is click's own
 
@@ -28,7 +32,22 @@ def _default_workdir() -> Path:
     return Path(tempfile.gettempdir()) / "codemods-batch"
 
 
-@click.command("batch")
+class BatchCommand(click.Command):
+    """`codemods batch REPO... [flags]` as always, and `codemods batch status|merge|close ...`.
+
+    A click group cannot take REPO arguments beside subcommands, so the first argument
+    decides: a subcommand's name runs it, anything else is the rollout itself."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        if args and args[0] in SUBCOMMANDS:
+            sub = SUBCOMMANDS[args[0]]
+            return sub.make_context(f"{info_name} {args[0]}", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command("batch", cls=BatchCommand)
 @click.argument("repos", nargs=-1)
 @click.option(
     "--repos-file",
@@ -57,10 +76,45 @@ def _default_workdir() -> Path:
 @click.option("--open-pr", is_flag=True, help="Open the pull request, or update the open one (implies --push).")
 @click.option(
     "--forge",
-    type=click.Choice(["github", "gitlab"]),
-    help="Forge API for --open-pr (default: gitlab for gitlab hosts, else github).",
+    type=click.Choice(list(KINDS)),
+    help="Forge of hosts that nothing else names (default github); --forge-host and host names decide the rest.",
 )
-@click.option("--api-url", help="API base URL (GitHub Enterprise, self-hosted GitLab).")
+@click.option("--api-url", help="API base URL of the --forge forge (GitHub Enterprise, self-hosted GitLab or Gitea).")
+@click.option(
+    "--forge-host",
+    "forge_hosts",
+    multiple=True,
+    metavar="HOST=KIND",
+    help="The forge of a self-hosted host: github, gitlab or gitea (repeatable).",
+)
+@click.option("--reopen", is_flag=True, help="Open a pull request again for a change a person closed.")
+@click.option(
+    "--close-stale",
+    is_flag=True,
+    help="When a repository no longer needs the change, close the bot's pull request and delete its branch.",
+)
+@click.option(
+    "--pr-title-template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Jinja2 template for the pull request title (the commit template's variables).",
+)
+@click.option(
+    "--pr-body-template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Jinja2 template for the pull request body (the commit template's variables).",
+)
+@click.option("--github-org", multiple=True, metavar="ORG|URL", help="Every repository of a GitHub organisation.")
+@click.option("--github-user", multiple=True, metavar="USER|URL", help="Every repository of a GitHub user.")
+@click.option(
+    "--gitlab-group", multiple=True, metavar="GROUP|URL", help="Every project of a GitLab group, subgroups included."
+)
+@click.option("--gitea-org", multiple=True, metavar="ORG|URL", help="Every repository of a Gitea/Forgejo organisation.")
+@click.option("--topic", "topics", multiple=True, metavar="T", help="Discovered repositories must have this topic.")
+@click.option(
+    "--code-search", metavar="QUERY", help="Discovered repositories must mention QUERY (the forge's code search)."
+)
+@click.option("--include-archived", is_flag=True, help="Discovery keeps archived repositories.")
+@click.option("--include-forks", is_flag=True, help="Discovery keeps forks.")
 @click.option("--draft", is_flag=True, help="Open pull requests as drafts.")
 @click.option("--label", "labels", multiple=True, metavar="L", help="Label for the pull request (repeatable).")
 @click.option("--reviewer", "reviewers", multiple=True, metavar="R", help="Reviewer to request (repeatable).")
@@ -97,20 +151,61 @@ def batch_command(
     only: tuple[str, ...],
     skip: tuple[str, ...],
     message_template: Path | None,
+    forge_hosts: tuple[str, ...],
+    reopen: bool,
+    close_stale: bool,
+    pr_title_template: Path | None,
+    pr_body_template: Path | None,
+    github_org: tuple[str, ...],
+    github_user: tuple[str, ...],
+    gitlab_group: tuple[str, ...],
+    gitea_org: tuple[str, ...],
+    topics: tuple[str, ...],
+    code_search: str | None,
+    include_archived: bool,
+    include_forks: bool,
 ) -> int:
     """Run the codemods on many repositories: one branch and one pull request each.
 
-    A REPO is a git URL (https, ssh, file://) or a local path. Each repository is planned on
-    its default branch (the remote HEAD). Statuses: changed (new branch), updated (rebuilt),
-    up-to-date (nothing pushed, no new PR), unchanged (nothing to fix), failed.
+    A REPO is a git URL (https, ssh, file://) or a local path; discovery options add every
+    repository of an organisation, user or group. Each repository is planned on its default
+    branch (the remote HEAD). Statuses: changed (new branch), updated (rebuilt), up-to-date
+    (nothing pushed), unchanged (nothing to fix), closed-by-human (a person closed this change's
+    pull request: left alone), closed-stale (--close-stale closed the bot's pull request), failed.
 
     \b
+    Also: `codemods batch status|merge|close REPO...` track the pull requests (see --help of each).
     Exit codes: 0 no repository failed, 1 some failed, 2 bad arguments.
-    Tokens come from GITHUB_TOKEN or GITLAB_TOKEN and never appear in any output.
+    Tokens come from GITHUB_TOKEN, GITLAB_TOKEN or GITEA_TOKEN and never appear in any output.
     """
+    hosts = parse_forge_hosts(forge_hosts)
+    default_kind = forge or "github"
+    tokens = {kind: token_for(kind) for kind in KINDS}
+    router = ForgeRouter(default_kind, api_url, hosts, tokens)
+    sources = parse_sources(
+        {("github", "org"): github_org, ("github", "user"): github_user},
+        {("gitlab", "group"): gitlab_group, ("gitea", "org"): gitea_org},
+    )
+    found: list[Found] = []
+    if sources:
+        missing = sorted({TOKEN_ENV[s.kind] for s in sources if not tokens[s.kind]})
+        if missing:
+            raise click.UsageError(f"discovery needs a token in {', '.join(missing)}")
+        try:
+            found = discover(
+                sources, tokens, topics, code_search, include_archived=include_archived, include_forks=include_forks
+            )
+        except ForgeError as err:
+            raise click.UsageError(redact(f"discovery: {err}", tuple(t for t in tokens.values() if t))) from None
+        for item in found:
+            if item.included:
+                router.hosts.setdefault(host_of(item.repo.clone_url), item.source.kind)
+    elif topics or code_search or include_archived or include_forks:
+        raise click.UsageError("--topic, --code-search, --include-archived and --include-forks filter discovery")
     all_repos = list(repos) + (read_repos_file(repos_file) if repos_file else [])
-    if not all_repos:
-        raise click.UsageError("no repositories: give REPO arguments or --repos-file")
+    all_repos += [item.repo.clone_url for item in found if item.included and item.repo.clone_url not in all_repos]
+    if not all_repos and not sources:
+        raise click.UsageError("no repositories: give REPO arguments, --repos-file or a discovery option")
     try:
         chosen_recipe = load_recipe(recipe)
     except InputError as err:
@@ -132,30 +227,38 @@ def batch_command(
         raise click.BadParameter(str(err), param_hint="REPO") from None
     if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
-    tokens = tuple(t for t in (token_for("github"), token_for("gitlab")) if t)
-    forge_client = None
+    secrets = tuple(t for t in tokens.values() if t)
+    uses_forge = open_pr or close_stale
     if open_pr and not dry_run:
         push = True
-        kind = forge or ("gitlab" if any("gitlab" in s.url for s in specs) and not api_url else "github")
-        token = token_for(kind)
-        if token is None:
-            raise click.UsageError(f"--open-pr needs a token in {TOKEN_ENV[kind]}")
-        forge_client = make_forge(kind, api_url or DEFAULT_API[kind], token)
+    if uses_forge:
+        # Per repository host: a mixed fleet needs each of its forges' tokens, and only those.
+        needed = sorted({router.kind(s.url) for s in specs})
+        missing = [TOKEN_ENV[kind] for kind in needed if not tokens[kind]]
+        if missing:
+            flag = "--open-pr" if open_pr else "--close-stale"
+            raise click.UsageError(f"{flag} needs a token in {' and '.join(missing)}")
     options = BatchOptions(
         workdir=workdir or _default_workdir(),
         branch=branch,
         mods=mods,
         dry_run=dry_run,
         push=push and not dry_run,
-        forge=forge_client,
+        forges=router if uses_forge else None,
+        open_pr=open_pr,
         draft=draft,
         labels=labels,
         reviewers=reviewers,
         message_template=message_template,
-        secrets=tokens,
+        pr_title_template=pr_title_template,
+        pr_body_template=pr_body_template,
+        secrets=secrets,
         recipe=chosen_recipe,
-        github_token=token_for("github"),
-        gitlab_token=token_for("gitlab"),
+        github_token=tokens["github"],
+        gitlab_token=tokens["gitlab"],
+        gitea_token=tokens["gitea"],
+        reopen=reopen,
+        close_stale=close_stale,
     )
     console = Console(stderr=True)
     try:
@@ -166,10 +269,23 @@ def batch_command(
         for result in results:
             if result.diff:
                 sys.stdout.write(f"# codemods: {result.repo}\n{result.diff}")
+    reasons = {item.repo.clone_url: item.as_report() for item in found}
+    for result in results:
+        result.discovery = reasons.get(result.repo)
     print_table(console, results)
     if report is not None:
-        write_report(report, results, branch, dry_run)
+        write_report(report, results, branch, dry_run, [item.as_report() for item in found] if sources else None)
     return EXIT_SOME_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+
+
+def parse_forge_hosts(values: tuple[str, ...]) -> dict[str, str]:
+    hosts = {}
+    for value in values:
+        host, _sep, kind = value.partition("=")
+        if not host or kind not in KINDS:
+            raise click.BadParameter(f"{value!r}: give HOST=github|gitlab|gitea", param_hint="--forge-host")
+        hosts[host.strip().lower()] = kind
+    return hosts
 
 
 def _run_with_progress(console: Console, specs, options: BatchOptions, jobs: int) -> list[RepoResult]:

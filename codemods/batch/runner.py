@@ -6,6 +6,8 @@ One repository's failure never stops the others; each ends with exactly one stat
 from __future__ import annotations
 
 import fcntl
+import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -13,19 +15,78 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import git
 from git.exc import GitCommandError
 
+from codemods.batch.pulls import apply_edit, change_id, decide, new_body, plan_edit
 from codemods.batch.repos import RepoSpec
 from codemods.errors import InputError
-from codemods.forge import Forge, ForgeError, PullRequestSpec, owner_repo
+from codemods.forge import (
+    DEFAULT_API,
+    TOKEN_ENV,
+    Forge,
+    ForgeError,
+    PullRequestSpec,
+    api_for_host,
+    host_of,
+    kind_for_host,
+    make_forge,
+    owner_repo,
+    project_path,
+)
+from codemods.forge.http import RetryPolicy
 from codemods.mods import Codemod
 from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
-from codemods.vcs.branch import deliver
+from codemods.vcs.branch import BranchResult, deliver
+from codemods.vcs.message import context as message_context
+from codemods.vcs.message import logical_files, render
 
-Status = Literal["changed", "updated", "up-to-date", "unchanged", "failed"]
+Status = Literal["changed", "updated", "up-to-date", "unchanged", "failed", "closed-by-human", "closed-stale"]
 DEFAULT_BRANCH = "codemods/litellm-migration"
+STALE_COMMENT = (
+    "This repository no longer needs this change (it was fixed another way), so codemods closes "
+    "this pull request and deletes its branch."
+)
+
+
+@dataclass
+class ForgeRouter:
+    """Which forge, and which token, for each repository: chosen by the repository's host."""
+
+    default_kind: str = "github"
+    api_url: str | None = None  # --api-url: the API of the default forge
+    hosts: dict[str, str] = field(default_factory=dict)  # --forge-host HOST=KIND
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    policy: RetryPolicy | None = None
+    _clients: dict[tuple[str, str], Forge] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def kind(self, url: str) -> str:
+        return kind_for_host(host_of(url), self.hosts, self.default_kind)
+
+    def api(self, url: str, kind: str) -> str:
+        host = host_of(url)
+        if self.api_url and kind == self.default_kind:
+            return self.api_url
+        if not host:
+            return DEFAULT_API[kind]
+        return api_for_host(kind, url.split("://", 1)[0] if "://" in url else "ssh", host)
+
+    def for_url(self, url: str) -> tuple[Forge, str]:
+        """The forge client and the project path on it."""
+        kind = self.kind(url)
+        return self.client(kind, self.api(url, kind)), project_path(url, kind)
+
+    def client(self, kind: str, api: str) -> Forge:
+        token = self.tokens.get(kind)
+        if not token:
+            raise ForgeError(f"no token for {kind}: set {TOKEN_ENV[kind]}")
+        with self._lock:
+            if (kind, api) not in self._clients:
+                self._clients[(kind, api)] = make_forge(kind, api, token, self.policy)
+            return self._clients[(kind, api)]
 
 
 @dataclass(frozen=True)
@@ -35,15 +96,21 @@ class BatchOptions:
     mods: Sequence[Codemod] = ()
     dry_run: bool = False
     push: bool = False
-    forge: Forge | None = None  # set: open or update a pull request
+    forges: ForgeRouter | None = None  # set: open or update a pull request (or predict it)
+    open_pr: bool = False
     draft: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     message_template: Path | None = None
+    pr_title_template: Path | None = None
+    pr_body_template: Path | None = None
     recipe: Recipe | None = None
     secrets: tuple[str, ...] = ()  # tokens to mask in every message
     github_token: str | None = None
     gitlab_token: str | None = None
+    gitea_token: str | None = None
+    reopen: bool = False
+    close_stale: bool = False
 
 
 @dataclass
@@ -56,9 +123,15 @@ class RepoResult:
     error: str | None = None
     files: list[str] = field(default_factory=list)
     diff: str | None = None
+    name: str = ""  # short: owner/repo, for the table
+    forge: str | None = None
+    moves: dict[str, str] = field(default_factory=dict)
+    note: str | None = None  # what converging did beyond the status: retargeted, reopened, ...
+    pr_number: int | None = None
+    discovery: dict[str, object] | None = None
 
     def as_report(self) -> dict[str, object]:
-        return {
+        entry: dict[str, object] = {
             "repo": self.repo,
             "status": self.status,
             "branch": self.branch,
@@ -66,79 +139,191 @@ class RepoResult:
             "pr_url": self.pr_url,
             "error": self.error,
             "files": self.files,
+            "name": self.name,
+            "forge": self.forge,
+            "moves": self.moves,
+            "note": self.note,
         }
+        if self.discovery is not None:
+            entry["discovery"] = self.discovery
+        return entry
+
+
+def short_name(url: str) -> str:
+    try:
+        return owner_repo(url)
+    except ForgeError:
+        return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _tidy_error(message: str, dest: Path, name: str) -> str:
+    """Name the repository, not where it was cloned or checked out."""
+    message = re.sub(r"\S*/codemods-[^/\s]+/tree/", "", message)
+    message = message.replace(f"{dest}/", "").replace(str(dest), name)
+    return message
 
 
 def process(spec: RepoSpec, options: BatchOptions) -> RepoResult:
     """One repository, end to end. Never raises: a failure is a result."""
-    result = RepoResult(spec.shown, "failed", options.branch)
+    result = RepoResult(spec.shown, "failed", options.branch, name=short_name(spec.url))
     secrets = (*options.secrets, spec.userinfo or "")
+    dest = options.workdir / spec.slug()
+    error: str | None = None
     try:
         _process(spec, options, result)
     except InputError as err:
-        result.status, result.error = "failed", redact(str(err), secrets)
+        error = str(err)
     except GitCommandError as err:
         raw = (err.stderr or "").strip().removeprefix("stderr:").strip().strip("'") or str(err)
         detail = " ".join(line.strip() for line in raw.splitlines() if line.strip())
-        result.status, result.error = (
-            "failed",
-            redact(f"git {err.command[1] if len(err.command) > 1 else ''}: {detail}", secrets),
-        )
+        error = f"git {err.command[1] if len(err.command) > 1 else ''}: {detail}"
     except ForgeError as err:
-        result.status, result.error = "failed", redact(f"forge: {err}", secrets)
+        error = f"forge: {err}"
     except Exception as exc:  # noqa: BLE001 - one repo's bug must not stop the others
-        result.status, result.error = "failed", redact(f"internal error: {type(exc).__name__}: {exc}", secrets)
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    if error is not None:
+        result.status, result.error = "failed", redact(_tidy_error(error, dest, result.name), secrets)
     return result
+
+
+def _pr_text(delivered: BranchResult, options: BatchOptions) -> tuple[str, str]:
+    """Title and body: the templates when given, with the commit template's variables."""
+    lead = f"{delivered.prefix}/" if delivered.prefix else ""
+    title = (delivered.message or "").splitlines()[0] if delivered.message else options.branch
+    body = delivered.summary or ""
+    if options.pr_title_template or options.pr_body_template:
+        values = message_context(delivered.plan, lead, options.recipe)
+        if options.pr_title_template:
+            text = options.pr_title_template.read_text(encoding="utf-8")
+            rendered = render(text, values, str(options.pr_title_template)).strip()
+            if not rendered:
+                raise InputError(str(options.pr_title_template), 1, "the template rendered an empty title")
+            title = rendered.splitlines()[0].strip()
+        if options.pr_body_template:
+            text = options.pr_body_template.read_text(encoding="utf-8")
+            body = render(text, values, str(options.pr_body_template))
+    return title, body
 
 
 def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     # Credentials in the URL win; else the forge token from the environment authenticates
     # https pushes (it reaches git as a header in the environment, never in .git/config).
-    userinfo = spec.userinfo or remote.token_userinfo(spec.url, options.github_token, options.gitlab_token)
+    kind = options.forges.kind(spec.url) if options.forges else None
+    userinfo = spec.userinfo or remote.token_userinfo(
+        spec.url, options.github_token, options.gitlab_token, kind=kind, gitea_token=options.gitea_token
+    )
     env = remote.git_env(spec.url, userinfo)
     dest = options.workdir / spec.slug()
     repo = remote.clone_or_fetch(spec.url, dest, env)
     default = remote.default_branch(repo)
     remote_sha = remote.remote_branch(repo, options.branch)
-    if options.push:
+    # A dry run predicts: it builds the branch as a real run would, on a local branch that
+    # mirrors the remote one, then puts the local branch back. Nothing leaves the workdir.
+    saved_local = remote.local_branch(repo, options.branch) if options.dry_run else None
+    if options.push or options.dry_run:
         remote.track_remote_branch(repo, options.branch, remote_sha)
-    delivered = deliver(
-        dest,
-        options.branch,
-        f"refs/remotes/origin/{default}",
-        options.mods,
-        options.message_template,
-        write=not options.dry_run,
-        check_name=False,  # checked once for the whole batch
-        recipe=options.recipe,
-        findings=False,  # nobody reads them in a batch
-    )
+    try:
+        delivered = deliver(
+            dest,
+            options.branch,
+            f"refs/remotes/origin/{default}",
+            options.mods,
+            options.message_template,
+            write=True,
+            check_name=False,  # checked once for the whole batch
+            recipe=options.recipe,
+            findings=False,  # nobody reads them in a batch
+        )
+    finally:
+        if options.dry_run:
+            remote.restore_local_branch(repo, options.branch, saved_local)
     result.status = delivered.status
-    result.commit = delivered.commit
-    result.files = delivered.plan.changed_files()
+    result.commit = None if options.dry_run else delivered.commit
+    result.files = logical_files(delivered.plan)
+    result.moves = dict(sorted(delivered.plan.moves.items()))
     if options.dry_run:
         result.diff = delivered.plan.diff()
+    forge, project = options.forges.for_url(spec.url) if options.forges else (None, "")
+    result.forge = forge.kind if forge else None
+    if delivered.status == "unchanged":
+        if forge is not None and options.close_stale:
+            _close_stale(repo, forge, project, default, remote_sha, env, options, result)
         return
-    if options.push and delivered.status in ("changed", "updated"):
-        remote.push(repo, options.branch, remote_sha, env)
-    if options.forge is not None and delivered.status in ("changed", "updated", "up-to-date"):
-        pr_spec = PullRequestSpec(
-            owner_repo=owner_repo(spec.url),
-            head=options.branch,
-            base=default,
-            title=(delivered.message or "").splitlines()[0] if delivered.message else options.branch,
-            body=delivered.summary or "",
-            draft=options.draft,
-            labels=options.labels,
-            reviewers=options.reviewers,
+    if forge is None or not options.open_pr:
+        if options.push and not options.dry_run and delivered.status in ("changed", "updated"):
+            remote.push(repo, options.branch, remote_sha, env)
+        return
+    change = change_id(delivered.plan.diff() if result.diff is None else result.diff)
+    decision = decide(forge.pulls(project, options.branch), change, options.reopen)
+    result.note = decision.note
+    if decision.respect_closed:
+        # A person closed this very change: push nothing, open nothing.
+        assert decision.closed_pr is not None
+        result.status, result.pr_url, result.pr_number = (
+            "closed-by-human",
+            decision.closed_pr.url,
+            decision.closed_pr.number,
         )
-        if delivered.status == "up-to-date":
-            # Nothing new: find the open pull request, never open another (a closed one
-            # stays closed, as with Renovate).
-            found = options.forge.find(pr_spec)
-            result.pr_url = found.url if found else None
-        else:
-            result.pr_url = options.forge.upsert(pr_spec).url
+        return
+    if not options.dry_run and delivered.status in ("changed", "updated"):
+        remote.push(repo, options.branch, remote_sha, env)
+    title, body = _pr_text(delivered, options)
+    pr_spec = PullRequestSpec(
+        owner_repo=project,
+        head=options.branch,
+        base=default,
+        title=title,
+        body=new_body(title, body, change, delivered.base),
+        draft=options.draft,
+        labels=options.labels,
+        reviewers=options.reviewers,
+    )
+    if decision.open_pr is not None:
+        pr = decision.open_pr
+        edit = plan_edit(pr, PullRequestSpec(project, options.branch, default, title, body), change, delivered.base)
+        if edit.base is not None:
+            result.note = f"{'would retarget' if options.dry_run else 'retargeted'} from {pr.base} to {default}"
+        if not options.dry_run:
+            apply_edit(forge, project, pr, edit)
+        result.pr_url, result.pr_number = pr.url, pr.number
+        return
+    if options.dry_run:
+        result.note = result.note or "would open a pull request"
+        return
+    created = forge.create(pr_spec)
+    if delivered.status == "up-to-date" and decision.closed_pr is None:
+        result.note = "the branch had no pull request: opened one"
+    result.pr_url, result.pr_number = created.url, created.number
+
+
+def _close_stale(
+    repo: git.Repo,
+    forge: Forge,
+    project: str,
+    default: str,
+    remote_sha: str | None,
+    env: dict[str, str],
+    options: BatchOptions,
+    result: RepoResult,
+) -> None:
+    """The repository no longer needs the change: close the bot's open pull request, with a
+    comment, and delete its branch. A branch holding a person's commits is left alone."""
+    open_prs = [p for p in forge.pulls(project, options.branch) if p.state == "open"]
+    if not open_prs and remote_sha is None:
+        return
+    if remote_sha is not None and not remote.only_ours(repo, remote_sha, f"refs/remotes/origin/{default}"):
+        result.note = f"{options.branch} holds commits codemods did not make: left open"
+        return
+    result.status = "closed-stale"
+    if open_prs:
+        result.pr_url, result.pr_number = open_prs[0].url, open_prs[0].number
+    if options.dry_run:
+        return
+    for pr in open_prs:
+        forge.comment(project, pr, STALE_COMMENT)
+        forge.close(project, pr)
+    if remote_sha is not None:
+        remote.delete_remote_branch(repo, options.branch, remote_sha, env)
 
 
 class WorkdirBusy(Exception):

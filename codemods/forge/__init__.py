@@ -1,4 +1,10 @@
-"""Pull requests on GitHub and merge requests on GitLab: find by branch, update, or open one."""
+"""Pull requests on GitHub, merge requests on GitLab, pull requests on Gitea/Forgejo.
+
+Each forge is reached through the same small interface: list the pull requests of a head
+branch (all states), open, edit, close, merge one, read its status, and discover
+repositories. Which forge a repository lives on, and with which token, is decided per
+repository host, so one run can span GitHub, GitLab and Gitea.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +18,38 @@ from codemods.forge.http import ForgeError, RetryPolicy
 
 __all__ = [
     "DEFAULT_API",
+    "KINDS",
+    "TOKEN_ENV",
+    "Discovered",
     "Forge",
     "ForgeError",
     "PullRequest",
     "PullRequestSpec",
+    "PullStatus",
+    "api_for_host",
+    "host_of",
+    "kind_for_host",
     "make_forge",
     "owner_repo",
+    "project_path",
     "token_for",
 ]
 
-DEFAULT_API = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
-TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
+KINDS = ("github", "gitlab", "gitea")
+DEFAULT_API = {
+    "github": "https://api.github.com",
+    "gitlab": "https://gitlab.com/api/v4",
+    "gitea": "https://codeberg.org/api/v1",
+}
+TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN", "gitea": "GITEA_TOKEN"}
+# Public hosts whose forge is known without asking.
+WELL_KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab", "codeberg.org": "gitea"}
+API_PATH = {"github": "/api/v3", "gitlab": "/api/v4", "gitea": "/api/v1"}
 
 
 @dataclass(frozen=True)
 class PullRequestSpec:
-    owner_repo: str
+    owner_repo: str  # the project path on the forge: owner/repo, or group/sub/repo on GitLab
     head: str  # branch with the change
     base: str  # default branch
     title: str
@@ -41,23 +63,140 @@ class PullRequestSpec:
 class PullRequest:
     number: int
     url: str
-    created: bool
+    created: bool = False
+    state: str = "open"  # open, closed (unmerged) or merged
+    base: str = ""
+    title: str = ""
+    body: str = ""
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class PullStatus:
+    """What `batch status` shows for one pull request."""
+
+    number: int
+    url: str
+    state: str  # open, draft, merged, closed
+    checks: str  # success, failure, pending, none
+    mergeable: str  # yes, no, unknown
+    review: str  # approved, changes-requested, review-required, none, unknown
+    base: str = ""
+
+
+@dataclass(frozen=True)
+class Discovered:
+    project: str  # path on the forge
+    clone_url: str
+    archived: bool = False
+    fork: bool = False
+    topics: tuple[str, ...] = ()
+    source: str = ""  # e.g. "github-org acme"
+    key: str = ""  # what search_code answers with: the project path, or GitLab's project id
+
+    @property
+    def search_key(self) -> str:
+        return self.key or self.project
 
 
 class Forge(Protocol):
-    def find(self, spec: PullRequestSpec) -> PullRequest | None: ...
+    kind: str
+    api_url: str
 
-    def upsert(self, spec: PullRequestSpec) -> PullRequest: ...
+    def pulls(self, project: str, head: str) -> list[PullRequest]:
+        """Every pull request whose head is this branch, any state, newest first."""
+        ...
+
+    def create(self, spec: PullRequestSpec) -> PullRequest: ...
+
+    def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None: ...
+
+    def comment(self, project: str, pr: PullRequest, text: str) -> None: ...
+
+    def close(self, project: str, pr: PullRequest) -> None: ...
+
+    def delete_branch(self, project: str, branch: str) -> None: ...
+
+    def merge(self, project: str, pr: PullRequest, method: str) -> None: ...
+
+    def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
+        """The newest pull request of the branch and the API calls it took: at most 2, unless
+        with_review asks a forge whose list endpoints lack the review state for one more."""
+        ...
+
+    def list_repos(self, owner: str, scope: str) -> list[Discovered]:
+        """scope: org, user or group (GitLab groups include their subgroups)."""
+        ...
+
+    def search_code(self, query: str, owner: str, scope: str) -> set[str]:
+        """The search keys (Discovered.search_key) of projects below owner whose files mention query."""
+        ...
+
+
+def _path_parts(url: str) -> list[str]:
+    path = urlsplit(url).path if "://" in url else url.split(":", 1)[-1]
+    return [p for p in path.rstrip("/").split("/") if p]
 
 
 def owner_repo(url: str) -> str:
     """`owner/repo` from the last two path segments of a clone URL (scp-style included)."""
-    path = urlsplit(url).path if "://" in url else url.split(":", 1)[-1]
-    parts = [p for p in path.rstrip("/").split("/") if p]
+    parts = _path_parts(url)
     if len(parts) < 2:
         raise ForgeError(f"cannot tell owner/repo from {url!r}")
-    name = parts[-1].removesuffix(".git")
-    return posixpath.join(parts[-2], name)
+    return posixpath.join(parts[-2], parts[-1].removesuffix(".git"))
+
+
+def project_path(url: str, kind: str) -> str:
+    """The project's path on its forge. GitLab projects live in nested groups
+    (`group/sub/repo`), so the whole path counts there; a local or file:// URL has no
+    namespace, so its last two segments stand for owner/repo."""
+    if kind != "gitlab" or not host_of(url):
+        return owner_repo(url)
+    parts = _path_parts(url)
+    if len(parts) < 2:
+        raise ForgeError(f"cannot tell the project path from {url!r}")
+    parts[-1] = parts[-1].removesuffix(".git")
+    return "/".join(parts)
+
+
+def host_of(url: str) -> str:
+    """host[:port] of a clone URL (scp-style included); "" for local paths and file://."""
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme == "file":
+            return ""
+        host = parts.hostname or ""
+        return f"{host}:{parts.port}" if parts.port else host
+    if "@" in url.split(":", 1)[0]:
+        return url.split("@", 1)[1].split(":", 1)[0]
+    return ""
+
+
+def kind_for_host(host: str, overrides: dict[str, str], default: str) -> str:
+    """`--forge-host` first, then the well-known public hosts, then the host's own name
+    (gitlab.example.com, gitea.example.com, forgejo...), then the default forge."""
+    if host in overrides:
+        return overrides[host]
+    bare = host.split(":", 1)[0]
+    if bare in overrides:
+        return overrides[bare]
+    if bare in WELL_KNOWN_HOSTS:
+        return WELL_KNOWN_HOSTS[bare]
+    if "gitlab" in bare:
+        return "gitlab"
+    if "gitea" in bare or "forgejo" in bare:
+        return "gitea"
+    return default
+
+
+def api_for_host(kind: str, scheme: str, host: str) -> str:
+    """The API base URL of a forge on host: the public APIs, or the standard self-hosted paths."""
+    bare = host.split(":", 1)[0]
+    if kind == "github" and bare == "github.com":
+        return DEFAULT_API["github"]
+    if WELL_KNOWN_HOSTS.get(bare) == kind and kind != "github":
+        return DEFAULT_API[kind]
+    return f"{'http' if scheme == 'http' else 'https'}://{host}{API_PATH[kind]}"
 
 
 def token_for(kind: str) -> str | None:
@@ -73,4 +212,8 @@ def make_forge(kind: str, api_url: str | None, token: str, policy: RetryPolicy |
         from codemods.forge.gitlab import GitLab
 
         return GitLab(api_url or DEFAULT_API["gitlab"], token, policy)
+    if kind == "gitea":
+        from codemods.forge.gitea import Gitea
+
+        return Gitea(api_url or DEFAULT_API["gitea"], token, policy)
     raise ValueError(f"unknown forge {kind!r}")

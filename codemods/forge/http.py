@@ -7,6 +7,8 @@ told (bounded); 5xx and connection errors back off exponentially. Every path is 
 from __future__ import annotations
 
 import json
+import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +20,7 @@ from codemods import __version__
 from codemods.secrets import redact
 
 USER_AGENT = f"codemods/{__version__}"
+MAX_PAGES = 50  # 5,000 repositories at 100 a page: a bound, not a limit anyone should meet
 
 
 class ForgeError(Exception):
@@ -76,9 +79,12 @@ class Client:
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers}
         self.secrets = secrets
         self.policy = policy or RetryPolicy()
+        self._local = threading.local()  # calls are counted per thread: one repository's work
 
     def request(self, method: str, path: str, body: Any = None) -> Response:
-        url = f"{self.base_url}{path}"
+        """path is below the base URL, or a whole URL (a pagination link, a GraphQL endpoint)."""
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        self._local.calls = self.calls + 1
         data = json.dumps(body).encode() if body is not None else None
         headers = dict(self.headers)
         if data is not None:
@@ -107,3 +113,30 @@ class Client:
             if attempt + 1 < self.policy.tries:
                 self.policy.sleep(wait)
         raise ForgeError(redact(f"{last_error} (gave up after {self.policy.tries} tries)", self.secrets))
+
+    @property
+    def calls(self) -> int:
+        """API calls this thread made through this client, retries not counted."""
+        return getattr(self._local, "calls", 0)
+
+    def paginate(self, path: str, limit: int = MAX_PAGES) -> list[Any]:
+        """Every item of a list endpoint, following the Link header's rel="next" (GitHub,
+        GitLab and Gitea all send one), at most limit pages."""
+        items: list[Any] = []
+        next_path: str | None = path
+        for _page in range(limit):
+            if next_path is None:
+                break
+            reply = self.request("GET", next_path)
+            data = reply.data or []
+            items.extend(data["items"] if isinstance(data, dict) and "items" in data else data)
+            next_path = next_link(reply.headers.get("link", ""))
+        return items
+
+
+def next_link(header: str) -> str | None:
+    for part in header.split(","):
+        match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', part)
+        if match:
+            return match.group(1)
+    return None

@@ -27,14 +27,23 @@ class FileChanges:
 
 
 def _files(plan: Plan, prefix: str) -> list[FileChanges]:
+    # A move is one file: an edit of its destination belongs to the move's entry.
+    source_of = {dst: src for src, dst in plan.moves.items()}
     by_file: dict[str, FileChanges] = {}
     for change in plan.changes:
-        path = f"{prefix}{change.file}"
+        path = f"{prefix}{source_of.get(change.file, change.file)}"
         entry = by_file.setdefault(path, FileChanges(path))
         if change.to:
             entry.to = f"{prefix}{change.to}"
         entry.changes.append(change)
     return [by_file[k] for k in sorted(by_file)]
+
+
+def logical_files(plan: Plan, prefix: str = "") -> list[str]:
+    """The files a change touches, a move counted once (by its new path): the count the
+    commit subject, the pull request and the batch report all give."""
+    files = {p for p, _old, _new in plan.edits()} | set(plan.moves.values()) | set(plan.deletes)
+    return sorted(f"{prefix}{p}" for p in files)
 
 
 def _subject(recipe: Recipe, files: list[FileChanges]) -> str:

@@ -15,18 +15,31 @@ from urllib.parse import urlsplit
 
 import git
 
-from codemods.vcs.git import ref_target
+from codemods.vcs.git import commits_not_in, ref_target
+from codemods.vcs.message import has_trailer
 
 
-def token_userinfo(url: str, github_token: str | None, gitlab_token: str | None) -> str | None:
+def token_userinfo(
+    url: str,
+    github_token: str | None,
+    gitlab_token: str | None,
+    *,
+    kind: str | None = None,
+    gitea_token: str | None = None,
+) -> str | None:
     """Basic-auth credentials for an https remote from the forge token in the environment:
-    GitLab takes `oauth2:<token>`, GitHub (and GitHub Enterprise) `x-access-token:<token>`."""
+    GitLab takes `oauth2:<token>`, GitHub (and GitHub Enterprise) `x-access-token:<token>`,
+    Gitea/Forgejo `<token>:x-oauth-basic`. kind is the forge chosen for the host; without it
+    the host's name decides, as before. Never over plain http: a token is not sent in clear."""
     if not url.startswith("https://"):
         return None
     host = urlsplit(url).hostname or ""
-    if gitlab_token and "gitlab" in host:
+    kind = kind or ("gitlab" if "gitlab" in host else "github")
+    if kind == "gitlab" and gitlab_token:
         return f"oauth2:{gitlab_token}"
-    if github_token:
+    if kind == "gitea" and gitea_token:
+        return f"{gitea_token}:x-oauth-basic"
+    if kind == "github" and github_token:
         return f"x-access-token:{github_token}"
     return None
 
@@ -106,3 +119,23 @@ def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str
     """Push the branch; overwrite only the exact remote commit we checked (ours), never more."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote or ''}"
     repo.git.push("--quiet", lease, "origin", f"refs/heads/{branch}:refs/heads/{branch}", env=env)
+
+
+def local_branch(repo: git.Repo, branch: str) -> str | None:
+    return ref_target(repo, f"refs/heads/{branch}")
+
+
+def restore_local_branch(repo: git.Repo, branch: str, sha: str | None) -> None:
+    """Put the local branch back where it was (a dry run moves it only to predict)."""
+    track_remote_branch(repo, branch, sha)
+
+
+def only_ours(repo: git.Repo, tip: str, base: str) -> bool:
+    """Whether every commit on tip that base lacks is one codemods made (it has the trailer)."""
+    return all(has_trailer(str(c.message)) for c in commits_not_in(repo, tip, base))
+
+
+def delete_remote_branch(repo: git.Repo, branch: str, expected_remote: str, env: dict[str, str]) -> None:
+    """Delete the remote branch, only if it is still the exact commit we checked."""
+    lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote}"
+    repo.git.push("--quiet", lease, "origin", f":refs/heads/{branch}", env=env)

@@ -1,0 +1,304 @@
+"""`codemods batch status|merge|close`: follow the rollout's pull requests on the forges.
+
+These read and act on the forge only: nothing is cloned. `status` makes at most 2 API calls
+per repository (GitHub and GitLab: one GraphQL query; Gitea: the pull request list and the
+commit status) and reports them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from codemods.batch.pulls import read_marker
+from codemods.batch.repos import RepoSpec, parse_spec, read_repos_file
+from codemods.batch.runner import DEFAULT_BRANCH, ForgeRouter, short_name
+from codemods.forge import KINDS, TOKEN_ENV, ForgeError, PullRequest, token_for
+from codemods.secrets import redact
+
+EXIT_OK, EXIT_SOME_FAILED = 0, 1
+CLOSE_COMMENT = "Closed by codemods: this rollout is withdrawn. Re-running `codemods batch --open-pr` opens it again."
+
+
+@dataclass
+class Tracked:
+    repo: str
+    name: str
+    forge: str | None = None
+    pr_url: str | None = None
+    number: int | None = None
+    state: str = "none"  # none (no PR), open, draft, merged, closed
+    checks: str = "none"
+    mergeable: str = "unknown"
+    review: str = "unknown"
+    base: str = ""
+    api_calls: int = 0
+    action: str | None = None  # merge/close: what was done or why not
+    error: str | None = None
+
+    def as_report(self) -> dict[str, object]:
+        return {
+            "repo": self.repo,
+            "name": self.name,
+            "forge": self.forge,
+            "pr_url": self.pr_url,
+            "number": self.number,
+            "state": self.state,
+            "checks": self.checks,
+            "mergeable": self.mergeable,
+            "review": self.review,
+            "base": self.base,
+            "api_calls": self.api_calls,
+            "action": self.action,
+            "error": self.error,
+        }
+
+
+def _common(command: Callable[..., int]) -> Callable[..., int]:
+    """The options every tracking subcommand shares: which repositories, which forge, output."""
+    for decorator in reversed(
+        [
+            click.argument("repos", nargs=-1),
+            click.option(
+                "--repos-file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="One repository per line.",
+            ),
+            click.option("--branch", default=DEFAULT_BRANCH, show_default=True, help="The rollout's branch."),
+            click.option("--forge", type=click.Choice(list(KINDS)), help="Forge of hosts nothing else names."),
+            click.option("--api-url", help="API base URL of the --forge forge."),
+            click.option("--forge-host", "forge_hosts", multiple=True, metavar="HOST=KIND", help="Self-hosted forge."),
+            click.option("--jobs", "-j", type=click.IntRange(min=1), default=4, show_default=True),
+            click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout."),
+            click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report."),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+def _setup(
+    repos: tuple[str, ...],
+    repos_file: Path | None,
+    forge: str | None,
+    api_url: str | None,
+    forge_hosts: tuple[str, ...],
+) -> tuple[list[RepoSpec], ForgeRouter, tuple[str, ...]]:
+    from codemods.batch.command import parse_forge_hosts
+
+    all_repos = list(repos) + (read_repos_file(repos_file) if repos_file else [])
+    if not all_repos:
+        raise click.UsageError("no repositories: give REPO arguments or --repos-file")
+    try:
+        specs = [parse_spec(r) for r in all_repos]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="REPO") from None
+    tokens = {kind: token_for(kind) for kind in KINDS}
+    router = ForgeRouter(forge or "github", api_url, parse_forge_hosts(forge_hosts), tokens)
+    missing = sorted({TOKEN_ENV[k] for k in (router.kind(s.url) for s in specs) if not tokens[k]})
+    if missing:
+        raise click.UsageError(f"needs a token in {' and '.join(missing)}")
+    return specs, router, tuple(t for t in tokens.values() if t)
+
+
+def _each(
+    specs: Sequence[RepoSpec],
+    router: ForgeRouter,
+    secrets: tuple[str, ...],
+    jobs: int,
+    work: Callable[[Tracked, RepoSpec], None],
+) -> list[Tracked]:
+    def one(spec: RepoSpec) -> Tracked:
+        tracked = Tracked(spec.shown, short_name(spec.url), forge=router.kind(spec.url))
+        try:
+            work(tracked, spec)
+        except ForgeError as err:
+            tracked.error = redact(f"forge: {err}", (*secrets, spec.userinfo or ""))
+        return tracked
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="codemods") as pool:
+        return list(pool.map(one, specs))
+
+
+def _read_status(tracked: Tracked, spec: RepoSpec, router: ForgeRouter, branch: str, with_review: bool) -> None:
+    forge, project = router.for_url(spec.url)
+    status, calls = forge.status(project, branch, with_review=with_review)
+    tracked.api_calls += calls
+    if status is not None:
+        tracked.pr_url, tracked.number, tracked.state = status.url, status.number, status.state
+        tracked.checks, tracked.mergeable, tracked.review, tracked.base = (
+            status.checks,
+            status.mergeable,
+            status.review,
+            status.base,
+        )
+
+
+def _output(
+    results: list[Tracked], title: str, columns: Sequence[str], as_json: bool, report: Path | None, branch: str
+) -> None:
+    counts = dict(Counter(r.state for r in results))
+    data = {
+        "version": 1,
+        "command": title,
+        "branch": branch,
+        "counts": counts,
+        "api_calls": sum(r.api_calls for r in results),
+        "api_calls_per_repo": max((r.api_calls for r in results), default=0),
+        "repos": [r.as_report() for r in results],
+    }
+    text = json.dumps(data, indent=2) + "\n"
+    if report is not None:
+        report.write_text(text, encoding="utf-8")
+    if as_json:
+        sys.stdout.write(text)
+    console = Console(stderr=True)
+    table = Table(title=f"codemods batch {title}", title_justify="left", box=box.SIMPLE, pad_edge=False)
+    table.add_column("repo", no_wrap=True, max_width=24)
+    table.add_column("PR", no_wrap=True)
+    for column in columns:
+        table.add_column(column, no_wrap=column != "note")
+    for r in results:
+        values = {
+            "state": r.state,
+            "checks": r.checks,
+            "merge": r.mergeable,
+            "review": r.review,
+            "calls": str(r.api_calls),
+            "note": r.error or r.action or "",
+        }
+        name = r.name if len(r.name) <= 24 else "…" + r.name[-23:]
+        table.add_row(name, f"#{r.number}" if r.number else "", *(values[c] for c in columns))
+    console.print(table)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    console.print(f"{summary}; {data['api_calls']} API calls ({data['api_calls_per_repo']} per repository at most)")
+
+
+@click.command("status")
+@_common
+def status_command(
+    repos: tuple[str, ...],
+    repos_file: Path | None,
+    branch: str,
+    forge: str | None,
+    api_url: str | None,
+    forge_hosts: tuple[str, ...],
+    jobs: int,
+    as_json: bool,
+    report: Path | None,
+) -> int:
+    """Where each repository's pull request stands: state (open, draft, merged, closed), CI,
+    mergeability and review. Reads the forge only, at most 2 API calls per repository.
+
+    Exit 1 while any pull request fails its checks (or a repository could not be read)."""
+    specs, router, secrets = _setup(repos, repos_file, forge, api_url, forge_hosts)
+    results = _each(specs, router, secrets, jobs, lambda t, s: _read_status(t, s, router, branch, False))
+    _output(results, "status", ("state", "checks", "merge", "review", "calls", "note"), as_json, report, branch)
+    failing = any(r.checks == "failure" and r.state in ("open", "draft") for r in results)
+    return EXIT_SOME_FAILED if failing or any(r.error for r in results) else EXIT_OK
+
+
+@click.command("merge")
+@_common
+@click.option(
+    "--method", type=click.Choice(["merge", "squash", "rebase"]), default="merge", show_default=True, help="How."
+)
+def merge_command(
+    repos: tuple[str, ...],
+    repos_file: Path | None,
+    branch: str,
+    forge: str | None,
+    api_url: str | None,
+    forge_hosts: tuple[str, ...],
+    jobs: int,
+    as_json: bool,
+    report: Path | None,
+    method: str,
+) -> int:
+    """Merge the rollout's pull requests that are approved and green; skip the others, saying why.
+
+    Exit 1 when a merge the forge was asked for failed."""
+    specs, router, secrets = _setup(repos, repos_file, forge, api_url, forge_hosts)
+
+    def merge(tracked: Tracked, spec: RepoSpec) -> None:
+        _read_status(tracked, spec, router, branch, True)
+        reasons = []
+        if tracked.state != "open":
+            reasons.append("no open pull request" if tracked.state == "none" else f"it is {tracked.state}")
+        else:
+            if tracked.checks != "success":
+                reasons.append(f"checks: {tracked.checks}")
+            if tracked.review != "approved":
+                reasons.append(f"review: {tracked.review}")
+            if tracked.mergeable == "no":
+                reasons.append("conflicts")
+        if reasons:
+            tracked.action = "skipped: " + ", ".join(reasons)
+            return
+        client, project = router.for_url(spec.url)
+        assert tracked.number is not None and tracked.pr_url is not None
+        client.merge(project, PullRequest(tracked.number, tracked.pr_url), method)
+        tracked.state, tracked.action = "merged", f"merged ({method})"
+
+    results = _each(specs, router, secrets, jobs, merge)
+    _output(results, "merge", ("state", "checks", "review", "note"), as_json, report, branch)
+    return EXIT_SOME_FAILED if any(r.error for r in results) else EXIT_OK
+
+
+@click.command("close")
+@_common
+@click.option("--comment", default=CLOSE_COMMENT, show_default=False, help="The comment left on each pull request.")
+@click.option("--delete-branch", is_flag=True, help="Delete the branch too.")
+def close_command(
+    repos: tuple[str, ...],
+    repos_file: Path | None,
+    branch: str,
+    forge: str | None,
+    api_url: str | None,
+    forge_hosts: tuple[str, ...],
+    jobs: int,
+    as_json: bool,
+    report: Path | None,
+    comment: str,
+    delete_branch: bool,
+) -> int:
+    """Close the rollout's open pull requests, with a comment. Only the bot's: a pull request
+    without codemods' marker in its body is left to the person who owns it."""
+    specs, router, secrets = _setup(repos, repos_file, forge, api_url, forge_hosts)
+
+    def close(tracked: Tracked, spec: RepoSpec) -> None:
+        client, project = router.for_url(spec.url)
+        calls_before = client.client.calls  # type: ignore[attr-defined]
+        open_prs = [p for p in client.pulls(project, branch) if p.state == "open"]
+        if not open_prs:
+            tracked.action = "no open pull request"
+        for pr in open_prs:
+            tracked.pr_url, tracked.number, tracked.state = pr.url, pr.number, "open"
+            fields, _text = read_marker(pr.body)
+            if not fields:
+                tracked.action = "left open: not made by codemods"
+                continue
+            client.comment(project, pr, comment)
+            client.close(project, pr)
+            tracked.state, tracked.action = "closed", "closed with a comment"
+            if delete_branch:
+                client.delete_branch(project, branch)
+                tracked.action += ", branch deleted"
+        tracked.api_calls = client.client.calls - calls_before  # type: ignore[attr-defined]
+
+    results = _each(specs, router, secrets, jobs, close)
+    _output(results, "close", ("state", "note"), as_json, report, branch)
+    return EXIT_SOME_FAILED if any(r.error for r in results) else EXIT_OK
+
+
+SUBCOMMANDS: dict[str, click.Command] = {"status": status_command, "merge": merge_command, "close": close_command}
