@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.helpers import CORPUS, ROOT, SNAPSHOTS, run_codemods
+from tests.helpers import CORPUS, ROOT, SNAPSHOTS, git, git_init, run_codemods
 
 DATA = ROOT / "tests" / "data" / "doctor"
 
@@ -79,6 +79,15 @@ STATES = {
             ("job-secret-not-ready", "kubernetes/apps/ai/litellm-migrate.yaml", 16, "error"),
             ("job-ttl-under-flux", "kubernetes/apps/ai/litellm-migrate.yaml", 6, "warning"),
             ("job-immutable-under-flux", "kubernetes/apps/ai/litellm-migrate.yaml", 2, "warning"),
+        },
+    ),
+    # litellm-helm deployed directly: the chart default leaves its TTL Job a release resource; a
+    # second release disables the Job but also the proxy's own start-up migration.
+    "litellm-direct": (
+        DATA / "litellm-direct",
+        {
+            ("subchart-job-not-hook", "kubernetes/apps/ai/litellm/app/helmrelease.yaml", 4, "error"),
+            ("schema-never-migrated", "kubernetes/apps/ai/litellm-internal/app/helmrelease.yaml", 16, "error"),
         },
     ),
 }
@@ -193,4 +202,23 @@ def test_run_summary_names_the_doctor_findings_of_touched_files(tmp_path: Path) 
     assert {(f["rule"], f["file"], f["line"]) for f in report["findings"]} == {
         ("job-secret-not-ready", moved, 19),
         ("job-immutable-under-flux", moved, 3),
+    }
+
+
+def test_stale_render_follows_git_history(tmp_path: Path) -> None:
+    """Only an output that a makejinja input once rendered is stale; hand-written files are not."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "cluster-template-final-fix" / "before", repo)
+    hand_written = repo / "kubernetes/apps/openhands/extra-config.yaml"
+    hand_written.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")
+    without_history = {f for f in findings(repo) if f[0] == "stale-render"}
+    assert ("stale-render", "kubernetes/apps/openhands/extra-config.yaml", 1, "warning") in without_history
+    # History: the attempt-3 template existed and was removed; the hand-written file never had one.
+    template = repo / "template/config/kubernetes/apps/openhands/migration-job.yaml.j2"
+    template.write_text("# attempt 3\n")
+    git_init(repo)
+    git(repo, "rm", "-q", str(template.relative_to(repo)))
+    git(repo, "commit", "-q", "-m", "final fix")
+    assert {f for f in findings(repo) if f[0] == "stale-render"} == {
+        ("stale-render", "kubernetes/apps/openhands/migration-job.yaml", 1, "warning")
     }

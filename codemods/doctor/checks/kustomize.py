@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import posixpath
 import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 from codemods.doctor.model import DoctorContext, Finding, kustomization_file
 from codemods.doctor.rules import RULES
@@ -47,12 +49,52 @@ def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
             )
 
 
+def _rendered_once(ctx: DoctorContext) -> set[str] | None:
+    """Logical paths that some makejinja input rendered at any point in git history, or None
+    without history. A file makejinja never rendered (a Taskfile, talhelper's output, a
+    hand-added manifest) is not stale just because no template renders it today."""
+    roots = [r.template_dir for r in ctx.index.layout.roots]
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(ctx.index.root), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        # Only a repository of its own has the makejinja history: a tree inside another
+        # project's checkout (a fixture, a vendored copy) does not.
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ctx.index.root.resolve():
+            return None
+        done = subprocess.run(
+            ["git", "-C", str(ctx.index.root), "log", "--all", "--format=", "--name-only", "--", *roots],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    rendered: set[str] = set()
+    for line in done.stdout.splitlines():
+        path = line.strip()
+        classified = ctx.index.layout.classify(path) if path else None
+        if classified is not None and classified[1].is_template:
+            rendered.add(classified[0])
+    return rendered
+
+
 def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
     layout = ctx.index.layout
     if not layout.roots:
         return
+    history = _rendered_once(ctx)
     for unit in ctx.index.units.values():
         if unit.template is not None or unit.rendered is None or not ctx.wanted(unit):
+            continue
+        if history is not None and unit.logical not in history:
             continue
         for root in layout.roots:
             if not is_within(unit.logical, root.output_dir) or is_within(unit.logical, root.template_dir):
