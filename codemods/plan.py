@@ -104,9 +104,9 @@ class Plan:
         self.warn(file, line, message, codemod)
 
     def warn(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
-        warning = Warning(file, line, message, codemod)
-        if warning not in self.warnings:
-            self.warnings.append(warning)
+        """Say something once: two codemods that meet the same problem in a file report it once."""
+        if not any((w.file, w.line, w.message) == (file, line, message) for w in self.warnings):
+            self.warnings.append(Warning(file, line, message, codemod))
 
     # -- reading the result -------------------------------------------------------------
     def edits(self) -> Iterator[tuple[str, str, str]]:

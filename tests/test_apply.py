@@ -57,3 +57,15 @@ def test_file_modes_survive_an_edit(repo: Path) -> None:
     plan.apply()
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert b"enabled: false" in target.read_bytes()
+
+
+def test_a_problem_two_codemods_meet_is_reported_once(repo: Path) -> None:
+    # A Job that shares its file with another document: relocate and sync both decline to
+    # touch it, and the user reads why once, not once per codemod.
+    job = repo / "kubernetes/apps/openhands/migration-job.yaml"
+    job.write_text(job.read_text() + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n")
+    plan = plan_repository(repo, DEFAULT)
+    plan.warn(str(job.relative_to(repo)), 3, "the same words", "relocate-migration-job")
+    plan.warn(str(job.relative_to(repo)), 3, "the same words", "sync-kustomization-resources")
+    texts = [str(w) for w in plan.warnings]
+    assert len(texts) == len(set(texts)), texts
