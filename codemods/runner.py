@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from codemods.mods import Codemod, Context, every, is_opt_in, names
+from codemods.mods import Codemod, Context, every, names
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
 from codemods.recipes import load as load_recipe
@@ -38,14 +38,18 @@ def select(
 
 
 def needles_for(mods: Sequence[Codemod]) -> Needles:
-    values = tuple(sorted({n for m in mods for n in getattr(getattr(m, "selector", None), "needles", ())}))
-    jobs = tuple(sorted({m.matcher for m in mods if hasattr(m, "matcher")}, key=repr))
-    return Needles(values=values, jobs=jobs)
+    """What the active codemods declared they read. A plugin that declares nothing gets the
+    fullest pre-filter: every flag the index knows."""
+    declared = [getattr(m, "needs", None) for m in mods]
+    values = tuple(sorted({n for d in declared if d is not None for n in d.values}))
+    jobs = tuple(sorted({j for d in declared if d is not None for j in d.jobs}, key=repr))
+    every_job = any(d is None or d.every_job for d in declared)
+    return Needles(values=values, jobs=jobs, every_job=every_job)
 
 
 def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
-    # annotate-job-force looks at every Job, so it needs the doctor's fuller pre-filter.
-    index = scan(root, doctor=any(is_opt_in(m) for m in mods), needles=needles_for(mods))
+    needles = needles_for(mods)
+    index = scan(root, doctor=needles.every_job, needles=needles)
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)

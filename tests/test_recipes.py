@@ -181,3 +181,23 @@ def test_recipe_sets_branch_subject_and_trailer(tmp_path: Path) -> None:
     assert message.startswith("Run the Grafana OnCall migrate Job as a Helm hook (2 files)")
     assert "Codemods-Recipe: grafana-oncall-migrate" in message
     assert "migrate.useHook" in message
+
+
+def test_each_built_in_codemod_declares_its_parameters_and_needs() -> None:
+    """The contract: a frozen Params dataclass next to the code is the recipe schema, and the
+    codemod declares what it reads, which is all the pre-filter looks for."""
+    import dataclasses
+
+    from codemods.mods import BUILTIN
+    from codemods.recipes.params import validators_of
+    from codemods.runner import needles_for
+
+    for name, make in BUILTIN.items():
+        params = make.Params
+        assert dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen, name
+        assert set(validators_of(params)) == {f.name for f in dataclasses.fields(params)}, name
+        assert all(f.metadata["help"] for f in dataclasses.fields(params)), name
+        needs = make().needs
+        assert needs.values or needs.jobs, name
+    default = needles_for([make() for make in BUILTIN.values()])
+    assert b"litellm-helm" in default.values and default.every_job  # annotate-job-force reads every Job

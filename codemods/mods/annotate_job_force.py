@@ -8,8 +8,9 @@ Kustomization sets `spec.force`. Opt-in, because recreating a Job runs it again.
 from __future__ import annotations
 
 from codemods.errors import InputError
-from codemods.mods.base import Context
+from codemods.mods.base import Context, PlacementParams
 from codemods.repo.flux import FORCE_ANNOTATION
+from codemods.repo.index import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.yamltext.locate import MappingNode, compose, entries, first, scalar_value
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of
@@ -51,9 +52,15 @@ class AnnotateJobForce:
     )
     opt_in = True
 
+    Params = PlacementParams
+
     def __init__(self, job: JobMatcher | dict | None = None, release: ReleaseSelector | dict | None = None) -> None:
         self.matcher = as_job(job)
         self.selector = as_release(release)
+
+    @property
+    def needs(self) -> Needles:
+        return Needles(values=self.selector.needles, jobs=(self.matcher,), every_job=True)
 
     def plan(self, ctx: Context) -> None:
         # where Flux will build them after this run

@@ -7,8 +7,10 @@ from typing import Protocol
 
 from codemods.errors import EncodingError
 from codemods.plan import Plan
+from codemods.recipes import params
+from codemods.recipes.params import param
 from codemods.repo.graph import Application, FluxKustomization, KustomizeFile, Link, Ref, RepoGraph
-from codemods.repo.index import RepoIndex, Unit
+from codemods.repo.index import Needles, RepoIndex, Unit
 from codemods.repo.layout import is_within
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.repo.values import ValuesModel, locate, value_at
@@ -24,10 +26,30 @@ from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
 
 
 class Codemod(Protocol):
+    """The contract (docs: README "Write a codemod"). A codemod holds only the change:
+
+    - `name` and `description`, and its parameters as a frozen `Params` dataclass next to its
+      code (recipes validate `with:` against it; each field carries its validator and help);
+    - `needs`: what it reads from the model, as cheap byte tests, so the runner pre-filters
+      from the declaration, not from guessed attributes;
+    - `plan(ctx)`: reads the model through the context and proposes changes to ctx.plan. It
+      never writes; diff, disk and git consume the plan afterwards."""
+
     name: str
     description: str
 
+    @property
+    def needs(self) -> Needles: ...
+
     def plan(self, ctx: Context) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlacementParams:
+    """Parameters of the codemods that place standalone Jobs (relocate, sync, annotate)."""
+
+    job: dict | None = param(params.job, "which Job manifests: {name: regex, text: regex}")
+    release: dict | None = param(params.release, "which releases own them: {values_key: key, chart: name}")
 
 
 @dataclass(frozen=True)

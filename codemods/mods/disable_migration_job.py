@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from codemods.charts import POLICIES, Fix, Policy
 from codemods.errors import InputError
 from codemods.mods.base import Context
-from codemods.repo.index import Unit
+from codemods.recipes import params
+from codemods.recipes.params import param
+from codemods.repo.index import Needles, Unit
 from codemods.repo.selectors import ReleaseSelector
 from codemods.repo.values import ValuesSource, locate, value_at
 from codemods.repo.workloads import is_selected
@@ -251,6 +253,16 @@ class _Release:
     sources: tuple[ValuesSource, ...]
 
 
+@dataclass(frozen=True)
+class Params:
+    """Parameters of disable-migration-job (a recipe's `with:`)."""
+
+    policy: str | None = param(params.policy, "chart knowledge that decides the change (codemods/charts/): litellm")
+    values_path: tuple[str, ...] | None = param(params.values_path, "values key path, dotted or a list")
+    set: dict | None = param(params.assignments, "keys to set under values_path: true/false, numbers, strings")
+    chart: str | None = param(params.string, "act on every release of this chart, creating the path")
+
+
 class DisableMigrationJob:
     """Set a chart's values so that its TTL Job stops breaking Helm upgrades under Flux.
 
@@ -260,6 +272,7 @@ class DisableMigrationJob:
     the source that wins among valuesFrom, spec.values and overlay patches."""
 
     name = NAME
+    Params = Params
     description = (
         "Fix the migration Job in the effective values of every litellm HelmRelease (OpenHands sub-chart or "
         "litellm-helm itself), wherever the value comes from; recipes: any chart and key."
@@ -280,6 +293,10 @@ class DisableMigrationJob:
         key = self.values_path[0]
         self.selector = ReleaseSelector(key, chart)
         self.needles = self.policy.needles if self.policy else tuple(n.encode() for n in (key, chart) if n)
+
+    @property
+    def needs(self) -> Needles:
+        return Needles(values=self.needles, jobs=(self.policy.job,) if self.policy else ())
 
     def plan(self, ctx: Context) -> None:
         for release in self._releases(ctx):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import posixpath
 
-from codemods.mods.base import Context, Placement
+from codemods.mods.base import Context, Placement, PlacementParams
+from codemods.repo.index import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.repo.workloads import set_namespace
 
@@ -25,9 +26,15 @@ class RelocateMigrationJob:
     name = NAME
     description = "Move stray litellm migration Job manifests into the directory Flux builds for the release."
 
+    Params = PlacementParams
+
     def __init__(self, job: JobMatcher | dict | None = None, release: ReleaseSelector | dict | None = None) -> None:
         self.matcher = as_job(job)
         self.selector = as_release(release)
+
+    @property
+    def needs(self) -> Needles:
+        return Needles(values=self.selector.needles, jobs=(self.matcher,), every_job=False)
 
     def plan(self, ctx: Context) -> None:
         for placement in ctx.placements(self.selector, self.matcher):

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import posixpath
 
-from codemods.mods.base import Context, Placement
+from codemods.mods.base import Context, Placement, PlacementParams
 from codemods.repo.graph import APPLYING_FIELDS, KustomizeFile, Ref
+from codemods.repo.index import Needles
 from codemods.repo.kustomize import Guard, add_entry, find_guard, in_jinja_block, lists_entry, remove_entry
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 
@@ -30,9 +31,15 @@ class SyncKustomizationResources:
         "and list the Job, once, where its release's Flux Kustomization builds it."
     )
 
+    Params = PlacementParams
+
     def __init__(self, job: JobMatcher | dict | None = None, release: ReleaseSelector | dict | None = None) -> None:
         self.matcher = as_job(job)
         self.selector = as_release(release)
+
+    @property
+    def needs(self) -> Needles:
+        return Needles(values=self.selector.needles, jobs=(self.matcher,), every_job=False)
 
     def plan(self, ctx: Context) -> None:
         for placement in ctx.placements(self.selector, self.matcher):

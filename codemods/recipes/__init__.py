@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codemods.errors import InputError
-from codemods.recipes.params import BUILTIN, ParamError
+from codemods.recipes.params import ParamError, validators_of
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose
 
 DEFAULT = "litellm-migration"
@@ -143,7 +143,10 @@ def _step(reader: _Reader, node: Node, known: set[str]) -> Step:
         raise reader.fail(codemod_node, f"unknown codemod {codemod!r}; known: {', '.join(sorted(known))}")
     params: dict[str, Any] = {}
     if "with" in fields:
-        validators = BUILTIN.get(codemod)
+        from codemods.mods import factory  # the codemod's own Params dataclass is the schema
+
+        schema = getattr(factory(codemod), "Params", None)
+        validators = validators_of(schema) if schema is not None else None
         for key, (key_node, value_node) in reader.mapping(fields["with"][1], f"{codemod}: with").items():
             if validators is not None and key not in validators:
                 raise reader.fail(

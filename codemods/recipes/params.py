@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,10 +70,12 @@ def policy(value: Any) -> str:
 job = _record({"name": regex, "text": regex})
 release = _record({"values_key": string, "chart": string})
 
-# codemod name -> parameter name -> validator
-BUILTIN: dict[str, dict[str, Validator]] = {
-    "disable-migration-job": {"values_path": values_path, "set": assignments, "chart": string, "policy": policy},
-    "relocate-migration-job": {"job": job, "release": release},
-    "sync-kustomization-resources": {"job": job, "release": release},
-    "annotate-job-force": {"job": job, "release": release},
-}
+
+def param(check: Validator, help: str, default: Any = None) -> Any:
+    """A codemod parameter: its validator and its one-line help, on a dataclass field."""
+    return dataclasses.field(default=default, metadata={"check": check, "help": help})
+
+
+def validators_of(params: type) -> dict[str, Validator]:
+    """A Params dataclass's validators by parameter name (a recipe's `with:` keys)."""
+    return {f.name: f.metadata["check"] for f in dataclasses.fields(params) if "check" in f.metadata}

@@ -150,6 +150,7 @@ class Needles:
 
     values: tuple[bytes, ...] = LITELLM_RELEASE.needles
     jobs: tuple[JobMatcher, ...] = (LITELLM_JOB,)
+    every_job: bool = False  # reads every Job manifest: the doctor's fuller pre-filter
 
 
 def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
