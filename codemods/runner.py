@@ -56,6 +56,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     ctx = Context(index, plan)
     for mod in mods:
         mod.plan(ctx)
+    plan.changeset()  # frozen now, while the planned tree is there to read
     names_run = {mod.name for mod in mods}
     if plan.moves and "sync-kustomization-resources" not in names_run:
         plan.warn(

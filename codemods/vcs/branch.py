@@ -81,9 +81,10 @@ def deliver(
                 result.status = "changed"
                 result.findings = touched_findings(plan) if findings else []
                 return result
-            plan.apply(durable=False)  # into the temporary checkout only
+            changes = plan.changeset()  # one frozen change: the same for the disk and the tree
+            changes.apply(durable=False)  # into the temporary checkout only
             result.findings = touched_findings(plan) if findings else []
-            tree = g.build_tree(repo, plan, prefix, checkout, index)
+            tree = g.build_tree(repo, changes, prefix, checkout, index)
             tip = g.branch_tip(repo, branch)
             if tip is not None:
                 current = repo.commit(tip)

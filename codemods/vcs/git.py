@@ -16,8 +16,8 @@ from pathlib import Path
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
+from codemods.changes import ChangeSet
 from codemods.errors import InputError
-from codemods.plan import Plan
 
 ZERO = "0" * 40
 FALLBACK_IDENTITY = {
@@ -120,16 +120,17 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
     repo.git.read_tree("-u", "--reset", commit, env=env)
 
 
-def build_tree(repo: git.Repo, plan: Plan, prefix: str, work_tree: Path, index: Path) -> str:
-    """The tree of the temporary index (the base) with the applied plan: edited files hashed
-    from the work tree with their attributes' filters, moves as the very same blob."""
+def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path) -> str:
+    """The tree of the temporary index (the base) with the applied change set: edited files
+    hashed from the work tree with their attributes' filters, moves as the very same blob."""
     lead = f"{prefix}/" if prefix else ""
     entries_by_path = {
         path: entry for (path, _stage), entry in git.IndexFile(repo, file_path=str(index)).entries.items()
     }
-    rewritten = {dst for dst in plan.moves.values() if plan.moved_text(dst) is not None}
-    edited = [lead + path for path, _old, _new in plan.edits()] + [lead + dst for dst in sorted(rewritten)]
-    source_of = {lead + dst: lead + src for src, dst in plan.moves.items()}
+    moves = {c.path: c.to for c in changes.of("move") if c.to}
+    rewritten = {c.to for c in changes.of("move") if c.rewritten}
+    edited = [lead + c.path for c in changes.of("edit")] + [lead + dst for dst in sorted(d for d in rewritten if d)]
+    source_of = {lead + dst: lead + src for src, dst in moves.items()}
     shas: list[str] = []
     if edited:
         # Run inside the temporary work tree: relative paths find the right .gitattributes.
@@ -142,12 +143,12 @@ def build_tree(repo: git.Repo, plan: Plan, prefix: str, work_tree: Path, index: 
     lines: list[str] = []
     for path, sha in zip(edited, shas, strict=True):
         lines.append(f"{entries_by_path[source_of.get(path, path)].mode:o} {sha}\t{path}")
-    for src, dst in plan.moves.items():
+    for src, dst in moves.items():
         entry = entries_by_path[lead + src]
         lines.append(f"0 {ZERO}\t{lead}{src}")
         if dst not in rewritten:
             lines.append(f"{entry.mode:o} {entry.hexsha}\t{lead}{dst}")
-    for path in sorted(plan.deletes):
+    for path in sorted(c.path for c in changes.of("delete")):
         lines.append(f"0 {ZERO}\t{lead}{path}")
     env = {"GIT_INDEX_FILE": str(index)}
     _update_index(repo, lines, env)
