@@ -1,0 +1,147 @@
+"""The one place that knows today's Plan and FluxGraph: it turns them into the gate's inputs.
+
+Kept thin on purpose: when the repository model changes, only this file follows it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from codemods.errors import InputError
+from codemods.plan import Plan
+from codemods.repo.flux import FLUX_KUSTOMIZE_GROUP, FluxGraph, parse_flux_kustomizations
+from codemods.repo.layout import normalize
+from codemods.verify.model import FluxTarget, MovedJob, ValueExpectation, VerifyInput
+from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
+
+
+def flux_targets(plan: Plan) -> tuple[FluxTarget, ...]:
+    """Every Flux Kustomization of the repository, with what a build of it needs."""
+    index = plan.index
+    found: list[FluxTarget] = []
+    for unit in index.flagged("flux_paths"):
+        copy = unit.rendered or unit.template
+        assert copy is not None
+        try:
+            text = plan.text(copy.path)
+            declared = parse_flux_kustomizations(text, copy.path, copy.delimiters)
+        except InputError:
+            continue  # the run itself warns about a broken file
+        extras = _spec_extras(text) if copy.delimiters is None else {}
+        for ks in declared:
+            spec = extras.get((ks.namespace, ks.name), {})
+            components = tuple(
+                normalize(posixpath.join(ks.path, c)) for c in spec.get("components") or () if isinstance(c, str)
+            )
+            post = spec.get("postBuild") or {}
+            substitute = {str(k): str(v) for k, v in (post.get("substitute") or {}).items()}
+            found.append(
+                FluxTarget(
+                    name=ks.name,
+                    namespace=ks.namespace,
+                    path=ks.path,
+                    components=components,
+                    target_namespace=spec.get("targetNamespace"),
+                    substitute=substitute,
+                    depends_on=ks.depends_on,
+                    file=ks.file,
+                    line=ks.line,
+                )
+            )
+    return tuple(found)
+
+
+def _spec_extras(text: str) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """spec of each Flux Kustomization in a rendered file, by (namespace, name)."""
+    out: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for doc in _load_all(text):
+        if str(doc.get("apiVersion", "")).startswith(FLUX_KUSTOMIZE_GROUP) and doc.get("kind") == "Kustomization":
+            meta = doc.get("metadata") or {}
+            if isinstance(doc.get("spec"), dict) and meta.get("name"):
+                out[(meta.get("namespace"), str(meta["name"]))] = doc["spec"]
+    return out
+
+
+def _load_all(text: str) -> list[dict[str, Any]]:
+    try:
+        return [d for d in YAML(typ="safe", pure=False).load_all(text) if isinstance(d, dict)]
+    except YAMLError:
+        return []
+
+
+def _documents(plan: Plan, path: str, kind: str) -> Iterable[tuple[str, str | None]]:
+    """(name, namespace) of each document of kind in the planned text of a physical file."""
+    classified = plan.index.layout.classify(path)
+    delims = classified[1].delimiters if classified else None
+    try:
+        docs = compose(plan.text(path), path, delims)
+    except InputError:
+        return
+    for doc in docs:
+        if isinstance(doc, MappingNode) and scalar_value(first(doc, "kind")) == kind:
+            meta = first(doc, "metadata")
+            name = scalar_value(first(meta, "name"))
+            if name:
+                yield name, scalar_value(first(meta, "namespace"))
+
+
+def writes(plan: Plan) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {path: new.encode("utf-8") for path, _old, new in plan.edits()}
+    for src, dst in plan.moves.items():
+        out[src] = None
+        out[dst] = (plan.moved_text(dst) or plan.text(src)).encode("utf-8")
+    for path in plan.deletes:
+        out[path] = None
+    return out
+
+
+def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
+    index = plan.index
+    graph = FluxGraph(index)
+    moved: list[MovedJob] = []
+    for src, dst in plan.relocated.items():
+        unit = index.units.get(src)
+        if unit is None:
+            continue
+        owner = graph.deployer(posixpath.dirname(dst))
+        if owner is None:
+            continue
+        for name, namespace in _documents(plan, unit.primary.path, "Job"):
+            moved.append(MovedJob(name, owner.display(), namespace, src, dst))
+    expectations: list[ValueExpectation] = []
+    may_gain: set[str] = set()
+    for mod in mods:
+        name = getattr(mod, "name", "")
+        edited = sorted({c.file for c in plan.changes if c.codemod == name and c.action == "edit"})
+        values_path, assignments = getattr(mod, "values_path", None), getattr(mod, "assignments", None)
+        if values_path and assignments:
+            # A template and its render carry the same release: judge it once, by the render.
+            for path in sorted(edited, key=lambda p: p.endswith(".j2")):
+                for release, namespace in _documents(plan, path, "HelmRelease"):
+                    wanted = {".".join((*values_path, str(k))): v for k, v in assignments.items()}
+                    if not any((e.release, e.namespace) == (release, namespace) for e in expectations):
+                        expectations.append(ValueExpectation(release, wanted, namespace, path))
+        elif name == "annotate-job-force":
+            may_gain |= {f"Job {job}" for path in edited for job, _ns in _documents(plan, path, "Job")}
+    templates: dict[str, str] = {}
+    for logical, unit in index.units.items():
+        template = unit.template
+        if template is not None and unit.rendered is None and index.layout.template_root_of(template.path) is None:
+            templates[logical] = template.path
+    for src, dst in plan.moves.items():  # an in-place template that moves renders at its new place
+        if src in templates.values() and dst.endswith(".j2"):
+            templates[dst[: -len(".j2")]] = dst
+    return VerifyInput(
+        targets=flux_targets(plan),
+        writes=writes(plan),
+        moved_jobs=tuple(moved),
+        values=tuple(expectations),
+        may_gain_metadata=frozenset(may_gain),
+        kustomizations=tuple(u.logical for u in index.kustomizations()),
+        templates=templates,
+    )
