@@ -6,11 +6,15 @@ from typing import Any
 
 from codemods.errors import InputError
 from codemods.plan import Plan
+from codemods.verify import preview
+from codemods.verify.model import Semantic
 
 REPORT_VERSION = 1
 
 
-def summary_lines(plan: Plan, applied: bool, findings: list | None = None) -> list[str]:
+def summary_lines(
+    plan: Plan, applied: bool, findings: list | None = None, semantic: Semantic | None = None
+) -> list[str]:
     lines: list[str] = []
     for change in plan.changes:
         target = f"{change.file} -> {change.to}" if change.to else change.file
@@ -22,6 +26,8 @@ def summary_lines(plan: Plan, applied: bool, findings: list | None = None) -> li
         when = "after" if applied else "before"
         lines.append(f"doctor, on the files this run touches ({when} the change):")
         lines.extend(f"  {f.file}:{f.line}: {f.rule} ({f.severity}): {f.message}" for f in findings)
+    if semantic is not None:  # build gate (issue 12)
+        lines.extend(preview.text_lines(semantic))
     edited = sum(1 for _ in plan.edits())
     if plan.is_empty:
         lines.append("nothing to change")
@@ -42,6 +48,7 @@ def report(
     error: InputError | None,
     diff: str | None,
     findings: list | None = None,
+    semantic: Semantic | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -65,4 +72,6 @@ def report(
     }
     if diff is not None:
         data["diff"] = diff
+    if semantic is not None:  # build gate (issue 12); documented in codemods/schemas/report.schema.json
+        data["semantic"] = preview.as_json(semantic)
     return data

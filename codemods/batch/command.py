@@ -15,11 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
 from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, RepoResult, WorkdirBusy, run_batch
-from codemods.cli import RECIPE_HELP, complete_recipes
+from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
 from codemods.forge import DEFAULT_API, TOKEN_ENV, make_forge, token_for
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
+from codemods.verify.run import make_gate
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1  # 2, bad arguments, is click's own
 
@@ -77,6 +78,7 @@ def _default_workdir() -> Path:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A Jinja2 template for the commit message.",
 )
+@verify_options
 def batch_command(
     repos: tuple[str, ...],
     repos_file: Path | None,
@@ -97,6 +99,9 @@ def batch_command(
     only: tuple[str, ...],
     skip: tuple[str, ...],
     message_template: Path | None,
+    verify: bool | None,
+    kustomize: str | None,
+    jinja_vars: Path | None,
 ) -> int:
     """Run the codemods on many repositories: one branch and one pull request each.
 
@@ -132,6 +137,10 @@ def batch_command(
         raise click.BadParameter(str(err), param_hint="REPO") from None
     if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
+    try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
+        gate = make_gate(verify, kustomize, jinja_vars, mods)
+    except InputError as err:
+        raise click.UsageError(str(err)) from None
     tokens = tuple(t for t in (token_for("github"), token_for("gitlab")) if t)
     forge_client = None
     if open_pr and not dry_run:
@@ -156,6 +165,7 @@ def batch_command(
         recipe=chosen_recipe,
         github_token=token_for("github"),
         gitlab_token=token_for("gitlab"),
+        gate=gate,
     )
     console = Console(stderr=True)
     try:

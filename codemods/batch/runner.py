@@ -19,10 +19,12 @@ from codemods.batch.repos import RepoSpec
 from codemods.errors import InputError
 from codemods.forge import Forge, ForgeError, PullRequestSpec, owner_repo
 from codemods.mods import Codemod
+from codemods.plan import Plan
 from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
 from codemods.vcs.branch import deliver
+from codemods.verify.model import Semantic
 
 Status = Literal["changed", "updated", "up-to-date", "unchanged", "failed"]
 DEFAULT_BRANCH = "codemods/litellm-migration"
@@ -44,6 +46,7 @@ class BatchOptions:
     secrets: tuple[str, ...] = ()  # tokens to mask in every message
     github_token: str | None = None
     gitlab_token: str | None = None
+    gate: Callable[[Plan], Semantic] | None = None  # build gate (issue 12): a refusal fails the repo
 
 
 @dataclass
@@ -112,6 +115,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         check_name=False,  # checked once for the whole batch
         recipe=options.recipe,
         findings=False,  # nobody reads them in a batch
+        gate=options.gate,
     )
     result.status = delivered.status
     result.commit = delivered.commit
