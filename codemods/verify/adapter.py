@@ -111,7 +111,8 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
         owner = graph.deployer(posixpath.dirname(dst))
         if owner is None:
             continue
-        for name, namespace in _documents(plan, unit.primary.path, "Job"):
+        copy = unit.rendered or unit.primary  # a render has no masked Jinja in its names
+        for name, namespace in _documents(plan, copy.path, "Job"):
             moved.append(MovedJob(name, owner.display(), namespace, src, dst))
     expectations: list[ValueExpectation] = []
     may_gain: set[str] = set()

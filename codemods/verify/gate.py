@@ -243,13 +243,8 @@ _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomizatio
 
 
 def _jobs_named(objs: list[o.Obj] | None, job: MovedJob) -> list[o.Obj]:
-    return [
-        d
-        for d in objs or ()
-        if d.get("kind") == "Job"
-        and (d.get("metadata") or {}).get("name") == job.name
-        and (job.namespace is None or (d.get("metadata") or {}).get("namespace") in (job.namespace, None))
-    ]
+    # By name only: the namespace is the build's to decide (and to be compared, after).
+    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == job.name]
 
 
 def _judge(
