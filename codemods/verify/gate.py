@@ -141,7 +141,11 @@ def _run(command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: 
         item.output = BuildOutput(False, "", missing)
     else:
         result = build(command, where)
-        error = result.error.replace(f"{base}/", "").replace(str(base), ".").replace(str(where), "<flux>")
+        # Name files as the repository does, not as the temporary copies are laid out.
+        error = result.error
+        for shown in (f"{_relative(base, where)}/", f"{base}/"):
+            error = error.replace(shown, "")
+        error = error.replace(str(where), "<flux>")
         item.output = BuildOutput(result.ok, result.stdout, error)
         if result.ok:
             item.objects = o.parse(result.stdout, item.target.substitute)
@@ -409,11 +413,9 @@ def _judge(
             count_after.setdefault(ident, []).append(target.key)
     for ident, owners in sorted(count_after.items()):
         if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
-            problems.append(
-                Problem(
-                    owners[0], "", None, f"{ident} is applied by {len(owners)} Flux Kustomizations: {', '.join(owners)}"
-                )
-            )
+            first = next(t for t in ok if t.key == owners[0])
+            message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {', '.join(owners)}"
+            problems.append(Problem(first.key, first.file, first.line, message))
     return _unique(problems), moves, previews
 
 

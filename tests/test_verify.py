@@ -1,0 +1,346 @@
+"""The build gate (issue 12): real kubectl kustomize, real git, real bare remotes, no mocks.
+
+Planted breakages reach the gate through a real plugin codemod (tests/data/verify/plant, found
+through its entry point once that directory is on PYTHONPATH), so `run`, `run --branch` and
+`batch` see them exactly as they would see a planner bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.helpers import ROOT, SNAPSHOTS, git, git_init, run_codemods, tree
+from tests.test_batch import make_remote, remote_ref
+from tests.test_snapshots import CASES, spec
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+DATA = ROOT / "tests" / "data" / "verify"
+PLANT = DATA / "plant"
+EXPECTED = DATA / "expected"
+SCHEMA = json.loads((ROOT / "codemods" / "schemas" / "report.schema.json").read_text())
+MERMAID_HOME = ROOT / "tests" / "mermaid" / ".install"
+ANCESTOR = "kubernetes/apps/openhands/kustomization.yaml"
+APP = "kubernetes/apps/openhands/openhands/app/kustomization.yaml"
+# Regenerate the preview and PR-body snapshots with CODEMODS_UPDATE_SNAPSHOTS=1, then read them.
+UPDATE = bool(os.environ.get("CODEMODS_UPDATE_SNAPSHOTS"))
+
+# defect -> what the refusal must name (besides "refused by the build gate").
+DEFECTS = {
+    "dangling-ancestor": [
+        "Flux Kustomization flux-system/cluster-apps",
+        "kubernetes/flux/cluster/ks.yaml",
+        "builds ./kubernetes/apps before the change but not after",
+        "migration-job.yaml",
+    ],
+    "emptied-kustomization": [
+        "Flux Kustomization flux-system/cluster-apps",
+        "kubernetes/flux/cluster/ks.yaml",
+        "couldn't make target for path 'kubernetes/apps/openhands': kustomization.yaml is empty",
+    ],
+    "job-applied-twice": [
+        "Flux Kustomization openhands/openhands",
+        "Job openhands-litellm-migrations must be applied by its release's Flux Kustomization openhands/openhands",
+        "applied by openhands/openhands, flux-system/cluster-apps",
+    ],
+    "value-overridden-by-patch": [
+        "Flux Kustomization openhands/openhands",
+        "the effective values do not carry the fix: litellm-helm.migrationJob.enabled is true",
+    ],
+}
+
+
+def plant_recipe(tmp_path: Path, defect: str) -> Path:
+    """The default recipe plus the plugin step that plants defect."""
+    default = (ROOT / "codemods" / "recipes" / "presets" / "litellm-migration.yaml").read_text()
+    default = default.replace("name: litellm-migration", f"name: planted-{defect}")
+    recipe = tmp_path / f"planted-{defect}.yaml"
+    recipe.write_text(
+        default + f"  - codemod: plant-defect\n    with: {{defect: {defect}, ancestor: {ANCESTOR}, app: {APP}}}\n"
+    )
+    return recipe
+
+
+PLANT_ENV = {"PYTHONPATH": os.pathsep.join([str(PLANT), os.environ.get("PYTHONPATH", "")])}
+
+
+def example_copy(tmp_path: Path, name: str = "repo") -> Path:
+    work = tmp_path / name
+    shutil.copytree(EXAMPLE, work)
+    return work
+
+
+def assert_names(text: str, defect: str) -> None:
+    assert "refused by the build gate" in text, text
+    for needle in DEFECTS[defect]:
+        assert needle in text, f"{needle!r} missing from:\n{text}"
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_run_refuses_each_planted_breakage_and_writes_nothing(defect: str, tmp_path: Path) -> None:
+    work = example_copy(tmp_path)
+    before = tree(work)
+    result = run_codemods("run", "--recipe", str(plant_recipe(tmp_path, defect)), str(work), env=PLANT_ENV)
+    assert result.returncode == 2, result.stderr
+    assert_names(result.stderr, defect)
+    assert "nothing was written" in result.stderr
+    assert tree(work) == before
+    # The planted step really ran: without the gate the same plan is written.
+    unguarded = example_copy(tmp_path, "unguarded")
+    plain = run_codemods(
+        "run", "--no-verify", "--recipe", str(plant_recipe(tmp_path, defect)), str(unguarded), env=PLANT_ENV
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "plant-defect: planted" in plain.stderr
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_run_branch_refuses_each_planted_breakage_and_creates_no_branch(defect: str, tmp_path: Path) -> None:
+    work = example_copy(tmp_path)
+    git_init(work)
+    head = git(work, "rev-parse", "HEAD").stdout
+    recipe = plant_recipe(tmp_path, defect)
+    result = run_codemods("run", "--branch", "fix", "--json", "--recipe", str(recipe), str(work), env=PLANT_ENV)
+    assert result.returncode == 2, result.stderr
+    assert_names(result.stderr, defect)
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert report["status"] == "failed" and report["semantic"]["status"] == "refused"
+    assert report["semantic"]["problems"], report["semantic"]
+    assert git(work, "rev-parse", "--verify", "-q", "refs/heads/fix", check=False).returncode != 0
+    assert git(work, "rev-parse", "HEAD").stdout == head
+    assert git(work, "status", "--porcelain").stdout == ""
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_batch_fails_each_planted_breakage_and_pushes_nothing(defect: str, tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "planted", EXAMPLE)
+    report_file = tmp_path / "report.json"
+    result = run_codemods(
+        "batch",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--push",
+        "--recipe",
+        str(plant_recipe(tmp_path, defect)),
+        "--report",
+        str(report_file),
+        url,
+        env=PLANT_ENV,
+    )
+    assert result.returncode == 1, result.stderr
+    (entry,) = json.loads(report_file.read_text())["repos"]
+    assert entry["status"] == "failed"
+    assert_names(entry["error"], defect)
+    assert remote_ref(url, "refs/heads/planted-" + defect) is None
+    assert remote_ref(url, f"refs/heads/codemods/planted-{defect}") is None
+
+
+# -- the preview and the pull-request body ----------------------------------------------------------
+PREVIEW_CASES = {
+    "cluster-template": EXAMPLE,
+    "valuesfrom": DATA / "valuesfrom",
+    "plain-flux-overlays": SNAPSHOTS / "plain-flux-overlays" / "before",
+}
+
+
+def _stable(text: str) -> str:
+    """Timings and commit ids vary between runs; everything else must not."""
+    text = re.sub(r"\d+ builds?, \d+\.\d s", "N builds, T s", text)
+    text = re.sub(r"\b[0-9a-f]{40}\b", "<sha>", text)
+    return re.sub(r"codemods \d+\.\d+\.\d+\S*", "codemods <version>", text)
+
+
+def _preview(stderr: str) -> str:
+    lines = stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("What Flux will apply differently"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("  "))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def _branch_run(case: str, tmp_path: Path) -> tuple[str, str, str, dict]:
+    work = tmp_path / case
+    shutil.copytree(PREVIEW_CASES[case], work)
+    git_init(work)
+    body = tmp_path / "pr.md"
+    result = run_codemods("run", "--branch", "codemods/fix", "--json", "--summary-file", str(body), str(work))
+    assert result.returncode == 0, result.stderr
+    message = git(work, "log", "-1", "--format=%B", "codemods/fix").stdout
+    return _preview(result.stderr), body.read_text(), message, json.loads(result.stdout)
+
+
+def _compare(name: str, actual: str) -> None:
+    path = EXPECTED / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+    assert path.exists(), f"{path} missing: run with CODEMODS_UPDATE_SNAPSHOTS=1 and read the result"
+    assert actual == path.read_text(), f"{name} differs from its snapshot"
+
+
+@pytest.fixture(scope="module", params=sorted(PREVIEW_CASES))
+def branch_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    case = request.param
+    return (case, *_branch_run(case, tmp_path_factory.mktemp(case)))
+
+
+def test_preview_pr_body_and_commit_message_snapshots(branch_case: tuple) -> None:
+    case, preview, body, message, report = branch_case
+    _compare(f"{case}.preview.txt", _stable(preview))
+    _compare(f"{case}.pr.md", _stable(body))
+    _compare(f"{case}.commit.txt", _stable(message))
+    jsonschema.validate(report, SCHEMA)
+    assert report["semantic"]["status"] == "verified"
+    assert report["semantic"]["builds"] > 0 and report["semantic"]["build_seconds"] > 0
+    # The same preview in every place a reviewer looks.
+    assert "What Flux will apply differently" in message
+    assert "### What changes in Flux" in body
+    for move in report["semantic"]["moves"]:
+        assert move["text"] in preview and move["text"] in body and move["text"] in message.replace("\n      ", " ")
+
+
+def test_pr_body_reads_in_the_order_a_reviewer_needs(branch_case: tuple) -> None:
+    _case, _preview_text, body, _message, _report = branch_case
+    sections = re.findall(r"^### (.+)$", body, flags=re.M)
+    assert sections[:3] == ["Why", "What changes in Flux", "Files"]
+    assert sections[-4:] == ["How to verify", "How to roll back", "What closing this PR does"] or sections[-3:] == [
+        "How to verify",
+        "How to roll back",
+        "What closing this PR does",
+    ]
+    assert "kubectl kustomize --load-restrictor LoadRestrictionsNone ./" in body
+    assert "flux get ks -A" in body and "flux get hr -n " in body
+    assert "git revert -m 1" in body
+
+
+def test_files_group_a_template_with_its_render() -> None:
+    """The cluster-template body lists helmrelease.yaml.j2 and its render on one row."""
+    body = (EXPECTED / "cluster-template.pr.md").read_text()
+    rows = [line for line in body.splitlines() if "helmrelease.yaml" in line and line.startswith("|")]
+    assert len(rows) == 1, rows
+    assert "helmrelease.yaml.j2` + `kubernetes/" in rows[0]
+
+
+def _mermaid_blocks(body: str) -> list[str]:
+    return re.findall(r"```mermaid\n(.*?)```", body, flags=re.S)
+
+
+def test_mermaid_flowchart_parses_with_the_real_mermaid(branch_case: tuple) -> None:
+    if shutil.which("node") is None or not (MERMAID_HOME / "node_modules" / "mermaid").is_dir():
+        pytest.skip("no Mermaid parser installed: run tests/mermaid/install.sh (needs node and npm)")
+    _case, _preview_text, body, _message, report = branch_case
+    (block,) = _mermaid_blocks(body)
+    assert "-->|dependsOn|" in block or not any(t["depends_on"] for t in report["semantic"]["targets"])
+    for move in report["semantic"]["moves"]:
+        assert f"moves Job {move['job']}" in block
+    parsed = subprocess.run(
+        ["node", str(ROOT / "tests" / "mermaid" / "parse.mjs")],
+        input=block,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MERMAID_HOME": str(MERMAID_HOME)},
+        check=False,
+    )
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+    assert json.loads(parsed.stdout)["diagramType"].startswith("flowchart")
+
+
+def test_mermaid_parser_rejects_a_broken_flowchart() -> None:
+    """The parser check above can fail: a broken diagram is refused."""
+    if shutil.which("node") is None or not (MERMAID_HOME / "node_modules" / "mermaid").is_dir():
+        pytest.skip("no Mermaid parser installed: run tests/mermaid/install.sh (needs node and npm)")
+    parsed = subprocess.run(
+        ["node", str(ROOT / "tests" / "mermaid" / "parse.mjs")],
+        input='flowchart LR\n  a["x"] -. "unclosed .-> b[[[\n',
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MERMAID_HOME": str(MERMAID_HOME)},
+        check=False,
+    )
+    assert parsed.returncode == 1
+
+
+# -- every snapshot case, verified; the JSON report against its schema --------------------------------
+@pytest.mark.parametrize("case", [c for c in CASES if spec(c).get("exit_code", 0) == 0])
+def test_every_snapshot_case_is_verified_and_reports_valid_json(case: str, tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / case / "before", work)
+    result = run_codemods("run", "--dry-run", "--json", *spec(case).get("args", []), str(work))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, SCHEMA)
+    changes = tree(SNAPSHOTS / case / "before") != tree(SNAPSHOTS / case / "after")
+    semantic = report["semantic"]
+    if not changes:
+        assert semantic["status"] == "skipped" and semantic["builds"] == 0
+        return
+    assert semantic["status"] == "verified", semantic
+    assert semantic["builds"] >= 2 and semantic["builds"] % 2 == 0  # before and after, per target
+    assert semantic["targets"], semantic
+
+
+def test_failed_report_is_valid_json_too(tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "bad-yaml" / "before", work)
+    result = run_codemods("run", "--json", str(work))
+    assert result.returncode == 2
+    jsonschema.validate(json.loads(result.stdout), SCHEMA)
+
+
+def test_no_verify_leaves_the_report_as_it_was(tmp_path: Path) -> None:
+    work = example_copy(tmp_path)
+    report = json.loads(run_codemods("run", "--dry-run", "--json", "--no-verify", str(work)).stdout)
+    assert "semantic" not in report
+    jsonschema.validate(report, SCHEMA)
+
+
+def _python_without_kubectl(tmp_path: Path) -> list[str]:
+    """This interpreter, seen from a directory without kubectl beside it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python = bin_dir / "python3"
+    python.symlink_to(os.path.realpath(sys.executable))
+    return [str(python)]
+
+
+def test_without_kustomize_it_says_so_once_and_verify_makes_it_an_error(tmp_path: Path) -> None:
+    work = example_copy(tmp_path)
+    python = _python_without_kubectl(tmp_path)
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {
+        **os.environ,
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *site]),
+    }
+    assert shutil.which("kubectl", path=env["PATH"]) is None and shutil.which("kustomize", path=env["PATH"]) is None
+    run = subprocess.run([*python, "-m", "codemods", "run", "--dry-run", "--json", str(work)], env=env, **_text())
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["semantic"]["status"] == "not verified"
+    assert report["semantic"]["reason"] == "not verified: no kustomize found"
+    assert run.stderr.count("not verified: no kustomize found") == 1
+    strict = subprocess.run([*python, "-m", "codemods", "run", "--verify", str(work)], env=env, **_text())
+    assert strict.returncode == 2
+    assert "no kustomize found" in strict.stderr and "nothing was written" in strict.stderr
+    assert tree(work) == tree(EXAMPLE)
+
+
+def _text() -> dict:
+    return {"capture_output": True, "text": True, "check": False}
+
+
+def test_explicit_kustomize_is_used(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl") or str(Path(sys.executable).parent / "kubectl")
+    work = example_copy(tmp_path)
+    report = json.loads(run_codemods("run", "--dry-run", "--json", "--kustomize", kubectl, str(work)).stdout)
+    assert report["semantic"]["kustomize"] == "kubectl kustomize"
+    missing = run_codemods("run", "--kustomize", str(tmp_path / "nope"), str(work))
+    assert missing.returncode == 2 and tree(work) == tree(EXAMPLE)
