@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -66,10 +67,15 @@ def _groups(plan: Plan, files: list[FileChanges]) -> list[FileGroup]:
         else:
             group.paths.append(shown)
         for change in entry.changes:
+            # The template's and the render's reasons differ only in their line numbers.
+            change = replace(change, reason=_LINE_PREFIX.sub("", change.reason))
             key = (change.codemod, change.action, change.reason)
             if not any((c.codemod, c.action, c.reason) == key for c in group.changes):
                 group.changes.append(change)
     return [by_logical[k] for k in sorted(by_logical)]
+
+
+_LINE_PREFIX = re.compile(r"^line \d+: ")
 
 
 def _flux(semantic: Semantic | None, prefix: str) -> dict[str, object]:
@@ -77,7 +83,7 @@ def _flux(semantic: Semantic | None, prefix: str) -> dict[str, object]:
     if semantic is None:
         return {"flux_lines": [], "flux_markdown": "", "mermaid": "", "verify_commands": [], "flux_commands": []}
     return {
-        "flux_lines": preview.text_lines(semantic),
+        "flux_lines": preview.text_lines(semantic, timings=False),  # history keeps no timings
         "flux_markdown": preview.markdown(semantic),
         "mermaid": preview.mermaid(semantic) if semantic.targets or semantic.moves else "",
         "verify_commands": preview.verify_commands(semantic, prefix),

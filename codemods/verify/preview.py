@@ -47,24 +47,22 @@ def _status(preview: TargetPreview) -> str:
     return "not built (see the problems)" if preview.status == "not built" else preview.status
 
 
-def headline(semantic: Semantic) -> str:
+def headline(semantic: Semantic, timings: bool = True) -> str:
     if semantic.status == "verified":
         plural = "s" if semantic.builds != 1 else ""
         note = f"; {semantic.reason}" if semantic.reason else ""
-        return (
-            f"{HEADING} (verified with {semantic.kustomize}: {semantic.builds} build{plural}, "
-            f"{semantic.build_seconds:.1f} s{note}):"
-        )
+        cost = f": {semantic.builds} build{plural}, {semantic.build_seconds:.1f} s" if timings else ""
+        return f"{HEADING} (verified with {semantic.kustomize}{cost}{note}):"
     if semantic.status == "refused":
         return f"{HEADING}: REFUSED, the change would break what Flux builds:"
     return f"{HEADING}: {semantic.reason or semantic.status}"
 
 
-def text_lines(semantic: Semantic) -> list[str]:
-    """The preview as plain lines (run summary and commit message body)."""
+def text_lines(semantic: Semantic, timings: bool = True) -> list[str]:
+    """The preview as plain lines (run summary; the commit message, without timings)."""
     if semantic.status == "skipped":
         return []
-    lines = [headline(semantic)]
+    lines = [headline(semantic, timings)]
     for problem in semantic.problems:
         lines.append(f"  refused: {problem}")
     for preview in semantic.targets:
