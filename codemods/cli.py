@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -20,9 +20,9 @@ from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
-from codemods.verify import preview
-from codemods.verify.model import Semantic
-from codemods.verify.run import Refused, make_gate
+
+if TYPE_CHECKING:
+    from codemods.verify.model import Semantic
 
 EXIT_OK = 0
 EXIT_CHANGES_NEEDED = 1
@@ -183,6 +183,8 @@ def run_command(
     branch_info: dict[str, object] | None = None
     semantic = None  # build gate (issue 12): the preview, or None with --no-verify
     try:
+        from codemods.verify.run import make_gate  # build gate (issue 12)
+
         gate = make_gate(verify, kustomize, jinja_vars, mods)
         if branch is not None:
             from codemods.vcs.branch import deliver  # git is only loaded when asked for
@@ -247,11 +249,16 @@ def _output(
 
 
 def _fail(path: Path, err: InputError, as_json: bool) -> int:
+    from codemods.verify import preview
+    from codemods.verify.run import Refused
+
     semantic = err.semantic if isinstance(err, Refused) else None  # build gate (issue 12)
     if as_json:
         click.echo(json.dumps(report(str(path), None, False, err, None, semantic=semantic), indent=2))
-    if semantic is not None:
-        for line in preview.text_lines(semantic):
+    if isinstance(err, Refused):
+        for warning in err.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        for line in preview.text_lines(err.semantic):
             click.echo(line, err=True)
     click.echo(f"error: {err}", err=True)
     click.echo("nothing was written", err=True)

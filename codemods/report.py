@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codemods.errors import InputError
 from codemods.plan import Plan
-from codemods.verify import preview
-from codemods.verify.model import Semantic
+
+if TYPE_CHECKING:
+    from codemods.verify.model import Semantic
 
 REPORT_VERSION = 1
 
@@ -27,6 +28,8 @@ def summary_lines(
         lines.append(f"doctor, on the files this run touches ({when} the change):")
         lines.extend(f"  {f.file}:{f.line}: {f.rule} ({f.severity}): {f.message}" for f in findings)
     if semantic is not None:  # build gate (issue 12)
+        from codemods.verify import preview
+
         lines.extend(preview.text_lines(semantic))
     edited = sum(1 for _ in plan.edits())
     if plan.is_empty:
@@ -73,5 +76,7 @@ def report(
     if diff is not None:
         data["diff"] = diff
     if semantic is not None:  # build gate (issue 12); documented in codemods/schemas/report.schema.json
+        from codemods.verify import preview
+
         data["semantic"] = preview.as_json(semantic)
     return data

@@ -346,3 +346,94 @@ def test_explicit_kustomize_is_used(tmp_path: Path) -> None:
     assert report["semantic"]["kustomize"] == "kubectl kustomize"
     missing = run_codemods("run", "--kustomize", str(tmp_path / "nope"), str(work))
     assert missing.returncode == 2 and tree(work) == tree(EXAMPLE)
+
+
+# -- Flux's semantics, as the gate emulates them ----------------------------------------------------
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+FLUX_REPO = {
+    "apps/web/config.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\ndata:\n"
+        '  replicas: "${REPLICAS}"\n  tier: "${TIER:=gold}"\n  other: "${UNKNOWN}"\n'
+    ),
+    "apps/web/deep/nested.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nested\ndata:\n  x: '1'\n",
+    "apps/web/lib/kustomization.yaml": "resources:\n  - ./listed.yaml\n",
+    "apps/web/lib/listed.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: listed\ndata:\n  x: '1'\n",
+    "apps/web/lib/unlisted.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unlisted\ndata:\n  x: '1'\n",
+    "components/team/kustomization.yaml": (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n  - pairs:\n      team: a\n"
+    ),
+}
+
+
+def _gate(tmp_path: Path, writes: dict[str, str]):
+    from codemods.verify.gate import verify
+    from codemods.verify.kustomize import discover
+    from codemods.verify.model import FluxTarget, Options, VerifyInput
+
+    root = tmp_path / "flux"
+    _write(root, FLUX_REPO)
+    target = FluxTarget(
+        "web",
+        "flux-system",
+        "apps/web",
+        components=("components/team",),
+        target_namespace="web",
+        substitute={"REPLICAS": "3"},
+        file="clusters/web.yaml",
+        line=9,
+    )
+    data = VerifyInput(
+        targets=(target,),
+        writes={k: v.encode() for k, v in writes.items()},
+        kustomizations=("apps/web/lib/kustomization.yaml", "components/team/kustomization.yaml"),
+    )
+    return verify(root, data, Options(discover()))
+
+
+def test_flux_emulation_generated_kustomization_components_namespace_and_substitution(tmp_path: Path) -> None:
+    """Each change below is visible only if the gate builds the way Flux does."""
+    config = FLUX_REPO["apps/web/config.yaml"]
+    semantic = _gate(
+        tmp_path,
+        {
+            # postBuild.substitute: the known variable, and a default
+            "apps/web/config.yaml": config.replace("${REPLICAS}", "${REPLICAS}-x").replace("gold", "silver"),
+            # the generated kustomization includes manifests below the path, recursively
+            "apps/web/deep/nested.yaml": FLUX_REPO["apps/web/deep/nested.yaml"].replace("'1'", "'2'"),
+            # spec.components
+            "components/team/kustomization.yaml": FLUX_REPO["components/team/kustomization.yaml"].replace(
+                "team: a", "team: b"
+            ),
+        },
+    )
+    assert semantic.status == "refused"
+    assert semantic.builds == 2
+    messages = "\n".join(str(p) for p in semantic.problems)
+    assert "clusters/web.yaml:9: Flux Kustomization flux-system/web" in messages
+    # targetNamespace puts every object in web
+    assert "changes ConfigMap web/config (data.replicas: 3 -> 3-x)" in messages
+    assert "changes ConfigMap web/nested (data.x: 1 -> 2)" in messages
+    assert "metadata.labels.team: a -> b" in messages
+    (preview,) = semantic.targets
+    assert preview.changed == ("ConfigMap web/config", "ConfigMap web/listed", "ConfigMap web/nested")
+
+
+def test_substitution_defaults_and_unknown_variables(tmp_path: Path) -> None:
+    config = FLUX_REPO["apps/web/config.yaml"]
+    default = _gate(tmp_path / "a", {"apps/web/config.yaml": config.replace("gold", "silver")})
+    assert "changes ConfigMap web/config (data.tier: gold -> silver)" in str(default.problems[0])
+    # a variable known nowhere is left as written
+    unknown = _gate(tmp_path / "b", {"apps/web/config.yaml": config.replace("${UNKNOWN}", "${UNKNOWN}x")})
+    assert "(data.other: ${UNKNOWN} -> ${UNKNOWN}x)" in str(unknown.problems[0])
+
+
+def test_a_file_no_build_reads_reaches_no_flux_kustomization(tmp_path: Path) -> None:
+    """lib/ has its own kustomization, which does not list unlisted.yaml: nothing to build."""
+    unlisted = FLUX_REPO["apps/web/lib/unlisted.yaml"].replace("'1'", "'2'")
+    semantic = _gate(tmp_path, {"apps/web/lib/unlisted.yaml": unlisted})
+    assert semantic.status == "verified" and semantic.builds == 0 and not semantic.targets

@@ -222,14 +222,19 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             replaced = {(b.target.key, b.side): b for b in retry}
             first = [replaced.get((b.target.key, b.side), b) for b in first]
     outputs = {(b.target.key, b.side): b for b in first}
-    problems, moves, target_previews = _judge(data, buildable, outputs)
+    problems, moves, target_previews, unjudged = _judge(data, buildable, outputs)
     for preview in target_previews:
         previews[preview.target.key] = preview
     ordered = tuple(previews[t.key] for t in affected if t.key in previews)
-    status: Literal["verified", "refused"] = "refused" if problems else "verified"
+    status: Literal["verified", "refused", "not verified"] = "refused" if problems else "verified"
     reason = None
     if not problems and any(p.status == "templates only" for p in ordered):
         reason = TEMPLATES_ONLY
+    elif not problems and unjudged:
+        names = ", ".join(sorted({f"HelmRelease {e.release} ({e.file})" for e in unjudged}))
+        reason = f"not verified: no Flux Kustomization in this repository applies {names}"
+    if not problems and not builds and reason:
+        status = "not verified"  # nothing could be built; with no reason, nothing Flux builds was touched
     return Semantic(
         status,
         reason=reason,
@@ -253,7 +258,7 @@ def _jobs_named(objs: list[o.Obj] | None, job: MovedJob) -> list[o.Obj]:
 
 def _judge(
     data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], _Build]
-) -> tuple[list[Problem], list[JobMove], list[TargetPreview]]:
+) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
     problems: list[Problem] = []
     ok: list[FluxTarget] = []
     previews: list[TargetPreview] = []
@@ -359,16 +364,9 @@ def _judge(
                 if o.without_paths(old_release, paths) == o.without_paths(release, paths):
                     excused[target.key].add(ident)
                     excused[target.key] |= _values_sources(release)
-    for expectation in data.values:
-        if id(expectation) not in seen_expectations:
-            problems.append(
-                Problem(
-                    "(none)",
-                    expectation.file,
-                    None,
-                    f"HelmRelease {expectation.release} is not built by any affected Flux Kustomization after the change",
-                )
-            )
+    # A release that no Flux Kustomization of this repository applies cannot be judged here:
+    # that is "not verified", never a refusal (nothing Flux builds can break).
+    unjudged = tuple(e for e in data.values if id(e) not in seen_expectations)
     # Everything else must be exactly as it was.
     for target in ok:
         before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
@@ -416,7 +414,7 @@ def _judge(
             first = next(t for t in ok if t.key == owners[0])
             message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {', '.join(owners)}"
             problems.append(Problem(first.key, first.file, first.line, message))
-    return _unique(problems), moves, previews
+    return _unique(problems), moves, previews, unjudged
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

@@ -13,8 +13,6 @@ from ruamel.yaml.error import YAMLError
 
 from codemods.errors import InputError
 from codemods.plan import Plan
-from codemods.verify.adapter import build_input
-from codemods.verify.gate import verify
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
 from codemods.verify.model import Options, Semantic
 
@@ -22,7 +20,7 @@ from codemods.verify.model import Options, Semantic
 class Refused(InputError):
     """The build gate found the plan would change what Flux applies in a way it must not."""
 
-    def __init__(self, semantic: Semantic) -> None:
+    def __init__(self, semantic: Semantic, warnings: tuple[str, ...] = ()) -> None:
         first = semantic.problems[0]
         more = len(semantic.problems) - 1
         tail = f" (and {more} more problem{'s' if more != 1 else ''}: see the summary)" if more else ""
@@ -32,6 +30,7 @@ class Refused(InputError):
             f"refused by the build gate: Flux Kustomization {first.target}: {first.message}{tail}",
         )
         self.semantic = semantic
+        self.warnings = warnings  # the plan's own, which often say why (shown with the refusal)
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,13 @@ class Gate:
             return Semantic("skipped", reason="nothing to change")
         if self.options.kustomize is None:
             return Semantic("not verified", reason=NO_KUSTOMIZE)
+        # Loaded only when there is something to build: a no-op run must not pay for them.
+        from codemods.verify.adapter import build_input
+        from codemods.verify.gate import verify
+
         semantic = verify(plan.root, build_input(plan, self.mods), self.options)
         if semantic.refused:
-            raise Refused(semantic)
+            raise Refused(semantic, tuple(str(w) for w in plan.warnings))
         return semantic
 
 
