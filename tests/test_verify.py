@@ -437,3 +437,38 @@ def test_a_file_no_build_reads_reaches_no_flux_kustomization(tmp_path: Path) -> 
     unlisted = FLUX_REPO["apps/web/lib/unlisted.yaml"].replace("'1'", "'2'")
     semantic = _gate(tmp_path, {"apps/web/lib/unlisted.yaml": unlisted})
     assert semantic.status == "verified" and semantic.builds == 0 and not semantic.targets
+
+
+# -- templates ----------------------------------------------------------------------------------
+def _templates_only(tmp_path: Path) -> Path:
+    """The in-place Jinja case with its renders removed: only x.yaml.j2 files are left."""
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "jinja-inplace-conditionals" / "before", work)
+    for template in work.rglob("*.j2"):
+        template.with_suffix("").unlink()
+    return work
+
+
+def test_in_place_templates_without_vars_are_not_verified(tmp_path: Path) -> None:
+    work = _templates_only(tmp_path)
+    result = run_codemods("run", "--dry-run", "--json", str(work))
+    assert result.returncode == 0, result.stderr
+    semantic = json.loads(result.stdout)["semantic"]
+    assert semantic["status"] == "not verified" and semantic["reason"] == "not verified: templates only"
+    assert {t["status"] for t in semantic["targets"]} == {"templates only"}
+    assert semantic["builds"] == 0
+
+
+def test_jinja_vars_render_in_place_templates_for_the_build(tmp_path: Path) -> None:
+    work = _templates_only(tmp_path)
+    before = tree(work)
+    variables = SNAPSHOTS / "jinja-inplace-conditionals" / "render.toml"
+    result = run_codemods("run", "--json", "--jinja-vars", str(variables), str(work))
+    assert result.returncode == 0, result.stderr
+    semantic = json.loads(result.stdout)["semantic"]
+    assert semantic["status"] == "verified", semantic
+    assert semantic["builds"] >= 2
+    (target,) = [t for t in semantic["targets"] if t["name"] == "openhands"]
+    assert "Job llm/openhands-litellm-migrations" in target["added"]
+    # The renders were for the build only: no rendered file appears in the checkout.
+    assert not [p for p in tree(work) if p not in before and not p.endswith(".j2")]

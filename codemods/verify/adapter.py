@@ -9,24 +9,27 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from codemods.errors import InputError
 from codemods.plan import Plan
 from codemods.repo.flux import FLUX_KUSTOMIZE_GROUP, FluxGraph, parse_flux_kustomizations
-from codemods.repo.layout import normalize
+from codemods.repo.layout import is_within, normalize
+from codemods.verify.gate import relevant
 from codemods.verify.model import FluxTarget, MovedJob, ValueExpectation, VerifyInput
+from codemods.verify.yamlload import LoadError, load_all
 from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
 
 
-def flux_targets(plan: Plan) -> tuple[FluxTarget, ...]:
-    """Every Flux Kustomization of the repository, with what a build of it needs."""
+def flux_targets(plan: Plan, reached: set[str] | None = None) -> tuple[FluxTarget, ...]:
+    """The Flux Kustomizations a change can reach (every one, without reached), with what a
+    build of each needs. Only files whose pre-filtered spec.path is a reached path, or above
+    one, or that name components, are parsed: a 3,000-app repository has 3,000 of them."""
     index = plan.index
     found: list[FluxTarget] = []
     for unit in index.flagged("flux_paths"):
         copy = unit.rendered or unit.template
         assert copy is not None
+        if reached is not None and not _may_reach(plan, copy.path, reached):
+            continue
         try:
             text = plan.text(copy.path)
             declared = parse_flux_kustomizations(text, copy.path, copy.delimiters)
@@ -56,6 +59,14 @@ def flux_targets(plan: Plan) -> tuple[FluxTarget, ...]:
     return tuple(found)
 
 
+def _may_reach(plan: Plan, path: str, reached: set[str]) -> bool:
+    facts = plan.index.facts.get(path)
+    candidates = facts.flux_paths if facts is not None else ()
+    if any(c in reached or any(is_within(node, c) for node in reached) for c in candidates):
+        return True
+    return b"components:" in (plan.index.root / path).read_bytes()
+
+
 def _spec_extras(text: str) -> dict[tuple[str | None, str], dict[str, Any]]:
     """spec of each Flux Kustomization in a rendered file, by (namespace, name)."""
     out: dict[tuple[str | None, str], dict[str, Any]] = {}
@@ -69,8 +80,8 @@ def _spec_extras(text: str) -> dict[tuple[str | None, str], dict[str, Any]]:
 
 def _load_all(text: str) -> list[dict[str, Any]]:
     try:
-        return [d for d in YAML(typ="safe", pure=False).load_all(text) if isinstance(d, dict)]
-    except YAMLError:
+        return [d for d in load_all(text) if isinstance(d, dict)]
+    except LoadError:
         return []
 
 
@@ -103,17 +114,32 @@ def writes(plan: Plan) -> dict[str, bytes | None]:
 def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
     index = plan.index
     graph = FluxGraph(index)
+    templates: dict[str, str] = {}
+    for logical, unit in index.units.items():
+        template = unit.template
+        if template is not None and unit.rendered is None and index.layout.template_root_of(template.path) is None:
+            templates[logical] = template.path
+    for src, dst in plan.moves.items():  # an in-place template that moves renders at its new place
+        if src in templates.values() and dst.endswith(".j2"):
+            templates[dst[: -len(".j2")]] = dst
+    planned = writes(plan)
+    kustomizations = tuple(u.logical for u in index.kustomizations())
+    targets = list(flux_targets(plan, relevant(plan.root, planned, kustomizations, templates)))
     moved: list[MovedJob] = []
     for src, dst in plan.relocated.items():
-        unit = index.units.get(src)
-        if unit is None:
+        job_unit = index.units.get(src)
+        if job_unit is None:
             continue
         owner = graph.deployer(posixpath.dirname(dst))
         if owner is None:
             continue
-        copy = unit.rendered or unit.primary  # a render has no masked Jinja in its names
+        if all(t.key != owner.display() for t in targets):  # where it lands is always built
+            targets.extend(t for t in flux_targets(plan, {owner.path}) if t.key == owner.display())
+        copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
         for name, namespace in _documents(plan, copy.path, "Job"):
-            moved.append(MovedJob(name, owner.display(), namespace, src, dst))
+            # A template's Jinja is masked when parsed: its namespace may not be the real one.
+            shown = namespace if copy.delimiters is None else None
+            moved.append(MovedJob(name, owner.display(), shown, src, dst))
     expectations: list[ValueExpectation] = []
     may_gain: set[str] = set()
     for mod in mods:
@@ -129,20 +155,20 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
                         expectations.append(ValueExpectation(release, wanted, namespace, path))
         elif name == "annotate-job-force":
             may_gain |= {f"Job {job}" for path in edited for job, _ns in _documents(plan, path, "Job")}
-    templates: dict[str, str] = {}
-    for logical, unit in index.units.items():
-        template = unit.template
-        if template is not None and unit.rendered is None and index.layout.template_root_of(template.path) is None:
-            templates[logical] = template.path
-    for src, dst in plan.moves.items():  # an in-place template that moves renders at its new place
-        if src in templates.values() and dst.endswith(".j2"):
-            templates[dst[: -len(".j2")]] = dst
+    for target in list(targets):  # what the involved ones wait for, for the flowchart's labels
+        for dependency in target.depends_on:
+            name = dependency.rsplit("/", 1)[-1]
+            for ks in graph.named(name):
+                if all(t.key != ks.display() for t in targets):
+                    targets.append(
+                        FluxTarget(ks.name, ks.namespace, ks.path, depends_on=ks.depends_on, file=ks.file, line=ks.line)
+                    )
     return VerifyInput(
-        targets=flux_targets(plan),
-        writes=writes(plan),
+        targets=tuple(targets),
+        writes=planned,
         moved_jobs=tuple(moved),
         values=tuple(expectations),
         may_gain_metadata=frozenset(may_gain),
-        kustomizations=tuple(u.logical for u in index.kustomizations()),
+        kustomizations=kustomizations,
         templates=templates,
     )

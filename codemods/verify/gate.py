@@ -49,18 +49,17 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
     are parsed: the rest are skipped by a byte search."""
     reach = set(touched)
     frontier = set(touched)
-    files = [k for k in kustomizations if tree.exists(k)]
+    texts = {k: tree.raw(k) for k in kustomizations}
     while frontier:
         needles = {posixpath.basename(node).encode() for node in frontier if node}
         frontier = set()
-        for kustomization in files:
+        for kustomization, (data, unrendered) in texts.items():
             directory = posixpath.dirname(kustomization)
-            if directory in reach:
+            if data is None or directory in reach or not any(n in data for n in needles):
                 continue
-            data = tree.read(kustomization) or b""
-            if not any(n in data for n in needles):
-                continue
-            if any(ref in reach for ref in tree.references(kustomization)):
+            # A template that cannot be rendered here may list it: count it in (the build of
+            # whatever includes it is then reported "templates only").
+            if unrendered or any(ref in reach for ref in tree.references(kustomization)):
                 reach.add(directory)
                 frontier.add(directory)
     return reach
@@ -91,6 +90,41 @@ def _reaches(tree: Tree, target: FluxTarget, reach: set[str]) -> bool:
     except TemplatesOnly:
         return True
     return generated and _generated_reach(tree, target.path, reach)
+
+
+def _reach(
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    options: Options | None = None,
+) -> tuple[Tree, Tree, set[str], set[str]]:
+    """The trees before and after, and what includes a touched file in each."""
+    jinja_vars = options.jinja_vars if options is not None else None
+    before = Tree(root, {}, templates, jinja_vars)
+    templates_after = {logical: t for logical, t in templates.items() if writes.get(t, b"") is not None}
+    after = Tree(root, writes, templates_after, jinja_vars, base=before)
+    touched = set(writes) | {logical for logical, t in templates.items() if t in writes}
+    kustomizations = list(kustomizations)
+    kustomizations_after = {k for k in kustomizations if writes.get(k, b"") is not None}
+    kustomizations_after |= {
+        p for p, d in writes.items() if d is not None and posixpath.basename(p) in _KUSTOMIZATION_NAMES
+    }
+    return (
+        before,
+        after,
+        includers(before, touched, kustomizations),
+        includers(after, touched, sorted(kustomizations_after)),
+    )
+
+
+def relevant(
+    root: Path, writes: Mapping[str, bytes | None], kustomizations: Iterable[str], templates: Mapping[str, str]
+) -> set[str]:
+    """Files and directories whose build includes a planned write, before or after: a Flux
+    Kustomization can only be affected when its spec.path is one of them or above one."""
+    _before, _after, reach_before, reach_after = _reach(root, writes, kustomizations, templates)
+    return reach_before | reach_after
 
 
 # -- one build ------------------------------------------------------------------------------------
@@ -158,18 +192,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         return Semantic("skipped", reason="nothing to change", all_targets=data.targets)
     if options.kustomize is None:
         return Semantic("not verified", reason=NO_KUSTOMIZE, all_targets=data.targets)
-    before = Tree(root, {}, data.templates, options.jinja_vars)
-    templates_after = {
-        logical: template for logical, template in data.templates.items() if data.writes.get(template, b"") is not None
-    }
-    after = Tree(root, data.writes, templates_after, options.jinja_vars, base=before)
-    touched = set(data.writes) | {logical for logical, t in data.templates.items() if t in data.writes}
-    kustomizations_after = {k for k in data.kustomizations if data.writes.get(k, b"") is not None}
-    kustomizations_after |= {
-        p for p, d in data.writes.items() if d is not None and posixpath.basename(p) in _KUSTOMIZATION_NAMES
-    }
-    reach_before = includers(before, touched, data.kustomizations)
-    reach_after = includers(after, touched, sorted(kustomizations_after))
+    before, after, reach_before, reach_after = _reach(root, data.writes, data.kustomizations, data.templates, options)
     wanted = {m.to_target for m in data.moved_jobs}
     affected = [
         t
@@ -293,6 +316,8 @@ def _judge(
         for t in (*was, *now):
             for side in ("before", "after"):
                 excused[t.key] |= {o.identity(d) for d in _jobs_named(objs(t, side), job)}
+        if job.to_target not in {t.key for t in ok}:
+            continue  # its build was not run (templates only) or already refused: nothing to judge
         if [t.key for t in now] != [job.to_target]:
             shown = ", ".join(t.key for t in now) or "no Flux Kustomization"
             problems.append(

@@ -8,8 +8,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from codemods.verify.yamlload import LoadError, load, load_all
 
 Obj = dict[str, Any]
 # kustomize's name-suffix hash: 10 characters of this alphabet (k8s SafeEncodeString).
@@ -35,8 +34,8 @@ def parse(stdout: str, variables: Mapping[str, str] | None = None) -> list[Obj]:
     output: the per-object opt-out annotation is not honoured)."""
     text = substitute(stdout, variables) if variables else stdout
     try:
-        docs = [d for d in YAML(typ="safe", pure=False).load_all(text) if isinstance(d, dict)]
-    except YAMLError:
+        docs = [d for d in load_all(text) if isinstance(d, dict)]
+    except LoadError:
         return []
     return _unhash(docs)
 
@@ -97,7 +96,6 @@ def effective_values(release: Obj, built: list[Obj]) -> tuple[dict[str, Any], li
     namespace = (release.get("metadata") or {}).get("namespace")
     values: dict[str, Any] = {}
     missing: list[str] = []
-    loader = YAML(typ="safe", pure=False)
     for ref in spec.get("valuesFrom") or ():
         if not isinstance(ref, dict):
             continue
@@ -123,8 +121,8 @@ def effective_values(release: Obj, built: list[Obj]) -> tuple[dict[str, Any], li
             values = deep_merge(values, _nest(str(target_path).split("."), raw))
             continue
         try:
-            loaded = loader.load(raw)
-        except YAMLError:
+            loaded = load(raw)
+        except LoadError:
             missing.append(f"{kind}/{name}[{key}] (not YAML)")
             continue
         if isinstance(loaded, dict):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+
+from codemods.verify.yamlload import LoadError, load
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -42,10 +42,6 @@ def normalize(path: str) -> str:
 
 def _is_remote(entry: str) -> bool:
     return "://" in entry or entry.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
-
-
-def _safe_yaml() -> YAML:
-    return YAML(typ="safe", pure=False)
 
 
 @dataclass
@@ -86,6 +82,13 @@ class Tree:
         if full.is_file() and not full.is_symlink():
             return full.read_bytes()
         return None
+
+    def raw(self, path: str) -> tuple[bytes | None, bool]:
+        """(bytes, rendered?) without rendering: an in-place template's own text, unrendered."""
+        try:
+            return self.read(path), False
+        except TemplatesOnly:
+            return self.read(self.templates[path]), True
 
     def exists(self, path: str) -> bool:
         return self.read(path) is not None
@@ -199,8 +202,8 @@ class Tree:
         if data is None:
             return []
         try:
-            doc = _safe_yaml().load(data)
-        except (YAMLError, UnicodeDecodeError):
+            doc = load(data)
+        except LoadError:
             return []
         if not isinstance(doc, dict):
             return []
