@@ -472,3 +472,35 @@ def test_jinja_vars_render_in_place_templates_for_the_build(tmp_path: Path) -> N
     assert "Job llm/openhands-litellm-migrations" in target["added"]
     # The renders were for the build only: no rendered file appears in the checkout.
     assert not [p for p in tree(work) if p not in before and not p.endswith(".j2")]
+
+
+def test_builds_are_reused_on_unchanged_inputs_and_redone_on_changed_ones(tmp_path: Path) -> None:
+    from codemods.verify.gate import verify
+    from codemods.verify.kustomize import discover
+    from codemods.verify.model import FluxTarget, Options, VerifyInput
+
+    root = tmp_path / "flux"
+    _write(root, FLUX_REPO)
+    target = FluxTarget("web", "flux-system", "apps/web", target_namespace="web", file="clusters/web.yaml")
+    nested = FLUX_REPO["apps/web/deep/nested.yaml"]
+    data = VerifyInput(targets=(target,), writes={"apps/web/deep/nested.yaml": nested.replace("'1'", "'2'").encode()})
+    options = Options(discover(), cache=tmp_path / "cache")
+    first, second = verify(root, data, options), verify(root, data, options)
+    assert (first.builds, first.cached) == (2, 0)
+    assert (second.builds, second.cached) == (0, 2)
+    assert second.problems == first.problems and second.targets == first.targets
+    # The base moved on: the before-build is redone, the after-build too (it reads the same file).
+    (root / "apps/web/config.yaml").write_text(FLUX_REPO["apps/web/config.yaml"].replace("REPLICAS", "COUNT"))
+    third = verify(root, data, options)
+    assert (third.builds, third.cached) == (2, 0)
+
+
+def test_batch_keeps_its_builds_for_the_next_run(tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "cached", EXAMPLE)
+    args = ("batch", "--workdir", str(tmp_path / "work"), url)
+    assert run_codemods(*args).returncode == 0
+    cached = sorted((tmp_path / "work" / ".codemods-build-cache").glob("*.json"))
+    assert len(cached) == 4  # two Flux Kustomizations, before and after
+    again = run_codemods(*args)
+    assert again.returncode == 0 and "up-to-date" in again.stderr
+    assert sorted((tmp_path / "work" / ".codemods-build-cache").glob("*.json")) == cached

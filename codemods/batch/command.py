@@ -138,7 +138,9 @@ def batch_command(
     if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
     try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
-        gate = make_gate(verify, kustomize, jinja_vars, mods)
+        # Builds are cached in the workdir: a rerun on an unchanged base reuses them.
+        cache = (workdir or _default_workdir()) / ".codemods-build-cache"
+        gate = make_gate(verify, kustomize, jinja_vars, mods, cache)
     except InputError as err:
         raise click.UsageError(str(err)) from None
     tokens = tuple(t for t in (token_for("github"), token_for("gitlab")) if t)

@@ -7,6 +7,8 @@ generates for a directory without one, `spec.components`, `targetNamespace`, and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import posixpath
 import tempfile
@@ -33,7 +35,7 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, materialise
+from codemods.verify.tree import TemplatesOnly, Tree, digest, materialise
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -135,6 +137,7 @@ class _Build:
     output: BuildOutput | None = None
     objects: list[o.Obj] | None = None
     seconds: float = 0.0
+    cached: bool = False
 
 
 def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | None:
@@ -168,10 +171,46 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _run(command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: Path) -> None:
+def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str:
+    fields = [*command, target.key, target.path, *target.components, target.target_namespace or ""]
+    fields += [f"{k}={v}" for k, v in sorted(target.substitute.items())]
+    return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
+
+
+def _cached(cache: Path | None, key: str) -> BuildOutput | None:
+    if cache is None:
+        return None
+    try:
+        raw = json.loads((cache / f"{key}.json").read_text(encoding="utf-8"))
+        return BuildOutput(bool(raw["ok"]), str(raw["stdout"]), str(raw["error"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(cache: Path | None, key: str, output: BuildOutput) -> None:
+    if cache is None:
+        return
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        staged = cache / f".{key}.{os.getpid()}.tmp"
+        staged.write_text(json.dumps({"ok": output.ok, "stdout": output.stdout, "error": output.error}))
+        os.replace(staged, cache / f"{key}.json")
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run a build
+
+
+def _run(
+    command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: Path, cache: Path | None, inputs: str
+) -> None:
     start = time.perf_counter()
-    missing = _wrapper(tree, item.target, base, where)
-    if missing is not None:
+    key = _cache_key(command, item.target, inputs)
+    hit = _cached(cache, key) if inputs else None
+    missing = _wrapper(tree, item.target, base, where) if hit is None else None
+    if hit is not None:
+        item.output, item.cached = hit, True
+        if hit.ok:
+            item.objects = o.parse(hit.stdout, item.target.substitute)
+    elif missing is not None:
         item.output = BuildOutput(False, "", missing)
     else:
         result = build(command, where)
@@ -181,6 +220,8 @@ def _run(command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: 
             error = error.replace(shown, "")
         error = error.replace(str(where), "<flux>")
         item.output = BuildOutput(result.ok, result.stdout, error)
+        if inputs:
+            _store(cache, key, item.output)
         if result.ok:
             item.objects = o.parse(result.stdout, item.target.substitute)
     item.seconds = time.perf_counter() - start
@@ -216,23 +257,25 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     with tempfile.TemporaryDirectory(prefix="codemods-verify-") as tmp:
         base = {"before": Path(tmp) / "before", "after": Path(tmp) / "after"}
         trees = {"before": before, "after": after}
+        inputs: dict[str, str] = {}  # side -> digest of every file its builds may read
         for side in ("before", "after"):
-            materialise(trees[side], files[side], base[side])
+            inputs[side] = digest(trees[side], materialise(trees[side], files[side], base[side]))
         jobs = options.jobs or os.cpu_count() or 1
         assert options.kustomize is not None
         command = options.kustomize
 
-        def run_all(items: list[_Build], bases: Mapping[str, Path], label: str) -> None:
+        def run_all(items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str]) -> None:
             def one(pair: tuple[int, _Build]) -> None:
                 i, item = pair
-                _run(command, trees[item.side], item, bases[item.side], Path(tmp) / f"{label}{i}-{item.side}")
+                where = Path(tmp) / f"{label}{i}-{item.side}"
+                _run(command, trees[item.side], item, bases[item.side], where, options.cache, digests[item.side])
 
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 list(pool.map(one, enumerate(items)))
             builds.extend(items)
 
         first = [_Build(t, side) for t in buildable for side in ("before", "after")]
-        run_all(first, base, "w")
+        run_all(first, base, "w", inputs)
         # A file this walk does not know of (a transformer's config, say) may be missing from the
         # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
         failed = [b for b in first if b.output is not None and not b.output.ok]
@@ -241,7 +284,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             for side in {b.side for b in failed}:
                 materialise(trees[side], set(), whole[side], whole=True)
             retry = [_Build(b.target, b.side) for b in failed]
-            run_all(retry, whole, "r")
+            run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
             replaced = {(b.target.key, b.side): b for b in retry}
             first = [replaced.get((b.target.key, b.side), b) for b in first]
     outputs = {(b.target.key, b.side): b for b in first}
@@ -262,8 +305,9 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         status,
         reason=reason,
         kustomize=describe(options.kustomize),
-        builds=len(builds),
-        build_seconds=round(sum(b.seconds for b in builds), 3),
+        builds=sum(1 for b in builds if not b.cached),
+        build_seconds=round(sum(b.seconds for b in builds if not b.cached), 3),
+        cached=sum(1 for b in builds if b.cached),
         targets=ordered,
         moves=tuple(moves),
         problems=tuple(problems),

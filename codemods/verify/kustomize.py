@@ -21,8 +21,10 @@ def discover(explicit: str | None = None) -> tuple[str, ...] | None:
     which may not be on PATH when the venv is not activated, so that directory is tried too.
     """
     if explicit:
-        name = Path(explicit).name
-        return (explicit, "kustomize") if name.startswith("kubectl") else (explicit,)
+        found = shutil.which(explicit)
+        if found is None:
+            return None  # the caller names the path it was given
+        return (found, "kustomize") if Path(found).name.startswith("kubectl") else (found,)
     found = shutil.which("kustomize")
     if found:
         return (found,)

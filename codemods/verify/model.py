@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Scalar = bool | int | float | str | None
@@ -78,6 +79,7 @@ class Options:
     kustomize: tuple[str, ...] | None  # the command, e.g. ("kubectl", "kustomize"); None: none found
     jinja_vars: Mapping[str, object] | None = None  # renders in-place .j2 files for the build
     jobs: int = 0  # parallel builds; 0: the number of cores
+    cache: Path | None = None  # build results by input digest (batch reruns on an unchanged base)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class Semantic:
     kustomize: str | None = None
     builds: int = 0
     build_seconds: float = 0.0
+    cached: int = 0  # builds answered from the cache instead of run
     targets: tuple[TargetPreview, ...] = ()
     moves: tuple[JobMove, ...] = ()
     problems: tuple[Problem, ...] = ()

@@ -51,7 +51,8 @@ def headline(semantic: Semantic, timings: bool = True) -> str:
     if semantic.status == "verified":
         plural = "s" if semantic.builds != 1 else ""
         note = f"; {semantic.reason}" if semantic.reason else ""
-        cost = f": {semantic.builds} build{plural}, {semantic.build_seconds:.1f} s" if timings else ""
+        reused = f", {semantic.cached} reused" if semantic.cached else ""
+        cost = f": {semantic.builds} build{plural}, {semantic.build_seconds:.1f} s{reused}" if timings else ""
         return f"{HEADING} (verified with {semantic.kustomize}{cost}{note}):"
     if semantic.status == "refused":
         return f"{HEADING}: REFUSED, the change would break what Flux builds:"
@@ -89,6 +90,7 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
         "kustomize": semantic.kustomize,
         "builds": semantic.builds,
         "build_seconds": semantic.build_seconds,
+        "cached": semantic.cached,
         "targets": [
             {
                 **target(p.target),
@@ -123,7 +125,9 @@ def markdown(semantic: Semantic) -> str:
     out = [
         (
             f"Built with `{semantic.kustomize}`, before and after, as Flux builds them "
-            f"({semantic.builds} builds, {semantic.build_seconds:.1f} s)."
+            f"({semantic.builds} builds, {semantic.build_seconds:.1f} s"
+            + (f", {semantic.cached} reused" if semantic.cached else "")
+            + ")."
         )
     ]
     if semantic.reason:

@@ -54,7 +54,13 @@ class Gate:
         return semantic
 
 
-def make_gate(mode: bool | None, kustomize: str | None, jinja_vars: Path | None, mods: Iterable[object]) -> Gate | None:
+def make_gate(
+    mode: bool | None,
+    kustomize: str | None,
+    jinja_vars: Path | None,
+    mods: Iterable[object],
+    cache: Path | None = None,
+) -> Gate | None:
     """mode None: verify when a kustomize is found; True: a missing one is an error; False: skip."""
     if mode is False:
         return None
@@ -67,7 +73,7 @@ def make_gate(mode: bool | None, kustomize: str | None, jinja_vars: Path | None,
             "or give --kustomize PATH)",
         )
     variables = load_jinja_vars(jinja_vars) if jinja_vars is not None else None
-    return Gate(Options(command, variables), tuple(mods))
+    return Gate(Options(command, variables, cache=cache), tuple(mods))
 
 
 def load_jinja_vars(path: Path) -> Mapping[str, object]:

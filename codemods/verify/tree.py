@@ -8,6 +8,7 @@ reported as "templates only".
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import shutil
@@ -250,7 +251,7 @@ def _looks_like_manifest(data: bytes | None) -> bool:
     return data is not None and b"apiVersion" in data and b"kind" in data
 
 
-def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) -> None:
+def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) -> list[str]:
     """Write what builds need into dest: the files, and every file beside them (a kustomization
     may read a file this walk does not know of); with whole, the entire tree. Hard links where
     the file is unchanged and the filesystem allows, copies otherwise."""
@@ -268,6 +269,17 @@ def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) ->
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
+    return sorted(wanted)
+
+
+def digest(tree: Tree, paths: list[str]) -> str:
+    """What a set of files holds, as one hash: equal digests, equal builds."""
+    hasher = hashlib.sha256()
+    for path in paths:
+        data = tree.read(path)
+        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode())
+        hasher.update(data or b"")
+    return hasher.hexdigest()
 
 
 def _with_neighbours(tree: Tree, files: set[str]) -> set[str]:
