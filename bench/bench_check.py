@@ -73,6 +73,9 @@ def main() -> None:
         check_broken = best([sys.executable, "-m", "codemods", "run", "--check", "-q", str(broken)], args.repeat, {1})
         doctor = best([sys.executable, "-m", "codemods", "doctor", str(broken)], args.repeat, {0, 1})
         # The build gate (issue 12): a no-op builds nothing; a fix costs its builds and no more.
+        noop_unverified = best(
+            [sys.executable, "-m", "codemods", "run", "--check", "-q", "--no-verify", str(clean)], args.repeat, {0}
+        )
         noop_builds = semantic([sys.executable, "-m", "codemods", "run", "--check", "--json", str(clean)])["builds"]
         fix = [sys.executable, "-m", "codemods", "run", "--dry-run", "-q", str(broken)]
         verified = best([*fix, "--verify"], args.repeat, {0})
@@ -89,7 +92,10 @@ def main() -> None:
         print(
             f"codemods doctor, whole repo:          {doctor[0]:.3f} s  peak {doctor[1]} MiB  ratio {doctor[0] / floor[0]:.2f}x"
         )
-        print(f"build gate, no-op --check:           {noop_builds} builds")
+        print(
+            f"build gate, no-op --check:           {noop_builds} builds; --no-verify {noop_unverified[0]:.3f} s "
+            f"(ratio {noop_unverified[0] / floor[0]:.2f}x) vs default {check_clean[0]:.3f} s"
+        )
         print(
             f"one fix, --dry-run --no-verify:       {unverified[0]:.3f} s  peak {unverified[1]} MiB\n"
             f"one fix, --dry-run --verify:          {verified[0]:.3f} s  peak {verified[1]} MiB  "

@@ -25,10 +25,11 @@ def flux_targets(plan: Plan, reached: set[str] | None = None) -> tuple[FluxTarge
     one, or that name components, are parsed: a 3,000-app repository has 3,000 of them."""
     index = plan.index
     found: list[FluxTarget] = []
+    via_components = reached is not None and _reaches_a_component(plan, reached)
     for unit in index.flagged("flux_paths"):
         copy = unit.rendered or unit.template
         assert copy is not None
-        if reached is not None and not _may_reach(plan, copy.path, reached):
+        if reached is not None and not _may_reach(plan, copy.path, reached, via_components):
             continue
         try:
             text = plan.text(copy.path)
@@ -59,12 +60,21 @@ def flux_targets(plan: Plan, reached: set[str] | None = None) -> tuple[FluxTarge
     return tuple(found)
 
 
-def _may_reach(plan: Plan, path: str, reached: set[str]) -> bool:
+def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bool:
     facts = plan.index.facts.get(path)
     candidates = facts.flux_paths if facts is not None else ()
     if any(c in reached or any(is_within(node, c) for node in reached) for c in candidates):
         return True
-    return b"components:" in (plan.index.root / path).read_bytes()
+    # Through spec.components only when a reached directory is a Component at all.
+    return components and b"components:" in (plan.index.root / path).read_bytes()
+
+
+def _reaches_a_component(plan: Plan, reached: set[str]) -> bool:
+    for directory in reached:
+        unit = plan.index.kustomization(directory)
+        if unit is not None and b"Component" in (plan.index.root / unit.primary.path).read_bytes():
+            return True
+    return False
 
 
 def _spec_extras(text: str) -> dict[tuple[str | None, str], dict[str, Any]]:
@@ -155,14 +165,6 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
                         expectations.append(ValueExpectation(release, wanted, namespace, path))
         elif name == "annotate-job-force":
             may_gain |= {f"Job {job}" for path in edited for job, _ns in _documents(plan, path, "Job")}
-    for target in list(targets):  # what the involved ones wait for, for the flowchart's labels
-        for dependency in target.depends_on:
-            name = dependency.rsplit("/", 1)[-1]
-            for ks in graph.named(name):
-                if all(t.key != ks.display() for t in targets):
-                    targets.append(
-                        FluxTarget(ks.name, ks.namespace, ks.path, depends_on=ks.depends_on, file=ks.file, line=ks.line)
-                    )
     return VerifyInput(
         targets=tuple(targets),
         writes=planned,

@@ -53,18 +53,36 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
     frontier = set(touched)
     texts = {k: tree.raw(k) for k in kustomizations}
     while frontier:
-        needles = {posixpath.basename(node).encode() for node in frontier if node}
-        frontier = set()
+        found: set[str] = set()
         for kustomization, (data, unrendered) in texts.items():
             directory = posixpath.dirname(kustomization)
-            if data is None or directory in reach or not any(n in data for n in needles):
+            if data is None or directory in reach:
+                continue
+            # An entry that names a node is that node's path relative to the kustomization
+            # (`./x`, `x/`, `../base/x`): only a file whose bytes hold it is parsed.
+            named = [
+                n
+                for n in frontier
+                if n and posixpath.basename(n).encode() in data and _relative_path(n, directory).encode() in data
+            ]
+            if not named:
                 continue
             # A template that cannot be rendered here may list it: count it in (the build of
             # whatever includes it is then reported "templates only").
             if unrendered or any(ref in reach for ref in tree.references(kustomization)):
                 reach.add(directory)
-                frontier.add(directory)
+                found.add(directory)
+        frontier = found
     return reach
+
+
+def _relative_path(node: str, directory: str) -> str:
+    """posixpath.relpath for two repo-relative paths, without its calls to os.getcwd."""
+    to, start = (node.split("/") if node else []), (directory.split("/") if directory else [])
+    common = 0
+    while common < min(len(to), len(start)) and to[common] == start[common]:
+        common += 1
+    return "/".join([".."] * (len(start) - common) + to[common:]) or "."
 
 
 def _generated_reach(tree: Tree, start: str, reach: set[str]) -> bool:
@@ -94,6 +112,9 @@ def _reaches(tree: Tree, target: FluxTarget, reach: set[str]) -> bool:
     return generated and _generated_reach(tree, target.path, reach)
 
 
+_REACH_MEMO: dict[str, tuple[Tree, Tree, set[str], set[str]]] = {}
+
+
 def _reach(
     root: Path,
     writes: Mapping[str, bytes | None],
@@ -101,8 +122,40 @@ def _reach(
     templates: Mapping[str, str],
     options: Options | None = None,
 ) -> tuple[Tree, Tree, set[str], set[str]]:
-    """The trees before and after, and what includes a touched file in each."""
+    """The trees before and after, and what includes a touched file in each (remembered for
+    the last input: the adapter asks first, then the gate with the same one)."""
     jinja_vars = options.jinja_vars if options is not None else None
+    key = _reach_key(root, writes, kustomizations, templates, jinja_vars)
+    if key in _REACH_MEMO:  # used once: the files on disk may change before a later call
+        return _REACH_MEMO.pop(key)
+    result = _compute_reach(root, writes, kustomizations, templates, jinja_vars)
+    _REACH_MEMO.clear()
+    _REACH_MEMO[key] = result
+    return result
+
+
+def _reach_key(
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    jinja_vars: Mapping[str, object] | None,
+) -> str:
+    hasher = hashlib.sha256(str(root.resolve()).encode())
+    for path, data in sorted(writes.items()):
+        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode() + (data or b""))
+    hasher.update("\0".join(kustomizations).encode())
+    hasher.update(repr(sorted(templates.items())).encode() + repr(jinja_vars).encode())
+    return hasher.hexdigest()
+
+
+def _compute_reach(
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    jinja_vars: Mapping[str, object] | None,
+) -> tuple[Tree, Tree, set[str], set[str]]:
     before = Tree(root, {}, templates, jinja_vars)
     templates_after = {logical: t for logical, t in templates.items() if writes.get(t, b"") is not None}
     after = Tree(root, writes, templates_after, jinja_vars, base=before)
