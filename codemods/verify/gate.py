@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -553,9 +554,24 @@ def _may_gain(data: VerifyInput, ident: str) -> bool:
 def _expected(expectations: tuple[ValueExpectation, ...], release: o.Obj) -> ValueExpectation | None:
     meta = release.get("metadata") or {}
     for expectation in expectations:
-        if expectation.release == meta.get("name") and expectation.namespace in (None, meta.get("namespace")):
+        if _same_name(expectation.release, meta.get("name")) and (
+            expectation.namespace is None or _same_name(expectation.namespace, meta.get("namespace"))
+        ):
             return expectation
     return None
+
+
+_FLUX_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
+def _same_name(written: str, built: object) -> bool:
+    """A name as written in the source (`${APP}-anubis`) and as built after substitution."""
+    if not isinstance(built, str):
+        return False
+    if "${" not in written:
+        return written == built
+    pattern = ".+".join(re.escape(part) for part in _FLUX_VARIABLE.split(written))
+    return re.fullmatch(pattern, built) is not None
 
 
 def _values_sources(release: o.Obj) -> set[str]:

@@ -92,7 +92,8 @@ class Tree:
             return self.read(self.templates[path]), True
 
     def exists(self, path: str) -> bool:
-        return self.read(path) is not None
+        """Is there such a file (an in-place template counts, unrendered)?"""
+        return self.raw(path)[0] is not None
 
     def is_dir(self, path: str) -> bool:
         files, dirs = self.listdir(path)
@@ -260,7 +261,10 @@ def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) ->
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
         if path in tree.writes or not (tree.root / path).is_file() or tree.templates.get(path):
-            data = tree.read(path)
+            try:
+                data = tree.read(path)
+            except TemplatesOnly:
+                continue  # no build reads it, or that build is already "templates only"
             if data is not None:
                 target.write_bytes(data)
             continue
