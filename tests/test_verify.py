@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -484,7 +485,7 @@ def test_builds_are_reused_on_unchanged_inputs_and_redone_on_changed_ones(tmp_pa
     target = FluxTarget("web", "flux-system", "apps/web", target_namespace="web", file="clusters/web.yaml")
     nested = FLUX_REPO["apps/web/deep/nested.yaml"]
     data = VerifyInput(targets=(target,), writes={"apps/web/deep/nested.yaml": nested.replace("'1'", "'2'").encode()})
-    options = Options(discover(), cache=tmp_path / "cache")
+    options = Options(discover(), cache=tmp_path / "builds.sqlite")
     first, second = verify(root, data, options), verify(root, data, options)
     assert (first.builds, first.cached) == (2, 0)
     assert (second.builds, second.cached) == (0, 2)
@@ -499,8 +500,14 @@ def test_batch_keeps_its_builds_for_the_next_run(tmp_path: Path) -> None:
     url = make_remote(tmp_path, "cached", EXAMPLE)
     args = ("batch", "--workdir", str(tmp_path / "work"), url)
     assert run_codemods(*args).returncode == 0
-    cached = sorted((tmp_path / "work" / ".codemods-build-cache").glob("*.json"))
-    assert len(cached) == 4  # two Flux Kustomizations, before and after
+    cache = tmp_path / "work" / ".codemods-builds.sqlite"
+
+    def keys() -> list[str]:
+        with sqlite3.connect(cache) as db:
+            return sorted(row[0] for row in db.execute("SELECT key FROM builds"))
+
+    first = keys()
+    assert len(first) == 4  # two Flux Kustomizations, before and after
     again = run_codemods(*args)
     assert again.returncode == 0 and "up-to-date" in again.stderr
-    assert sorted((tmp_path / "work" / ".codemods-build-cache").glob("*.json")) == cached
+    assert keys() == first  # the same inputs: every build was found, none added

@@ -139,7 +139,7 @@ def batch_command(
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
     try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
         # Builds are cached in the workdir: a rerun on an unchanged base reuses them.
-        cache = (workdir or _default_workdir()) / ".codemods-build-cache"
+        cache = (workdir or _default_workdir()) / ".codemods-builds.sqlite"
         gate = make_gate(verify, kustomize, jinja_vars, mods, cache)
     except InputError as err:
         raise click.UsageError(str(err)) from None

@@ -8,14 +8,15 @@ generates for a directory without one, `spec.components`, `targetNamespace`, and
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -232,24 +233,29 @@ def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str
 
 
 def _cached(cache: Path | None, key: str) -> BuildOutput | None:
-    if cache is None:
+    """A build result from the cache: one SQLite file (a workdir holds only clones as
+    directories), one connection per call, so parallel repositories share it safely."""
+    if cache is None or not cache.exists():
         return None
     try:
-        raw = json.loads((cache / f"{key}.json").read_text(encoding="utf-8"))
-        return BuildOutput(bool(raw["ok"]), str(raw["stdout"]), str(raw["error"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        with closing(sqlite3.connect(cache, timeout=30)) as db:
+            row = db.execute("SELECT ok, stdout, error FROM builds WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
         return None
+    return BuildOutput(bool(row[0]), str(row[1]), str(row[2])) if row else None
 
 
 def _store(cache: Path | None, key: str, output: BuildOutput) -> None:
     if cache is None:
         return
     try:
-        cache.mkdir(parents=True, exist_ok=True)
-        staged = cache / f".{key}.{os.getpid()}.tmp"
-        staged.write_text(json.dumps({"ok": output.ok, "stdout": output.stdout, "error": output.error}))
-        os.replace(staged, cache / f"{key}.json")
-    except OSError:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(cache, timeout=30)) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS builds (key TEXT PRIMARY KEY, ok INTEGER, stdout TEXT, error TEXT)")
+            db.execute(
+                "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?)", (key, int(output.ok), output.stdout, output.error)
+            )
+    except (OSError, sqlite3.Error):
         pass  # a cache that cannot be written only costs the next run a build
 
 

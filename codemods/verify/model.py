@@ -79,7 +79,7 @@ class Options:
     kustomize: tuple[str, ...] | None  # the command, e.g. ("kubectl", "kustomize"); None: none found
     jinja_vars: Mapping[str, object] | None = None  # renders in-place .j2 files for the build
     jobs: int = 0  # parallel builds; 0: the number of cores
-    cache: Path | None = None  # build results by input digest (batch reruns on an unchanged base)
+    cache: Path | None = None  # SQLite file of build results by input digest (batch reruns)
 
 
 @dataclass(frozen=True)
