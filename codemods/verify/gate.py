@@ -203,10 +203,8 @@ def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | N
         resources = [_relative(base / target.path, where)]
     else:
         resources = [_relative(base / entry, where) for entry in tree.generated(target.path)]
-    lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:"]
-    lines += [f"  - {_quote(r)}" for r in resources] if resources else ["  []"]
-    if resources == []:
-        lines[-2:] = ["resources: []"]
+    lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"]
+    lines += ["resources:", *(f"  - {_quote(r)}" for r in resources)] if resources else ["resources: []"]
     if target.components:
         lines.append("components:")
         lines += [f"  - {_quote(_relative(base / c, where))}" for c in target.components]

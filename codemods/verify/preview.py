@@ -171,7 +171,8 @@ def _label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def _resolve(dependent: FluxTarget, dependency: str, known: dict[str, FluxTarget]) -> str:
+def _resolve(dependent: FluxTarget, dependency: str) -> str:
+    """dependsOn without a namespace means the dependent's own."""
     if "/" in dependency:
         return dependency
     return f"{dependent.namespace}/{dependency}" if dependent.namespace else dependency
@@ -197,7 +198,7 @@ def mermaid(semantic: Semantic) -> str:
         target = involved[key]
         add(key)
         for dependency in target.depends_on:
-            other = _resolve(target, dependency, known)
+            other = _resolve(target, dependency)
             edges.append(f"  {add(key)} -->|dependsOn| {add(other)}")
     for move in semantic.moves:
         for old in move.before or ():
