@@ -10,6 +10,7 @@ every file, the approach the pre-filter avoids. Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -46,6 +47,12 @@ def timed(argv: list[str], expect: set[int]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss // 1024
 
 
+def semantic(argv: list[str]) -> dict:
+    """The build gate's part of one --json report."""
+    out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    return json.loads(out)["semantic"]
+
+
 def best(argv: list[str], repeat: int, expect: set[int]) -> tuple[float, int]:
     runs = [timed(argv, expect) for _ in range(repeat)]
     return min(r[0] for r in runs), max(r[1] for r in runs)
@@ -65,6 +72,15 @@ def main() -> None:
         check_clean = best([sys.executable, "-m", "codemods", "run", "--check", "-q", str(clean)], args.repeat, {0})
         check_broken = best([sys.executable, "-m", "codemods", "run", "--check", "-q", str(broken)], args.repeat, {1})
         doctor = best([sys.executable, "-m", "codemods", "doctor", str(broken)], args.repeat, {0, 1})
+        # The build gate (issue 12): a no-op builds nothing; a fix costs its builds and no more.
+        noop_unverified = best(
+            [sys.executable, "-m", "codemods", "run", "--check", "-q", "--no-verify", str(clean)], args.repeat, {0}
+        )
+        noop_builds = semantic([sys.executable, "-m", "codemods", "run", "--check", "--json", str(clean)])["builds"]
+        fix = [sys.executable, "-m", "codemods", "run", "--dry-run", "-q", str(broken)]
+        verified = best([*fix, "--verify"], args.repeat, {0})
+        unverified = best([*fix, "--no-verify"], args.repeat, {0})
+        gate = semantic([*fix, "--verify", "--json"])
         print(f"monorepo: {args.apps} apps, {files} YAML files")
         print(f"floor (read + regex every file):   {floor[0]:.3f} s  peak {floor[1]} MiB")
         print(
@@ -75,6 +91,16 @@ def main() -> None:
         )
         print(
             f"codemods doctor, whole repo:          {doctor[0]:.3f} s  peak {doctor[1]} MiB  ratio {doctor[0] / floor[0]:.2f}x"
+        )
+        print(
+            f"build gate, no-op --check:           {noop_builds} builds; --no-verify {noop_unverified[0]:.3f} s "
+            f"(ratio {noop_unverified[0] / floor[0]:.2f}x) vs default {check_clean[0]:.3f} s"
+        )
+        print(
+            f"one fix, --dry-run --no-verify:       {unverified[0]:.3f} s  peak {unverified[1]} MiB\n"
+            f"one fix, --dry-run --verify:          {verified[0]:.3f} s  peak {verified[1]} MiB  "
+            f"(+{verified[0] - unverified[0]:.3f} s; {gate['builds']} builds, {gate['build_seconds']:.3f} s of build time "
+            f"in total, {gate['status']})"
         )
         if args.naive:
             naive = best([sys.executable, "-c", NAIVE, str(clean)], 1, {0})

@@ -6,9 +6,9 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -20,6 +20,9 @@ from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
+
+if TYPE_CHECKING:
+    from codemods.verify.model import Semantic
 
 EXIT_OK = 0
 EXIT_CHANGES_NEEDED = 1
@@ -55,6 +58,24 @@ def complete_recipes(ctx: click.Context, param: click.Parameter, incomplete: str
 
     items = [CompletionItem(n) for n in builtin() if n.startswith(incomplete)]
     return items or [CompletionItem(incomplete, type="file")]
+
+
+def verify_options(command: Callable[..., int]) -> Callable[..., int]:
+    """The build gate's flags (issue 12), shared by `run` and `batch`."""
+    command = click.option(
+        "--jinja-vars",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Variables (TOML, JSON or YAML) to render in-place .j2 templates with, for the build only.",
+    )(command)
+    command = click.option(
+        "--kustomize", metavar="PATH", help="The kustomize (or kubectl) to build with; default: found on PATH."
+    )(command)
+    return click.option(
+        "--verify/--no-verify",
+        default=None,
+        help="Build every affected Flux Kustomization before and after, and refuse a change that breaks one "
+        "[default: on when a kustomize is found; --verify makes a missing one an error].",
+    )(command)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,6 +140,7 @@ def cli() -> None:
     help="With --branch: a Jinja2 template for the commit message.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary on stderr.")
+@verify_options
 def run_command(
     path: Path,
     dry_run: bool,
@@ -133,6 +155,9 @@ def run_command(
     summary_file: Path | None,
     message_template: Path | None,
     quiet: bool,
+    verify: bool | None,
+    kustomize: str | None,
+    jinja_vars: Path | None,
 ) -> int:
     """Apply the codemods to the repository at PATH (default: the current directory).
 
@@ -156,11 +181,16 @@ def run_command(
         raise click.BadParameter(f"{path} is not a directory", param_hint="PATH")
     write = not (dry_run or check)
     branch_info: dict[str, object] | None = None
+    semantic = None  # build gate (issue 12): the preview, or None with --no-verify
     try:
+        from codemods.verify.run import make_gate  # build gate (issue 12)
+
+        gate = make_gate(verify, kustomize, jinja_vars, mods)
         if branch is not None:
             from codemods.vcs.branch import deliver  # git is only loaded when asked for
 
-            result = deliver(path, branch, base, mods, message_template, write=write, recipe=chosen_recipe)
+            result = deliver(path, branch, base, mods, message_template, write=write, recipe=chosen_recipe, gate=gate)
+            semantic = result.semantic
             plan, applied = result.plan, write and result.status in ("changed", "updated")
             findings = result.findings
             branch_info = result.info()
@@ -168,6 +198,7 @@ def run_command(
                 summary_file.write_text(result.summary, encoding="utf-8")
         else:
             plan = plan_repository(path, mods)
+            semantic = gate(plan) if gate is not None else None  # raises Refused before any write
             applied = write and not plan.is_empty
             if applied:
                 plan.apply()
@@ -181,7 +212,7 @@ def run_command(
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
         return _fail(path, InputError(str(path), None, message), as_json)
-    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings)
+    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic)
     if check and (not plan.is_empty or plan.unresolved):
         return EXIT_CHANGES_NEEDED
     return EXIT_OK
@@ -196,10 +227,11 @@ def _output(
     quiet: bool,
     branch_info: dict[str, object] | None,
     findings: list,
+    semantic: Semantic | None = None,
 ) -> None:
     diff = plan.diff() if dry_run else None
     if as_json:
-        data = report(str(path), plan, applied, None, diff, findings)
+        data = report(str(path), plan, applied, None, diff, findings, semantic)
         if branch_info is not None:
             data["branch"] = branch_info
         click.echo(json.dumps(data, indent=2))
@@ -208,7 +240,7 @@ def _output(
     if quiet:
         return
     wrote = applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
-    for line in summary_lines(plan, applied=wrote, findings=findings):
+    for line in summary_lines(plan, applied=wrote, findings=findings, semantic=semantic):
         click.echo(line, err=True)
     if branch_info is not None and not dry_run:
         from codemods.vcs.branch import describe
@@ -217,8 +249,17 @@ def _output(
 
 
 def _fail(path: Path, err: InputError, as_json: bool) -> int:
+    from codemods.verify import preview
+    from codemods.verify.run import Refused
+
+    semantic = err.semantic if isinstance(err, Refused) else None  # build gate (issue 12)
     if as_json:
-        click.echo(json.dumps(report(str(path), None, False, err, None), indent=2))
+        click.echo(json.dumps(report(str(path), None, False, err, None, semantic=semantic), indent=2))
+    if isinstance(err, Refused):
+        for warning in err.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        for line in preview.text_lines(err.semantic):
+            click.echo(line, err=True)
     click.echo(f"error: {err}", err=True)
     click.echo("nothing was written", err=True)
     return EXIT_FAILURE

@@ -45,6 +45,8 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     warnings: list[Warning] = field(default_factory=list)
     unresolved: list[Warning] = field(default_factory=list)  # needed, but not possible here
+    # (release, namespace, dotted values path, value, file): what the values codemod set, for the build gate
+    value_fixes: list[tuple[str, str | None, str, bool | int | str, str]] = field(default_factory=list)
     moves: dict[str, str] = field(default_factory=dict)  # physical src -> dst, byte-for-byte
     deletes: set[str] = field(default_factory=set)
     relocated: dict[str, str] = field(default_factory=dict)  # logical src -> logical dst

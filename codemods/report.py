@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codemods.errors import InputError
 from codemods.plan import Plan
 
+if TYPE_CHECKING:
+    from codemods.verify.model import Semantic
+
 REPORT_VERSION = 1
 
 
-def summary_lines(plan: Plan, applied: bool, findings: list | None = None) -> list[str]:
+def summary_lines(
+    plan: Plan, applied: bool, findings: list | None = None, semantic: Semantic | None = None
+) -> list[str]:
     lines: list[str] = []
     for change in plan.changes:
         target = f"{change.file} -> {change.to}" if change.to else change.file
@@ -22,6 +27,10 @@ def summary_lines(plan: Plan, applied: bool, findings: list | None = None) -> li
         when = "after" if applied else "before"
         lines.append(f"doctor, on the files this run touches ({when} the change):")
         lines.extend(f"  {f.file}:{f.line}: {f.rule} ({f.severity}): {f.message}" for f in findings)
+    if semantic is not None:  # build gate (issue 12)
+        from codemods.verify import preview
+
+        lines.extend(preview.text_lines(semantic))
     edited = sum(1 for _ in plan.edits())
     if plan.is_empty:
         lines.append("nothing to change")
@@ -42,6 +51,7 @@ def report(
     error: InputError | None,
     diff: str | None,
     findings: list | None = None,
+    semantic: Semantic | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -65,4 +75,8 @@ def report(
     }
     if diff is not None:
         data["diff"] = diff
+    if semantic is not None:  # build gate (issue 12); documented in codemods/schemas/report.schema.json
+        from codemods.verify import preview
+
+        data["semantic"] = preview.as_json(semantic)
     return data

@@ -18,12 +18,13 @@ from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
 from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, ForgeRouter, RepoResult, WorkdirBusy, run_batch
 from codemods.batch.track import SUBCOMMANDS
-from codemods.cli import RECIPE_HELP, complete_recipes
+from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
 from codemods.forge import KINDS, TOKEN_ENV, ForgeError, host_of, token_for
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
 from codemods.secrets import redact
+from codemods.verify.run import make_gate
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1  # 2, bad arguments, is click's own
 
@@ -131,6 +132,7 @@ class BatchCommand(click.Command):
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A Jinja2 template for the commit message.",
 )
+@verify_options
 def batch_command(
     repos: tuple[str, ...],
     repos_file: Path | None,
@@ -164,6 +166,9 @@ def batch_command(
     code_search: str | None,
     include_archived: bool,
     include_forks: bool,
+    verify: bool | None,
+    kustomize: str | None,
+    jinja_vars: Path | None,
 ) -> int:
     """Run the codemods on many repositories: one branch and one pull request each.
 
@@ -227,6 +232,12 @@ def batch_command(
         raise click.BadParameter(str(err), param_hint="REPO") from None
     if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
+    try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
+        # Builds are cached in the workdir: a rerun on an unchanged base reuses them.
+        cache = (workdir or _default_workdir()) / ".codemods-builds.sqlite"
+        gate = make_gate(verify, kustomize, jinja_vars, mods, cache)
+    except InputError as err:
+        raise click.UsageError(str(err)) from None
     secrets = tuple(t for t in tokens.values() if t)
     uses_forge = open_pr or close_stale
     if open_pr and not dry_run:
@@ -259,6 +270,7 @@ def batch_command(
         gitea_token=tokens["gitea"],
         reopen=reopen,
         close_stale=close_stale,
+        gate=gate,
     )
     console = Console(stderr=True)
     try:

@@ -36,12 +36,14 @@ from codemods.forge import (
 )
 from codemods.forge.http import RetryPolicy
 from codemods.mods import Codemod
+from codemods.plan import Plan
 from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
 from codemods.vcs.branch import BranchResult, deliver
 from codemods.vcs.message import context as message_context
 from codemods.vcs.message import logical_files, render
+from codemods.verify.model import Semantic
 
 Status = Literal["changed", "updated", "up-to-date", "unchanged", "failed", "closed-by-human", "closed-stale"]
 DEFAULT_BRANCH = "codemods/litellm-migration"
@@ -111,6 +113,7 @@ class BatchOptions:
     gitea_token: str | None = None
     reopen: bool = False
     close_stale: bool = False
+    gate: Callable[[Plan], Semantic] | None = None  # build gate (issue 12): a refusal fails the repo
 
 
 @dataclass
@@ -233,6 +236,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             check_name=False,  # checked once for the whole batch
             recipe=options.recipe,
             findings=False,  # nobody reads them in a batch
+            gate=options.gate,
         )
     finally:
         if options.dry_run:

@@ -516,6 +516,10 @@ class DisableMigrationJob:
                 new_text = apply_splices(text, out.splices)
             except ValueError as err:
                 raise InputError(copy.path, None, f"conflicting edits: {err}") from None
+            for each in fixes:
+                ctx.plan.value_fixes.append(
+                    (release.name, release.namespace, ".".join(each.path), each.value, copy.path)
+                )
             where = "" if source.kind == "spec.values" else f" (in {source.label})"
             ctx.plan.edit(NAME, copy.path, new_text, "; ".join(out.notes) + f"{where}: {fix.why}")
 

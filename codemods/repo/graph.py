@@ -413,6 +413,10 @@ class RepoGraph:
         return found
 
     # -- Flux Kustomizations ----------------------------------------------------------------
+    def declared_in(self, path: str) -> list[FluxKustomization]:
+        """The Flux Kustomizations a physical file declares, as the model resolves them."""
+        return self._declared_in(path)
+
     def _declared_in(self, path: str) -> list[FluxKustomization]:
         if path not in self._flux:
             classified = self.index.layout.classify(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,6 +17,7 @@ from codemods.recipes import Recipe
 from codemods.runner import plan_repository, touched_findings
 from codemods.vcs import git as g
 from codemods.vcs.message import commit_message, has_trailer, summary_markdown
+from codemods.verify.model import Semantic
 
 # The same names as `codemods batch` statuses.
 BranchStatus = Literal["changed", "updated", "up-to-date", "unchanged"]
@@ -33,6 +34,7 @@ class BranchResult:
     message: str | None = None
     summary: str | None = None
     findings: list = field(default_factory=list)  # the doctor's, on the touched files
+    semantic: Semantic | None = None  # build gate (issue 12): what Flux will apply differently
 
     def info(self) -> dict[str, object]:
         return {"name": self.branch, "status": self.status, "commit": self.commit, "base": self.base}
@@ -60,6 +62,7 @@ def deliver(
     check_name: bool = True,
     recipe: Recipe | None = None,
     findings: bool = True,
+    gate: Callable[[Plan], Semantic] | None = None,
 ) -> BranchResult:
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
@@ -74,9 +77,11 @@ def deliver(
             result = BranchResult("unchanged", branch, base_sha, plan, prefix)
             if plan.is_empty:
                 return result
+            # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
+            result.semantic = gate(plan) if gate is not None else None
             lead = f"{prefix}/" if prefix else ""
-            result.message = commit_message(plan, lead, message_template, recipe)
-            result.summary = summary_markdown(plan, lead, recipe)
+            result.message = commit_message(plan, lead, message_template, recipe, result.semantic)
+            result.summary = summary_markdown(plan, lead, recipe, result.semantic)
             if not write:
                 result.status = "changed"
                 result.findings = touched_findings(plan) if findings else []

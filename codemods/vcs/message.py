@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,8 @@ from codemods.errors import InputError
 from codemods.plan import Change, Plan
 from codemods.recipes import Recipe
 from codemods.recipes import load as load_recipe
+from codemods.verify import preview
+from codemods.verify.model import Semantic
 
 TRAILER_KEY = "Codemods-Recipe"
 SUBJECT_LIMIT = 72
@@ -51,10 +54,61 @@ def _subject(recipe: Recipe, files: list[FileChanges]) -> str:
     return f"{recipe.subject} ({count} file{'s' if count != 1 else ''})"
 
 
-def context(plan: Plan, prefix: str = "", recipe: Recipe | None = None) -> dict[str, object]:
+@dataclass
+class FileGroup:
+    """One line of the PR's file list: a logical file with its template and its render."""
+
+    paths: list[str]  # "a" or "a -> b" for a move; the template first
+    changes: list[Change]
+
+
+def _groups(plan: Plan, files: list[FileChanges]) -> list[FileGroup]:
+    """A template and its render are one line, not two rows each."""
+    by_logical: dict[str, FileGroup] = {}
+    for entry in files:
+        raw = entry.changes[0].file  # the repository-relative path, without the --branch prefix
+        classified = plan.index.layout.classify(raw)
+        logical = classified[0] if classified else raw
+        shown = f"`{entry.path}`" + (f" → `{entry.to}`" if entry.to else "")
+        group = by_logical.setdefault(logical, FileGroup([], []))
+        if classified is not None and classified[1].is_template:
+            group.paths.insert(0, shown)
+        else:
+            group.paths.append(shown)
+        for change in entry.changes:
+            # The template's and the render's reasons differ only in their line numbers.
+            change = replace(change, reason=_LINE_PREFIX.sub("", change.reason))
+            key = (change.codemod, change.action, change.reason)
+            if not any((c.codemod, c.action, c.reason) == key for c in group.changes):
+                group.changes.append(change)
+    return [by_logical[k] for k in sorted(by_logical)]
+
+
+_LINE_PREFIX = re.compile(r"^line \d+: ")
+
+
+def _flux(semantic: Semantic | None, prefix: str) -> dict[str, object]:
+    """The build gate's part of the texts (issue 12)."""
+    if semantic is None:
+        return {"flux_lines": [], "flux_markdown": "", "mermaid": "", "verify_commands": [], "flux_commands": []}
+    return {
+        "flux_lines": preview.text_lines(semantic, timings=False),  # history keeps no timings
+        "flux_markdown": preview.markdown(semantic),
+        "mermaid": preview.mermaid(semantic) if semantic.targets or semantic.moves else "",
+        "verify_commands": preview.verify_commands(semantic, prefix),
+        "flux_commands": preview.flux_commands(semantic, preview.released(semantic)),
+    }
+
+
+def context(
+    plan: Plan, prefix: str = "", recipe: Recipe | None = None, semantic: Semantic | None = None
+) -> dict[str, object]:
     recipe = recipe or load_recipe(None)
     files = _files(plan, prefix)
     return {
+        **_flux(semantic, prefix),
+        "file_groups": _groups(plan, files),
+        "moves": [(f"{prefix}{c.file}", f"{prefix}{c.to}") for c in plan.changes if c.action == "move"],
         "subject": _subject(recipe, files),
         "explanation": recipe.explanation,
         "files": files,
@@ -87,9 +141,15 @@ def render(template_text: str, values: dict[str, object], source: str) -> str:
         raise InputError(source, None, f"bad message template: {err.message}") from None
 
 
-def commit_message(plan: Plan, prefix: str = "", template: Path | None = None, recipe: Recipe | None = None) -> str:
+def commit_message(
+    plan: Plan,
+    prefix: str = "",
+    template: Path | None = None,
+    recipe: Recipe | None = None,
+    semantic: Semantic | None = None,
+) -> str:
     text = template.read_text(encoding="utf-8") if template else _packaged("commit-message.j2")
-    values = context(plan, prefix, recipe)
+    values = context(plan, prefix, recipe, semantic)
     message = render(text, values, str(template) if template else "commit-message.j2")
     return normalize_message(message, str(values["recipe"]))
 
@@ -109,8 +169,10 @@ def normalize_message(message: str, recipe_name: str) -> str:
     return "\n".join([subject, *body]) + "\n"
 
 
-def summary_markdown(plan: Plan, prefix: str = "", recipe: Recipe | None = None) -> str:
-    return render(_packaged("summary.md.j2"), context(plan, prefix, recipe), "summary.md.j2")
+def summary_markdown(
+    plan: Plan, prefix: str = "", recipe: Recipe | None = None, semantic: Semantic | None = None
+) -> str:
+    return render(_packaged("summary.md.j2"), context(plan, prefix, recipe, semantic), "summary.md.j2")
 
 
 def has_trailer(message: str | bytes) -> bool:

@@ -1,0 +1,153 @@
+"""The one place that knows the plan and the repository model: it turns them into the gate's inputs.
+
+Kept thin on purpose: when the repository model changes, only this file follows it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+
+from codemods.errors import InputError
+from codemods.plan import Plan
+from codemods.repo.graph import RepoGraph
+from codemods.repo.layout import is_within
+from codemods.verify.gate import relevant
+from codemods.verify.model import FluxTarget, MovedJob, Scalar, ValueExpectation, VerifyInput
+from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
+
+
+def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph | None = None) -> tuple[FluxTarget, ...]:
+    """The Flux Kustomizations a change can reach (every one, without reached), with what a
+    build of each needs. Only files whose pre-filtered spec.path is a reached path, or above
+    one, or that name components, are parsed: a 3,000-app repository has 3,000 of them."""
+    index = plan.index
+    graph = graph or RepoGraph(index)
+    found: list[FluxTarget] = []
+    via_components = reached is not None and _reaches_a_component(plan, reached)
+    for unit in index.flagged("flux_paths"):
+        copy = unit.rendered or unit.template
+        assert copy is not None
+        if reached is not None and not _may_reach(plan, copy.path, reached, via_components):
+            continue
+        # The model parses them: spec.path in any spelling, ${VAR} resolved, artifact roots,
+        # components, targetNamespace and substitutions (substituteFrom ConfigMaps included).
+        for ks in graph.declared_in(copy.path):
+            found.append(
+                FluxTarget(
+                    name=ks.name,
+                    namespace=ks.namespace,
+                    path=ks.path,
+                    components=ks.components,
+                    target_namespace=ks.target_namespace,
+                    substitute=graph.variables(ks),
+                    depends_on=ks.depends_on,
+                    file=ks.file,
+                    line=ks.line,
+                )
+            )
+    return tuple(found)
+
+
+def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bool:
+    facts = plan.index.facts.get(path)
+    candidates = facts.flux_paths if facts is not None else ()
+    if any(c in reached or any(is_within(node, c) for node in reached) for c in candidates):
+        return True
+    # Through spec.components only when a reached directory is a Component at all.
+    return components and b"components:" in (plan.index.root / path).read_bytes()
+
+
+def _reaches_a_component(plan: Plan, reached: set[str]) -> bool:
+    for directory in reached:
+        unit = plan.index.kustomization(directory)
+        if unit is not None and b"Component" in (plan.index.root / unit.primary.path).read_bytes():
+            return True
+    return False
+
+
+def _documents(plan: Plan, path: str, kind: str) -> Iterable[tuple[str, str | None]]:
+    """(name, namespace) of each document of kind in the planned text of a physical file."""
+    classified = plan.index.layout.classify(path)
+    delims = classified[1].delimiters if classified else None
+    try:
+        docs = compose(plan.text(path), path, delims)
+    except InputError:
+        return
+    for doc in docs:
+        if isinstance(doc, MappingNode) and scalar_value(first(doc, "kind")) == kind:
+            meta = first(doc, "metadata")
+            name = scalar_value(first(meta, "name"))
+            if name:
+                yield name, scalar_value(first(meta, "namespace"))
+
+
+def writes(plan: Plan) -> dict[str, bytes | None]:
+    """The frozen change set, as the gate's planned writes."""
+    return {path: None if text is None else text.encode("utf-8") for path, text in plan.changeset().writes().items()}
+
+
+def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
+    index = plan.index
+    graph = RepoGraph(index)
+    templates: dict[str, str] = {}
+    for logical, unit in index.units.items():
+        template = unit.template
+        if template is not None and unit.rendered is None and index.layout.template_root_of(template.path) is None:
+            templates[logical] = template.path
+    for src, dst in plan.moves.items():  # an in-place template that moves renders at its new place
+        if src in templates.values() and dst.endswith(".j2"):
+            templates[dst[: -len(".j2")]] = dst
+    planned = writes(plan)
+    kustomizations = tuple(u.logical for u in index.kustomizations())
+    targets = list(flux_targets(plan, relevant(plan.root, planned, kustomizations, templates), graph))
+    moved: list[MovedJob] = []
+    for src, dst in plan.relocated.items():
+        job_unit = index.units.get(src)
+        if job_unit is None:
+            continue
+        owner = graph.deployer(posixpath.dirname(dst))
+        if owner is None:
+            continue
+        if all(t.key != owner.display() for t in targets):  # where it lands is always built
+            targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if t.key == owner.display())
+        copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
+        for name, namespace in _documents(plan, copy.path, "Job"):
+            # A template's Jinja is masked when parsed: its namespace may not be the real one.
+            shown = namespace if copy.delimiters is None else None
+            moved.append(MovedJob(name, owner.display(), shown, src, dst))
+    expectations: list[ValueExpectation] = []
+    may_gain: set[str] = set()
+    for mod in mods:
+        name = getattr(mod, "name", "")
+        edited = sorted({c.file for c in plan.changes if c.codemod == name and c.action == "edit"})
+        values_path, assignments = getattr(mod, "values_path", None), getattr(mod, "assignments", None)
+        if name == "disable-migration-job" and plan.value_fixes:
+            # What the codemod decided per release (chart knowledge may pick another key).
+            by_release: dict[tuple[str, str | None], dict[str, Scalar]] = {}
+            files: dict[tuple[str, str | None], str] = {}
+            for release, namespace, dotted, value, path in plan.value_fixes:
+                by_release.setdefault((release, namespace), {})[dotted] = value
+                files.setdefault((release, namespace), path)
+            expectations.extend(
+                ValueExpectation(release, values, namespace, files[(release, namespace)])
+                for (release, namespace), values in by_release.items()
+            )
+        elif values_path and assignments:
+            # A template and its render carry the same release: judge it once, by the render.
+            for path in sorted(edited, key=lambda p: p.endswith(".j2")):
+                for release, namespace in _documents(plan, path, "HelmRelease"):
+                    wanted = {".".join((*values_path, str(k))): v for k, v in assignments.items()}
+                    if not any((e.release, e.namespace) == (release, namespace) for e in expectations):
+                        expectations.append(ValueExpectation(release, wanted, namespace, path))
+        elif name == "annotate-job-force":
+            may_gain |= {f"Job {job}" for path in edited for job, _ns in _documents(plan, path, "Job")}
+    return VerifyInput(
+        targets=tuple(targets),
+        writes=planned,
+        moved_jobs=tuple(moved),
+        values=tuple(expectations),
+        may_gain_metadata=frozenset(may_gain),
+        kustomizations=kustomizations,
+        templates=templates,
+    )

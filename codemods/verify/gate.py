@@ -1,0 +1,612 @@
+"""The build gate: build every affected Flux Kustomization before and after, judge the change.
+
+Flux's semantics, emulated here for one Flux Kustomization at a time: the kustomization Flux
+generates for a directory without one, `spec.components`, `targetNamespace`, and
+`postBuild.substitute`; built with `--load-restrictor LoadRestrictionsNone`, as Flux does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from codemods.verify import objects as o
+from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
+from codemods.verify.model import (
+    FluxTarget,
+    JobMove,
+    MovedJob,
+    Options,
+    Problem,
+    Semantic,
+    TargetPreview,
+    ValueChange,
+    ValueExpectation,
+    VerifyInput,
+)
+from codemods.verify.tree import TemplatesOnly, Tree, digest, materialise
+
+TEMPLATES_ONLY = "not verified: templates only"
+
+
+def _is_within(path: str, directory: str) -> bool:
+    return directory == "" or path == directory or path.startswith(directory + "/")
+
+
+# -- which Flux Kustomizations a change reaches ------------------------------------------------
+def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> set[str]:
+    """Every file or directory whose build includes a touched file, transitively, through the
+    kustomization files' references. Only kustomization files that mention a name on the way
+    are parsed: the rest are skipped by a byte search."""
+    reach = set(touched)
+    frontier = set(touched)
+    texts = {k: tree.raw(k) for k in kustomizations}
+    while frontier:
+        found: set[str] = set()
+        for kustomization, (data, unrendered) in texts.items():
+            directory = posixpath.dirname(kustomization)
+            if data is None or directory in reach:
+                continue
+            # An entry that names a node is that node's path relative to the kustomization
+            # (`./x`, `x/`, `../base/x`): only a file whose bytes hold it is parsed.
+            named = [
+                n
+                for n in frontier
+                if n and posixpath.basename(n).encode() in data and _relative_path(n, directory).encode() in data
+            ]
+            if not named:
+                continue
+            # A template that cannot be rendered here may list it: count it in (the build of
+            # whatever includes it is then reported "templates only").
+            if unrendered or any(ref in reach for ref in tree.references(kustomization)):
+                reach.add(directory)
+                found.add(directory)
+        frontier = found
+    return reach
+
+
+def _relative_path(node: str, directory: str) -> str:
+    """posixpath.relpath for two repo-relative paths, without its calls to os.getcwd."""
+    to, start = (node.split("/") if node else []), (directory.split("/") if directory else [])
+    common = 0
+    while common < min(len(to), len(start)) and to[common] == start[common]:
+        common += 1
+    return "/".join([".."] * (len(start) - common) + to[common:]) or "."
+
+
+def _generated_reach(tree: Tree, start: str, reach: set[str]) -> bool:
+    """Does the kustomization Flux generates for start (which has none) include a reached node?"""
+    for node in reach:
+        if node == start or not _is_within(node, start):
+            continue
+        directory = posixpath.dirname(node)
+        blocked = False
+        while directory != start and _is_within(directory, start):
+            if tree.kustomization(directory) is not None:
+                blocked = True
+                break
+            directory = posixpath.dirname(directory)
+        if not blocked:
+            return True
+    return False
+
+
+def _reaches(tree: Tree, target: FluxTarget, reach: set[str]) -> bool:
+    if target.path in reach or any(c in reach for c in target.components):
+        return True
+    try:
+        generated = tree.kustomization(target.path) is None
+    except TemplatesOnly:
+        return True
+    return generated and _generated_reach(tree, target.path, reach)
+
+
+_REACH_MEMO: dict[str, tuple[Tree, Tree, set[str], set[str]]] = {}
+
+
+def _reach(
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    options: Options | None = None,
+) -> tuple[Tree, Tree, set[str], set[str]]:
+    """The trees before and after, and what includes a touched file in each (remembered for
+    the last input: the adapter asks first, then the gate with the same one)."""
+    jinja_vars = options.jinja_vars if options is not None else None
+    key = _reach_key(root, writes, kustomizations, templates, jinja_vars)
+    if key in _REACH_MEMO:  # used once: the files on disk may change before a later call
+        return _REACH_MEMO.pop(key)
+    result = _compute_reach(root, writes, kustomizations, templates, jinja_vars)
+    _REACH_MEMO.clear()
+    _REACH_MEMO[key] = result
+    return result
+
+
+def _reach_key(
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    jinja_vars: Mapping[str, object] | None,
+) -> str:
+    hasher = hashlib.sha256(str(root.resolve()).encode())
+    for path, data in sorted(writes.items()):
+        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode() + (data or b""))
+    hasher.update("\0".join(kustomizations).encode())
+    hasher.update(repr(sorted(templates.items())).encode() + repr(jinja_vars).encode())
+    return hasher.hexdigest()
+
+
+def _compute_reach(
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    jinja_vars: Mapping[str, object] | None,
+) -> tuple[Tree, Tree, set[str], set[str]]:
+    before = Tree(root, {}, templates, jinja_vars)
+    templates_after = {logical: t for logical, t in templates.items() if writes.get(t, b"") is not None}
+    after = Tree(root, writes, templates_after, jinja_vars, base=before)
+    touched = set(writes) | {logical for logical, t in templates.items() if t in writes}
+    kustomizations = list(kustomizations)
+    kustomizations_after = {k for k in kustomizations if writes.get(k, b"") is not None}
+    kustomizations_after |= {
+        p for p, d in writes.items() if d is not None and posixpath.basename(p) in _KUSTOMIZATION_NAMES
+    }
+    return (
+        before,
+        after,
+        includers(before, touched, kustomizations),
+        includers(after, touched, sorted(kustomizations_after)),
+    )
+
+
+def relevant(
+    root: Path, writes: Mapping[str, bytes | None], kustomizations: Iterable[str], templates: Mapping[str, str]
+) -> set[str]:
+    """Files and directories whose build includes a planned write, before or after: a Flux
+    Kustomization can only be affected when its spec.path is one of them or above one."""
+    _before, _after, reach_before, reach_after = _reach(root, writes, kustomizations, templates)
+    return reach_before | reach_after
+
+
+# -- one build ------------------------------------------------------------------------------------
+@dataclass
+class _Build:
+    target: FluxTarget
+    side: str  # "before" or "after"
+    output: BuildOutput | None = None
+    objects: list[o.Obj] | None = None
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | None:
+    """Write the kustomization Flux would build for target into where; None when spec.path is gone."""
+    if not tree.is_dir(target.path) and tree.kustomization(target.path) is None:
+        return f"spec.path ./{target.path} does not exist"
+    if tree.kustomization(target.path) is not None:
+        resources = [_relative(base / target.path, where)]
+    else:
+        resources = [_relative(base / entry, where) for entry in tree.generated(target.path)]
+    lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"]
+    lines += ["resources:", *(f"  - {_quote(r)}" for r in resources)] if resources else ["resources: []"]
+    if target.components:
+        lines.append("components:")
+        lines += [f"  - {_quote(_relative(base / c, where))}" for c in target.components]
+    if target.target_namespace:
+        lines.append(f"namespace: {_quote(target.target_namespace)}")
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return None
+
+
+def _relative(path: Path, where: Path) -> str:
+    # kustomize refuses an absolute directory ("new root cannot be absolute"): relative it is.
+    return os.path.relpath(path, where)
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str:
+    fields = [*command, target.key, target.path, *target.components, target.target_namespace or ""]
+    fields += [f"{k}={v}" for k, v in sorted(target.substitute.items())]
+    return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
+
+
+def _cached(cache: Path | None, key: str) -> BuildOutput | None:
+    """A build result from the cache: one SQLite file (a workdir holds only clones as
+    directories), one connection per call, so parallel repositories share it safely."""
+    if cache is None or not cache.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(cache, timeout=30)) as db:
+            row = db.execute("SELECT ok, stdout, error FROM builds WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return BuildOutput(bool(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def _store(cache: Path | None, key: str, output: BuildOutput) -> None:
+    if cache is None:
+        return
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(cache, timeout=30)) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS builds (key TEXT PRIMARY KEY, ok INTEGER, stdout TEXT, error TEXT)")
+            db.execute(
+                "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?)", (key, int(output.ok), output.stdout, output.error)
+            )
+    except (OSError, sqlite3.Error):
+        pass  # a cache that cannot be written only costs the next run a build
+
+
+def _run(
+    command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: Path, cache: Path | None, inputs: str
+) -> None:
+    start = time.perf_counter()
+    key = _cache_key(command, item.target, inputs)
+    hit = _cached(cache, key) if inputs else None
+    missing = _wrapper(tree, item.target, base, where) if hit is None else None
+    if hit is not None:
+        item.output, item.cached = hit, True
+        if hit.ok:
+            item.objects = o.parse(hit.stdout, item.target.substitute)
+    elif missing is not None:
+        item.output = BuildOutput(False, "", missing)
+    else:
+        result = build(command, where)
+        # Name files as the repository does, not as the temporary copies are laid out.
+        error = result.error
+        for shown in (f"{_relative(base, where)}/", f"{base}/"):
+            error = error.replace(shown, "")
+        error = error.replace(str(where), "<flux>")
+        item.output = BuildOutput(result.ok, result.stdout, error)
+        if inputs:
+            _store(cache, key, item.output)
+        if result.ok:
+            item.objects = o.parse(result.stdout, item.target.substitute)
+    item.seconds = time.perf_counter() - start
+
+
+# -- the gate -------------------------------------------------------------------------------------
+def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
+    if not data.writes:
+        return Semantic("skipped", reason="nothing to change", all_targets=data.targets)
+    if options.kustomize is None:
+        return Semantic("not verified", reason=NO_KUSTOMIZE, all_targets=data.targets)
+    before, after, reach_before, reach_after = _reach(root, data.writes, data.kustomizations, data.templates, options)
+    wanted = {m.to_target for m in data.moved_jobs}
+    affected = [
+        t
+        for t in data.targets
+        if t.key in wanted or _reaches(before, t, reach_before) or _reaches(after, t, reach_after)
+    ]
+    previews: dict[str, TargetPreview] = {}
+    buildable: list[FluxTarget] = []
+    files: dict[str, set[str]] = {"before": set(), "after": set()}
+    for target in affected:
+        try:
+            for side, tree in (("before", before), ("after", after)):
+                for directory in (target.path, *target.components):
+                    if tree.is_dir(directory) or tree.kustomization(directory):
+                        files[side] |= tree.closure(directory)
+        except (TemplatesOnly, jinja2.TemplateError):
+            previews[target.key] = TargetPreview(target, "templates only")
+            continue
+        buildable.append(target)
+    builds: list[_Build] = []
+    with tempfile.TemporaryDirectory(prefix="codemods-verify-") as tmp:
+        base = {"before": Path(tmp) / "before", "after": Path(tmp) / "after"}
+        trees = {"before": before, "after": after}
+        inputs: dict[str, str] = {}  # side -> digest of every file its builds may read
+        for side in ("before", "after"):
+            inputs[side] = digest(trees[side], materialise(trees[side], files[side], base[side]))
+        jobs = options.jobs or os.cpu_count() or 1
+        assert options.kustomize is not None
+        command = options.kustomize
+
+        def run_all(items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str]) -> None:
+            def one(pair: tuple[int, _Build]) -> None:
+                i, item = pair
+                where = Path(tmp) / f"{label}{i}-{item.side}"
+                _run(command, trees[item.side], item, bases[item.side], where, options.cache, digests[item.side])
+
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(one, enumerate(items)))
+            builds.extend(items)
+
+        first = [_Build(t, side) for t in buildable for side in ("before", "after")]
+        run_all(first, base, "w", inputs)
+        # A file this walk does not know of (a transformer's config, say) may be missing from the
+        # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
+        failed = [b for b in first if b.output is not None and not b.output.ok]
+        if failed:
+            whole = {"before": Path(tmp) / "whole-before", "after": Path(tmp) / "whole-after"}
+            for side in {b.side for b in failed}:
+                materialise(trees[side], set(), whole[side], whole=True)
+            retry = [_Build(b.target, b.side) for b in failed]
+            run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
+            replaced = {(b.target.key, b.side): b for b in retry}
+            first = [replaced.get((b.target.key, b.side), b) for b in first]
+    outputs = {(b.target.key, b.side): b for b in first}
+    problems, moves, target_previews, unjudged = _judge(data, buildable, outputs)
+    for preview in target_previews:
+        previews[preview.target.key] = preview
+    ordered = tuple(previews[t.key] for t in affected if t.key in previews)
+    status: Literal["verified", "refused", "not verified"] = "refused" if problems else "verified"
+    reason = None
+    if not problems and any(p.status == "templates only" for p in ordered):
+        reason = TEMPLATES_ONLY
+    elif not problems and unjudged:
+        names = ", ".join(sorted({f"HelmRelease {e.release} ({e.file})" for e in unjudged}))
+        reason = f"not verified: no Flux Kustomization in this repository applies {names}"
+    if not problems and not builds and reason:
+        status = "not verified"  # nothing could be built; with no reason, nothing Flux builds was touched
+    return Semantic(
+        status,
+        reason=reason,
+        kustomize=describe(options.kustomize),
+        builds=sum(1 for b in builds if not b.cached),
+        build_seconds=round(sum(b.seconds for b in builds if not b.cached), 3),
+        cached=sum(1 for b in builds if b.cached),
+        targets=ordered,
+        moves=tuple(moves),
+        problems=tuple(problems),
+        all_targets=data.targets,
+    )
+
+
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _jobs_named(objs: list[o.Obj] | None, job: MovedJob) -> list[o.Obj]:
+    # By name only: the namespace is the build's to decide (and to be compared, after).
+    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == job.name]
+
+
+def _judge(
+    data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], _Build]
+) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
+    problems: list[Problem] = []
+    ok: list[FluxTarget] = []
+    previews: list[TargetPreview] = []
+    for target in built:
+        old, new = outputs[(target.key, "before")], outputs[(target.key, "after")]
+        assert old.output is not None and new.output is not None
+        if old.output.ok and not new.output.ok:
+            problems.append(
+                Problem(
+                    target.key,
+                    target.file,
+                    target.line,
+                    f"builds ./{target.path} before the change but not after: {new.output.error}",
+                )
+            )
+            previews.append(TargetPreview(target, "not built"))
+        elif not old.output.ok:
+            previews.append(TargetPreview(target, "not built"))  # broken before: not this change's doing
+        else:
+            ok.append(target)
+
+    def objs(target: FluxTarget, side: str) -> list[o.Obj]:
+        return outputs[(target.key, side)].objects or []
+
+    # Moved Jobs: applied by exactly their release's Flux Kustomization, and the same Job.
+    excused: dict[str, set[str]] = {t.key: set() for t in ok}
+    moves: list[JobMove] = []
+    for job in data.moved_jobs:
+        was = tuple(t for t in ok if _jobs_named(objs(t, "before"), job))
+        now = tuple(t for t in ok if _jobs_named(objs(t, "after"), job))
+        moves.append(JobMove(_job_label(job, now or was, objs), was, now))
+        for t in (*was, *now):
+            for side in ("before", "after"):
+                excused[t.key] |= {o.identity(d) for d in _jobs_named(objs(t, side), job)}
+        if job.to_target not in {t.key for t in ok}:
+            continue  # its build was not run (templates only) or already refused: nothing to judge
+        if [t.key for t in now] != [job.to_target]:
+            shown = ", ".join(t.key for t in now) or "no Flux Kustomization"
+            problems.append(
+                Problem(
+                    job.to_target,
+                    job.destination,
+                    None,
+                    f"Job {job.name} must be applied by its release's Flux Kustomization {job.to_target} "
+                    f"alone; after the change it is applied by {shown}",
+                )
+            )
+            continue
+        if not was:
+            continue
+        old_job = _jobs_named(objs(was[0], "before"), job)[0]
+        new_job = _jobs_named(objs(now[0], "after"), job)[0]
+        if not o.metadata_only_added(old_job, new_job):
+            problems.append(
+                Problem(job.to_target, job.destination, None, f"Job {job.name} {_job_difference(old_job, new_job)}")
+            )
+    # Values the fix must carry, and nothing else.
+    value_changes: dict[str, list[ValueChange]] = {t.key: [] for t in ok}
+    seen_expectations: set[int] = set()
+    for target in ok:
+        before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
+        for ident, release in after_map.items():
+            if release.get("kind") != "HelmRelease":
+                continue
+            expectation = _expected(data.values, release)
+            eff_after, _missing = o.effective_values(release, objs(target, "after"))
+            old_release = before_map.get(ident)
+            eff_before: dict[str, Any] = {}
+            if old_release is not None:
+                eff_before, _ = o.effective_values(old_release, objs(target, "before"))
+            diff = o.value_diff(eff_before, eff_after) if old_release is not None else []
+            value_changes[target.key] += [
+                ValueChange(ident, f"spec.values.{path}", was, now) for path, was, now in diff
+            ]
+            if expectation is None:
+                continue
+            seen_expectations.add(id(expectation))
+            for dotted, wanted in expectation.values.items():
+                found, actual = o.lookup(eff_after, dotted)
+                if not found or actual != wanted or type(actual) is not type(wanted):
+                    got = o.show(actual) if found else "unset"
+                    problems.append(
+                        Problem(
+                            target.key,
+                            expectation.file or target.file,
+                            None if expectation.file else target.line,
+                            f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
+                            f"after the change (wanted {o.show(wanted)})",
+                        )
+                    )
+            allowed = set(expectation.values)
+            stray = [path for path, _w, _n in diff if path not in allowed]
+            if stray:
+                problems.append(
+                    Problem(
+                        target.key,
+                        expectation.file or target.file,
+                        None,
+                        f"{ident}: the change also alters the effective value {stray[0]}",
+                    )
+                )
+                continue
+            if old_release is not None:
+                paths = [("spec", "values", *p.split(".")) for p in allowed]
+                if o.without_paths(old_release, paths) == o.without_paths(release, paths):
+                    excused[target.key].add(ident)
+                    excused[target.key] |= _values_sources(release)
+    # A release that no Flux Kustomization of this repository applies cannot be judged here:
+    # that is "not verified", never a refusal (nothing Flux builds can break).
+    unjudged = tuple(e for e in data.values if id(e) not in seen_expectations)
+    # Everything else must be exactly as it was.
+    for target in ok:
+        before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
+        added = tuple(sorted(after_map.keys() - before_map.keys()))
+        removed = tuple(sorted(before_map.keys() - after_map.keys()))
+        changed = tuple(
+            sorted(
+                k
+                for k in before_map.keys() & after_map.keys()
+                if before_map[k] != after_map[k] or any(v.subject == k for v in value_changes[target.key])
+            )
+        )
+        for ident in (*added, *removed, *changed):
+            if ident in excused[target.key]:
+                continue
+            if (
+                ident in changed
+                and _may_gain(data, ident)
+                and o.metadata_only_added(before_map[ident], after_map[ident])
+            ):
+                continue
+            verb = "adds" if ident in added else "removes" if ident in removed else "changes"
+            detail = ""
+            if ident in changed:
+                diff = o.value_diff(before_map[ident], after_map[ident])
+                if diff:
+                    path, was, now = diff[0]
+                    detail = f" ({path}: {o.show(was)} -> {o.show(now)})"
+            problems.append(
+                Problem(
+                    target.key, target.file, target.line, f"the change {verb} {ident}{detail}, which it must not touch"
+                )
+            )
+        previews.append(TargetPreview(target, "verified", added, removed, changed, tuple(value_changes[target.key])))
+    # An object that more Flux Kustomizations apply after than before: they would fight over it.
+    count_before: dict[str, list[str]] = {}
+    count_after: dict[str, list[str]] = {}
+    for target in ok:
+        for ident in o.by_identity(objs(target, "before")):
+            count_before.setdefault(ident, []).append(target.key)
+        for ident in o.by_identity(objs(target, "after")):
+            count_after.setdefault(ident, []).append(target.key)
+    for ident, owners in sorted(count_after.items()):
+        if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
+            first = next(t for t in ok if t.key == owners[0])
+            message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {', '.join(owners)}"
+            problems.append(Problem(first.key, first.file, first.line, message))
+    return _unique(problems), moves, previews, unjudged
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[Problem] = set()
+    return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+
+
+def _may_gain(data: VerifyInput, ident: str) -> bool:
+    kind, _space, rest = ident.partition(" ")
+    name = rest.rsplit("/", 1)[-1]
+    return any(entry in (ident, f"{kind} {name}") for entry in data.may_gain_metadata)
+
+
+def _expected(expectations: tuple[ValueExpectation, ...], release: o.Obj) -> ValueExpectation | None:
+    meta = release.get("metadata") or {}
+    for expectation in expectations:
+        if _same_name(expectation.release, meta.get("name")) and (
+            expectation.namespace is None or _same_name(expectation.namespace, meta.get("namespace"))
+        ):
+            return expectation
+    return None
+
+
+_FLUX_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
+def _same_name(written: str, built: object) -> bool:
+    """A name as written in the source (`${APP}-anubis`) and as built after substitution."""
+    if not isinstance(built, str):
+        return False
+    if "${" not in written:
+        return written == built
+    pattern = ".+".join(re.escape(part) for part in _FLUX_VARIABLE.split(written))
+    return re.fullmatch(pattern, built) is not None
+
+
+def _values_sources(release: o.Obj) -> set[str]:
+    namespace = (release.get("metadata") or {}).get("namespace")
+    out = set()
+    for ref in (release.get("spec") or {}).get("valuesFrom") or ():
+        if isinstance(ref, dict):
+            kind, name = ref.get("kind", "ConfigMap"), ref.get("name")
+            out.add(f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}")
+    return out
+
+
+def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:
+    for target in where:
+        for side in ("after", "before"):
+            for doc in _jobs_named(objs(target, side), job):
+                namespace = (doc.get("metadata") or {}).get("namespace")
+                return f"{namespace}/{job.name}" if namespace else job.name
+    return f"{job.namespace}/{job.name}" if job.namespace else job.name
+
+
+def _job_difference(old: o.Obj, new: o.Obj) -> str:
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    if old_meta.get("namespace") != new_meta.get("namespace"):
+        return f"would move from namespace {old_meta.get('namespace')} to {new_meta.get('namespace')}"
+    for key in ("labels", "annotations"):
+        lost = sorted(k for k in (old_meta.get(key) or {}) if k not in (new_meta.get(key) or {}))
+        if lost:
+            return f"would lose its {key[:-1]} {lost[0]}"
+    diff = o.value_diff(old, new)
+    if diff:
+        path, was, now = diff[0]
+        return f"would change where it lands: {path}: {o.show(was)} -> {o.show(now)}"
+    return "would change where it lands"

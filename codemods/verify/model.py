@@ -1,0 +1,149 @@
+"""The build gate's inputs and results: plain frozen data, independent of the repository model.
+
+Every path is repo-relative and posix, in the LOGICAL tree (where files end up after
+rendering); "" is the repository root. The adapter (codemods/verify/adapter.py) builds the
+inputs; nothing in this package reads Plan, RepoIndex or FluxGraph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Scalar = bool | int | float | str | None
+
+
+@dataclass(frozen=True)
+class FluxTarget:
+    """One Flux Kustomization, as far as a build needs it."""
+
+    name: str
+    namespace: str | None
+    path: str  # spec.path, normalized
+    components: tuple[str, ...] = ()  # spec.components, normalized, relative to the repo root
+    target_namespace: str | None = None
+    substitute: Mapping[str, str] = field(default_factory=dict)  # postBuild.substitute
+    depends_on: tuple[str, ...] = ()  # "name" or "namespace/name"
+    file: str = ""  # the file that declares it
+    line: int | None = None  # line of spec.path in file
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def waits_for(self) -> str:
+        return f"dependsOn {', '.join(self.depends_on)}" if self.depends_on else "no dependsOn"
+
+
+@dataclass(frozen=True)
+class MovedJob:
+    """A Job the plan moves: it must be applied after by exactly `to_target` (a FluxTarget key)."""
+
+    name: str
+    to_target: str
+    namespace: str | None = None  # as written in the manifest; the build decides the effective one
+    source: str = ""  # logical path before
+    destination: str = ""  # logical path after
+
+
+@dataclass(frozen=True)
+class ValueExpectation:
+    """A HelmRelease whose effective values must carry `values` (dotted path -> value) after."""
+
+    release: str  # metadata.name
+    values: Mapping[str, Scalar]
+    namespace: str | None = None  # None: whatever namespace the build gives it
+    file: str = ""  # the file the plan edited for it
+
+
+@dataclass(frozen=True)
+class VerifyInput:
+    """Everything the gate needs to build before and after and to judge the difference."""
+
+    targets: tuple[FluxTarget, ...]
+    writes: Mapping[str, bytes | None]  # repo-relative path -> new content; None: deleted
+    moved_jobs: tuple[MovedJob, ...] = ()
+    values: tuple[ValueExpectation, ...] = ()
+    # Objects (kind/namespace/name) that may gain labels and annotations, e.g. a force annotation.
+    may_gain_metadata: frozenset[str] = frozenset()
+    # Every kustomization file of the current tree (logical paths): where to look for references.
+    kustomizations: tuple[str, ...] = ()
+    # Logical files that exist only as in-place templates: logical path -> template path.
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Options:
+    kustomize: tuple[str, ...] | None  # the command, e.g. ("kubectl", "kustomize"); None: none found
+    jinja_vars: Mapping[str, object] | None = None  # renders in-place .j2 files for the build
+    jobs: int = 0  # parallel builds; 0: the number of cores
+    cache: Path | None = None  # SQLite file of build results by input digest (batch reruns)
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    subject: str  # "HelmRelease ns/name"
+    path: str  # "spec.values.litellm-helm.migrationJob.enabled"
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class JobMove:
+    job: str  # "ns/name"
+    before: tuple[FluxTarget, ...]
+    after: tuple[FluxTarget, ...]
+
+    def line(self) -> str:
+        def where(targets: tuple[FluxTarget, ...]) -> str:
+            if not targets:
+                return "(not applied)"
+            return ", ".join(f"{t.key} ({t.waits_for()})" for t in targets)
+
+        return f"Job {self.job}: {where(self.before)} -> {where(self.after)}"
+
+
+@dataclass(frozen=True)
+class TargetPreview:
+    target: FluxTarget
+    status: Literal["verified", "templates only", "not built"]
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    values: tuple[ValueChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why the gate refuses the plan: names the Flux Kustomization, the file and the cause."""
+
+    target: str
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: Flux Kustomization {self.target}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Semantic:
+    """The gate's verdict and the preview of what Flux will apply differently."""
+
+    status: Literal["verified", "refused", "not verified", "skipped"]
+    reason: str | None = None
+    kustomize: str | None = None
+    builds: int = 0
+    build_seconds: float = 0.0
+    cached: int = 0  # builds answered from the cache instead of run
+    targets: tuple[TargetPreview, ...] = ()
+    moves: tuple[JobMove, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    all_targets: tuple[FluxTarget, ...] = ()  # every Flux Kustomization, for the flowchart
+
+    @property
+    def refused(self) -> bool:
+        return self.status == "refused"

@@ -1,0 +1,233 @@
+"""Built objects: parsing kustomize's output, identities, effective HelmRelease values, diffs."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from codemods.verify.yamlload import LoadError, load, load_all
+
+Obj = dict[str, Any]
+# kustomize's name-suffix hash: 10 characters of this alphabet (k8s SafeEncodeString).
+_HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[bcdfghjklmnpqrstvwxz2456789]{10})$")
+_VAR = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::=(?P<default>[^}]*))?\}")
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """Flux postBuild.substitute for the values known in the repository: `${VAR}` and
+    `${VAR:=default}`; a variable known nowhere is left as written."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in variables:
+            return variables[name]
+        return default if default is not None else match.group(0)
+
+    return _VAR.sub(replace, text)
+
+
+def parse(stdout: str, variables: Mapping[str, str] | None = None) -> list[Obj]:
+    """kustomize's output as objects, after Flux's postBuild substitution (on the whole
+    output: the per-object opt-out annotation is not honoured)."""
+    text = substitute(stdout, variables) if variables else stdout
+    try:
+        docs = [d for d in load_all(text) if isinstance(d, dict)]
+    except LoadError:
+        return []
+    return _unhash(docs)
+
+
+def _unhash(docs: list[Obj]) -> list[Obj]:
+    """Generated ConfigMap/Secret names carry a content hash that changes with any edit of
+    their data; name them without it (everywhere they are referenced) so the data change shows
+    as a change, not as one object removed and another added."""
+    renames: dict[str, str] = {}
+    for doc in docs:
+        if doc.get("kind") in ("ConfigMap", "Secret"):
+            name = str((doc.get("metadata") or {}).get("name") or "")
+            match = _HASHED.match(name)
+            if match:
+                renames[name] = f"{match.group('base')}-<hash>"
+    if not renames:
+        return docs
+    return [_rename(doc, renames) for doc in docs]
+
+
+def _rename(value: Any, renames: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _rename(v, renames) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename(v, renames) for v in value]
+    if isinstance(value, str) and value in renames:
+        return renames[value]
+    return value
+
+
+def identity(doc: Obj) -> str:
+    """`Kind namespace/name`, or `Kind name` for an object without a namespace."""
+    meta = doc.get("metadata") or {}
+    namespace = meta.get("namespace")
+    name = meta.get("name", "?")
+    return f"{doc.get('kind', '?')} {namespace}/{name}" if namespace else f"{doc.get('kind', '?')} {name}"
+
+
+def by_identity(docs: list[Obj]) -> dict[str, Obj]:
+    return {identity(d): d for d in docs}
+
+
+def deep_merge(base: Any, top: Any) -> Any:
+    """Helm's merge of values: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        merged = dict(base)
+        for key, value in top.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return copy.deepcopy(top)
+
+
+def effective_values(release: Obj, built: list[Obj]) -> tuple[dict[str, Any], list[str]]:
+    """A HelmRelease's values as Helm gets them: each valuesFrom in order (ConfigMap or Secret
+    from the same build, valuesKey default values.yaml, targetPath), then spec.values on top.
+    Returns the values and the sources that could not be found in the build."""
+    spec = release.get("spec") or {}
+    namespace = (release.get("metadata") or {}).get("namespace")
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for ref in spec.get("valuesFrom") or ():
+        if not isinstance(ref, dict):
+            continue
+        kind, name = ref.get("kind", "ConfigMap"), ref.get("name")
+        key = ref.get("valuesKey") or "values.yaml"
+        source = next(
+            (
+                d
+                for d in built
+                if d.get("kind") == kind
+                and (d.get("metadata") or {}).get("name") == name
+                and (d.get("metadata") or {}).get("namespace") in (namespace, None)
+            ),
+            None,
+        )
+        raw = _data(source, key) if source is not None else None
+        if raw is None:
+            if not ref.get("optional"):
+                missing.append(f"{kind}/{name}[{key}]")
+            continue
+        target_path = ref.get("targetPath")
+        if target_path:
+            values = deep_merge(values, _nest(str(target_path).split("."), raw))
+            continue
+        try:
+            loaded = load(raw)
+        except LoadError:
+            missing.append(f"{kind}/{name}[{key}] (not YAML)")
+            continue
+        if isinstance(loaded, dict):
+            values = deep_merge(values, loaded)
+    if isinstance(spec.get("values"), dict):
+        values = deep_merge(values, spec["values"])
+    return values, missing
+
+
+def _data(source: Obj, key: str) -> str | None:
+    if isinstance((source.get("stringData") or {}).get(key), str):
+        return str(source["stringData"][key])
+    value = (source.get("data") or {}).get(key)
+    if value is None:
+        return None
+    if source.get("kind") == "Secret":
+        try:
+            return base64.b64decode(str(value)).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return str(value)
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for key in reversed(path):
+        out = {key: out}
+    return out
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, leaf) pairs; an empty mapping or list is a leaf of its own."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, value
+
+
+def lookup(values: Any, dotted: str) -> tuple[bool, Any]:
+    for key in dotted.split("."):
+        if not isinstance(values, dict) or key not in values:
+            return False, None
+        values = values[key]
+    return True, values
+
+
+def value_diff(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """(path, before, after) for each leaf that differs; an absent side is MISSING."""
+    old, new = dict(flatten(before)), dict(flatten(after))
+    return [
+        (path, old.get(path, MISSING), new.get(path, MISSING))
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path, MISSING) != new.get(path, MISSING)
+    ]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(unset)"
+
+
+MISSING: Any = _Missing()
+
+
+def show(value: Any) -> str:
+    if value is MISSING:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value if value and value.strip() == value and "\n" not in value else repr(value)
+    return str(value)
+
+
+def without_paths(doc: Any, paths: Sequence[tuple[str, ...]]) -> Any:
+    """A copy of doc with each path removed, and the mappings that removal emptied too."""
+    out = copy.deepcopy(doc)
+    for path in paths:
+        _remove(out, path)
+    return out
+
+
+def _remove(node: Any, path: tuple[str, ...]) -> None:
+    if not path or not isinstance(node, dict) or path[0] not in node:
+        return
+    if len(path) == 1:
+        del node[path[0]]
+        return
+    _remove(node[path[0]], path[1:])
+    if node[path[0]] == {}:
+        del node[path[0]]
+
+
+def metadata_only_added(before: Obj, after: Obj) -> bool:
+    """after is before plus labels or annotations (none lost or changed)."""
+    meta_keys = ("labels", "annotations")
+    strip = [("metadata", k) for k in meta_keys]
+    if without_paths(before, strip) != without_paths(after, strip):
+        return False
+    for key in meta_keys:
+        old = (before.get("metadata") or {}).get(key) or {}
+        new = (after.get("metadata") or {}).get(key) or {}
+        if any(new.get(k) != v for k, v in old.items()):
+            return False
+    return True

@@ -1,0 +1,294 @@
+"""A repository tree as a build sees it (on disk, or on disk with the planned writes on top),
+what one kustomize build reads from it, and copying that into a directory kustomize can build.
+
+Jinja templates rendered in place (`x.yaml.j2` -> `x.yaml`) that have no rendered copy are
+rendered here with jinja2 when variables are given; otherwise a build that needs one is
+reported as "templates only".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from codemods.verify.yamlload import LoadError, load
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+_SKIP_DIRS = {".git", "node_modules", "__pycache__"}
+# Kustomization fields that name files or directories (remote URLs are left alone).
+_LIST_FIELDS = ("resources", "components", "bases", "crds", "configurations", "transformers", "generators")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+
+
+class TemplatesOnly(Exception):
+    """The build needs a file that exists only as an in-place Jinja template."""
+
+    def __init__(self, logical: str) -> None:
+        super().__init__(logical)
+        self.logical = logical
+
+
+def normalize(path: str) -> str:
+    norm = posixpath.normpath(path.strip().strip("\"'").replace("\\", "/"))
+    return "" if norm in (".", "/") else norm.lstrip("/") if not norm.startswith("..") else norm
+
+
+def _is_remote(entry: str) -> bool:
+    return "://" in entry or entry.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
+
+
+@dataclass
+class Tree:
+    """Files under root, with writes (path -> bytes, or None for deleted) laid over them."""
+
+    root: Path
+    writes: Mapping[str, bytes | None] = field(default_factory=dict)
+    templates: Mapping[str, str] = field(default_factory=dict)  # logical -> in-place template path
+    jinja_vars: Mapping[str, object] | None = None
+    base: Tree | None = None  # the same root without writes: its reads are shared
+    _read: dict[str, bytes | None] = field(default_factory=dict)
+    _listing: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    _closure: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    # -- files -------------------------------------------------------------------------
+    def read(self, path: str) -> bytes | None:
+        if path not in self._read:
+            self._read[path] = self._load(path)
+        return self._read[path]
+
+    def _load(self, path: str) -> bytes | None:
+        if path in self.writes:
+            return self.writes[path]
+        template = self.templates.get(path)
+        if template is not None:  # before the base: the template itself may be among the writes
+            source = self.read(template)
+            if source is None:
+                return None
+            if self.jinja_vars is None:
+                raise TemplatesOnly(path)
+            environment = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+            rendered = environment.from_string(source.decode("utf-8")).render(**self.jinja_vars)
+            return rendered.encode("utf-8")
+        if self.base is not None:
+            return self.base.read(path)
+        full = self.root / path
+        if full.is_file() and not full.is_symlink():
+            return full.read_bytes()
+        return None
+
+    def raw(self, path: str) -> tuple[bytes | None, bool]:
+        """(bytes, rendered?) without rendering: an in-place template's own text, unrendered."""
+        try:
+            return self.read(path), False
+        except TemplatesOnly:
+            return self.read(self.templates[path]), True
+
+    def exists(self, path: str) -> bool:
+        """Is there such a file (an in-place template counts, unrendered)?"""
+        return self.raw(path)[0] is not None
+
+    def is_dir(self, path: str) -> bool:
+        files, dirs = self.listdir(path)
+        return bool(files or dirs) or (self.root / path).is_dir()
+
+    def listdir(self, directory: str) -> tuple[list[str], list[str]]:
+        """(file names, subdirectory names) of directory, writes and renderable templates included."""
+        if directory in self._listing:
+            return self._listing[directory]
+        files: set[str] = set()
+        dirs: set[str] = set()
+        try:
+            with os.scandir(self.root / directory) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir():
+                        if entry.name not in _SKIP_DIRS:
+                            dirs.add(entry.name)
+                    elif entry.is_file():
+                        files.add(entry.name)
+        except OSError:
+            pass
+        prefix = f"{directory}/" if directory else ""
+        for path, data in self.writes.items():
+            if not path.startswith(prefix):
+                continue
+            head, _sep, rest = path[len(prefix) :].partition("/")
+            if rest:
+                dirs.add(head)
+            elif data is None:
+                files.discard(head)
+            else:
+                files.add(head)
+        for logical in self.templates:
+            if posixpath.dirname(logical) == directory:
+                files.add(posixpath.basename(logical))
+        listing = (sorted(files), sorted(d for d in dirs if self._has_files(posixpath.join(directory, d))))
+        self._listing[directory] = listing
+        return listing
+
+    def _has_files(self, directory: str) -> bool:
+        """A directory whose every file the plan deletes is gone for git, and for the build."""
+        prefix = f"{directory}/"
+        if not any(p.startswith(prefix) and d is None for p, d in self.writes.items()):
+            return True  # nothing deleted below it: as it is on disk (or newly written)
+        if any(p.startswith(prefix) and d is not None for p, d in self.writes.items()):
+            return True
+        for dirpath, _dirnames, filenames in os.walk(self.root / directory):
+            for name in filenames:
+                rel = Path(dirpath, name).relative_to(self.root).as_posix()
+                if self.writes.get(rel, b"") is not None:
+                    return True
+        return False
+
+    def kustomization(self, directory: str) -> str | None:
+        for name in KUSTOMIZATION_NAMES:
+            path = posixpath.join(directory, name)
+            if self.exists(path):
+                return path
+        return None
+
+    # -- what a build reads ------------------------------------------------------------
+    def generated(self, directory: str) -> list[str]:
+        """What Flux lists in the kustomization it generates for a directory without one: every
+        manifest below, recursively, and each subdirectory that has its own kustomization."""
+        found: list[str] = []
+        files, dirs = self.listdir(directory)
+        for name in files:
+            path = posixpath.join(directory, name)
+            if name.endswith(MANIFEST_SUFFIXES) and _looks_like_manifest(self.read(path)):
+                found.append(path)
+        for name in dirs:
+            sub = posixpath.join(directory, name)
+            if self.kustomization(sub) is not None:
+                found.append(sub)
+            else:
+                found.extend(self.generated(sub))
+        return found
+
+    def closure(self, directory: str) -> frozenset[str]:
+        """Every file the build of directory reads (raises TemplatesOnly)."""
+        if directory not in self._closure:
+            self._closure[directory] = frozenset()  # a cycle is kustomize's error to report, not ours
+            self._closure[directory] = frozenset(self._walk(directory))
+        return self._closure[directory]
+
+    def _walk(self, directory: str) -> Iterator[str]:
+        kustomization = self.kustomization(directory)
+        if kustomization is None:
+            for entry in self.generated(directory):
+                if self.exists(entry):
+                    yield entry
+                else:  # a subdirectory with its own kustomization
+                    yield from self.closure(entry)
+            return
+        yield kustomization
+        for entry in self.references(kustomization):
+            if self.exists(entry):
+                yield entry
+            elif self.is_dir(entry):
+                yield from self.closure(entry)
+            # a missing entry is kustomize's error; the build will say so
+
+    def references(self, kustomization: str) -> list[str]:
+        """Local paths a kustomization file names, resolved to repo-relative paths."""
+        data = self.read(kustomization)
+        if data is None:
+            return []
+        try:
+            doc = load(data)
+        except LoadError:
+            return []
+        if not isinstance(doc, dict):
+            return []
+        raw: list[str] = []
+        for key in _LIST_FIELDS:
+            raw.extend(v for v in _strings(doc.get(key)) if "\n" not in v)
+        raw.extend(v for v in _strings(doc.get("patchesStrategicMerge")) if "\n" not in v)
+        for key in ("patches", "patchesJson6902", "replacements"):
+            for item in doc.get(key) or ():
+                if isinstance(item, dict) and isinstance(item.get("path"), str):
+                    raw.append(item["path"])
+        for key in _GENERATORS:
+            for item in doc.get(key) or ():
+                if not isinstance(item, dict):
+                    continue
+                raw.extend(f.split("=", 1)[-1] for f in _strings(item.get("files")))
+                raw.extend(_strings(item.get("envs")))
+                raw.extend(_strings(item.get("env")))
+        for chart in doc.get("helmCharts") or ():
+            if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
+                raw.append(chart["valuesFile"])
+        here = posixpath.dirname(kustomization)
+        return [normalize(posixpath.join(here, entry)) for entry in raw if entry and not _is_remote(entry)]
+
+    def all_files(self) -> Iterator[str]:
+        """Every file of the tree (for the full copy a partial one falls back to)."""
+        stack = [""]
+        while stack:
+            directory = stack.pop()
+            files, dirs = self.listdir(directory)
+            yield from (posixpath.join(directory, f) for f in files)
+            stack.extend(posixpath.join(directory, d) for d in dirs)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _looks_like_manifest(data: bytes | None) -> bool:
+    return data is not None and b"apiVersion" in data and b"kind" in data
+
+
+def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) -> list[str]:
+    """Write what builds need into dest: the files, and every file beside them (a kustomization
+    may read a file this walk does not know of); with whole, the entire tree. Hard links where
+    the file is unchanged and the filesystem allows, copies otherwise."""
+    wanted = set(tree.all_files()) if whole else _with_neighbours(tree, files)
+    for path in sorted(wanted):
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path in tree.writes or not (tree.root / path).is_file() or tree.templates.get(path):
+            try:
+                data = tree.read(path)
+            except TemplatesOnly:
+                continue  # no build reads it, or that build is already "templates only"
+            if data is not None:
+                target.write_bytes(data)
+            continue
+        source = tree.root / path
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    return sorted(wanted)
+
+
+def digest(tree: Tree, paths: list[str]) -> str:
+    """What a set of files holds, as one hash: equal digests, equal builds."""
+    hasher = hashlib.sha256()
+    for path in paths:
+        data = tree.read(path)
+        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode())
+        hasher.update(data or b"")
+    return hasher.hexdigest()
+
+
+def _with_neighbours(tree: Tree, files: set[str]) -> set[str]:
+    wanted = set(files)
+    for directory in {posixpath.dirname(f) for f in files}:
+        names, _dirs = tree.listdir(directory)
+        wanted.update(posixpath.join(directory, n) for n in names)
+    return {p for p in wanted if not p.endswith(".j2") or p in files}
