@@ -36,7 +36,8 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
             found.append(
                 FluxTarget(
                     name=ks.name,
-                    namespace=ks.namespace,
+                    # namespace/name as Flux sees it: a parent kustomization may give it its namespace
+                    namespace=graph.identity(ks).split("/", 1)[0],
                     path=ks.path,
                     components=ks.components,
                     target_namespace=ks.target_namespace,
@@ -52,7 +53,11 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
 def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bool:
     facts = plan.index.facts.get(path)
     candidates = facts.flux_paths if facts is not None else ()
-    if any(c in reached or any(is_within(node, c) for node in reached) for c in candidates):
+    # A candidate may be written relative to its source's artifact root (`apps/x` for `kubernetes/apps/x`).
+    if any(
+        c in reached or any(is_within(node, c) or node.endswith("/" + c) or f"/{c}/" in node for node in reached)
+        for c in candidates
+    ):
         return True
     # Through spec.components only when a reached directory is a Component at all.
     return components and b"components:" in (plan.index.root / path).read_bytes()
@@ -109,13 +114,14 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
         owner = graph.deployer(posixpath.dirname(dst))
         if owner is None:
             continue
-        if all(t.key != owner.display() for t in targets):  # where it lands is always built
-            targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if t.key == owner.display())
+        identity = graph.identity(owner)
+        if all(t.key != identity for t in targets):  # where it lands is always built
+            targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if t.key == identity)
         copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
         for name, namespace in _documents(plan, copy.path, "Job"):
             # A template's Jinja is masked when parsed: its namespace may not be the real one.
             shown = namespace if copy.delimiters is None else None
-            moved.append(MovedJob(name, owner.display(), shown, src, dst))
+            moved.append(MovedJob(name, identity, shown, src, dst))
     expectations: list[ValueExpectation] = []
     may_gain: set[str] = set()
     for mod in mods:

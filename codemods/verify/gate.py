@@ -51,8 +51,10 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
     """Every file or directory whose build includes a touched file, transitively, through the
     kustomization files' references. Only kustomization files that mention a name on the way
     are parsed: the rest are skipped by a byte search."""
-    reach = set(touched)
-    frontier = set(touched)
+    # A touched kustomization file (an inline patch, an entry) changes its own directory's build.
+    own = {posixpath.dirname(t) for t in touched if posixpath.basename(t) in _KUSTOMIZATION_NAMES}
+    reach = set(touched) | own
+    frontier = set(touched) | own
     texts = {k: tree.raw(k) for k in kustomizations}
     while frontier:
         found: set[str] = set()
@@ -412,8 +414,32 @@ def _judge(
     excused: dict[str, set[str]] = {t.key: set() for t in ok}
     moves: list[JobMove] = []
     for job in data.moved_jobs:
-        was = tuple(t for t in ok if _jobs_named(objs(t, "before"), job))
-        now = tuple(t for t in ok if _jobs_named(objs(t, "after"), job))
+        # Two Jobs may share a name in two namespaces (one release per namespace): this one is
+        # the Job its destination builds, in that namespace.
+        landed = [d for t in ok if t.key == job.to_target for d in _jobs_named(objs(t, "after"), job)]
+        namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
+
+        def named(found: list[o.Obj], namespace: str | None = namespace) -> list[o.Obj]:
+            return [d for d in found if namespace is None or (d.get("metadata") or {}).get("namespace") == namespace]
+
+        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job)))
+        if not was and any(_jobs_named(objs(t, "before"), job) for t in ok):
+            before_ns = sorted(
+                {
+                    str((d.get("metadata") or {}).get("namespace"))
+                    for t in ok
+                    for d in _jobs_named(objs(t, "before"), job)
+                }
+            )
+            problems.append(
+                Problem(
+                    job.to_target,
+                    job.destination,
+                    None,
+                    f"Job {job.name} would move from namespace {', '.join(before_ns)} to {namespace}",
+                )
+            )
+        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job)))
         moves.append(JobMove(_job_label(job, now or was, objs), was, now))
         for t in (*was, *now):
             for side in ("before", "after"):
@@ -434,8 +460,8 @@ def _judge(
             continue
         if not was:
             continue
-        old_job = _jobs_named(objs(was[0], "before"), job)[0]
-        new_job = _jobs_named(objs(now[0], "after"), job)[0]
+        old_job = named(_jobs_named(objs(was[0], "before"), job))[0]
+        new_job = named(_jobs_named(objs(now[0], "after"), job))[0]
         if not o.metadata_only_added(old_job, new_job):
             problems.append(
                 Problem(job.to_target, job.destination, None, f"Job {job.name} {_job_difference(old_job, new_job)}")
