@@ -31,7 +31,17 @@ from functools import lru_cache
 from codemods.errors import InputError
 from codemods.repo.index import RepoIndex, Unit
 from codemods.repo.layout import normalize
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
+from codemods.yamltext.locate import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    compose,
+    entries,
+    first,
+    literal_value,
+    scalar_value,
+)
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io/"
@@ -194,7 +204,7 @@ def parse_kustomize_file(unit: Unit, text: str) -> KustomizeFile | None:
             unit,
             directory,
             kind,
-            scalar_value(first(doc, "namespace")),
+            literal_value(text, first(doc, "namespace")),
             list(_refs(doc, directory)),
             list(_generators(doc, directory)),
             list(_patches(doc, directory)),
@@ -310,9 +320,9 @@ def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str,
             for item in (from_items.value if isinstance(from_items, SequenceNode) else [])
         )
         own_vars = tuple(
-            (k.value, v.value)
+            (k.value, value)
             for k, v in (subs.value if isinstance(subs, MappingNode) else [])
-            if isinstance(v, ScalarNode)
+            if (value := literal_value(text, v)) is not None
         )
         base = normalize(resolved)
         components = tuple(_join(base, c.value) for c in _scalar_items(first(spec, "components")))
@@ -322,14 +332,14 @@ def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str,
         found.append(
             FluxKustomization(
                 name=name,
-                namespace=scalar_value(first(meta, "namespace")),
+                namespace=literal_value(text, first(meta, "namespace")),
                 path=base,
                 depends_on=tuple(depends),
                 file=path,
                 line=where.start_mark.line + 1,
                 force=(scalar_value(first(spec, "force")) or "").lower() == "true",
                 components=components,
-                target_namespace=scalar_value(first(spec, "targetNamespace")),
+                target_namespace=literal_value(text, first(spec, "targetNamespace")),
                 substitutions=own_vars,
                 substitute_from=substitute_from,
                 source=(source_kind, source_name) if source_kind and source_name else None,
@@ -384,6 +394,13 @@ class RepoGraph:
             if unit is not None:
                 try:
                     parsed = parse_kustomize_file(unit, self.text(unit.primary.path) or "")
+                    if parsed is not None and parsed.namespace is None and unit.template and unit.rendered:
+                        # A templated `namespace:` has its real value in the render.
+                        rendered = self.text(unit.rendered.path) or ""
+                        for doc in compose(rendered, unit.rendered.path, None):
+                            if isinstance(doc, MappingNode):
+                                parsed.namespace = literal_value(rendered, first(doc, "namespace"))
+                                break
                 except InputError as err:
                     self.warnings.append((err.path, err.line, err.message))
                     parsed = KustomizeFile(unit, directory, "Kustomization", None, [], [], [])

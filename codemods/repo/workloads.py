@@ -9,7 +9,17 @@ from typing import TypeGuard
 from codemods.repo.index import Unit
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.yamltext.jinja import Delimiters
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries, first, scalar_value, walk_path
+from codemods.yamltext.locate import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    compose,
+    entries,
+    first,
+    literal_value,
+    scalar_value,
+    walk_path,
+)
 from codemods.yamltext.mapping import add_first_child
 from codemods.yamltext.splice import Splice, apply_splices, insert_lines_after
 
@@ -140,7 +150,9 @@ def find_migration_jobs(unit: Unit, text: str, matcher: JobMatcher = LITELLM_JOB
         if not matcher.name_re.search(name) or not matcher.text_re.search(body):
             continue
         found.append(
-            MigrationJob(unit, name, scalar_value(first(meta, "namespace")), doc.start_mark.line + 1, len(docs) == 1)
+            MigrationJob(
+                unit, name, literal_value(text, first(meta, "namespace")), doc.start_mark.line + 1, len(docs) == 1
+            )
         )
     return found
 

@@ -124,10 +124,9 @@ def markdown(semantic: Semantic) -> str:
         return f"_{semantic.reason}_: the builds were not run, so this pull request shows files only."
     out = [
         (
-            f"Built with `{semantic.kustomize}`, before and after, as Flux builds them "
-            f"({semantic.builds} builds, {semantic.build_seconds:.1f} s"
-            + (f", {semantic.cached} reused" if semantic.cached else "")
-            + ")."
+            # No timings and no cache counts: the body must read the same on every rerun, or
+            # the rollout would rewrite an unchanged pull request each week.
+            f"Built with `{semantic.kustomize}`, before and after, as Flux builds them."
         )
     ]
     if semantic.reason:

@@ -103,6 +103,18 @@ def scalar_value(node: Node | None) -> str | None:
     return node.value if isinstance(node, ScalarNode) else None
 
 
+def literal_value(text: str, node: Node | None) -> str | None:
+    """A plain scalar's value only when the text holds it literally: a Jinja expression that
+    masking turned into a placeholder (`namespace: {{ ns }}`) has no value we may copy."""
+    if not isinstance(node, ScalarNode):
+        return None
+    # The slice may start with an anchor or a tag (`&ns openhands`); masking replaces the
+    # characters of a Jinja tag, so a masked value is nowhere in the original text.
+    if node.style is None and node.value not in text[node.start_mark.index : node.end_mark.index]:
+        return None
+    return node.value
+
+
 def walk_path(node: Node | None, path: tuple[str, ...]) -> Iterator[Node]:
     """Every node reached by following the key path, across duplicate keys."""
     if not path:
