@@ -239,3 +239,13 @@ def test_path_inside_the_repository_plans_only_that_directory(repo: Path) -> Non
 def test_branch_flags_need_branch(repo: Path) -> None:
     result = run_codemods("run", "--base", "main", str(repo))
     assert result.returncode == 2 and "go with --branch" in result.stderr
+
+
+def test_a_repository_path_that_looks_like_a_variable_is_a_path(tmp_path: Path) -> None:
+    # Found by the hostile-input trials: GitPython expanded "$HOME" in the path by default.
+    work = tmp_path / "repo $HOME\\x"
+    shutil.copytree(EXAMPLE, work)
+    git_init(work)
+    result = run_codemods("run", "--branch", "codemods/fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    assert "codemods/fix" in refs(work)

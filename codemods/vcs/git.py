@@ -40,7 +40,8 @@ def command_error(repo_path: str | os.PathLike[str], err: GitCommandError) -> In
 def open_repository(path: Path) -> tuple[git.Repo, str]:
     """The repository holding path, and path's posix prefix inside it ("" at the top)."""
     try:
-        repo = git.Repo(path, search_parent_directories=True)
+        # expand_vars=False: a directory named "$HOME" is a name, not a variable to expand.
+        repo = git.Repo(path, search_parent_directories=True, expand_vars=False)
     except (InvalidGitRepositoryError, NoSuchPathError):
         raise _fail(str(path), "not inside a git repository") from None
     if repo.bare or repo.working_tree_dir is None:

@@ -77,7 +77,7 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     half clone where the next run would look for a whole one."""
     if (dest / ".git").is_dir():
         clear_stale_locks(dest / ".git")
-        repo = git.Repo(dest)
+        repo = git.Repo(dest, expand_vars=False)
         repo.git.remote("set-url", "origin", url, env=env)
         repo.git.fetch("--prune", "--quiet", "origin", env=env)
         repo.git.remote("set-head", "origin", "--auto", env=env)
@@ -91,7 +91,7 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     # URL from being read as an option.
     git.Git().execute(["git", "clone", "--no-checkout", "--quiet", "--", url, str(partial)], env={**os.environ, **env})
     os.rename(partial, dest)
-    return git.Repo(dest)
+    return git.Repo(dest, expand_vars=False)
 
 
 def default_branch(repo: git.Repo) -> str:
