@@ -8,7 +8,9 @@ compare-and-swap `update-ref`: the only change to the repository a run makes.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,17 +39,31 @@ def command_error(repo_path: str | os.PathLike[str], err: GitCommandError) -> In
     return _fail(repo_path, f"git {err.command[1] if len(err.command) > 1 else ''} failed: {stderr or err}")
 
 
+def _literal_path(path: Path) -> Path:
+    """A path GitPython will not rewrite. Its command layer runs expandvars/expanduser on the
+    working directory whatever Repo(expand_vars=False) says, so a checkout named "repo $HOME"
+    would be looked for elsewhere. Such a path is reached through a link of a plain name."""
+    text = str(path.resolve())
+    if "$" not in text and "~" not in text:
+        return path
+    links = Path(tempfile.mkdtemp(prefix="codemods-path-"))
+    atexit.register(shutil.rmtree, links, True)
+    link = links / "repo"
+    link.symlink_to(text, target_is_directory=True)
+    return link
+
+
 def open_repository(path: Path) -> tuple[git.Repo, str]:
     """The repository holding path, and path's posix prefix inside it ("" at the top)."""
     try:
-        # expand_vars=False: a directory named "$HOME" is a name, not a variable to expand.
-        repo = git.Repo(path, search_parent_directories=True, expand_vars=False)
-    except (InvalidGitRepositoryError, NoSuchPathError):
+        literal = _literal_path(path)
+        repo = git.Repo(literal, search_parent_directories=True, expand_vars=False)
+    except (InvalidGitRepositoryError, NoSuchPathError, OSError):
         raise _fail(str(path), "not inside a git repository") from None
     if repo.bare or repo.working_tree_dir is None:
         raise _fail(str(path), "is a bare repository: --branch needs a checkout")
     top = Path(repo.working_tree_dir).resolve()
-    prefix = path.resolve().relative_to(top).as_posix()
+    prefix = literal.resolve().relative_to(top).as_posix()
     return repo, "" if prefix == "." else prefix
 
 
