@@ -65,6 +65,8 @@ class Tree:
         return self._read[path]
 
     def _load(self, path: str) -> bytes | None:
+        if path == ".." or path.startswith("../") or path.startswith("/"):
+            return None  # outside the repository: never read (kustomize reports it missing)
         if path in self.writes:
             return self.writes[path]
         template = self.templates.get(path)
@@ -257,6 +259,8 @@ def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) ->
     may read a file this walk does not know of); with whole, the entire tree. Hard links where
     the file is unchanged and the filesystem allows, copies otherwise."""
     wanted = set(tree.all_files()) if whole else _with_neighbours(tree, files)
+    # Nothing outside the repository is read or written, not even for a build.
+    wanted = {p for p in wanted if p != ".." and not p.startswith(("../", "/"))}
     for path in sorted(wanted):
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +273,8 @@ def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) ->
                 target.write_bytes(data)
             continue
         source = tree.root / path
+        if not source.resolve().is_relative_to(tree.root.resolve()):
+            continue  # a link that leads out of the repository is not followed
         try:
             os.link(source, target)
         except OSError:
