@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
+from codemods.forge.github import PullRequestEdits
 from codemods.forge.http import Client, ForgeError, RetryPolicy
 
 DRAFT_PREFIX = "WIP: "
@@ -30,7 +31,7 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
     )
 
 
-class Gitea:
+class Gitea(PullRequestEdits):
     kind = "gitea"
 
     def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
@@ -64,23 +65,8 @@ class Gitea:
             fields["labels"] = self._label_ids(spec.owner_repo, spec.labels)
         pr = _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", fields).data, created=True)
         if spec.reviewers:
-            self.client.request(
-                "POST",
-                f"/repos/{spec.owner_repo}/pulls/{pr.number}/requested_reviewers",
-                {"reviewers": list(spec.reviewers)},
-            )
+            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
         return pr
-
-    def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None:
-        fields = {k: v for k, v in (("title", title), ("body", body), ("base", base)) if v is not None}
-        if fields:
-            self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", fields)
-
-    def comment(self, project: str, pr: PullRequest, text: str) -> None:
-        self.client.request("POST", f"/repos/{project}/issues/{pr.number}/comments", {"body": text})
-
-    def close(self, project: str, pr: PullRequest) -> None:
-        self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", {"state": "closed"})
 
     def delete_branch(self, project: str, branch: str) -> None:
         self.client.request("DELETE", f"/repos/{project}/branches/{quote(branch, safe='')}")

@@ -47,7 +47,30 @@ def graphql_url(api_url: str) -> str:
     return base.removesuffix("/v3") + "/graphql" if base.endswith("/api/v3") else base + "/graphql"
 
 
-class GitHub:
+class PullRequestEdits:
+    """Edits of an open pull request, spoken alike by GitHub and Gitea/Forgejo (whose API copies
+    GitHub's here): title, body and base; a comment; closing."""
+
+    client: Client
+
+    def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None:
+        fields = {k: v for k, v in (("title", title), ("body", body), ("base", base)) if v is not None}
+        if fields:
+            self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", fields)
+
+    def comment(self, project: str, pr: PullRequest, text: str) -> None:
+        self.client.request("POST", f"/repos/{project}/issues/{pr.number}/comments", {"body": text})
+
+    def close(self, project: str, pr: PullRequest) -> None:
+        self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", {"state": "closed"})
+
+    def _request_reviewers(self, project: str, number: int, reviewers: tuple[str, ...]) -> None:
+        self.client.request(
+            "POST", f"/repos/{project}/pulls/{number}/requested_reviewers", {"reviewers": list(reviewers)}
+        )
+
+
+class GitHub(PullRequestEdits):
     kind = "github"
 
     def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
@@ -77,23 +100,8 @@ class GitHub:
                 "POST", f"/repos/{spec.owner_repo}/issues/{pr.number}/labels", {"labels": list(spec.labels)}
             )
         if spec.reviewers:
-            self.client.request(
-                "POST",
-                f"/repos/{spec.owner_repo}/pulls/{pr.number}/requested_reviewers",
-                {"reviewers": list(spec.reviewers)},
-            )
+            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
         return pr
-
-    def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None:
-        fields = {k: v for k, v in (("title", title), ("body", body), ("base", base)) if v is not None}
-        if fields:
-            self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", fields)
-
-    def comment(self, project: str, pr: PullRequest, text: str) -> None:
-        self.client.request("POST", f"/repos/{project}/issues/{pr.number}/comments", {"body": text})
-
-    def close(self, project: str, pr: PullRequest) -> None:
-        self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", {"state": "closed"})
 
     def delete_branch(self, project: str, branch: str) -> None:
         self.client.request("DELETE", f"/repos/{project}/git/refs/heads/{quote(branch, safe='/')}")

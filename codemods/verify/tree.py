@@ -65,7 +65,7 @@ class Tree:
         return self._read[path]
 
     def _load(self, path: str) -> bytes | None:
-        if path == ".." or path.startswith("../") or path.startswith("/"):
+        if path == ".." or path.startswith(("../", "/")):
             return None  # outside the repository: never read (kustomize reports it missing)
         if path in self.writes:
             return self.writes[path]
