@@ -373,6 +373,7 @@ class RepoGraph:
     _active: set[tuple[str, str]] = field(default_factory=set)
     _all_dirs: set[str] = field(default_factory=set)
     _roots: dict[tuple[str, str], str] = field(default_factory=dict)  # source -> its artifact root
+    _by_last: dict[str, list[tuple[str, Unit]]] | None = None  # spec.path candidates by last segment
 
     # -- files ---------------------------------------------------------------------------
     def text(self, path: str) -> str | None:
@@ -419,7 +420,11 @@ class RepoGraph:
             return []
         found: list[tuple[KustomizeFile, Ref]] = []
         for unit in self.index.kustomizations():
-            if needle not in (self.text(unit.primary.path) or ""):
+            # Only a kustomization that spells the relative path to logical can name it: a bare
+            # "helmrelease.yaml" is in every app's kustomization, "../x/helmrelease.yaml" is not.
+            here = posixpath.dirname(unit.logical)
+            relative = _relative(logical, here)
+            if relative not in (self.text(unit.primary.path) or ""):
                 continue
             parsed = self.kustomize_file(posixpath.dirname(unit.logical))
             if parsed is None:
@@ -525,22 +530,38 @@ class RepoGraph:
     def flux_at(self, directory: str) -> list[FluxKustomization]:
         """Flux Kustomizations whose spec.path is directory; parses only files whose paths could match."""
         found: list[FluxKustomization] = []
-        for unit in self.index.flagged("flux_paths"):
-            facts = self.index.facts.get(unit.primary.path)
-            if facts is None:
-                continue
-            if any(directory == p or directory.endswith("/" + p) for p in facts.flux_paths) or any(
-                (pattern := _path_pattern(p)) is not None and pattern.match(directory) for p in facts.flux_paths
-            ):
-                found.extend(ks for ks in self._declared_in(unit.primary.path) if ks.path == directory)
+        for unit in self._path_candidates(directory):
+            found.extend(ks for ks in self._declared_in(unit.primary.path) if ks.path == directory)
         return found
+
+    def _path_candidates(self, directory: str) -> list[Unit]:
+        """Files whose pre-filtered spec.path could be directory: an exact path, a path under an
+        artifact root (a suffix of directory), or a ${VAR} pattern. Indexed once by last segment."""
+        if self._by_last is None:
+            self._by_last = {}
+            for unit in self.index.flagged("flux_paths"):
+                facts = self.index.facts.get(unit.primary.path)
+                for candidate in facts.flux_paths if facts else ():
+                    key = "${" if "${" in candidate else posixpath.basename(candidate)
+                    self._by_last.setdefault(key, []).append((candidate, unit))
+        found: dict[str, Unit] = {}
+        for candidate, unit in self._by_last.get(posixpath.basename(directory), []):
+            if directory == candidate or directory.endswith("/" + candidate):
+                found[unit.primary.path] = unit
+        for candidate, unit in self._by_last.get("${", []):
+            pattern = _path_pattern(candidate)
+            if pattern is not None and pattern.match(directory):
+                found[unit.primary.path] = unit
+        return list(found.values())
 
     def flux_with_component(self, directory: str) -> list[FluxKustomization]:
         """Flux Kustomizations whose spec.components name directory."""
         needle = posixpath.basename(directory)
         found: list[FluxKustomization] = []
         for unit in self.index.flagged("flux_paths"):
-            if needle and needle in (self.text(unit.primary.path) or ""):
+            text = self.text(unit.primary.path) or ""
+            # Only a file that has spec.components at all is parsed (a name like "app" is everywhere).
+            if needle and "components:" in text and needle in text:
                 found.extend(ks for ks in self._declared_in(unit.primary.path) if directory in ks.components)
         return found
 
@@ -616,6 +637,15 @@ class RepoGraph:
         """The one Flux Kustomization that builds logical_dir, or None (none, or several)."""
         found = {(ks.file, ks.name): ks for ks in (a.flux for a in self.dir_appliers(logical_dir))}
         return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _relative(path: str, start: str) -> str:
+    """posixpath.relpath for two repository-relative paths, without its os.getcwd calls."""
+    to, base = (path.split("/") if path else []), (start.split("/") if start else [])
+    common = 0
+    while common < min(len(to), len(base)) and to[common] == base[common]:
+        common += 1
+    return "/".join([".."] * (len(base) - common) + to[common:]) or "."
 
 
 def _unique(apps: list[Application]) -> list[Application]:

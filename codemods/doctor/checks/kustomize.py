@@ -24,8 +24,7 @@ def check(ctx: DoctorContext) -> Iterator[Finding]:
 def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
     for kustomization in ctx.index.kustomizations():
         directory = posixpath.dirname(kustomization.logical)
-        if not ctx.is_built(directory):
-            continue  # no Flux Kustomization builds it: what it leaves out is nobody's business
+        built: bool | None = None  # asked once per directory, and only when a file is unlisted
         for unit in ctx.index.units_in(directory):
             if kustomization_file(unit) or not ctx.wanted(unit):
                 continue
@@ -33,6 +32,10 @@ def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
             kinds = _KIND.findall(text)
             if not kinds or not _API_VERSION.search(text) or ctx.is_referenced(unit):
                 continue
+            if built is None:
+                built = ctx.is_built(directory)
+            if not built:
+                break  # no Flux Kustomization builds it: what it leaves out is nobody's business
             is_job = "Job" in kinds
             line = text.count("\n", 0, _KIND.search(text).start()) + 1  # type: ignore[union-attr]
             name = posixpath.basename(unit.logical)
