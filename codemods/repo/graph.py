@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from codemods.errors import InputError
 from codemods.repo.index import RepoIndex, Unit
-from codemods.repo.layout import normalize
+from codemods.repo.layout import normalize, relative_path
 from codemods.yamltext.locate import (
     MappingNode,
     Node,
@@ -423,7 +423,7 @@ class RepoGraph:
             # Only a kustomization that spells the relative path to logical can name it: a bare
             # "helmrelease.yaml" is in every app's kustomization, "../x/helmrelease.yaml" is not.
             here = posixpath.dirname(unit.logical)
-            relative = _relative(logical, here)
+            relative = relative_path(logical, here)
             if relative not in (self.text(unit.primary.path) or ""):
                 continue
             parsed = self.kustomize_file(posixpath.dirname(unit.logical))
@@ -637,15 +637,6 @@ class RepoGraph:
         """The one Flux Kustomization that builds logical_dir, or None (none, or several)."""
         found = {(ks.file, ks.name): ks for ks in (a.flux for a in self.dir_appliers(logical_dir))}
         return next(iter(found.values())) if len(found) == 1 else None
-
-
-def _relative(path: str, start: str) -> str:
-    """posixpath.relpath for two repository-relative paths, without its os.getcwd calls."""
-    to, base = (path.split("/") if path else []), (start.split("/") if start else [])
-    common = 0
-    while common < min(len(to), len(base)) and to[common] == base[common]:
-        common += 1
-    return "/".join([".."] * (len(base) - common) + to[common:]) or "."
 
 
 def _unique(apps: list[Application]) -> list[Application]:

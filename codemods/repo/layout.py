@@ -51,6 +51,15 @@ def normalize(path: str) -> str:
     return norm.lstrip("/") if not norm.startswith("..") else norm
 
 
+def relative_path(path: str, start: str) -> str:
+    """posixpath.relpath for two repository-relative paths, without its os.getcwd calls."""
+    to, base = (path.split("/") if path else []), (start.split("/") if start else [])
+    common = 0
+    while common < min(len(to), len(base)) and to[common] == base[common]:
+        common += 1
+    return "/".join([".."] * (len(base) - common) + to[common:]) or "."
+
+
 def is_within(path: str, directory: str) -> bool:
     return directory == "" or path == directory or path.startswith(directory + "/")
 

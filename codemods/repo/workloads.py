@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from codemods.repo.index import Unit
-from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
+from codemods.repo.selectors import LITELLM_JOB, JobMatcher, ReleaseSelector
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
     MappingNode,
@@ -119,20 +119,6 @@ def is_selected(doc: Node | None, selector: ReleaseSelector) -> bool:
     if selector.chart is not None:
         return chart_name(doc) == selector.chart
     return bool(_values_keys(doc, selector.values_key))
-
-
-def find_releases(unit: Unit, text: str, selector: ReleaseSelector = LITELLM_RELEASE) -> list[Release]:
-    copy = unit.primary
-    found = []
-    for doc in compose(text, copy.path, copy.delimiters):
-        if not is_selected(doc, selector):
-            continue
-        meta = first(doc, "metadata")
-        keys = _values_keys(doc, selector.values_key)  # type: ignore[arg-type]
-        where = keys[0] if keys else (first(doc, "kind") or doc)
-        name = scalar_value(first(meta, "name")) or ""
-        found.append(Release(unit, name, scalar_value(first(meta, "namespace")), where.start_mark.line + 1))  # type: ignore[union-attr]
-    return found
 
 
 def find_migration_jobs(unit: Unit, text: str, matcher: JobMatcher = LITELLM_JOB) -> list[MigrationJob]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import jinja2
 
+from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
 from codemods.verify.model import (
@@ -67,7 +68,7 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
             named = [
                 n
                 for n in frontier
-                if n and posixpath.basename(n).encode() in data and _relative_path(n, directory).encode() in data
+                if n and posixpath.basename(n).encode() in data and relative_path(n, directory).encode() in data
             ]
             if not named:
                 continue
@@ -78,15 +79,6 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
                 found.add(directory)
         frontier = found
     return reach
-
-
-def _relative_path(node: str, directory: str) -> str:
-    """posixpath.relpath for two repo-relative paths, without its calls to os.getcwd."""
-    to, start = (node.split("/") if node else []), (directory.split("/") if directory else [])
-    common = 0
-    while common < min(len(to), len(start)) and to[common] == start[common]:
-        common += 1
-    return "/".join([".."] * (len(start) - common) + to[common:]) or "."
 
 
 def _generated_reach(tree: Tree, start: str, reach: set[str]) -> bool:
