@@ -73,3 +73,16 @@ def test_line_edits_keep_line_endings() -> None:
     assert apply_splices(text, [insert_lines_after(text, len(text) - 1, ["x"])]) == "a\r\nb\r\nc\r\nx"
     assert apply_splices(text, [delete_lines(text, len(text) - 1, len(text) - 1)]) == "a\r\nb"
     assert apply_splices(text, [delete_lines(text, 3, 3)]) == "a\r\nc"
+
+
+def test_deep_flow_nesting_is_refused_at_once_and_a_quoted_run_of_brackets_is_not() -> None:
+    import time
+
+    depth = 50_000
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="nested too deeply"):
+        compose("a: " + "[" * depth + "]" * depth + "\n", "deep.yaml", None)
+    assert time.perf_counter() - start < 2, "ruamel's scanner is quadratic in flow depth: refuse before it runs"
+    # The same characters inside a quoted scalar or a comment are no nesting at all.
+    assert compose('a: "' + "[" * 2000 + '"\n', "quoted.yaml", None)
+    assert compose("a: 1 # " + "{" * 2000 + "\n", "comment.yaml", None)
