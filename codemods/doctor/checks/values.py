@@ -126,13 +126,17 @@ def _subchart_job(ctx: DoctorContext) -> Iterator[Finding]:
         if ctx.only is not None and file not in ctx.only and needed.unit.primary.path not in ctx.only:
             continue
         job = path.rsplit(".", 1)[0] if path.endswith(".enabled") else path
+        hook_fix = job.endswith(".hooks.helm")
         job = job.removesuffix(".hooks.helm")
+        # `how` says where the value the fix changes comes from; for the hook fix that is
+        # hooks.helm.enabled, not whether the Job itself is enabled explicitly.
+        state = "" if hook_fix else f" {how}"
         yield Finding(
             file,
             line,
             "subchart-job-not-hook",
             RULES["subchart-job-not-hook"].severity,
-            f"{job} is enabled {how} and hooks.helm.enabled is not true: once its TTL deletes the Job, Helm fails "
+            f"{job} is enabled{state} and hooks.helm.enabled is not true: once its TTL deletes the Job, Helm fails "
             f"with 'jobs.batch \"...-migrations\" not found' (HelmRelease {needed.name})",
             f"{fix}: it sets {path}: {str(needed.fix.value).lower()} ({needed.fix.why})",
         )
