@@ -202,7 +202,7 @@ def run_command(
             applied = write and not plan.is_empty
             if applied:
                 plan.apply()
-            findings = touched_findings(plan)
+            findings = touched_findings(plan, written=applied)
     except InputError as err:
         return _fail(path, err, as_json)
     except OSError as err:

@@ -49,7 +49,9 @@ def needles_for(mods: Sequence[Codemod]) -> Needles:
 
 def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     needles = needles_for(mods)
-    index = scan(root, doctor=needles.every_job, needles=needles)
+    # The doctor's flags cost a few byte tests per file; with them the doctor can look at
+    # the touched files through this same index instead of a second pass over the tree.
+    index = scan(root, doctor=True, needles=needles)
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)
@@ -68,12 +70,26 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     return plan
 
 
-def touched_findings(plan: Plan) -> list:
-    """The doctor's findings on the files a plan touches, in the tree as it is now."""
-    from codemods.doctor import diagnose  # only runs when there is a change
+def touched_findings(plan: Plan, *, written: bool) -> list:
+    """The doctor's findings on the files a plan touches, in the tree as it is now: before the
+    change (the plan's own index and graph, no second pass) or, once written, after it."""
+    from codemods.doctor import default_needles, diagnose_index  # only runs when there is a change
 
     touched = set(plan.changed_files())
     if not touched:
         return []
-    findings, _problems = diagnose(plan.root, only=touched)
+    index = plan.index
+    if written or not index.doctor or not _same(index.needles, default_needles()):
+        index = scan(plan.root, doctor=True, needles=default_needles())
+    findings, _problems = diagnose_index(index, only=touched)
     return findings
+
+
+def _same(needles: Needles | None, other: Needles) -> bool:
+    """True when an index flagged with needles flags what one flagged with other would."""
+    return (
+        needles is not None
+        and set(needles.values) == set(other.values)
+        and set(needles.jobs) == set(other.jobs)
+        and needles.every_job == other.every_job
+    )

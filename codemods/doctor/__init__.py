@@ -7,7 +7,7 @@ from pathlib import Path
 from codemods.doctor.checks import jobs, kustomize, values
 from codemods.doctor.model import DoctorContext, Finding
 from codemods.doctor.rules import RULES, Rule
-from codemods.repo.index import RepoIndex, scan
+from codemods.repo.index import Needles, RepoIndex, scan
 
 __all__ = ["RULES", "Finding", "Rule", "diagnose", "diagnose_index"]
 
@@ -22,4 +22,13 @@ def diagnose_index(
 
 
 def diagnose(root: Path, only: set[str] | None = None) -> tuple[list[Finding], list[tuple[str, int | None, str]]]:
-    return diagnose_index(scan(root, doctor=True), only)
+    return diagnose_index(scan(root, doctor=True, needles=default_needles()), only)
+
+
+def default_needles() -> Needles:
+    """What the default recipe's codemods declared they read: the doctor judges the files
+    `codemods run` would look at, no fewer (a direct litellm-helm release may never name the chart)."""
+    from codemods.recipes import instantiate, load
+    from codemods.runner import needles_for
+
+    return needles_for(instantiate(load(None)))

@@ -60,7 +60,7 @@ def mappings_below(node: Node | None):
 class DoctorContext:
     def __init__(self, index: RepoIndex, only: set[str] | None = None) -> None:
         self.index = index
-        self.flux = RepoGraph(index)  # the one model the codemods and the build gate ask too
+        self.flux = RepoGraph.of(index)  # the one model the codemods and the build gate ask too
         self.only = only  # physical paths to report on; None for the whole repository
         self.problems: list[tuple[str, int | None, str]] = []  # files skipped, with why
         self._texts: dict[str, str] = {}

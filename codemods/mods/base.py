@@ -90,7 +90,7 @@ class Context:
     _cache: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.graph = RepoGraph(self.index)
+        self.graph = RepoGraph.of(self.index)
 
     @property
     def flux(self) -> RepoGraph:

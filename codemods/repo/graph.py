@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from codemods.errors import InputError
 from codemods.repo.index import RepoIndex, Unit
-from codemods.repo.layout import normalize, relative_path
+from codemods.repo.layout import normalize
 from codemods.yamltext.locate import (
     MappingNode,
     Node,
@@ -360,6 +360,11 @@ def _path_pattern(candidate: str) -> re.Pattern[str] | None:
     return re.compile(regex.replace(re.escape("[^/]+"), "[^/]+") + r"\Z")
 
 
+# The words of a kustomization file: YAML's separators, quotes, comments and generator `key=`.
+_WORD_SPLIT = re.compile(r"[\s,\[\]{}'\"#=]+")
+_QUOTED = re.compile(r"'([^'\n]*)'|\"([^\"\n]*)\"")
+
+
 @dataclass
 class RepoGraph:
     """The reference graph of one checkout, parsed on demand and memoised."""
@@ -374,6 +379,17 @@ class RepoGraph:
     _all_dirs: set[str] = field(default_factory=set)
     _roots: dict[tuple[str, str], str] = field(default_factory=dict)  # source -> its artifact root
     _by_last: dict[str, list[tuple[str, Unit]]] | None = None  # spec.path candidates by last segment
+    _mentioned: dict[str, list[str]] | None = None  # path -> directories whose kustomization may name it
+    _with_components: list[tuple[Unit, str]] | None = None  # Flux files that have spec.components
+
+    @classmethod
+    def of(cls, index: RepoIndex) -> RepoGraph:
+        """The index's one graph: the codemods, the build gate and the doctor's look at the
+        touched files share its parses (the tree is the same until the plan is applied)."""
+        graph = index.derived.get("graph")
+        if not isinstance(graph, RepoGraph):
+            graph = index.derived["graph"] = cls(index)
+        return graph
 
     # -- files ---------------------------------------------------------------------------
     def text(self, path: str) -> str | None:
@@ -408,6 +424,38 @@ class RepoGraph:
             self._kustomize[directory] = parsed
         return self._kustomize[directory]
 
+    def _mentions(self) -> dict[str, list[str]]:
+        """Repository path -> directories whose kustomization file has a word that resolves to it.
+
+        A reference is always one such word, in any style (block or flow, quoted or not,
+        `key=path` in a generator), so this over-approximates the references: a comment's word
+        or a key is only a candidate, and the parse decides. Built in one pass over the text
+        of every kustomization file, it makes each referrers() question a lookup instead of a
+        scan of every file (the doctor asks it of every manifest)."""
+        if self._mentioned is None:
+            mentioned: dict[str, list[str]] = {}
+            for unit in self.index.kustomizations():
+                here = posixpath.dirname(unit.logical)
+                text = self.text(unit.primary.path) or ""
+                words = set(_WORD_SPLIT.split(text))
+                words.update(q for pair in _QUOTED.findall(text) for q in pair if q)  # paths with spaces
+                prefix = f"{here}/" if here else ""
+                for word in words:
+                    if not word or word.endswith(":") or "://" in word:
+                        continue
+                    word = word.removeprefix("./")
+                    if word and "/." not in word and "\\" not in word and "//" not in word and word[0] not in "./":
+                        target = prefix + word.rstrip("/")  # plain words need no normalizing (most of them)
+                    else:
+                        target = _join(here, word)  # exactly as a reference's target is resolved
+                    if not target or target.startswith(".."):
+                        continue
+                    listed = mentioned.setdefault(target, [])
+                    if not listed or listed[-1] != here:
+                        listed.append(here)
+            self._mentioned = mentioned
+        return self._mentioned
+
     def has_kustomization(self, directory: str) -> bool:
         return self.index.kustomization(directory) is not None
 
@@ -415,18 +463,13 @@ class RepoGraph:
         self, logical: str, fields: tuple[str, ...] | None = APPLYING_FIELDS
     ) -> list[tuple[KustomizeFile, Ref]]:
         """Every (kustomization file, ref) that names logical; fields=None: any field."""
-        needle = posixpath.basename(logical)
-        if not needle:
+        if not logical:
             return []
         found: list[tuple[KustomizeFile, Ref]] = []
-        for unit in self.index.kustomizations():
-            # Only a kustomization that spells the relative path to logical can name it: a bare
-            # "helmrelease.yaml" is in every app's kustomization, "../x/helmrelease.yaml" is not.
-            here = posixpath.dirname(unit.logical)
-            relative = relative_path(logical, here)
-            if relative not in (self.text(unit.primary.path) or ""):
-                continue
-            parsed = self.kustomize_file(posixpath.dirname(unit.logical))
+        # Only a kustomization with a word that resolves to logical can name it: a bare
+        # "helmrelease.yaml" names a different file in every app; only those few are parsed.
+        for here in self._mentions().get(logical, ()):
+            parsed = self.kustomize_file(here)
             if parsed is None:
                 continue
             for ref in parsed.refs:
@@ -557,11 +600,16 @@ class RepoGraph:
     def flux_with_component(self, directory: str) -> list[FluxKustomization]:
         """Flux Kustomizations whose spec.components name directory."""
         needle = posixpath.basename(directory)
-        found: list[FluxKustomization] = []
-        for unit in self.index.flagged("flux_paths"):
-            text = self.text(unit.primary.path) or ""
+        if self._with_components is None:
             # Only a file that has spec.components at all is parsed (a name like "app" is everywhere).
-            if needle and "components:" in text and needle in text:
+            self._with_components = []
+            for unit in self.index.flagged("flux_paths"):
+                text = self.text(unit.primary.path) or ""
+                if "components:" in text:
+                    self._with_components.append((unit, text))
+        found: list[FluxKustomization] = []
+        for unit, text in self._with_components:
+            if needle and needle in text:
                 found.extend(ks for ks in self._declared_in(unit.primary.path) if directory in ks.components)
         return found
 

@@ -74,6 +74,15 @@ class RepoIndex:
     shadowed: list[str] = field(default_factory=list)  # templates another makejinja input overrides
     _dirs: dict[str, list[str]] = field(default_factory=dict)  # logical dir -> logical files
     _memo: dict[str, list[Unit]] = field(default_factory=dict)  # derived views, once scan() is done
+    # How scan() flagged the files: a reader that needs other flags must scan again.
+    doctor: bool = False
+    needles: Needles | None = None
+    # Models derived from this index (the reference graph), built once and shared by the
+    # codemods, the build gate and the doctor's look at the touched files.
+    derived: dict[str, object] = field(default_factory=dict)
+    # The bytes scan() already read of the files every graph question reads again (kustomization
+    # files and Flux Kustomizations): a few KiB each, and a second open() of thousands is not free.
+    _kept: dict[str, bytes] = field(default_factory=dict)
 
     def units_in(self, logical_dir: str) -> list[Unit]:
         return [self.units[p] for p in self._dirs.get(logical_dir, ())]
@@ -107,7 +116,9 @@ class RepoIndex:
         return self._memo[key]
 
     def read_text(self, path: str) -> str:
-        data = (self.root / path).read_bytes()
+        data = self._kept.get(path)
+        if data is None:
+            data = (self.root / path).read_bytes()
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -192,7 +203,7 @@ def _inside(root: Path, real: str) -> bool:
 
 def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> RepoIndex:
     layout = load_layout(root)
-    index = RepoIndex(root, layout)
+    index = RepoIndex(root, layout, doctor=doctor, needles=needles)
     units = index.units
     for rel, abs_path in _walk(root, index.skipped):
         classified = layout.classify(rel)
@@ -229,6 +240,8 @@ def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> Repo
         facts = _facts(data, doctor, needles)
         if facts is not None:
             index.facts[rel] = facts
+        if (facts is not None and facts.flux_paths) or posixpath.basename(rel) in KUSTOMIZATION_NAMES:
+            index._kept[rel] = data
     for logical in sorted(units):
         index._dirs.setdefault(posixpath.dirname(logical), []).append(logical)
     return index

@@ -84,11 +84,11 @@ def deliver(
             result.summary = summary_markdown(plan, lead, recipe, result.semantic)
             if not write:
                 result.status = "changed"
-                result.findings = touched_findings(plan) if findings else []
+                result.findings = touched_findings(plan, written=False) if findings else []
                 return result
             changes = plan.changeset()  # one frozen change: the same for the disk and the tree
             changes.apply(durable=False)  # into the temporary checkout only
-            result.findings = touched_findings(plan) if findings else []
+            result.findings = touched_findings(plan, written=True) if findings else []
             tree = g.build_tree(repo, changes, prefix, checkout, index)
             tip = g.branch_tip(repo, branch)
             if tip is not None:

@@ -22,7 +22,7 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
     build of each needs. Only files whose pre-filtered spec.path is a reached path, or above
     one, or that name components, are parsed: a 3,000-app repository has 3,000 of them."""
     index = plan.index
-    graph = graph or RepoGraph(index)
+    graph = graph or RepoGraph.of(index)
     found: list[FluxTarget] = []
     via_components = reached is not None and _reaches_a_component(plan, reached)
     for unit in index.flagged("flux_paths"):
@@ -94,7 +94,7 @@ def writes(plan: Plan) -> dict[str, bytes | None]:
 
 def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
     index = plan.index
-    graph = RepoGraph(index)
+    graph = RepoGraph.of(index)
     templates: dict[str, str] = {}
     for logical, unit in index.units.items():
         template = unit.template
