@@ -10,7 +10,6 @@ from pathlib import Path
 
 from codemods.doctor.model import DoctorContext, Finding, kustomization_file
 from codemods.doctor.rules import RULES
-from codemods.repo.layout import is_within
 
 _API_VERSION = re.compile(r"(?m)^apiVersion:[ \t]*\S")
 _KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?(\w+)")
@@ -56,7 +55,7 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
     """Logical paths that some makejinja input rendered at any point in git history, or None
     without history. A file makejinja never rendered (a Taskfile, talhelper's output, a
     hand-added manifest) is not stale just because no template renders it today."""
-    roots = [r.template_dir for r in ctx.index.layout.roots]
+    template_dirs = ctx.index.layout.template_dirs()
     try:
         top = subprocess.run(
             ["git", "-C", str(ctx.index.root), "rev-parse", "--show-toplevel"],
@@ -70,7 +69,7 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
         if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ctx.index.root.resolve():
             return None
         done = subprocess.run(
-            ["git", "-C", str(ctx.index.root), "log", "--all", "--format=", "--name-only", "--", *roots],
+            ["git", "-C", str(ctx.index.root), "log", "--all", "--format=", "--name-only", "--", *template_dirs],
             capture_output=True,
             text=True,
             check=False,
@@ -91,7 +90,7 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
 
 def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
     layout = ctx.index.layout
-    if not layout.roots:
+    if not layout.template_dirs():  # no layout here renders from a template directory
         return
     history = _rendered_once(ctx)
     for unit in ctx.index.units.values():
@@ -99,11 +98,7 @@ def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
             continue
         if history is not None and unit.logical not in history:
             continue
-        for root in layout.roots:
-            if not is_within(unit.logical, root.output_dir) or is_within(unit.logical, root.template_dir):
-                continue
-            rel_dir = posixpath.dirname(unit.logical[len(root.output_dir) :].lstrip("/"))
-            template_dir = posixpath.join(root.template_dir, rel_dir) if rel_dir else root.template_dir
+        for template_dir in layout.template_dirs_rendering(unit.logical):
             if (ctx.index.root / template_dir).is_dir():
                 yield Finding(
                     unit.rendered.path,
