@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from codemods.diagnostics import Diagnostic
 from codemods.mods import Codemod, Context, every, names
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
@@ -68,7 +69,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     return plan
 
 
-def touched_findings(plan: Plan) -> list:
+def touched_findings(plan: Plan) -> list[Diagnostic]:
     """The doctor's findings on the files a plan touches, in the tree as it is now."""
     from codemods.doctor import diagnose  # only runs when there is a change
 

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from codemods.diagnostics import Diagnostic
 from codemods.doctor.model import DoctorContext, Finding, kustomization_file
 from codemods.doctor.rules import RULES
 
@@ -15,12 +16,12 @@ _API_VERSION = re.compile(r"(?m)^apiVersion:[ \t]*\S")
 _KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?(\w+)")
 
 
-def check(ctx: DoctorContext) -> Iterator[Finding]:
+def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
     yield from _not_listed(ctx)
     yield from _stale_renders(ctx)
 
 
-def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
+def _not_listed(ctx: DoctorContext) -> Iterator[Diagnostic]:
     for kustomization in ctx.index.kustomizations():
         directory = posixpath.dirname(kustomization.logical)
         built: bool | None = None  # asked once per directory, and only when a file is unlisted
@@ -88,7 +89,7 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
     return rendered
 
 
-def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
+def _stale_renders(ctx: DoctorContext) -> Iterator[Diagnostic]:
     layout = ctx.index.layout
     if not layout.template_dirs():  # no layout here renders from a template directory
         return
