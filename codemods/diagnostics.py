@@ -58,7 +58,15 @@ class Diagnostic:
 
     def sort_key(self) -> tuple[str, int, str, str, str, str, int]:
         """By file and line, then as the doctor has always ordered its findings."""
-        return (self.file, self.line or 0, self.code or "", self.severity, self.message, self.fix or "", self.column or 0)
+        return (
+            self.file,
+            self.line or 0,
+            self.code or "",
+            self.severity,
+            self.message,
+            self.fix or "",
+            self.column or 0,
+        )
 
     # -- the names the three old types had (plugins, tests and the outputs read them) -------------
     @property
