@@ -82,6 +82,10 @@ class DoctorContext:
                 self._texts[path] = ""
         return self._texts[path]
 
+    def unreadable(self, path: str) -> bool:
+        """Could a file not be read or parsed (it is among the skipped)?"""
+        return any(problem.file == path for problem in self.problems)
+
     def units(self, attribute: str) -> list[Unit]:
         return [u for u in self.index.flagged(attribute) if self.wanted(u)]
 

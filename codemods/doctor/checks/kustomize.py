@@ -33,7 +33,10 @@ def _not_listed(ctx: DoctorContext) -> Iterator[Diagnostic]:
             if not kinds or not _API_VERSION.search(text) or ctx.is_referenced(unit):
                 continue
             if built is None:
-                built = ctx.is_built(directory)
+                # A kustomization the model could not read (it is reported as skipped) lists
+                # nothing the model can see: its neighbours are not called unlisted.
+                ctx.flux.kustomize_file(directory)
+                built = ctx.is_built(directory) and not ctx.unreadable(kustomization.primary.path)
             if not built:
                 break  # no Flux Kustomization builds it: what it leaves out is nobody's business
             is_job = "Job" in kinds
