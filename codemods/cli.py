@@ -15,6 +15,7 @@ from click.shell_completion import CompletionItem
 
 from codemods import __version__
 from codemods.errors import InputError
+from codemods.exitcodes import ExitCode, for_error
 from codemods.mods import every, is_opt_in
 from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
@@ -23,10 +24,6 @@ from codemods.runner import UnknownCodemod, plan_repository, select, touched_fin
 
 if TYPE_CHECKING:
     from codemods.verify.model import Semantic
-
-EXIT_OK = 0
-EXIT_CHANGES_NEEDED = 1
-EXIT_FAILURE = 2
 
 
 class LazyGroup(click.Group):
@@ -214,8 +211,8 @@ def run_command(
         return _fail(path, InputError(str(path), None, message), as_json)
     _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic)
     if check and (not plan.is_empty or plan.unresolved):
-        return EXIT_CHANGES_NEEDED
-    return EXIT_OK
+        return ExitCode.CHANGES_NEEDED
+    return ExitCode.OK
 
 
 def _output(
@@ -262,7 +259,7 @@ def _fail(path: Path, err: InputError, as_json: bool) -> int:
             click.echo(line, err=True)
     click.echo(f"error: {err}", err=True)
     click.echo("nothing was written", err=True)
-    return EXIT_FAILURE
+    return for_error(err)
 
 
 @cli.command("recipes")
@@ -278,11 +275,11 @@ def recipes_command(as_json: bool) -> int:
             for r in recipes.values()
         ]
         click.echo(json.dumps(listing, indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     width = max(len(name) for name in recipes)
     for recipe in recipes.values():
         click.echo(f"{recipe.name:<{width}}  {recipe.description}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 @cli.command("list")
@@ -297,7 +294,7 @@ def list_command(as_json: bool) -> int:
         width = max(len(m.name) for m in mods)
         for mod in mods:
             click.echo(f"{mod.name:<{width}}  {mod.description}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 @cli.command("doctor")
@@ -329,14 +326,14 @@ def doctor_command(path: Path, fmt: str) -> int:
         findings, problems = diagnose(path)
     except InputError as err:
         click.echo(f"error: {err}", err=True)
-        return EXIT_FAILURE
+        return for_error(err)
     if fmt == "json":
         sys.stdout.write(doctor_output.as_json(findings, problems))
     elif fmt == "sarif":
         sys.stdout.write(doctor_output.sarif(findings))
     else:
         sys.stdout.write(doctor_output.text(findings, problems))
-    return EXIT_CHANGES_NEEDED if any(f.severity == "error" for f in findings) else EXIT_OK
+    return ExitCode.CHANGES_NEEDED if any(f.severity == "error" for f in findings) else ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -346,15 +343,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        return EXIT_FAILURE
-    except click.Abort:
+        return for_error(exc)
+    except click.Abort as exc:
         click.echo("aborted", err=True)
-        return EXIT_FAILURE
+        return for_error(exc)
     except Exception as exc:  # a bug: still a clear message and exit 2, never a bare traceback
         if os.environ.get("CODEMODS_DEBUG"):
             raise
         click.echo(
             f"error: internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)", err=True
         )
-        return EXIT_FAILURE
-    return result if isinstance(result, int) else EXIT_OK
+        return for_error(exc)
+    return result if isinstance(result, int) else ExitCode.OK

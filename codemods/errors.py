@@ -1,28 +1,27 @@
-"""Errors that name a file and a line, so a user can go straight to the problem."""
+"""Errors that name a file and a line, so a user can go straight to the problem.
+
+Each carries a `codemods.diagnostics.Diagnostic` (severity "error"), the one type every
+warning, finding and error is; `codemods.exitcodes` says which exit code each ends a run with.
+"""
 
 from __future__ import annotations
 
+from codemods.diagnostics import BAD_INPUT, NOT_UTF8, Diagnostic, DiagnosticError
 
-class InputError(Exception):
+
+class InputError(DiagnosticError):
     """Bad input in the repository: the run is aborted and nothing is written (exit 2)."""
 
+    code = BAD_INPUT
+
     def __init__(self, path: str, line: int | None, message: str, column: int | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line  # 1-based, None when the problem is the file as a whole
-        self.column = column  # 1-based
-        self.message = message
-
-    def location(self) -> str:
-        if self.line is None:
-            return self.path
-        if self.column is None:
-            return f"{self.path}:{self.line}"
-        return f"{self.path}:{self.line}:{self.column}"
-
-    def __str__(self) -> str:
-        return f"{self.location()}: {self.message}"
+        super().__init__(Diagnostic(path, line, message, "error", self.code, column=column))
 
 
 class EncodingError(InputError):
-    """A file that is not UTF-8: it is never edited, only reported (and left byte-identical)."""
+    """A file that is not UTF-8: it is never edited, only reported (and left byte-identical).
+
+    Read only, it is a warning and the run goes on without it; when the change must edit,
+    move or delete it, it stops the run (exit 2) like a YAML error in such a file."""
+
+    code = NOT_UTF8

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from codemods.changes import ChangeSet, FileChange
+from codemods.diagnostics import Diagnostic, Diagnostics, warning
 from codemods.repo.index import RepoIndex
 
 Action = Literal["edit", "move", "delete"]
@@ -27,24 +28,17 @@ class Change:
     to: str | None = None  # new path of a move
 
 
-@dataclass(frozen=True)
-class Warning:
-    file: str
-    line: int | None
-    message: str
-    codemod: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
+def Warning(file: str, line: int | None, message: str, codemod: str | None = None) -> Diagnostic:
+    """A codemod's warning: a Diagnostic of severity "warning" (the name plugins know)."""
+    return warning(file, line, message, codemod)
 
 
 @dataclass
 class Plan:
     index: RepoIndex
     changes: list[Change] = field(default_factory=list)
-    warnings: list[Warning] = field(default_factory=list)
-    unresolved: list[Warning] = field(default_factory=list)  # needed, but not possible here
+    warnings: Diagnostics = field(default_factory=Diagnostics)  # each said once
+    unresolved: Diagnostics = field(default_factory=Diagnostics)  # needed, but not possible here
     # (release, namespace, dotted values path, value, file): what the values codemod set, for the build gate
     value_fixes: list[tuple[str, str | None, str, bool | int | str, str]] = field(default_factory=list)
     moves: dict[str, str] = field(default_factory=dict)  # physical src -> dst, byte-for-byte
@@ -101,15 +95,16 @@ class Plan:
     def unresolved_warning(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
         """A change that is needed but cannot be made here (a SOPS file, a remote base): it is
         reported, and `--check` still fails, because the repository is not fixed."""
-        warning = Warning(file, line, message, codemod)
-        if warning not in self.unresolved:
-            self.unresolved.append(warning)
+        self.unresolved.add(warning(file, line, message, codemod))
         self.warn(file, line, message, codemod)
 
     def warn(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
         """Say something once: two codemods that meet the same problem in a file report it once."""
-        if not any((w.file, w.line, w.message) == (file, line, message) for w in self.warnings):
-            self.warnings.append(Warning(file, line, message, codemod))
+        self.warnings.add(warning(file, line, message, codemod))
+
+    def report(self, diagnostic: Diagnostic, codemod: str | None = None) -> None:
+        """Say a diagnostic (an error the run goes on without) as a warning, once."""
+        self.warnings.add(diagnostic.as_warning(codemod))
 
     # -- reading the result -------------------------------------------------------------
     def edits(self) -> Iterator[tuple[str, str, str]]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from codemods.errors import InputError
+from codemods.diagnostics import Diagnostic, DiagnosticError
 from codemods.plan import Plan
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ REPORT_VERSION = 1
 
 
 def summary_lines(
-    plan: Plan, applied: bool, findings: list | None = None, semantic: Semantic | None = None
+    plan: Plan, applied: bool, findings: Sequence[Diagnostic] | None = None, semantic: Semantic | None = None
 ) -> list[str]:
     lines: list[str] = []
     for change in plan.changes:
@@ -48,9 +49,9 @@ def report(
     path: str,
     plan: Plan | None,
     applied: bool,
-    error: InputError | None,
+    error: DiagnosticError | None,
     diff: str | None,
-    findings: list | None = None,
+    findings: Sequence[Diagnostic] | None = None,
     semantic: Semantic | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
@@ -63,15 +64,9 @@ def report(
             {"codemod": c.codemod, "action": c.action, "file": c.file, "to": c.to, "reason": c.reason}
             for c in (plan.changes if plan else [])
         ],
-        "warnings": [
-            {"file": w.file, "line": w.line, "message": w.message, "codemod": w.codemod}
-            for w in (plan.warnings if plan else [])
-        ],
-        "error": {"file": error.path, "line": error.line, "message": error.message} if error else None,
-        "findings": [
-            {"rule": f.rule, "severity": f.severity, "file": f.file, "line": f.line, "message": f.message, "fix": f.fix}
-            for f in (findings or [])
-        ],
+        "warnings": [w.warning_json() for w in (plan.warnings if plan else [])],
+        "error": error.diagnostic.brief_json() if error else None,
+        "findings": [f.finding_json() for f in (findings or [])],
     }
     if diff is not None:
         data["diff"] = diff

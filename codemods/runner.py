@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from codemods.diagnostics import Diagnostic
+from codemods.errors import EncodingError
 from codemods.mods import Codemod, Context, every, names
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
 from codemods.recipes import load as load_recipe
 from codemods.repo.index import Needles, scan
+
+MUST_EDIT_NON_UTF8 = "not valid UTF-8, and the change must edit it: save it as UTF-8 and run again"
 
 
 class UnknownCodemod(ValueError):
@@ -56,9 +60,14 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     for path, why in index.skipped:
         plan.warn(path, None, why)
     ctx = Context(index, plan)
-    for mod in mods:
-        mod.plan(ctx)
-    plan.changeset()  # frozen now, while the planned tree is there to read
+    try:
+        for mod in mods:
+            mod.plan(ctx)
+        plan.changeset()  # frozen now, while the planned tree is there to read
+    except EncodingError as err:
+        # Read only, such a file is a warning (Context.readable_text); this one the change
+        # must edit, move or delete: the run stops, like for a YAML error in it.
+        raise EncodingError(err.path, err.line, MUST_EDIT_NON_UTF8) from None
     names_run = {mod.name for mod in mods}
     if plan.moves and "sync-kustomization-resources" not in names_run:
         plan.warn(
@@ -70,7 +79,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     return plan
 
 
-def touched_findings(plan: Plan, *, written: bool) -> list:
+def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:
     """The doctor's findings on the files a plan touches, in the tree as it is now: before the
     change (the plan's own index and graph, no second pass) or, once written, after it."""
     from codemods.doctor import default_needles, diagnose_index  # only runs when there is a change

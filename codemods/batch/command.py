@@ -20,13 +20,12 @@ from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, ForgeRouter, Rep
 from codemods.batch.track import SUBCOMMANDS
 from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
+from codemods.exitcodes import ExitCode
 from codemods.forge import KINDS, TOKEN_ENV, ForgeError, host_of, token_for
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
 from codemods.secrets import redact
 from codemods.verify.run import make_gate
-
-EXIT_OK, EXIT_SOME_FAILED = 0, 1  # 2, bad arguments, is click's own
 
 
 def _default_workdir() -> Path:
@@ -287,7 +286,7 @@ def batch_command(
     print_table(console, results)
     if report is not None:
         write_report(report, results, branch, dry_run, [item.as_report() for item in found] if sources else None)
-    return EXIT_SOME_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+    return ExitCode.SOME_FAILED if any(r.status == "failed" for r in results) else ExitCode.OK
 
 
 def parse_forge_hosts(values: tuple[str, ...]) -> dict[str, str]:

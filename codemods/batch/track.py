@@ -23,10 +23,10 @@ from rich.table import Table
 from codemods.batch.pulls import read_marker
 from codemods.batch.repos import RepoSpec, parse_spec, read_repos_file
 from codemods.batch.runner import DEFAULT_BRANCH, ForgeRouter, short_name
+from codemods.exitcodes import ExitCode
 from codemods.forge import KINDS, TOKEN_ENV, ForgeError, PullRequest, token_for
 from codemods.secrets import redact
 
-EXIT_OK, EXIT_SOME_FAILED = 0, 1
 CLOSE_COMMENT = "Closed by codemods: this rollout is withdrawn. Re-running `codemods batch --open-pr` opens it again."
 
 
@@ -205,7 +205,7 @@ def status_command(
     results = _each(specs, router, secrets, jobs, lambda t, s: _read_status(t, s, router, branch, False))
     _output(results, "status", ("state", "checks", "merge", "review", "calls", "note"), as_json, report, branch)
     failing = any(r.checks == "failure" and r.state in ("open", "draft") for r in results)
-    return EXIT_SOME_FAILED if failing or any(r.error for r in results) else EXIT_OK
+    return ExitCode.SOME_FAILED if failing or any(r.error for r in results) else ExitCode.OK
 
 
 @click.command("merge")
@@ -252,7 +252,7 @@ def merge_command(
 
     results = _each(specs, router, secrets, jobs, merge)
     _output(results, "merge", ("state", "checks", "review", "note"), as_json, report, branch)
-    return EXIT_SOME_FAILED if any(r.error for r in results) else EXIT_OK
+    return ExitCode.SOME_FAILED if any(r.error for r in results) else ExitCode.OK
 
 
 @click.command("close")
@@ -298,7 +298,7 @@ def close_command(
 
     results = _each(specs, router, secrets, jobs, close)
     _output(results, "close", ("state", "note"), as_json, report, branch)
-    return EXIT_SOME_FAILED if any(r.error for r in results) else EXIT_OK
+    return ExitCode.SOME_FAILED if any(r.error for r in results) else ExitCode.OK
 
 
 SUBCOMMANDS: dict[str, click.Command] = {"status": status_command, "merge": merge_command, "close": close_command}

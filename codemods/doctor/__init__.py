@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from codemods.diagnostics import Diagnostic
 from codemods.doctor.checks import jobs, kustomize, values
 from codemods.doctor.model import DoctorContext, Finding
 from codemods.doctor.rules import RULES, Rule
@@ -12,16 +13,14 @@ from codemods.repo.index import Needles, RepoIndex, scan
 __all__ = ["RULES", "Finding", "Rule", "diagnose", "diagnose_index"]
 
 
-def diagnose_index(
-    index: RepoIndex, only: set[str] | None = None
-) -> tuple[list[Finding], list[tuple[str, int | None, str]]]:
-    """Findings (sorted by file and line), and the files that could not be read."""
+def diagnose_index(index: RepoIndex, only: set[str] | None = None) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Findings (sorted by file and line), and the files that could not be read (each once)."""
     ctx = DoctorContext(index, only)
     found = {*values.check(ctx), *kustomize.check(ctx), *jobs.check(ctx)}
-    return sorted(found), ctx.problems + ctx.flux.warnings
+    return sorted(found, key=Diagnostic.sort_key), list(ctx.problems)
 
 
-def diagnose(root: Path, only: set[str] | None = None) -> tuple[list[Finding], list[tuple[str, int | None, str]]]:
+def diagnose(root: Path, only: set[str] | None = None) -> tuple[list[Diagnostic], list[Diagnostic]]:
     return diagnose_index(scan(root, doctor=True, needles=default_needles()), only)
 
 

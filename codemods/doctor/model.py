@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from codemods.diagnostics import Diagnostic, Diagnostics, Severity, finding
 from codemods.errors import InputError
 from codemods.repo.graph import FluxKustomization, RepoGraph
 from codemods.repo.index import KUSTOMIZATION_NAMES, RepoIndex, Unit
@@ -16,14 +17,9 @@ from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode
 _EXISTING_SECRET_KEY = re.compile(r"(?i)^existing[-_]?secret(name)?$|existingSecret$")
 
 
-@dataclass(frozen=True, order=True)
-class Finding:
-    file: str
-    line: int
-    rule: str
-    severity: str
-    message: str
-    fix: str
+def Finding(file: str, line: int, rule: str, severity: Severity, message: str, fix: str) -> Diagnostic:
+    """A rule's finding: a Diagnostic whose code and source are the rule's id."""
+    return finding(file, line, rule, severity, message, fix)
 
 
 @dataclass(frozen=True)
@@ -60,9 +56,11 @@ def mappings_below(node: Node | None):
 class DoctorContext:
     def __init__(self, index: RepoIndex, only: set[str] | None = None) -> None:
         self.index = index
-        self.flux = RepoGraph.of(index)  # the one model the codemods and the build gate ask too
+        self.problems = Diagnostics()  # files skipped, with why: each once, whichever rule met it
+        # The one model the codemods and the gate ask too; the run's own when the doctor looks
+        # at the files a run touches (its warnings then went to the run already).
+        self.flux = RepoGraph.of(index, warnings=self.problems)
         self.only = only  # physical paths to report on; None for the whole repository
-        self.problems: list[tuple[str, int | None, str]] = []  # files skipped, with why
         self._texts: dict[str, str] = {}
 
     def wanted(self, unit: Unit) -> bool:
@@ -73,7 +71,7 @@ class DoctorContext:
         try:
             return compose(self.index.read_text(copy.path), copy.path, copy.delimiters)
         except InputError as err:
-            self.problems.append((err.path, err.line, err.message))
+            self.problems.add(err.diagnostic.as_warning())
             return ()
 
     def text(self, unit: Unit) -> str:
@@ -82,9 +80,13 @@ class DoctorContext:
             try:
                 self._texts[path] = self.index.read_text(path)
             except InputError as err:
-                self.problems.append((err.path, err.line, err.message))
+                self.problems.add(err.diagnostic.as_warning())
                 self._texts[path] = ""
         return self._texts[path]
+
+    def unreadable(self, path: str) -> bool:
+        """Could a file not be read or parsed (it is among the skipped)?"""
+        return any(problem.file == path for problem in self.problems)
 
     def units(self, attribute: str) -> list[Unit]:
         return [u for u in self.index.flagged(attribute) if self.wanted(u)]

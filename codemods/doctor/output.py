@@ -7,20 +7,20 @@ from collections.abc import Sequence
 from itertools import groupby
 
 from codemods import __version__
-from codemods.doctor.model import Finding
+from codemods.diagnostics import Diagnostic
 from codemods.doctor.rules import RULES
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
 
-def counts(findings: Sequence[Finding]) -> dict[str, int]:
+def counts(findings: Sequence[Diagnostic]) -> dict[str, int]:
     return {
         "errors": sum(1 for f in findings if f.severity == "error"),
         "warnings": sum(1 for f in findings if f.severity == "warning"),
     }
 
 
-def text(findings: Sequence[Finding], problems: Sequence[tuple[str, int | None, str]] = ()) -> str:
+def text(findings: Sequence[Diagnostic], problems: Sequence[Diagnostic] = ()) -> str:
     """Grouped by file: `file:line: rule: message`, each followed by its fix."""
     out: list[str] = []
     for _file, group in groupby(findings, key=lambda f: f.file):
@@ -28,8 +28,8 @@ def text(findings: Sequence[Finding], problems: Sequence[tuple[str, int | None, 
             out.append(f"{f.file}:{f.line}: {f.rule}: {f.message}")
             out.append(f"    {f.severity}; fix: {f.fix}")
         out.append("")
-    for path, line, message in problems:
-        out.append(f"{path}:{line or 1}: skipped: {message}")
+    for problem in problems:
+        out.append(f"{problem.file}:{problem.line or 1}: skipped: {problem.message}")
     tally = counts(findings)
     out.append(
         f"{tally['errors']} error{'s' if tally['errors'] != 1 else ''}, {tally['warnings']} warning{'s' if tally['warnings'] != 1 else ''}"
@@ -37,19 +37,16 @@ def text(findings: Sequence[Finding], problems: Sequence[tuple[str, int | None, 
     return "\n".join(out) + "\n"
 
 
-def as_json(findings: Sequence[Finding], problems: Sequence[tuple[str, int | None, str]] = ()) -> str:
+def as_json(findings: Sequence[Diagnostic], problems: Sequence[Diagnostic] = ()) -> str:
     data = {
-        "findings": [
-            {"rule": f.rule, "severity": f.severity, "file": f.file, "line": f.line, "message": f.message, "fix": f.fix}
-            for f in findings
-        ],
+        "findings": [f.finding_json() for f in findings],
         "summary": counts(findings),
-        "skipped": [{"file": p, "line": line, "message": m} for p, line, m in problems],
+        "skipped": [p.brief_json() for p in problems],
     }
     return json.dumps(data, indent=2) + "\n"
 
 
-def sarif(findings: Sequence[Finding]) -> str:
+def sarif(findings: Sequence[Diagnostic]) -> str:
     rule_ids = list(RULES)
     rules = [
         {

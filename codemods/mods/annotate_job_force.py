@@ -72,7 +72,9 @@ class AnnotateJobForce:
                 path = ctx.plan.moves.get(copy.path, copy.path)
                 if path in ctx.plan.deletes:
                     continue
-                text = ctx.plan.text(path)
+                text = ctx.readable_text(path, NAME)  # read to decide: not UTF-8, a warning
+                if text is None:
+                    continue
                 try:
                     new_text, notes = annotate_in_text(text, path, copy.delimiters)
                 except InputError as err:

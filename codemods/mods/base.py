@@ -90,7 +90,8 @@ class Context:
     _cache: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.graph = RepoGraph.of(self.index)
+        # A file the graph needs and cannot read is the plan's warning, whichever codemod asked.
+        self.graph = RepoGraph.of(self.index, warnings=self.plan.warnings)
 
     @property
     def flux(self) -> RepoGraph:
@@ -98,11 +99,13 @@ class Context:
         return self.graph
 
     def readable_text(self, path: str, codemod: str | None = None) -> str | None:
-        """The planned text of path, or None (with a warning) when it is not UTF-8."""
+        """The planned text of a file the codemod only reads, or None (with a warning) when it
+        is not UTF-8. A file the codemod must edit is read with plan.text: not UTF-8, it stops
+        the run (README, "Files that are not UTF-8")."""
         try:
             return self.plan.text(path)
         except EncodingError as err:
-            self.plan.warn(err.path, err.line, err.message, codemod)
+            self.plan.report(err.diagnostic, codemod)
             return None
 
     def _cached(self, key: tuple, compute):
@@ -223,8 +226,6 @@ class Context:
                 placement = self._place(job, self.releases(selector))
                 if placement is not None:
                     placements.append(placement)
-            for path, line, message in self.graph.warnings:
-                self.plan.warn(path, line, message)
             return placements
 
         return self._cached(("placements", selector, matcher), compute)

@@ -461,9 +461,9 @@ class DisableMigrationJob:
         for copy in source.unit.copies:
             if copy.path not in ctx.index.facts and copy.path != source.unit.primary.path:
                 pass  # a copy the pre-filter passed over is still edited: it renders the same values
-            text = ctx.readable_text(copy.path, NAME)
-            if text is None:
-                continue
+            # Every copy renders these values, so each must be edited: one that is not UTF-8
+            # stops the run here (exit 2), as a YAML error in it would, rather than half a fix.
+            text = ctx.plan.text(copy.path)
             out = _Result()
             located = locate(source, text, copy.path, copy.delimiters)
             if not located and source.kind == "spec.values":

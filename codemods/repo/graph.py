@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from codemods.diagnostics import Diagnostics, warning
 from codemods.errors import InputError
 from codemods.repo.index import RepoIndex, Unit
 from codemods.repo.layout import normalize
@@ -370,7 +371,7 @@ class RepoGraph:
     """The reference graph of one checkout, parsed on demand and memoised."""
 
     index: RepoIndex
-    warnings: list[tuple[str, int | None, str]] = field(default_factory=list)
+    warnings: Diagnostics = field(default_factory=Diagnostics)  # files it needed and could not read
     _kustomize: dict[str, KustomizeFile | None] = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)
     _flux: dict[str, list[FluxKustomization]] = field(default_factory=dict)
@@ -383,12 +384,14 @@ class RepoGraph:
     _with_components: list[tuple[Unit, str]] | None = None  # Flux files that have spec.components
 
     @classmethod
-    def of(cls, index: RepoIndex) -> RepoGraph:
+    def of(cls, index: RepoIndex, warnings: Diagnostics | None = None) -> RepoGraph:
         """The index's one graph: the codemods, the build gate and the doctor's look at the
-        touched files share its parses (the tree is the same until the plan is applied)."""
+        touched files share its parses (the tree is the same until the plan is applied).
+        warnings: where the first asker wants unreadable files reported; later askers share it."""
         graph = index.derived.get("graph")
         if not isinstance(graph, RepoGraph):
-            graph = index.derived["graph"] = cls(index)
+            graph = cls(index) if warnings is None else cls(index, warnings=warnings)
+            index.derived["graph"] = graph
         return graph
 
     # -- files ---------------------------------------------------------------------------
@@ -397,10 +400,10 @@ class RepoGraph:
             try:
                 self._texts[path] = self.index.read_text(path)
             except InputError as err:
-                self.warnings.append((err.path, err.line, err.message))
+                self.warnings.add(err.diagnostic.as_warning())
                 self._texts[path] = ""
             except OSError as err:
-                self.warnings.append((path, None, f"cannot read: {err.strerror}"))
+                self.warnings.add(warning(path, None, f"cannot read: {err.strerror}"))
                 self._texts[path] = ""
         return self._texts[path]
 
@@ -419,7 +422,7 @@ class RepoGraph:
                                 parsed.namespace = literal_value(rendered, first(doc, "namespace"))
                                 break
                 except InputError as err:
-                    self.warnings.append((err.path, err.line, err.message))
+                    self.warnings.add(err.diagnostic.as_warning())
                     parsed = KustomizeFile(unit, directory, "Kustomization", None, [], [], [])
             self._kustomize[directory] = parsed
         return self._kustomize[directory]
@@ -491,7 +494,7 @@ class RepoGraph:
             try:
                 raw = parse_flux_kustomizations(text, path, delims, {})
             except InputError as err:
-                self.warnings.append((err.path, err.line, err.message))
+                self.warnings.add(err.diagnostic.as_warning())
                 return []
             if any("${" in ks.raw_path for ks in raw):
                 variables = self._inherited_variables(classified[0] if classified else path)

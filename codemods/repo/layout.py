@@ -1,13 +1,18 @@
 """Where templates live and where they render to.
 
-Three layouts are supported, and may mix in one repo:
-- makejinja (cluster-template): `makejinja.toml` names input directories that render into an
-  output directory, with the delimiters and suffix it declares;
-- in-place Jinja: `x.yaml.j2` renders to `x.yaml` beside it, with standard delimiters;
-- plain: rendered YAML only.
+Three layouts are supported, and may mix in one repo. Each is one implementation of the
+`TemplateLayout` protocol below, and `Layout` consults them in order, the first that owns a
+path answering for it:
+- `MakejinjaInput` (cluster-template): each input directory of `makejinja.toml` renders into
+  the output directory, with the delimiters and suffix it declares;
+- `InPlaceJinja`: `x.yaml.j2` renders to `x.yaml` beside it, with standard delimiters;
+- `Rendered`: plain YAML, rendered already (or never a template), read as it is.
 
 A *logical* path is where a file ends up after rendering; Flux and kustomize only ever see
 logical paths. A *physical* path is a file in the checkout (template or rendered copy).
+
+The codemods, the doctor and the build gate talk only to the protocol (through `Layout`):
+none of them knows how a layout maps its paths.
 """
 
 from __future__ import annotations
@@ -17,21 +22,14 @@ import posixpath
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal, Protocol
 
 from codemods.errors import InputError
 from codemods.yamltext.jinja import STANDARD, Delimiters
 
 IN_PLACE_SUFFIX = ".j2"
 
-
-@dataclass(frozen=True)
-class TemplateRoot:
-    template_dir: str  # repo-relative, posix, no trailing slash
-    output_dir: str  # repo-relative; "" is the repo root
-    suffix: str
-    delimiters: Delimiters
-    exclude: tuple[str, ...] = ()
-    order: int = 0  # position in makejinja's inputs: with force = true the first input's file wins
+LayoutKind = Literal["makejinja", "in-place", "rendered"]
 
 
 @dataclass(frozen=True)
@@ -64,54 +62,196 @@ def is_within(path: str, directory: str) -> bool:
     return directory == "" or path == directory or path.startswith(directory + "/")
 
 
-@dataclass(frozen=True)
-class Layout:
-    roots: tuple[TemplateRoot, ...] = ()
+class TemplateLayout(Protocol):
+    """One way a repository's files become the files Flux reads (duck-typed: no base class).
+
+    A layout *owns* the physical paths it maps; `Layout` asks its layouts in order and the
+    first owner answers. Paths are repository-relative and posix."""
+
+    @property
+    def kind(self) -> LayoutKind:
+        """Which layout it is: makejinja, in-place or rendered."""
+        ...
+
+    def owns(self, path: str) -> bool:
+        """Is this physical path this layout's to map?"""
+        ...
 
     def classify(self, path: str) -> tuple[str, Copy] | None:
-        """(logical path, copy) for a physical path, or None for a file the renderer skips."""
-        for root in self.roots:
-            if not is_within(path, root.template_dir):
-                continue
-            rel = path[len(root.template_dir) + 1 :]
-            if any(fnmatch.fnmatch(posixpath.basename(rel), pat) or fnmatch.fnmatch(rel, pat) for pat in root.exclude):
-                return None
-            if root.suffix and rel.endswith(root.suffix):
-                logical = posixpath.join(root.output_dir, rel[: -len(root.suffix)])
-                return logical, Copy(path, True, root.delimiters)
-            return posixpath.join(root.output_dir, rel), Copy(path, True, None)
-        if path.endswith(IN_PLACE_SUFFIX):
-            return path[: -len(IN_PLACE_SUFFIX)], Copy(path, True, STANDARD)
+        """(logical path, copy) of a path it owns, or None for a file its renderer skips."""
+        ...
+
+    def precedence(self, path: str) -> int:
+        """Of two templates of one output, the lower number renders; -1 when it does not rank."""
+        ...
+
+    def template_dir_for(self, template_path: str, logical_dir: str) -> str | None:
+        """The directory a template it owns must move to so that it renders into logical_dir,
+        or None when it cannot render there."""
+        ...
+
+    def is_rendered_area(self, logical_dir: str) -> bool:
+        """Does it render into logical_dir, and never delete an output whose template went away?"""
+        ...
+
+    def template_dirs(self) -> tuple[str, ...]:
+        """Directories that hold nothing but its templates (their git history says what it rendered)."""
+        ...
+
+    def template_dir_rendering(self, logical: str) -> str | None:
+        """Where a template that renders to logical would live, if it renders into that
+        directory and never deletes old outputs; else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class MakejinjaInput:
+    """One input directory of makejinja.toml: templates under it render into output_dir."""
+
+    template_dir: str  # repo-relative, posix, no trailing slash
+    output_dir: str  # repo-relative; "" is the repo root
+    suffix: str
+    delimiters: Delimiters
+    exclude: tuple[str, ...] = ()
+    order: int = 0  # position in makejinja's inputs: with force = true the first input's file wins
+    kind: ClassVar[LayoutKind] = "makejinja"
+
+    def owns(self, path: str) -> bool:
+        return is_within(path, self.template_dir)
+
+    def classify(self, path: str) -> tuple[str, Copy] | None:
+        rel = path[len(self.template_dir) + 1 :]
+        if any(fnmatch.fnmatch(posixpath.basename(rel), pat) or fnmatch.fnmatch(rel, pat) for pat in self.exclude):
+            return None
+        if self.suffix and rel.endswith(self.suffix):
+            logical = posixpath.join(self.output_dir, rel[: -len(self.suffix)])
+            return logical, Copy(path, True, self.delimiters)
+        return posixpath.join(self.output_dir, rel), Copy(path, True, None)
+
+    def precedence(self, path: str) -> int:
+        """makejinja 2.8 walks its inputs in order and, with `force = true`, renders the first
+        input's file and skips the same output from a later input (checked with a real render:
+        cluster-template's template/overrides before template/config)."""
+        return self.order
+
+    def template_dir_for(self, template_path: str, logical_dir: str) -> str | None:
+        if not is_within(logical_dir, self.output_dir):
+            return None
+        rel = logical_dir[len(self.output_dir) :].lstrip("/")
+        return posixpath.join(self.template_dir, rel) if rel else self.template_dir
+
+    def is_rendered_area(self, logical_dir: str) -> bool:
+        return is_within(logical_dir, self.output_dir)
+
+    def template_dirs(self) -> tuple[str, ...]:
+        return (self.template_dir,)
+
+    def template_dir_rendering(self, logical: str) -> str | None:
+        if not is_within(logical, self.output_dir) or is_within(logical, self.template_dir):
+            return None
+        rel_dir = posixpath.dirname(logical[len(self.output_dir) :].lstrip("/"))
+        return posixpath.join(self.template_dir, rel_dir) if rel_dir else self.template_dir
+
+
+@dataclass(frozen=True)
+class InPlaceJinja:
+    """`x.yaml.j2` renders to `x.yaml` beside it, with standard delimiters."""
+
+    kind: ClassVar[LayoutKind] = "in-place"
+
+    def owns(self, path: str) -> bool:
+        return path.endswith(IN_PLACE_SUFFIX)
+
+    def classify(self, path: str) -> tuple[str, Copy] | None:
+        return path[: -len(IN_PLACE_SUFFIX)], Copy(path, True, STANDARD)
+
+    def precedence(self, path: str) -> int:
+        return -1
+
+    def template_dir_for(self, template_path: str, logical_dir: str) -> str | None:
+        return logical_dir  # it renders beside itself
+
+    def is_rendered_area(self, logical_dir: str) -> bool:
+        return False  # a render without its template is indistinguishable from a plain file
+
+    def template_dirs(self) -> tuple[str, ...]:
+        return ()
+
+    def template_dir_rendering(self, logical: str) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Plain YAML: every path is its own logical path, and nothing renders it."""
+
+    kind: ClassVar[LayoutKind] = "rendered"
+
+    def owns(self, path: str) -> bool:
+        return True
+
+    def classify(self, path: str) -> tuple[str, Copy] | None:
         return path, Copy(path, False, None)
 
     def precedence(self, path: str) -> int:
-        """Which of two templates of one output makejinja renders: the lower number wins.
+        return -1
 
-        makejinja 2.8 walks its inputs in order and, with `force = true`, renders the first
-        input's file and skips the same output from a later input (checked with a real render:
-        cluster-template's template/overrides before template/config)."""
-        root = self.template_root_of(path)
-        return root.order if root is not None else -1
+    def template_dir_for(self, template_path: str, logical_dir: str) -> str | None:
+        return logical_dir
 
-    def template_root_of(self, path: str) -> TemplateRoot | None:
-        for root in self.roots:
-            if is_within(path, root.template_dir):
-                return root
+    def is_rendered_area(self, logical_dir: str) -> bool:
+        return False
+
+    def template_dirs(self) -> tuple[str, ...]:
+        return ()
+
+    def template_dir_rendering(self, logical: str) -> str | None:
         return None
+
+
+IN_PLACE = InPlaceJinja()
+RENDERED = Rendered()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The layouts of one repository, consulted in order: makejinja inputs (the most specific
+    template directory first), then in-place `.j2`, then rendered files, which own the rest."""
+
+    layouts: tuple[TemplateLayout, ...] = (IN_PLACE, RENDERED)
+
+    def layout_of(self, path: str) -> TemplateLayout:
+        """The layout that owns a physical path."""
+        for layout in self.layouts:
+            if layout.owns(path):
+                return layout
+        return RENDERED
+
+    def classify(self, path: str) -> tuple[str, Copy] | None:
+        """(logical path, copy) for a physical path, or None for a file the renderer skips."""
+        return self.layout_of(path).classify(path)
+
+    def precedence(self, path: str) -> int:
+        """Which of two templates of one output renders: the lower number wins."""
+        return self.layout_of(path).precedence(path)
 
     def template_dir_for(self, template_path: str, logical_dir: str) -> str | None:
         """The directory a template must move to so that it renders into logical_dir."""
-        root = self.template_root_of(template_path)
-        if root is None:  # in-place template: renders beside itself
-            return logical_dir
-        if not is_within(logical_dir, root.output_dir):
-            return None
-        rel = logical_dir[len(root.output_dir) :].lstrip("/")
-        return posixpath.join(root.template_dir, rel) if rel else root.template_dir
+        return self.layout_of(template_path).template_dir_for(template_path, logical_dir)
 
     def is_rendered_area(self, logical_dir: str) -> bool:
-        """True when makejinja renders into this directory, so stale renders can exist there."""
-        return any(is_within(logical_dir, root.output_dir) for root in self.roots)
+        """True when a renderer writes into this directory, so stale renders can exist there."""
+        return any(layout.is_rendered_area(logical_dir) for layout in self.layouts)
+
+    def template_dirs(self) -> tuple[str, ...]:
+        """Every directory that holds nothing but templates; empty when no layout has one."""
+        return tuple(d for layout in self.layouts for d in layout.template_dirs())
+
+    def template_dirs_rendering(self, logical: str) -> tuple[str, ...]:
+        """Where a template rendering to logical would live, one place per layout that could
+        render it and never deletes old outputs, in the order the layouts are consulted."""
+        found = (layout.template_dir_rendering(logical) for layout in self.layouts)
+        return tuple(d for d in found if d is not None)
 
 
 def load_layout(root: Path) -> Layout:
@@ -136,12 +276,12 @@ def load_layout(root: Path) -> Layout:
     # makejinja's own default suffix is ".jinja"; cluster-template sets ".j2".
     suffix = section.get("jinja_suffix", ".jinja")
     exclude = tuple(section.get("exclude_patterns", ()))
-    roots = []
+    inputs = []
     # makejinja lets later inputs win; matching the most specific template dir first is what
     # matters here, so longer paths go first.
     for order, raw in enumerate(section.get("inputs", ())):
         template_dir = normalize(raw)
         if template_dir and (root / template_dir).is_dir():
-            roots.append(TemplateRoot(template_dir, output, suffix, delims, exclude, order))
-    roots.sort(key=lambda r: -len(r.template_dir))
-    return Layout(tuple(roots))
+            inputs.append(MakejinjaInput(template_dir, output, suffix, delims, exclude, order))
+    inputs.sort(key=lambda r: -len(r.template_dir))
+    return Layout((*inputs, IN_PLACE, RENDERED))

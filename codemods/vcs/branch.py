@@ -10,6 +10,7 @@ from typing import Literal
 
 from git.exc import GitCommandError
 
+from codemods.diagnostics import Diagnostic
 from codemods.errors import InputError
 from codemods.mods import Codemod
 from codemods.plan import Plan
@@ -33,7 +34,7 @@ class BranchResult:
     commit: str | None = None
     message: str | None = None
     summary: str | None = None
-    findings: list = field(default_factory=list)  # the doctor's, on the touched files
+    findings: list[Diagnostic] = field(default_factory=list)  # the doctor's, on the touched files
     semantic: Semantic | None = None  # build gate (issue 12): what Flux will apply differently
 
     def info(self) -> dict[str, object]:

@@ -98,7 +98,7 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
     templates: dict[str, str] = {}
     for logical, unit in index.units.items():
         template = unit.template
-        if template is not None and unit.rendered is None and index.layout.template_root_of(template.path) is None:
+        if template is not None and unit.rendered is None and index.layout.layout_of(template.path).kind == "in-place":
             templates[logical] = template.path
     for src, dst in plan.moves.items():  # an in-place template that moves renders at its new place
         if src in templates.values() and dst.endswith(".j2"):

@@ -11,6 +11,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from codemods.diagnostics import Diagnostic
 from codemods.errors import InputError
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
@@ -20,7 +21,9 @@ from codemods.verify.model import Options, Semantic
 class Refused(InputError):
     """The build gate found the plan would change what Flux applies in a way it must not."""
 
-    def __init__(self, semantic: Semantic, warnings: tuple[str, ...] = ()) -> None:
+    code = "refused"
+
+    def __init__(self, semantic: Semantic, warnings: tuple[Diagnostic, ...] = ()) -> None:
         first = semantic.problems[0]
         more = len(semantic.problems) - 1
         tail = f" (and {more} more problem{'s' if more != 1 else ''}: see the summary)" if more else ""
@@ -50,7 +53,7 @@ class Gate:
 
         semantic = verify(plan.root, build_input(plan, self.mods), self.options)
         if semantic.refused:
-            raise Refused(semantic, tuple(str(w) for w in plan.warnings))
+            raise Refused(semantic, tuple(plan.warnings))
         return semantic
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
+from codemods.diagnostics import Diagnostic
 from codemods.doctor.model import DoctorContext, Finding, line_of
 from codemods.doctor.rules import RULES
 from codemods.repo.flux import FORCE_ANNOTATION
@@ -13,7 +14,7 @@ from codemods.repo.index import Unit
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, entries, first, scalar_value
 
 
-def check(ctx: DoctorContext) -> Iterator[Finding]:
+def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
     for unit in ctx.units("job"):
         for doc in ctx.docs(unit):
             if not (isinstance(doc, MappingNode) and scalar_value(first(doc, "kind")) == "Job"):
@@ -26,7 +27,7 @@ def check(ctx: DoctorContext) -> Iterator[Finding]:
             yield from _secrets(ctx, unit, doc, ks)
 
 
-def _ttl(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Finding]:
+def _ttl(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Diagnostic]:
     for key, _value in entries(first(doc, "spec"), "ttlSecondsAfterFinished"):
         yield Finding(
             unit.primary.path,
@@ -39,7 +40,7 @@ def _ttl(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Findin
         )
 
 
-def _immutable(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Finding]:
+def _immutable(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Diagnostic]:
     annotations = first(first(doc, "metadata"), "annotations")
     if scalar_value(first(annotations, FORCE_ANNOTATION)) == "enabled" or ks.force:
         return
@@ -81,7 +82,7 @@ def _secret_refs(doc: MappingNode) -> Iterator[ScalarNode]:
                 yield name
 
 
-def _secrets(ctx: DoctorContext, unit: Unit, doc: Node, ks: FluxKustomization) -> Iterator[Finding]:
+def _secrets(ctx: DoctorContext, unit: Unit, doc: Node, ks: FluxKustomization) -> Iterator[Diagnostic]:
     seen: set[str] = set()
     for ref in _secret_refs(doc):  # type: ignore[arg-type]
         name = ref.value

@@ -8,20 +8,20 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from codemods.diagnostics import Diagnostic
 from codemods.doctor.model import DoctorContext, Finding, kustomization_file
 from codemods.doctor.rules import RULES
-from codemods.repo.layout import is_within
 
 _API_VERSION = re.compile(r"(?m)^apiVersion:[ \t]*\S")
 _KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?(\w+)")
 
 
-def check(ctx: DoctorContext) -> Iterator[Finding]:
+def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
     yield from _not_listed(ctx)
     yield from _stale_renders(ctx)
 
 
-def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
+def _not_listed(ctx: DoctorContext) -> Iterator[Diagnostic]:
     for kustomization in ctx.index.kustomizations():
         directory = posixpath.dirname(kustomization.logical)
         built: bool | None = None  # asked once per directory, and only when a file is unlisted
@@ -33,7 +33,10 @@ def _not_listed(ctx: DoctorContext) -> Iterator[Finding]:
             if not kinds or not _API_VERSION.search(text) or ctx.is_referenced(unit):
                 continue
             if built is None:
-                built = ctx.is_built(directory)
+                # A kustomization the model could not read (it is reported as skipped) lists
+                # nothing the model can see: its neighbours are not called unlisted.
+                ctx.flux.kustomize_file(directory)
+                built = ctx.is_built(directory) and not ctx.unreadable(kustomization.primary.path)
             if not built:
                 break  # no Flux Kustomization builds it: what it leaves out is nobody's business
             is_job = "Job" in kinds
@@ -56,7 +59,7 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
     """Logical paths that some makejinja input rendered at any point in git history, or None
     without history. A file makejinja never rendered (a Taskfile, talhelper's output, a
     hand-added manifest) is not stale just because no template renders it today."""
-    roots = [r.template_dir for r in ctx.index.layout.roots]
+    template_dirs = ctx.index.layout.template_dirs()
     try:
         top = subprocess.run(
             ["git", "-C", str(ctx.index.root), "rev-parse", "--show-toplevel"],
@@ -70,7 +73,7 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
         if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ctx.index.root.resolve():
             return None
         done = subprocess.run(
-            ["git", "-C", str(ctx.index.root), "log", "--all", "--format=", "--name-only", "--", *roots],
+            ["git", "-C", str(ctx.index.root), "log", "--all", "--format=", "--name-only", "--", *template_dirs],
             capture_output=True,
             text=True,
             check=False,
@@ -89,9 +92,9 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
     return rendered
 
 
-def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
+def _stale_renders(ctx: DoctorContext) -> Iterator[Diagnostic]:
     layout = ctx.index.layout
-    if not layout.roots:
+    if not layout.template_dirs():  # no layout here renders from a template directory
         return
     history = _rendered_once(ctx)
     for unit in ctx.index.units.values():
@@ -99,11 +102,7 @@ def _stale_renders(ctx: DoctorContext) -> Iterator[Finding]:
             continue
         if history is not None and unit.logical not in history:
             continue
-        for root in layout.roots:
-            if not is_within(unit.logical, root.output_dir) or is_within(unit.logical, root.template_dir):
-                continue
-            rel_dir = posixpath.dirname(unit.logical[len(root.output_dir) :].lstrip("/"))
-            template_dir = posixpath.join(root.template_dir, rel_dir) if rel_dir else root.template_dir
+        for template_dir in layout.template_dirs_rendering(unit.logical):
             if (ctx.index.root / template_dir).is_dir():
                 yield Finding(
                     unit.rendered.path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from codemods.diagnostics import Diagnostic, Severity
 from codemods.doctor.model import DoctorContext, Finding, line_of, mappings_below
 from codemods.doctor.rules import RULES
 from codemods.repo.index import Unit
@@ -21,7 +22,7 @@ _TRUE = {"true", "True", "TRUE"}
 OPENHANDS_DISABLES_FROM = (0, 3, 0)
 
 
-def _finding(rule: str, unit: Unit, node: Node, message: str, fix: str, severity: str | None = None) -> Finding:
+def _finding(rule: str, unit: Unit, node: Node, message: str, fix: str, severity: Severity | None = None) -> Diagnostic:
     return Finding(unit.primary.path, line_of(node), rule, severity or RULES[rule].severity, message, fix)
 
 
@@ -32,7 +33,7 @@ def _worth_parsing(text: str) -> bool:
     return "{{" in text and any(key in text for key in NAME_KEYS)
 
 
-def check(ctx: DoctorContext) -> Iterator[Finding]:
+def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
     yield from _subchart_job(ctx)
     for unit in ctx.units("helm_release"):
         if not _worth_parsing(ctx.text(unit)):
@@ -45,7 +46,7 @@ def check(ctx: DoctorContext) -> Iterator[Finding]:
             yield from _hook_annotations(unit, values)
 
 
-def _template_in_values(unit: Unit, values: Node | None) -> Iterator[Finding]:
+def _template_in_values(unit: Unit, values: Node | None) -> Iterator[Diagnostic]:
     for key, value in mappings_below(values):
         is_name = isinstance(key, ScalarNode) and key.value in NAME_KEYS
         if is_name and isinstance(value, ScalarNode) and HELM_SYNTAX.search(value.value):
@@ -60,7 +61,7 @@ def _template_in_values(unit: Unit, values: Node | None) -> Iterator[Finding]:
             )
 
 
-def _hook_annotations(unit: Unit, values: Node | None) -> Iterator[Finding]:
+def _hook_annotations(unit: Unit, values: Node | None) -> Iterator[Diagnostic]:
     for key, value in mappings_below(values):
         if not (isinstance(key, ScalarNode) and key.value == "migrationJob"):
             continue
@@ -92,7 +93,7 @@ def _chart_version(doc: MappingNode) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
-def _subchart_job(ctx: DoctorContext) -> Iterator[Finding]:
+def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
     """litellm's migration Job left a plain release resource, judged on the effective values:
     the same model and chart knowledge as `codemods run`, so the two never disagree."""
     from codemods.mods.base import Context
