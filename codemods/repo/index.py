@@ -27,7 +27,8 @@ FIRST_READ = 64 * 1024
 # Literal `in` tests run at C speed; a regex only runs on the few files that pass them.
 _JOB_KIND = re.compile(rb"kind:[ \t]*[\"']?Job\b")
 _SECRET_KIND = re.compile(rb"(?m)^kind:[ \t]*[\"']?(?:Secret|ExternalSecret)\b")
-_FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*[\"']?([^\"'\s#]+)")
+# A quoted spec.path may hold spaces ("./apps/app dir"); a plain one ends at a space or comment.
+_FLUX_PATH = re.compile(rb"(?m)^[ \t]*path:[ \t]*(?:\"([^\"\n]+)\"|'([^'\n]+)'|([^\"'\s#]+))")
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,9 @@ def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
     )
     flux_paths: tuple[str, ...] = ()
     if b"kustomize.toolkit.fluxcd.io" in data:
-        flux_paths = tuple(normalize(m.decode("utf-8", "replace")) for m in _FLUX_PATH.findall(data))
+        flux_paths = tuple(
+            normalize(b"".join(groups).decode("utf-8", "replace")) for groups in _FLUX_PATH.findall(data)
+        )
     # A HelmRelease whose chartRef names a litellm-helm OCIRepository need not mention the chart.
     helm_release = b"HelmRelease" in data and b"helm.toolkit.fluxcd.io" in data
     wanted = not values_match and any(n in data for n in needles.values)
