@@ -59,6 +59,18 @@ class _Result:
     splices: list[Splice] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    # (line, earlier line, key): a key the path walks twice. Jinja if/else branches make such
+    # pairs on purpose; in plain YAML it is an error kustomize stops on.
+    duplicates: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def _duplicate_message(key: str, earlier: int) -> str:
+    return f"duplicate key {key!r} (also at line {earlier}): YAML allows a key once, and kustomize refuses the file"
+
+
+def _note_duplicates(found: list[tuple[ScalarNode, Node]], key: str, out: _Result) -> None:
+    for later, _value in found[1:]:
+        out.duplicates.append((later.start_mark.line + 1, found[0][0].start_mark.line + 1, key))
 
 
 def _nested_lines(path: tuple[str, ...], items: list[str], step: int) -> list[str]:
@@ -88,6 +100,7 @@ def _assign(
         why = f"{dotted} was empty" if is_empty(mapping) else "not set, so the chart's default applied"
         out.notes.extend(f"line {where}: added {dotted}.{item} ({why})" for item in items)
     for name, value in assignments.items():
+        _note_duplicates(entries(mapping, name), name, out)
         for k, v in entries(mapping, name) if isinstance(mapping, MappingNode) else []:
             line = k.start_mark.line + 1
             if not isinstance(v, ScalarNode) or is_alias_of(k, v):
@@ -153,6 +166,7 @@ def _ensure(
         out.skipped.append((line, f"{dotted} is not a mapping; left as it is"))
         return
     children = entries(node, path[0]) if isinstance(node, MappingNode) else []
+    _note_duplicates(children, path[0], out)
     if not children:
         inner = child_step(key, node, step)
         items = [f"{k}: {render_scalar(v)}" for k, v in assignments.items()]
@@ -202,6 +216,9 @@ def disable_in_text(
                     continue
                 for key, block in entries(values, values_path[0]):
                     _ensure(text, key, block, values_path[1:], values_path[0], assignments, step, out)
+    if delims is None and out.duplicates:
+        line, earlier, twice = out.duplicates[0]
+        raise InputError(path, line, _duplicate_message(twice, earlier))
     return out
 
 
@@ -508,6 +525,11 @@ class DisableMigrationJob:
                 out.notes.extend(inner.notes)
                 out.skipped.extend(inner.skipped)
                 out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
+                if place.block is None:  # an embedded patch's lines count from its own start
+                    out.duplicates.extend(inner.duplicates)
+            if copy.delimiters is None and out.duplicates:
+                line, earlier, twice = out.duplicates[0]
+                raise InputError(copy.path, line, _duplicate_message(twice, earlier))
             for line, message in out.skipped:
                 ctx.plan.warn(copy.path, line, message, NAME)
             if not out.splices:
