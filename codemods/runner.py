@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from codemods.diagnostics import Diagnostic
-from codemods.errors import EncodingError
+from codemods.diagnostics import NOT_UTF8, Diagnostic
+from codemods.errors import EncodingError, InputError
 from codemods.mods import Codemod, Context, every, names
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
@@ -14,6 +14,8 @@ from codemods.recipes import load as load_recipe
 from codemods.repo.index import Needles, scan
 
 MUST_EDIT_NON_UTF8 = "not valid UTF-8, and the change must edit it: save it as UTF-8 and run again"
+NEEDED = "what Flux applies, and so what the change must do, depends on this file: fix it and run again"
+NEEDED_NON_UTF8 = f"not valid UTF-8; {NEEDED}"
 
 
 class UnknownCodemod(ValueError):
@@ -68,6 +70,11 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
         # Read only, such a file is a warning (Context.readable_text); this one the change
         # must edit, move or delete: the run stops, like for a YAML error in it.
         raise EncodingError(err.path, err.line, MUST_EDIT_NON_UTF8) from None
+    for needed in ctx.graph.needed_unreadable:
+        # Where Flux applies a file, and so what the change must do, depends on this one.
+        if needed.code == NOT_UTF8:
+            raise EncodingError(needed.file, needed.line, NEEDED_NON_UTF8)
+        raise InputError(needed.file, needed.line, f"{needed.message}; {NEEDED}", needed.column)
     names_run = {mod.name for mod in mods}
     if plan.moves and "sync-kustomization-resources" not in names_run:
         plan.warn(

@@ -261,3 +261,54 @@ def test_the_doctor_says_a_file_was_skipped_once(capsys: pytest.CaptureFixture[s
     ]
     # A kustomization it could not read lists nothing it can see: its neighbours are not "unlisted".
     assert not [f for f in report["findings"] if f["rule"] == "manifest-not-listed"], report["findings"]
+
+
+@pytest.mark.parametrize(
+    ("rel", "spoiled", "expected"),
+    [
+        # Lists the stray Job: unread, the Job would move and leave its entry pointing at nothing.
+        ("kubernetes/apps/openhands/kustomization.yaml", LATIN1, ":{line}: not valid UTF-8; what Flux applies"),
+        # The target's kustomization: unparsed, where the Job belongs is unknown.
+        ("kubernetes/apps/openhands/openhands/app/kustomization.yaml", b"  ? [\n", ":{line}:3: cannot parse YAML"),
+    ],
+)
+def test_a_kustomization_the_answer_depends_on_stops_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rel: str, spoiled: bytes, expected: str
+) -> None:
+    repo = plain(tmp_path)
+    path = repo / rel
+    data = path.read_bytes()
+    path.write_bytes(data + spoiled)
+    line = data.count(b"\n") + 1
+    before = tree(repo)
+    for args in (("--check",), ("--dry-run",), ()):
+        code, _out, err = run(capsys, "run", "--no-verify", *args, str(repo))
+        assert code == 2, err
+        assert f"error: {rel}{expected.format(line=line)}" in err, err
+        assert "nothing was written" in err
+    assert tree(repo) == before
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_a_key_the_fix_walks_twice_is_bad_input_in_plain_yaml_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, template: bool
+) -> None:
+    values = "      migrationJob:\n        enabled: true\n        enabled: false\n"
+    if template:  # Jinja if/else branches write a key twice on purpose; one of them renders
+        values = (
+            "      migrationJob:\n{% if a %}\n        enabled: true\n{% else %}\n        enabled: false\n{% endif %}\n"
+        )
+    name = "helmrelease.yaml.j2" if template else "helmrelease.yaml"
+    (tmp_path / name).write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openhands\nspec:\n"
+        "  values:\n    litellm-helm:\n" + values
+    )
+    before = tree(tmp_path)
+    code, _out, err = run(capsys, "run", "--no-verify", str(tmp_path))
+    if template:
+        assert code == 0, err
+        assert "enabled: false\n{% else %}" in (tmp_path / name).read_text()
+    else:
+        assert code == 2, err
+        assert f"error: {name}:10: duplicate key 'enabled' (also at line 9)" in err
+        assert tree(tmp_path) == before

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from codemods.diagnostics import Diagnostics, warning
+from codemods.diagnostics import Diagnostic, DiagnosticError, Diagnostics, warning
 from codemods.errors import InputError
 from codemods.repo.index import RepoIndex, Unit
 from codemods.repo.layout import normalize
@@ -372,6 +372,10 @@ class RepoGraph:
 
     index: RepoIndex
     warnings: Diagnostics = field(default_factory=Diagnostics)  # files it needed and could not read
+    # Kustomization files an answer depended on and that could not be read or parsed: the
+    # answer is unknown (Flux's own build fails on them), so a run must stop, not guess.
+    needed_unreadable: Diagnostics = field(default_factory=Diagnostics)
+    _read_errors: dict[str, Diagnostic] = field(default_factory=dict)
     _kustomize: dict[str, KustomizeFile | None] = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)
     _flux: dict[str, list[FluxKustomization]] = field(default_factory=dict)
@@ -401,11 +405,25 @@ class RepoGraph:
                 self._texts[path] = self.index.read_text(path)
             except InputError as err:
                 self.warnings.add(err.diagnostic.as_warning())
+                self._read_errors[path] = err.diagnostic
                 self._texts[path] = ""
             except OSError as err:
                 self.warnings.add(warning(path, None, f"cannot read: {err.strerror}"))
+                self._read_errors[path] = warning(path, None, f"cannot read: {err.strerror}")
                 self._texts[path] = ""
         return self._texts[path]
+
+    def _needed(self, path: str, err: DiagnosticError | None = None) -> None:
+        """An answer depends on path, which could not be read (or parsed: err)."""
+        diagnostic = err.diagnostic if err is not None else self._read_errors.get(path)
+        if diagnostic is not None:
+            self.needed_unreadable.add(diagnostic)
+
+    def _lossy(self, path: str) -> str:
+        try:
+            return (self.index.root / path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def kustomize_file(self, directory: str) -> KustomizeFile | None:
         if directory not in self._kustomize:
@@ -413,7 +431,11 @@ class RepoGraph:
             parsed = None
             if unit is not None:
                 try:
-                    parsed = parse_kustomize_file(unit, self.text(unit.primary.path) or "")
+                    text = self.text(unit.primary.path) or ""
+                    if unit.primary.path in self._read_errors:
+                        self._needed(unit.primary.path)
+                        raise InputError(unit.primary.path, None, "unreadable")  # the empty file below
+                    parsed = parse_kustomize_file(unit, text)
                     if parsed is not None and parsed.namespace is None and unit.template and unit.rendered:
                         # A templated `namespace:` has its real value in the render.
                         rendered = self.text(unit.rendered.path) or ""
@@ -422,7 +444,9 @@ class RepoGraph:
                                 parsed.namespace = literal_value(rendered, first(doc, "namespace"))
                                 break
                 except InputError as err:
-                    self.warnings.add(err.diagnostic.as_warning())
+                    if unit.primary.path not in self._read_errors:  # a read error was said already
+                        self.warnings.add(err.diagnostic.as_warning())
+                        self._needed(unit.primary.path, err)
                     parsed = KustomizeFile(unit, directory, "Kustomization", None, [], [], [])
             self._kustomize[directory] = parsed
         return self._kustomize[directory]
@@ -440,6 +464,9 @@ class RepoGraph:
             for unit in self.index.kustomizations():
                 here = posixpath.dirname(unit.logical)
                 text = self.text(unit.primary.path) or ""
+                if unit.primary.path in self._read_errors:
+                    # Its words still count: a file that may list the target is one the run needs.
+                    text = self._lossy(unit.primary.path)
                 words = set(_WORD_SPLIT.split(text))
                 words.update(q for pair in _QUOTED.findall(text) for q in pair if q)  # paths with spaces
                 prefix = f"{here}/" if here else ""
@@ -494,6 +521,8 @@ class RepoGraph:
             try:
                 raw = parse_flux_kustomizations(text, path, delims, {})
             except InputError as err:
+                # A warning, not a stop: a broken file declares nothing Flux applies (whatever
+                # applies it fails to build), unlike a kustomization file that may list the Job.
                 self.warnings.add(err.diagnostic.as_warning())
                 return []
             if any("${" in ks.raw_path for ks in raw):
