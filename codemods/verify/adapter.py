@@ -112,7 +112,9 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
     kustomizations = tuple(u.logical for u in index.kustomizations())
     targets = list(flux_targets(plan, relevant(plan.root, planned, kustomizations, templates), graph))
     moved: list[MovedJob] = []
-    for src, dst in plan.relocated.items():
+    placed: list[tuple[str, str, str | None]] = [(src, dst, None) for src, dst in plan.relocated.items()]
+    placed += [(path, path, release) for path, release in plan.listed.items() if path not in plan.relocated]
+    for src, dst, release in placed:
         job_unit = index.units.get(src)
         if job_unit is None:
             continue
@@ -133,7 +135,7 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
         for name, namespace in _documents(plan, copy.path, "Job"):
             # A template's Jinja is masked when parsed: its namespace may not be the real one.
             shown = namespace if copy.delimiters is None else None
-            moved.append(MovedJob(name, identity, shown, src, dst))
+            moved.append(MovedJob(name, identity, shown, src, dst, release))
     expectations: list[ValueExpectation] = []
     may_gain: set[str] = set()
     for mod in mods:

@@ -457,6 +457,10 @@ def _judge(
             )
             continue
         if not was:
+            if job.release is not None:  # newly applied: in its release's namespace, nowhere else
+                problem = _outside_release_namespace(job, now[0], objs(now[0], "after"), namespace)
+                if problem:
+                    problems.append(Problem(shown.get(job.to_target, job.to_target), job.destination, None, problem))
             continue
         old_job = named(_jobs_named(objs(was[0], "before"), job))[0]
         new_job = named(_jobs_named(objs(now[0], "after"), job))[0]
@@ -619,6 +623,22 @@ def _values_sources(release: o.Obj) -> set[str]:
             kind, name = ref.get("kind", "ConfigMap"), ref.get("name")
             out.add(f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}")
     return out
+
+
+def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.Obj], namespace: str | None) -> str:
+    """Why a newly applied Job does not land beside its release in target's build; "" when it does."""
+    assert job.release is not None
+    spaces = {
+        (d.get("metadata") or {}).get("namespace")
+        for d in built
+        if d.get("kind") == "HelmRelease" and _same_name(job.release, (d.get("metadata") or {}).get("name"))
+    }
+    if not spaces:
+        return f"Job {job.name} would be applied by {target.key}, which does not apply its HelmRelease {job.release}"
+    if namespace not in spaces:
+        where = ", ".join(sorted(str(s) for s in spaces))
+        return f"Job {job.name} would be applied in namespace {namespace}, not its HelmRelease's ({where})"
+    return ""
 
 
 def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:

@@ -58,6 +58,9 @@ class MovedJob:
     namespace: str | None = None  # as written in the manifest; the build decides the effective one
     source: str = ""  # logical path before
     destination: str = ""  # logical path after
+    # Set for a Job listed in place: a Job no Flux Kustomization applied before may be added
+    # only in the namespace of this release, as its Flux Kustomization builds it.
+    release: str | None = None
 
 
 @dataclass(frozen=True)
