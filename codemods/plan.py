@@ -44,6 +44,9 @@ class Plan:
     moves: dict[str, str] = field(default_factory=dict)  # physical src -> dst, byte-for-byte
     deletes: set[str] = field(default_factory=set)
     relocated: dict[str, str] = field(default_factory=dict)  # logical src -> logical dst
+    # A Job left where it is and newly listed where its release's Flux Kustomization builds it:
+    # logical path -> the release's name (the gate lets that Flux Kustomization add that Job).
+    listed: dict[str, str] = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)  # physical path -> planned text
     _originals: dict[str, str] = field(default_factory=dict)
     _frozen: ChangeSet | None = None

@@ -299,7 +299,9 @@ def static_closure(directory: Path, seen: set[Path] | None = None) -> set[Path]:
 class FluxBuild:
     """What one Flux Kustomization builds: objects, or an error, or "not built" (templates)."""
 
-    identity: str  # "namespace/name" as built, or "./dir" for a kustomization directory root
+    # "namespace/name" as built ("namespace/name (file)" when two files declare that name), or
+    # "./dir" for a kustomization directory root
+    identity: str
     path: str  # the built directory, relative to the tree ("" when unresolved)
     parent: str | None  # identity of the Flux Kustomization whose build declared this one
     objects: tuple[Obj, ...] = ()
@@ -642,8 +644,31 @@ class Emulator:
                 continue
             meta = decl.doc.get("metadata") or {}
             namespace = meta.get("namespace") or DEFAULT_FLUX_NAMESPACE
-            nodes.append(Node(f"{namespace}/{meta.get('name')}", decl.doc.get("spec") or {}, namespace, None))
+            identity = self._qualified(f"{namespace}/{meta.get('name')}", decl.file)
+            nodes.append(Node(identity, decl.doc.get("spec") or {}, namespace, None))
         return nodes
+
+    def _qualified(self, identity: str, file: str | None) -> str:
+        """namespace/name, and "(declaring file)" after it when another file of the tree declares
+        a Flux Kustomization of that name too (clusters/staging/apps.yaml and
+        clusters/production/apps.yaml both declare flux-system/apps): never merge the two."""
+        name = identity.rsplit("/", 1)[-1]
+        files = {d.file for d in self.index.declarations if (d.doc.get("metadata") or {}).get("name") == name}
+        return f"{identity} ({file})" if file is not None and len(files) > 1 else identity
+
+    def _declaring_file(self, name: object, built: FluxBuild) -> str | None:
+        """The file of the tree, within what `built` read, that declares the Flux Kustomization name."""
+        if not built.path:
+            return None
+        scope = static_closure(self.tree / built.path)
+        files = sorted(
+            {
+                d.file
+                for d in self.index.declarations
+                if (d.doc.get("metadata") or {}).get("name") == name and (self.tree / d.file).resolve() in scope
+            }
+        )
+        return files[0] if len(files) == 1 else None
 
     def _kustomization_files_without_yaml_suffix(self) -> list[str]:
         return [
@@ -762,6 +787,7 @@ class Emulator:
                         meta = obj.get("metadata") or {}
                         namespace = meta.get("namespace") or DEFAULT_FLUX_NAMESPACE
                         identity = f"{namespace}/{meta.get('name')}"
+                        identity = self._qualified(identity, self._declaring_file(meta.get("name"), result))
                         children.append(identity)
                         if identity in results or identity in {n.identity for n in [*level, *next_level]}:
                             continue

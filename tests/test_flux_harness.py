@@ -270,6 +270,33 @@ def test_roots_self_building_flux_system_and_an_unreferenced_namespace_directory
     assert keys(results["./kubernetes/apps/ai"]) == ["Kustomization ai/app"]
 
 
+@pytest.mark.parametrize("bootstrapped", [False, True])
+def test_two_clusters_declaring_the_same_name_are_both_built(tmp_path: Path, bootstrapped: bool) -> None:
+    """flux2-kustomize-helm-example: clusters/staging/apps.yaml and clusters/production/apps.yaml
+    both declare flux-system/apps; each is its own Flux Kustomization, in its own cluster."""
+    files = {
+        "clusters/staging/apps.yaml": flux_ks("apps", "./apps/staging"),
+        "clusters/production/apps.yaml": flux_ks("apps", "./apps/production"),
+        "apps/staging/cm.yaml": configmap("staging"),
+        "apps/production/cm.yaml": configmap("production"),
+    }
+    if bootstrapped:  # each cluster's flux-system builds its own directory, which declares apps
+        for cluster in ("staging", "production"):
+            files[f"clusters/{cluster}/flux-system/gotk-sync.yaml"] = flux_ks("flux-system", f"./clusters/{cluster}")
+    results = emulate(write(tmp_path, files))
+    staging, production = (
+        "flux-system/apps (clusters/staging/apps.yaml)",
+        "flux-system/apps (clusters/production/apps.yaml)",
+    )
+    assert {staging, production} <= results.keys()
+    assert "flux-system/apps" not in results
+    assert keys(results[staging]) == ["ConfigMap /staging"]
+    assert keys(results[production]) == ["ConfigMap /production"]
+    if bootstrapped:
+        assert results[staging].parent == "flux-system/flux-system (clusters/staging/flux-system/gotk-sync.yaml)"
+        assert results[production].parent == "flux-system/flux-system (clusters/production/flux-system/gotk-sync.yaml)"
+
+
 def test_common_metadata_labels_every_object(tmp_path: Path) -> None:
     ks = flux_ks("app", "./app") + "  commonMetadata:\n    labels:\n      app.kubernetes.io/name: app\n"
     root = write(tmp_path, {"flux/app.yaml": ks, "app/cm.yaml": configmap("c")})

@@ -511,3 +511,58 @@ def test_batch_keeps_its_builds_for_the_next_run(tmp_path: Path) -> None:
     again = run_codemods(*args)
     assert again.returncode == 0 and "up-to-date" in again.stderr
     assert keys() == first  # the same inputs: every build was found, none added
+
+
+# -- adversarial cases: empty sub-chart values, two clusters declaring one name ---------------
+_EMPTY_SUB_REPO = {
+    "kubernetes/apps/openhands/kustomization.yaml": "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: openhands\nresources:\n  - ./namespace.yaml\n  - ./openhands/ks.yaml\n",
+    "kubernetes/apps/openhands/namespace.yaml": "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: openhands\n",
+    "kubernetes/apps/openhands/openhands/app/helmrelease.yaml": "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openhands\nspec:\n  chartRef:\n    kind: OCIRepository\n    name: openhands\n  interval: 1h\n  values:\n    litellm-helm: null\n",
+    "kubernetes/apps/openhands/openhands/app/kustomization.yaml": "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./helmrelease.yaml\n  - ./ocirepository.yaml\n",
+    "kubernetes/apps/openhands/openhands/app/ocirepository.yaml": "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: openhands\nspec:\n  interval: 15m\n  ref:\n    tag: 0.2.4\n  url: oci://ghcr.io/all-hands-ai/helm-charts/openhands\n",
+    "kubernetes/apps/openhands/openhands/ks.yaml": "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: &app openhands\n  namespace: &namespace openhands\nspec:\n  dependsOn:\n    - name: openhands-postgresql\n  interval: 1h\n  path: ./kubernetes/apps/openhands/openhands/app\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n  targetNamespace: *namespace\n",
+    "kubernetes/flux/cluster/ks.yaml": "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: cluster-apps\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+}
+
+
+@pytest.mark.parametrize("empty", ["litellm-helm:", "litellm-helm: null", "litellm-helm: {}"])
+def test_an_empty_sub_chart_mapping_the_fix_fills_is_the_intended_change(empty: str, tmp_path: Path) -> None:
+    files = dict(_EMPTY_SUB_REPO)
+    release = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    files[release] = files[release].replace("litellm-helm: null", empty)
+    _write(tmp_path, files)
+    result = run_codemods("run", "--dry-run", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified with" in result.stderr, result.stderr
+    assert "litellm-helm.migrationJob.enabled: (unset) -> false" in result.stderr
+    assert "spec.values.litellm-helm:" not in result.stderr  # no "{} -> (unset)" noise
+
+
+_TWO_CLUSTERS_REPO = {
+    "apps/base/openhands/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: openhands\nresources:\n  - namespace.yaml\n  - repository.yaml\n  - release.yaml\n",
+    "apps/base/openhands/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: openhands\n",
+    "apps/base/openhands/release.yaml": 'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openhands\n  namespace: openhands\nspec:\n  interval: 50m\n  chart:\n    spec:\n      chart: openhands\n      version: "0.2.x"\n      sourceRef:\n        kind: HelmRepository\n        name: openhands\n  values:\n    litellm-helm:\n      db:\n        useExisting: true\n        secret:\n          name: openhands-db\n',
+    "apps/base/openhands/repository.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: openhands\n  namespace: openhands\nspec:\n  interval: 24h\n  url: https://example.github.io/openhands-charts\n",
+    "apps/production/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/openhands\npatches:\n  - path: litellm-patch.yaml\n    target:\n      kind: HelmRelease\n      name: openhands\n",
+    "apps/production/litellm-patch.yaml": "- op: add\n  path: /spec/values/litellm-helm/migrationJob\n  value:\n    enabled: true\n",
+    "apps/staging/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/openhands\n",
+    "clusters/production/apps.yaml": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m0s\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  path: ./apps/production\n  prune: true\n  wait: true\n",
+    "clusters/staging/apps.yaml": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m0s\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  path: ./apps/staging\n  prune: true\n  wait: true\n",
+}
+
+
+def test_two_clusters_declaring_the_same_name_are_both_built_and_judged(tmp_path: Path) -> None:
+    """clusters/staging/apps.yaml and clusters/production/apps.yaml both declare flux-system/apps;
+    production's overlay patch turns the Job back on: the gate must see production and refuse."""
+    _write(tmp_path, _TWO_CLUSTERS_REPO)
+    result = run_codemods("run", "--dry-run", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Flux Kustomization flux-system/apps (clusters/production/apps.yaml)" in result.stderr
+    assert "litellm-helm.migrationJob.enabled is true after the change" in result.stderr
+    assert "(./apps/production)" in result.stderr and "(./apps/staging)" in result.stderr
+    # Without production's patch both clusters are built, each once.
+    (tmp_path / "apps/production/kustomization.yaml").write_text("resources:\n  - ../base/openhands\n")
+    result = run_codemods("run", "--dry-run", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Flux Kustomization flux-system/apps (./apps/production)") == 1
+    assert result.stderr.count("Flux Kustomization flux-system/apps (./apps/staging)") == 1

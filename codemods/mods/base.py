@@ -237,22 +237,24 @@ class Context:
         where = job.unit.primary.path
         # A base release and an overlay's values patch are one release: what counts is the
         # Flux Kustomization that applies it.
-        owners: dict[str, tuple[Release, FluxKustomization]] = {}
+        # Keyed by declaring file too: two clusters may both declare flux-system/apps.
+        owners: dict[tuple[str, str], tuple[Release, FluxKustomization]] = {}
         for release in candidates:
             for app in self.graph.appliers(release.unit.logical):
-                owners.setdefault(self.graph.identity(app.flux), (release, app.flux))
+                owners.setdefault((app.flux.file, self.graph.identity(app.flux)), (release, app.flux))
         if len(owners) != 1:
             if not owners:
                 dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
                 message = f"no Flux Kustomization in this repo applies {dirs}; Job {job.name} stays where it is"
             else:
-                message = f"Job {job.name} could belong to several Flux Kustomizations ({', '.join(sorted(owners))}); left in place"
+                several = ", ".join(sorted(f"{ident} ({file})" for file, ident in owners))
+                message = f"Job {job.name} could belong to several Flux Kustomizations ({several}); left in place"
             self.plan.warn(where, job.line, message)
             return None
-        identity, (release, own) = next(iter(owners.items()))
+        (own_file, identity), (release, own) = next(iter(owners.items()))
         applications = self.graph.appliers(job.unit.logical)
-        mine = [a for a in applications if self.graph.identity(a.flux) == identity]
-        others = [a for a in applications if self.graph.identity(a.flux) != identity]
+        mine = [a for a in applications if (a.flux.file, self.graph.identity(a.flux)) == (own_file, identity)]
+        others = [a for a in applications if (a.flux.file, self.graph.identity(a.flux)) != (own_file, identity)]
         if mine:
             # Flux's generated kustomization has no entry to remove: only moving the file stops it.
             move = any(not a.refs() or a.refs()[-1][1].target != job.unit.logical for a in others)

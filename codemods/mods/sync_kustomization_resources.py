@@ -94,6 +94,8 @@ class SyncKustomizationResources:
             new_text = add_entry(text, copy.path, copy.delimiters, entry, guard if copy.is_template else None)
             if new_text is not None:
                 ctx.plan.edit(NAME, copy.path, new_text, reason)
+                if final == job.unit.logical:
+                    ctx.plan.listed[final] = placement.release.name
 
     @staticmethod
     def _unlist(ctx: Context, kustomize: KustomizeFile, ref: Ref, reason: str) -> None:

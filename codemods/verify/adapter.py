@@ -13,7 +13,7 @@ from codemods.plan import Plan
 from codemods.repo.graph import RepoGraph
 from codemods.repo.layout import is_within
 from codemods.verify.gate import relevant
-from codemods.verify.model import FluxTarget, MovedJob, Scalar, ValueExpectation, VerifyInput
+from codemods.verify.model import FluxTarget, MovedJob, Scalar, ValueExpectation, VerifyInput, uid
 from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
 
 
@@ -71,6 +71,11 @@ def _reaches_a_component(plan: Plan, reached: set[str]) -> bool:
     return False
 
 
+def _logical(plan: Plan, path: str) -> str:
+    classified = plan.index.layout.classify(path)
+    return classified[0] if classified else path
+
+
 def _documents(plan: Plan, path: str, kind: str) -> Iterable[tuple[str, str | None]]:
     """(name, namespace) of each document of kind in the planned text of a physical file."""
     classified = plan.index.layout.classify(path)
@@ -107,21 +112,30 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
     kustomizations = tuple(u.logical for u in index.kustomizations())
     targets = list(flux_targets(plan, relevant(plan.root, planned, kustomizations, templates), graph))
     moved: list[MovedJob] = []
-    for src, dst in plan.relocated.items():
+    placed: list[tuple[str, str, str | None]] = [(src, dst, None) for src, dst in plan.relocated.items()]
+    placed += [(path, path, release) for path, release in plan.listed.items() if path not in plan.relocated]
+    for src, dst, release in placed:
         job_unit = index.units.get(src)
         if job_unit is None:
             continue
         owner = graph.deployer(posixpath.dirname(dst))
         if owner is None:
             continue
-        identity = graph.identity(owner)
-        if all(t.key != identity for t in targets):  # where it lands is always built
-            targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if t.key == identity)
+        # By declaring file and namespace/name: two clusters may both declare flux-system/apps.
+        # (The owner may be read from a template and the target from its render: same logical file.)
+        key, where = graph.identity(owner), _logical(plan, owner.file)
+
+        def owns(t: FluxTarget, key: str = key, where: str = where) -> bool:
+            return t.key == key and _logical(plan, t.file) == where
+
+        if not any(owns(t) for t in targets):  # where it lands is always built
+            targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if owns(t))
+        identity = next((t.uid for t in targets if owns(t)), uid(owner.file, key))
         copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
         for name, namespace in _documents(plan, copy.path, "Job"):
             # A template's Jinja is masked when parsed: its namespace may not be the real one.
             shown = namespace if copy.delimiters is None else None
-            moved.append(MovedJob(name, identity, shown, src, dst))
+            moved.append(MovedJob(name, identity, shown, src, dst, release))
     expectations: list[ValueExpectation] = []
     may_gain: set[str] = set()
     for mod in mods:

@@ -219,7 +219,7 @@ def _quote(value: str) -> str:
 
 
 def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str:
-    fields = [*command, target.key, target.path, *target.components, target.target_namespace or ""]
+    fields = [*command, target.uid, target.path, *target.components, target.target_namespace or ""]
     fields += [f"{k}={v}" for k, v in sorted(target.substitute.items())]
     return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
 
@@ -290,7 +290,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     affected = [
         t
         for t in data.targets
-        if t.key in wanted or _reaches(before, t, reach_before) or _reaches(after, t, reach_after)
+        if t.uid in wanted or _reaches(before, t, reach_before) or _reaches(after, t, reach_after)
     ]
     previews: dict[str, TargetPreview] = {}
     buildable: list[FluxTarget] = []
@@ -302,7 +302,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
                     if tree.is_dir(directory) or tree.kustomization(directory):
                         files[side] |= tree.closure(directory)
         except (TemplatesOnly, jinja2.TemplateError):
-            previews[target.key] = TargetPreview(target, "templates only")
+            previews[target.uid] = TargetPreview(target, "templates only")
             continue
         buildable.append(target)
     builds: list[_Build] = []
@@ -337,13 +337,13 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
                 materialise(trees[side], set(), whole[side], whole=True)
             retry = [_Build(b.target, b.side) for b in failed]
             run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
-            replaced = {(b.target.key, b.side): b for b in retry}
-            first = [replaced.get((b.target.key, b.side), b) for b in first]
-    outputs = {(b.target.key, b.side): b for b in first}
+            replaced = {(b.target.uid, b.side): b for b in retry}
+            first = [replaced.get((b.target.uid, b.side), b) for b in first]
+    outputs = {(b.target.uid, b.side): b for b in first}
     problems, moves, target_previews, unjudged = _judge(data, buildable, outputs)
     for preview in target_previews:
-        previews[preview.target.key] = preview
-    ordered = tuple(previews[t.key] for t in affected if t.key in previews)
+        previews[preview.target.uid] = preview
+    ordered = tuple(previews[t.uid] for t in affected if t.uid in previews)
     status: Literal["verified", "refused", "not verified"] = "refused" if problems else "verified"
     reason = None
     if not problems and any(p.status == "templates only" for p in ordered):
@@ -380,14 +380,19 @@ def _judge(
 ) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
     problems: list[Problem] = []
     ok: list[FluxTarget] = []
+    # namespace/name in the messages, and the declaring file too when two clusters share it.
+    sharing: dict[str, set[str]] = {}
+    for t in data.targets:
+        sharing.setdefault(t.key, set()).add(t.uid)
+    shown = {t.uid: t.key if len(sharing[t.key]) == 1 else f"{t.key} ({t.file})" for t in data.targets}
     previews: list[TargetPreview] = []
     for target in built:
-        old, new = outputs[(target.key, "before")], outputs[(target.key, "after")]
+        old, new = outputs[(target.uid, "before")], outputs[(target.uid, "after")]
         assert old.output is not None and new.output is not None
         if old.output.ok and not new.output.ok:
             problems.append(
                 Problem(
-                    target.key,
+                    shown.get(target.uid, target.key),
                     target.file,
                     target.line,
                     f"builds ./{target.path} before the change but not after: {new.output.error}",
@@ -400,15 +405,15 @@ def _judge(
             ok.append(target)
 
     def objs(target: FluxTarget, side: str) -> list[o.Obj]:
-        return outputs[(target.key, side)].objects or []
+        return outputs[(target.uid, side)].objects or []
 
     # Moved Jobs: applied by exactly their release's Flux Kustomization, and the same Job.
-    excused: dict[str, set[str]] = {t.key: set() for t in ok}
+    excused: dict[str, set[str]] = {t.uid: set() for t in ok}
     moves: list[JobMove] = []
     for job in data.moved_jobs:
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
-        landed = [d for t in ok if t.key == job.to_target for d in _jobs_named(objs(t, "after"), job)]
+        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job)]
         namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
 
         def named(found: list[o.Obj], namespace: str | None = namespace) -> list[o.Obj]:
@@ -425,7 +430,7 @@ def _judge(
             )
             problems.append(
                 Problem(
-                    job.to_target,
+                    shown.get(job.to_target, job.to_target),
                     job.destination,
                     None,
                     f"Job {job.name} would move from namespace {', '.join(before_ns)} to {namespace}",
@@ -435,31 +440,41 @@ def _judge(
         moves.append(JobMove(_job_label(job, now or was, objs), was, now))
         for t in (*was, *now):
             for side in ("before", "after"):
-                excused[t.key] |= {o.identity(d) for d in _jobs_named(objs(t, side), job)}
-        if job.to_target not in {t.key for t in ok}:
+                excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job)}
+        if job.to_target not in {t.uid for t in ok}:
             continue  # its build was not run (templates only) or already refused: nothing to judge
-        if [t.key for t in now] != [job.to_target]:
-            shown = ", ".join(t.key for t in now) or "no Flux Kustomization"
+        if [t.uid for t in now] != [job.to_target]:
+            appliers = ", ".join(shown.get(t.uid, t.key) for t in now) or "no Flux Kustomization"
             problems.append(
                 Problem(
-                    job.to_target,
+                    shown.get(job.to_target, job.to_target),
                     job.destination,
                     None,
-                    f"Job {job.name} must be applied by its release's Flux Kustomization {job.to_target} "
-                    f"alone; after the change it is applied by {shown}",
+                    f"Job {job.name} must be applied by its release's Flux Kustomization "
+                    f"{shown.get(job.to_target, job.to_target)} "
+                    f"alone; after the change it is applied by {appliers}",
                 )
             )
             continue
         if not was:
+            if job.release is not None:  # newly applied: in its release's namespace, nowhere else
+                problem = _outside_release_namespace(job, now[0], objs(now[0], "after"), namespace)
+                if problem:
+                    problems.append(Problem(shown.get(job.to_target, job.to_target), job.destination, None, problem))
             continue
         old_job = named(_jobs_named(objs(was[0], "before"), job))[0]
         new_job = named(_jobs_named(objs(now[0], "after"), job))[0]
         if not o.metadata_only_added(old_job, new_job):
             problems.append(
-                Problem(job.to_target, job.destination, None, f"Job {job.name} {_job_difference(old_job, new_job)}")
+                Problem(
+                    shown.get(job.to_target, job.to_target),
+                    job.destination,
+                    None,
+                    f"Job {job.name} {_job_difference(old_job, new_job)}",
+                )
             )
     # Values the fix must carry, and nothing else.
-    value_changes: dict[str, list[ValueChange]] = {t.key: [] for t in ok}
+    value_changes: dict[str, list[ValueChange]] = {t.uid: [] for t in ok}
     seen_expectations: set[int] = set()
     for target in ok:
         before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
@@ -473,7 +488,9 @@ def _judge(
             if old_release is not None:
                 eff_before, _ = o.effective_values(old_release, objs(target, "before"))
             diff = o.value_diff(eff_before, eff_after) if old_release is not None else []
-            value_changes[target.key] += [
+            if expectation is not None:  # an empty parent the fix fills is part of the fix
+                diff = [d for d in diff if not o.intended_ancestor(*d, expectation.values)]
+            value_changes[target.uid] += [
                 ValueChange(ident, f"spec.values.{path}", was, now) for path, was, now in diff
             ]
             if expectation is None:
@@ -485,7 +502,7 @@ def _judge(
                     got = o.show(actual) if found else "unset"
                     problems.append(
                         Problem(
-                            target.key,
+                            shown.get(target.uid, target.key),
                             expectation.file or target.file,
                             None if expectation.file else target.line,
                             f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
@@ -497,7 +514,7 @@ def _judge(
             if stray:
                 problems.append(
                     Problem(
-                        target.key,
+                        shown.get(target.uid, target.key),
                         expectation.file or target.file,
                         None,
                         f"{ident}: the change also alters the effective value {stray[0]}",
@@ -506,9 +523,9 @@ def _judge(
                 continue
             if old_release is not None:
                 paths = [("spec", "values", *p.split(".")) for p in allowed]
-                if o.without_paths(old_release, paths) == o.without_paths(release, paths):
-                    excused[target.key].add(ident)
-                    excused[target.key] |= _values_sources(release)
+                if o.without_intended(old_release, paths) == o.without_intended(release, paths):
+                    excused[target.uid].add(ident)
+                    excused[target.uid] |= _values_sources(release)
     # A release that no Flux Kustomization of this repository applies cannot be judged here:
     # that is "not verified", never a refusal (nothing Flux builds can break).
     unjudged = tuple(e for e in data.values if id(e) not in seen_expectations)
@@ -521,11 +538,11 @@ def _judge(
             sorted(
                 k
                 for k in before_map.keys() & after_map.keys()
-                if before_map[k] != after_map[k] or any(v.subject == k for v in value_changes[target.key])
+                if before_map[k] != after_map[k] or any(v.subject == k for v in value_changes[target.uid])
             )
         )
         for ident in (*added, *removed, *changed):
-            if ident in excused[target.key]:
+            if ident in excused[target.uid]:
                 continue
             if (
                 ident in changed
@@ -542,23 +559,27 @@ def _judge(
                     detail = f" ({path}: {o.show(was)} -> {o.show(now)})"
             problems.append(
                 Problem(
-                    target.key, target.file, target.line, f"the change {verb} {ident}{detail}, which it must not touch"
+                    shown.get(target.uid, target.key),
+                    target.file,
+                    target.line,
+                    f"the change {verb} {ident}{detail}, which it must not touch",
                 )
             )
-        previews.append(TargetPreview(target, "verified", added, removed, changed, tuple(value_changes[target.key])))
+        previews.append(TargetPreview(target, "verified", added, removed, changed, tuple(value_changes[target.uid])))
     # An object that more Flux Kustomizations apply after than before: they would fight over it.
     count_before: dict[str, list[str]] = {}
     count_after: dict[str, list[str]] = {}
     for target in ok:
         for ident in o.by_identity(objs(target, "before")):
-            count_before.setdefault(ident, []).append(target.key)
+            count_before.setdefault(ident, []).append(target.uid)
         for ident in o.by_identity(objs(target, "after")):
-            count_after.setdefault(ident, []).append(target.key)
+            count_after.setdefault(ident, []).append(target.uid)
     for ident, owners in sorted(count_after.items()):
         if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
-            first = next(t for t in ok if t.key == owners[0])
-            message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {', '.join(owners)}"
-            problems.append(Problem(first.key, first.file, first.line, message))
+            first = next(t for t in ok if t.uid == owners[0])
+            names = ", ".join(shown.get(u, u) for u in owners)
+            message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
+            problems.append(Problem(shown.get(first.uid, first.key), first.file, first.line, message))
     return _unique(problems), moves, previews, unjudged
 
 
@@ -604,6 +625,22 @@ def _values_sources(release: o.Obj) -> set[str]:
             kind, name = ref.get("kind", "ConfigMap"), ref.get("name")
             out.add(f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}")
     return out
+
+
+def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.Obj], namespace: str | None) -> str:
+    """Why a newly applied Job does not land beside its release in target's build; "" when it does."""
+    assert job.release is not None
+    spaces = {
+        (d.get("metadata") or {}).get("namespace")
+        for d in built
+        if d.get("kind") == "HelmRelease" and _same_name(job.release, (d.get("metadata") or {}).get("name"))
+    }
+    if not spaces:
+        return f"Job {job.name} would be applied by {target.key}, which does not apply its HelmRelease {job.release}"
+    if namespace not in spaces:
+        where = ", ".join(sorted(str(s) for s in spaces))
+        return f"Job {job.name} would be applied in namespace {namespace}, not its HelmRelease's ({where})"
+    return ""
 
 
 def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:

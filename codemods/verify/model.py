@@ -15,6 +15,11 @@ from typing import Any, Literal
 Scalar = bool | int | float | str | None
 
 
+def uid(file: str, key: str) -> str:
+    """A Flux Kustomization's unique key: its declaring file and namespace/name."""
+    return f"{file}#{key}"
+
+
 @dataclass(frozen=True)
 class FluxTarget:
     """One Flux Kustomization, as far as a build needs it."""
@@ -31,7 +36,14 @@ class FluxTarget:
 
     @property
     def key(self) -> str:
+        """namespace/name, as Flux and the preview name it."""
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @property
+    def uid(self) -> str:
+        """What tells two Flux Kustomizations apart: two clusters may both declare
+        flux-system/apps (clusters/staging/apps.yaml, clusters/production/apps.yaml)."""
+        return uid(self.file, self.key)
 
     def waits_for(self) -> str:
         return f"dependsOn {', '.join(self.depends_on)}" if self.depends_on else "no dependsOn"
@@ -39,13 +51,16 @@ class FluxTarget:
 
 @dataclass(frozen=True)
 class MovedJob:
-    """A Job the plan moves: it must be applied after by exactly `to_target` (a FluxTarget key)."""
+    """A Job the plan moves: it must be applied after by exactly `to_target` (a FluxTarget uid)."""
 
     name: str
     to_target: str
     namespace: str | None = None  # as written in the manifest; the build decides the effective one
     source: str = ""  # logical path before
     destination: str = ""  # logical path after
+    # Set for a Job listed in place: a Job no Flux Kustomization applied before may be added
+    # only in the namespace of this release, as its Flux Kustomization builds it.
+    release: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from codemods.verify.yamlload import LoadError, load, load_all
@@ -206,6 +206,38 @@ def without_paths(doc: Any, paths: Sequence[tuple[str, ...]]) -> Any:
     for path in paths:
         _remove(out, path)
     return out
+
+
+def without_intended(doc: Any, paths: Sequence[tuple[str, ...]]) -> Any:
+    """without_paths, and also each path's ancestors left empty ({} or null) by it: setting
+    `a.b.c` where `a` was `a:`, `a: null` or `a: {}` fills `a`, which is part of setting `a.b.c`."""
+    out = without_paths(doc, paths)
+    for path in paths:
+        for depth in range(len(path) - 1, 0, -1):
+            found, value = lookup_path(out, path[:depth])
+            if found and value in (None, {}):
+                _, parent = lookup_path(out, path[: depth - 1])
+                del parent[path[depth - 1]]
+    return out
+
+
+def lookup_path(values: Any, path: Sequence[str]) -> tuple[bool, Any]:
+    for key in path:
+        if not isinstance(values, dict) or key not in values:
+            return False, None
+        values = values[key]
+    return True, values
+
+
+def intended_ancestor(path: str, before: Any, after: Any, intended: Iterable[str]) -> bool:
+    """Is (path: before -> after) only an ancestor of an intended path being filled: an empty
+    ({} or null) value that the intended leaf now sits under?"""
+    return (
+        before is not MISSING
+        and before in (None, {})
+        and after is MISSING
+        and any(i.startswith(path + ".") for i in intended)
+    )
 
 
 def _remove(node: Any, path: tuple[str, ...]) -> None:

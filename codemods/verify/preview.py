@@ -180,29 +180,43 @@ def _resolve(dependent: FluxTarget, dependency: str) -> str:
 def mermaid(semantic: Semantic) -> str:
     """A flowchart of the Flux Kustomizations involved: dependsOn edges, and each moved Job
     as a labelled edge from where it was applied to where it is applied now."""
-    known = {t.key: t for t in semantic.all_targets}
-    involved: dict[str, FluxTarget] = {p.target.key: p.target for p in semantic.targets}
+    involved: dict[str, FluxTarget] = {p.target.uid: p.target for p in semantic.targets}
     for move in semantic.moves:
-        involved.update({t.key: t for t in (*move.before, *move.after)})
+        involved.update({t.uid: t for t in (*move.before, *move.after)})
+    everyone = {t.uid: t for t in (*semantic.all_targets, *involved.values())}
+    # A node is named namespace/name, and by its file too when two clusters share that name.
+    sharing: dict[str, set[str]] = {}
+    for target in everyone.values():
+        sharing.setdefault(target.key, set()).add(target.uid)
+
+    def name(target: FluxTarget) -> str:
+        return target.key if len(sharing[target.key]) == 1 else f"{target.key} ({target.file})"
+
     edges: list[str] = []
     nodes: dict[str, str] = {}
 
-    def add(key: str) -> str:
-        target = known.get(key) or involved.get(key)
-        label = f"{key}<br/>./{target.path}" if target else key
-        nodes.setdefault(key, f'  {_node(key)}["{_label(label)}"]')
-        return _node(key)
+    def add(target: FluxTarget | None, key: str) -> str:
+        shown = name(target) if target else key
+        label = f"{shown}<br/>./{target.path}" if target else key
+        nodes.setdefault(shown, f'  {_node(shown)}["{_label(label)}"]')
+        return _node(shown)
 
-    for key in sorted(involved):
-        target = involved[key]
-        add(key)
-        for dependency in target.depends_on:
-            other = _resolve(target, dependency)
-            edges.append(f"  {add(key)} -->|dependsOn| {add(other)}")
+    def dependency(dependent: FluxTarget, key: str) -> FluxTarget | None:
+        # The one of that name declared nearest the dependent (the same cluster's directory).
+        found = [t for t in everyone.values() if t.key == key]
+        folder = dependent.file.rsplit("/", 1)[0] if "/" in dependent.file else ""
+        return min(found, key=lambda t: (not t.file.startswith(folder), t.file), default=None)
+
+    for uid in sorted(involved, key=lambda u: (involved[u].key, u)):
+        target = involved[uid]
+        add(target, target.key)
+        for depends in target.depends_on:
+            other = _resolve(target, depends)
+            edges.append(f"  {add(target, target.key)} -->|dependsOn| {add(dependency(target, other), other)}")
     for move in semantic.moves:
         for old in move.before or ():
             for new in move.after or ():
-                edges.append(f'  {add(old.key)} -. "{_label("moves Job " + move.job)}" .-> {add(new.key)}')
+                edges.append(f'  {add(old, old.key)} -. "{_label("moves Job " + move.job)}" .-> {add(new, new.key)}')
     return "\n".join(["flowchart LR", *nodes.values(), *dict.fromkeys(edges)])
 
 
