@@ -20,7 +20,7 @@ from codemods.recipes import params
 from codemods.recipes.params import param
 from codemods.repo.index import Needles, Unit
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import ValuesSource, locate, value_at
+from codemods.repo.values import ValuesSource, locate, split_target_path, value_at
 from codemods.repo.workloads import is_selected
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
@@ -392,7 +392,7 @@ class DisableMigrationJob:
             meta = first(doc, "metadata")
             values_from = first(first(doc, "spec"), "valuesFrom")
             targets = tuple(
-                tuple(p for p in (scalar_value(first(item, "targetPath")) or "").split(".") if p)
+                split_target_path(scalar_value(first(item, "targetPath")) or "")
                 for item in (values_from.value if isinstance(values_from, SequenceNode) else [])
             )
             # One per distinct Flux build: overlays may patch the release differently.

@@ -23,11 +23,13 @@ Each copy of the unit (template and render) is located afresh, so both are edite
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codemods.repo.graph import Application, RepoGraph
 from codemods.repo.index import Unit
+from codemods.repo.layout import Copy
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
 from codemods.yamltext.splice import Splice
 
@@ -205,8 +207,8 @@ class ValuesModel:
                 common.append(source)
         common.append(ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values"))
         variants: list[list[ValuesSource]] = []
-        for app in applications or [None]:
-            variant = common + list(self._patches(name, [app] if app is not None else []))
+        for group in [[app] for app in applications] or [[]]:
+            variant = common + list(self._patches(name, group))
             if variant not in variants:
                 variants.append(variant)
         return variants
@@ -216,7 +218,7 @@ class ValuesModel:
         kind = scalar_value(first(item, "kind")) or "ConfigMap"
         name = scalar_value(first(item, "name")) or ""
         key = scalar_value(first(item, "valuesKey")) or "values.yaml"
-        target = tuple(p for p in (scalar_value(first(item, "targetPath")) or "").split(".") if p)
+        target = split_target_path(scalar_value(first(item, "targetPath")) or "")
         label = f"{kind} {name} ({key})"
         # A generator on the release's own build chain, first: its name is the one written
         # in valuesFrom before kustomize adds the hash suffix.
@@ -282,7 +284,7 @@ class ValuesModel:
                     continue
                 encoded = kind == "Secret" and field_name == "data"
                 sops = first(doc, "sops") is not None or "ENC[" in text
-                data_key = next(k for k, _v in entries(holder, key))
+                data_line = next(k.start_mark.line + 1 for k, _v in entries(holder, key))
                 return ValuesSource(
                     "valuesFrom",
                     candidate,
@@ -294,7 +296,7 @@ class ValuesModel:
                     editable=not (encoded or sops),
                     why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
                     label=f"{label} in {copy.path}",
-                    line=data_key.start_mark.line + 1,
+                    line=data_line,
                     strval=bool(target),
                 )
         return None
@@ -325,7 +327,7 @@ class ValuesModel:
                         else:
                             yield from self._inline_patch(parsed.unit, patch.inline, name)
                     elif patch.path is not None:
-                        patch_unit = self.graph.index.units.get(patch.path)
+                        patch_unit = self.graph.index.units.get(patch.path) or self._json_file(patch.path)
                         if patch_unit is None or (patch_unit.primary.path, 0) in seen:
                             continue
                         seen.add((patch_unit.primary.path, 0))
@@ -339,6 +341,12 @@ class ValuesModel:
                             yield ValuesSource(
                                 "patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}"
                             )
+
+    def _json_file(self, path: str) -> Unit | None:
+        """A JSON patch file: the scan reads only YAML, so it is made a unit of its own here."""
+        if not path.endswith(".json") or not (self.graph.index.root / path).is_file():
+            return None
+        return Unit(path, None, Copy(path, False, None))
 
     def _inline_json6902(self, unit: Unit, node: ScalarNode) -> Iterator[ValuesSource]:
         copy = unit.primary
@@ -455,6 +463,11 @@ class ValuesModel:
                     )
 
 
+def split_target_path(path: str) -> tuple[str, ...]:
+    """A valuesFrom targetPath's keys (Helm's --set: a backslash escapes a dot inside a key)."""
+    return tuple(p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", path) if p)
+
+
 def _pointer(pointer: str) -> tuple[str, ...] | None:
     """A JSON pointer's keys (RFC 6901: `~1` is `/`, `~0` is `~`); None when it is not one."""
     if pointer == "":
@@ -470,8 +483,10 @@ def _is_operation_list(text: str, path: str, delims) -> bool:
         docs = compose(text, path, delims)
     except Exception:  # noqa: BLE001 - not YAML: not an operation list this model reads
         return False
-    return bool(docs) and isinstance(docs[0], SequenceNode) and all(
-        isinstance(item, MappingNode) and first(item, "op") is not None for item in docs[0].value
+    return (
+        bool(docs)
+        and isinstance(docs[0], SequenceNode)
+        and all(isinstance(item, MappingNode) and first(item, "op") is not None for item in docs[0].value)
     )
 
 
