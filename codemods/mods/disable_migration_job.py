@@ -20,10 +20,19 @@ from codemods.recipes import params
 from codemods.recipes.params import param
 from codemods.repo.index import Needles, Unit
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import ValuesSource, locate, value_at
+from codemods.repo.values import ValuesSource, locate, split_target_path, value_at
 from codemods.repo.workloads import is_selected
 from codemods.yamltext.jinja import Delimiters
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, compose, entries, first, scalar_value
+from codemods.yamltext.locate import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    compose,
+    entries,
+    first,
+    scalar_value,
+)
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of, is_empty
 from codemods.yamltext.splice import Splice, apply_splices, insert_lines_before
 
@@ -236,6 +245,21 @@ def _root_insert(text: str, root: Node, parent: tuple[str, ...], assignments: di
     out.notes.extend(f"line {first_key.start_mark.line + 1}: added {'.'.join((*parent, item))}" for item in items)
 
 
+def _strval(text: str) -> Scalar | None:
+    """A targetPath value as helm-controller types it (Helm's --set: strvals typedVal)."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", text):
+        return int(text)
+    return None if text.lower() == "null" else text
+
+
+def _value(source: ValuesSource, node: Node) -> Scalar | None:
+    if source.strval:
+        return _strval(node.value) if isinstance(node, ScalarNode) else None
+    return _plain(node)
+
+
 def _plain(node: Node) -> Scalar | None:
     """A scalar as Helm reads it: plain true/false are booleans, anything quoted a string."""
     if not isinstance(node, ScalarNode):
@@ -268,6 +292,7 @@ class _Release:
     namespace: str | None
     chart: str | None
     sources: tuple[ValuesSource, ...]
+    target_paths: tuple[tuple[str, ...], ...] = ()  # every valuesFrom targetPath, found or not
 
 
 @dataclass(frozen=True)
@@ -327,7 +352,7 @@ class DisableMigrationJob:
 
     def needed(self, ctx: Context) -> list[Needed]:
         """What plan() would change, as facts for the doctor: the same model, the same decision."""
-        found = []
+        found: list[Needed] = []
         for release in self._releases(ctx):
             for fix in self._fixes(ctx, release):
                 source = self._winner(ctx, release, fix.path)
@@ -340,7 +365,11 @@ class DisableMigrationJob:
                         break
                     if hit:
                         break
-                found.append(Needed(release.unit, release.document, release.name, release.chart, fix, source, hit))
+                if hit is None and source.kind == "json6902" and source.line is not None:
+                    hit = (source.path, source.line)  # an operation that replaces or removes the key
+                need = Needed(release.unit, release.document, release.name, release.chart, fix, source, hit)
+                if need not in found:
+                    found.append(need)
         return found
 
     def schema_never_migrated(self, ctx: Context) -> list[tuple[str, str, int]]:
@@ -378,16 +407,24 @@ class DisableMigrationJob:
         found = []
         for unit, index, doc in ctx.helm_release_documents():
             meta = first(doc, "metadata")
-            found.append(
-                _Release(
-                    unit,
-                    index,
-                    scalar_value(first(meta, "name")) or "",
-                    scalar_value(first(meta, "namespace")),
-                    ctx.chart_of(unit, doc),
-                    tuple(ctx.values.sources(unit, index, doc)),
-                )
+            values_from = first(first(doc, "spec"), "valuesFrom")
+            targets = tuple(
+                split_target_path(scalar_value(first(item, "targetPath")) or "")
+                for item in (values_from.value if isinstance(values_from, SequenceNode) else [])
             )
+            # One per distinct Flux build: overlays may patch the release differently.
+            for sources in ctx.values.variants(unit, index, doc):
+                found.append(
+                    _Release(
+                        unit,
+                        index,
+                        scalar_value(first(meta, "name")) or "",
+                        scalar_value(first(meta, "namespace")),
+                        ctx.chart_of(unit, doc),
+                        tuple(sources),
+                        tuple(t for t in targets if t),
+                    )
+                )
         return found
 
     def _lookup(self, ctx: Context, release: _Release):
@@ -395,7 +432,9 @@ class DisableMigrationJob:
             for source in reversed(release.sources):
                 for _located, hits in self._hits(ctx, source, path):
                     if hits:
-                        return _plain(hits[0][1])
+                        return _value(source, hits[0][1])
+                if self._shadows(source, path):
+                    return None  # replaced or removed wholesale: what is below no longer counts
             return None
 
         return lookup
@@ -416,7 +455,19 @@ class DisableMigrationJob:
         return [fix] if fix is not None else []
 
     def _holds(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> bool:
+        if any(target[: len(path)] == path for target in release.target_paths):
+            return True  # a targetPath places a value below it, whether or not its source is found
+        if any(
+            s.op in ("add", "replace") and s.target_path[: len(path)] == path
+            for s in release.sources
+            if s.kind == "json6902"
+        ):
+            return True
         return any(hits for source in release.sources for _l, hits in self._hits(ctx, source, path))
+
+    @staticmethod
+    def _shadows(source: ValuesSource, path: tuple[str, ...]) -> bool:
+        return source.shadows and path[: len(source.target_path)] == source.target_path
 
     @staticmethod
     def _relative(source: ValuesSource, path: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -427,15 +478,20 @@ class DisableMigrationJob:
 
     def _hits(self, ctx: Context, source: ValuesSource, path: tuple[str, ...]):
         relative = self._relative(source, path)
-        if relative is None or not relative:
+        if relative is None or not (relative or source.target_path):
             return []
         copy = source.unit.primary
         text = ctx.readable_text(copy.path, NAME)
         if text is None:
             return []
-        return [
-            (located, value_at(located.root, relative)) for located in locate(source, text, copy.path, copy.delimiters)
-        ]
+        found = []
+        for located in locate(source, text, copy.path, copy.delimiters):
+            if relative:
+                found.append((located, value_at(located.root, relative)))
+            elif isinstance(located.root, ScalarNode) and located.key is not None:
+                # The value placed at the path itself: a targetPath string, an operation's value.
+                found.append((located, [(located.key, located.root)]))
+        return found
 
     # -- the edit -------------------------------------------------------------------------------
     def _winner(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> ValuesSource:
@@ -444,6 +500,8 @@ class DisableMigrationJob:
         for source in reversed(release.sources):
             if any(hits for _l, hits in self._hits(ctx, source, path)):
                 return source
+            if self._shadows(source, path):
+                return source  # the key goes into the operation's value (or is reported)
         best, depth = None, 0
         for source in reversed(release.sources):
             for size in range(len(path) - 1, depth, -1):
@@ -454,13 +512,14 @@ class DisableMigrationJob:
 
     def _apply(self, ctx: Context, release: _Release, source: ValuesSource, fixes: list[Fix]) -> None:
         fix = fixes[0]
-        relative = self._relative(source, fix.path) or fix.path
+        placed = self._relative(source, fix.path)
+        relative = placed if placed is not None else fix.path
         assignments = {f.path[-1]: f.value for f in fixes}
         if not source.editable:
             where = source.unit.primary.path
             ctx.plan.unresolved_warning(
                 where,
-                None,
+                source.line,
                 f"HelmRelease {release.name}: {'.'.join(fix.path)} comes from {source.label}, which is "
                 f"{source.why_not} and cannot be edited here; set it to {render_scalar(fix.value)} by hand",
                 NAME,
@@ -487,7 +546,10 @@ class DisableMigrationJob:
                 self._add_values(text, copy, release, relative[:-1], assignments, out)
             for place in located:
                 inner = _Result()
-                if place.key is None:
+                if not relative:
+                    if isinstance(place.root, ScalarNode) and place.key is not None:
+                        _set_placed(place.text, place.key, place.root, source, fix, inner)
+                elif place.key is None:
                     hits = value_at(place.root, relative)
                     if hits:
                         for key, value in hits:
@@ -555,6 +617,31 @@ class DisableMigrationJob:
             return
         for spec_key, spec in entries(docs[release.document], "spec"):
             _ensure(text, spec_key, spec, ("values", *parent), "spec", assignments, 2, out)
+
+
+def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSource, fix: Fix, out: _Result) -> None:
+    """Set the one value a targetPath string or a JSON6902 operation places at the fix's path. A
+    ConfigMap's data string keeps its quotes (it must stay a string; helm-controller types it)."""
+    if _value(source, node) == fix.value and type(_value(source, node)) is type(fix.value):
+        return
+    new = render_scalar(fix.value)
+    raw = text[node.start_mark.index : node.end_mark.index]
+    line = key.start_mark.line + 1
+    if source.strval:
+        if node.style not in (None, '"', "'") or "\n" in raw:
+            out.skipped.append((line, f"{'.'.join(fix.path)} is a multi-line string; left as it is"))
+            return
+        quote = raw[0] if node.style else ""
+        new = f"{quote}{new}{quote}"
+    elif node.style is not None and node.style not in ('"', "'"):
+        out.skipped.append((line, f"{'.'.join(fix.path)} is a block string; left as it is"))
+        return
+    if node.start_mark.index == node.end_mark.index:
+        colon = text.index(":", key.end_mark.index)
+        out.splices.append(Splice(colon + 1, colon + 1, " " + new))
+    else:
+        out.splices.append(Splice(node.start_mark.index, node.end_mark.index, new))
+    out.notes.append(f"line {line}: set {'.'.join(fix.path)}: {new} (was {raw or 'empty'})")
 
 
 def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Scalar, out: _Result) -> None:

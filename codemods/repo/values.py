@@ -6,7 +6,14 @@ Flux builds the values handed to Helm in this order (domain-facts §4):
    `targetPath` when given;
 2. `spec.values` on top;
 and kustomize patches in the overlays that the release's Flux Kustomization builds rewrite
-the HelmRelease (spec.values) before Flux sees it, so they win over the file they patch.
+the HelmRelease (spec.values) before Flux sees it, so they win over the file they patch: a base's
+patches apply before its overlay's, and a JSON6902 patch's operations in order. Each Flux
+Kustomization that applies the release may patch it differently: `variants()` gives one list of
+sources per distinct build.
+
+A `targetPath` source and a JSON6902 `add`/`replace` operation place one value at a path (the
+ConfigMap's data string, typed like Helm's `--set`; the operation's `value` node). An operation
+replaces what was at its path, so it *shadows* every lower-priority source below that path.
 
 A source is an *address*, not a node: the file's unit, the document, the path to the values
 root (and, for a ConfigMap's data key or an inline patch, the block scalar that holds YAML).
@@ -16,11 +23,13 @@ Each copy of the unit (template and render) is located afresh, so both are edite
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codemods.repo.graph import Application, RepoGraph
 from codemods.repo.index import Unit
+from codemods.repo.layout import Copy
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
 from codemods.yamltext.splice import Splice
 
@@ -81,6 +90,14 @@ class ValuesSource:
     editable: bool = True
     why_not: str = ""
     label: str = ""  # for messages: "ConfigMap openhands-values (helm/values.yaml)"
+    line: int | None = None  # where the source is written, for a report when it cannot be edited
+    strval: bool = False  # a targetPath data string: one flat value, typed like Helm's --set
+    op: str = ""  # a JSON6902 operation: "add", "replace", "remove", ...
+
+    @property
+    def shadows(self) -> bool:
+        """A JSON6902 operation replaces (or removes) everything at its path."""
+        return self.kind == "json6902"
 
     @property
     def path(self) -> str:
@@ -171,26 +188,37 @@ class ValuesModel:
     candidates: list[Unit]  # files that may hold a values source (pre-filtered by needle)
 
     def sources(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[ValuesSource]:
-        """The release's sources, lowest priority first."""
+        """The release's sources, lowest priority first (the patches of every build, together)."""
+        found: list[ValuesSource] = []
+        for variant in self.variants(unit, doc_index, doc):
+            found.extend(source for source in variant if source not in found)
+        return found
+
+    def variants(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[list[ValuesSource]]:
+        """The release's sources, lowest priority first, once per distinct Flux build of it."""
         name = scalar_value(first(first(doc, "metadata"), "name")) or ""
         spec = first(doc, "spec")
         applications = self.graph.appliers(unit.logical)
-        found: list[ValuesSource] = []
+        common: list[ValuesSource] = []
         values_from = first(spec, "valuesFrom")
         for item in values_from.value if isinstance(values_from, SequenceNode) else []:
             source = self._values_from(unit, item, applications)
             if source is not None:
-                found.append(source)
-        found.append(ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values"))
-        found.extend(self._patches(name, applications))
-        return found
+                common.append(source)
+        common.append(ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values"))
+        variants: list[list[ValuesSource]] = []
+        for group in [[app] for app in applications] or [[]]:
+            variant = common + list(self._patches(name, group))
+            if variant not in variants:
+                variants.append(variant)
+        return variants
 
     # -- valuesFrom ------------------------------------------------------------------------
     def _values_from(self, unit: Unit, item: Node, applications: list[Application]) -> ValuesSource | None:
         kind = scalar_value(first(item, "kind")) or "ConfigMap"
         name = scalar_value(first(item, "name")) or ""
         key = scalar_value(first(item, "valuesKey")) or "values.yaml"
-        target = tuple(p for p in (scalar_value(first(item, "targetPath")) or "").split(".") if p)
+        target = split_target_path(scalar_value(first(item, "targetPath")) or "")
         label = f"{kind} {name} ({key})"
         # A generator on the release's own build chain, first: its name is the one written
         # in valuesFrom before kustomize adds the hash suffix.
@@ -207,6 +235,20 @@ class ValuesModel:
                     source_unit = self.graph.index.units.get(file)
                     if source_unit is None:
                         return None
+                    if target:
+                        # The whole file is the one value (with its final newline): no YAML to edit.
+                        return ValuesSource(
+                            "valuesFrom",
+                            source_unit,
+                            0,
+                            (),
+                            target_path=target,
+                            editable=False,
+                            why_not="a generated file whose whole content is the value",
+                            label=f"{label} from {source_unit.primary.path}",
+                            line=1,
+                            strval=True,
+                        )
                     sops = "sops" in posixpath.basename(file) or "ENC[" in (
                         self.graph.text(source_unit.primary.path) or ""
                     )
@@ -220,8 +262,14 @@ class ValuesModel:
                         why_not="SOPS-encrypted" if sops else "",
                         label=f"{label} from {source_unit.primary.path}",
                     )
-        # A ConfigMap or Secret manifest in the repository.
-        for candidate in self.candidates:
+        # A ConfigMap or Secret manifest in the repository. A targetPath value names no values key,
+        # so the pre-filter may have passed over it: look beside the release and along its builds.
+        candidates = list(self.candidates)
+        if target:
+            candidates += [u for directory in dict.fromkeys(directories) for u in self.graph.index.units_in(directory)]
+        for number, candidate in enumerate(candidates):
+            if candidate in candidates[:number]:
+                continue
             text = self.graph.text(candidate.primary.path) or ""
             if name not in text:
                 continue
@@ -236,30 +284,36 @@ class ValuesModel:
                     continue
                 encoded = kind == "Secret" and field_name == "data"
                 sops = first(doc, "sops") is not None or "ENC[" in text
+                data_line = next(k.start_mark.line + 1 for k, _v in entries(holder, key))
                 return ValuesSource(
                     "valuesFrom",
                     candidate,
                     index,
                     (field_name, key),
-                    in_block=True,
+                    # A targetPath value is one flat string (Helm's --set), never a YAML document.
+                    in_block=not target,
                     target_path=target,
                     editable=not (encoded or sops),
                     why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
                     label=f"{label} in {copy.path}",
+                    line=data_line,
+                    strval=bool(target),
                 )
         return None
 
     # -- patches -----------------------------------------------------------------------------
     def _patches(self, name: str, applications: list[Application]) -> Iterator[ValuesSource]:
-        """Strategic-merge patches of the release in the overlays its Flux Kustomization builds."""
+        """Patches of the release in the overlays its Flux Kustomization builds: strategic merge,
+        and each JSON6902 operation on spec.values. A base is built (and patched) before the
+        overlay that includes it, so the chain is walked bottom up."""
         seen: set[tuple[str, int]] = set()
         for app in applications:
-            for link in app.chain:
+            for link in reversed(app.chain):
                 parsed = link.kustomize
                 if parsed is None:
                     continue
-                for number, patch in enumerate(parsed.patches):
-                    if patch.json6902 or (patch.target_kind not in (None, "HelmRelease")):
+                for patch in parsed.patches:
+                    if patch.target_kind not in (None, "HelmRelease"):
                         continue
                     if patch.target_name not in (None, name):
                         continue
@@ -268,19 +322,119 @@ class ValuesModel:
                         if key in seen:
                             continue
                         seen.add(key)
-                        yield from self._inline_patch(parsed.unit, patch.inline, name)
+                        if patch.json6902:
+                            yield from self._inline_json6902(parsed.unit, patch.inline)
+                        else:
+                            yield from self._inline_patch(parsed.unit, patch.inline, name)
                     elif patch.path is not None:
-                        patch_unit = self.graph.index.units.get(patch.path)
+                        patch_unit = self.graph.index.units.get(patch.path) or self._json_file(patch.path)
                         if patch_unit is None or (patch_unit.primary.path, 0) in seen:
                             continue
                         seen.add((patch_unit.primary.path, 0))
                         text = self.graph.text(patch_unit.primary.path) or ""
                         copy = patch_unit.primary
+                        if patch.json6902 or _is_operation_list(text, copy.path, copy.delimiters):
+                            yield from self._json6902(patch_unit, text, (), False, f"patch {copy.path}", None)
+                            continue
                         index = _doc_index(text, copy.path, copy.delimiters, _is("HelmRelease", name))
                         if index is not None:
                             yield ValuesSource(
                                 "patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}"
                             )
+
+    def _json_file(self, path: str) -> Unit | None:
+        """A JSON patch file: the scan reads only YAML, so it is made a unit of its own here."""
+        if not path.endswith(".json") or not (self.graph.index.root / path).is_file():
+            return None
+        return Unit(path, None, Copy(path, False, None))
+
+    def _inline_json6902(self, unit: Unit, node: ScalarNode) -> Iterator[ValuesSource]:
+        copy = unit.primary
+        text = self.graph.text(copy.path) or ""
+        block = embedded(text, node)
+        line = node.start_mark.line + 1
+        for index, doc in enumerate(compose(text, copy.path, copy.delimiters)):
+            for position, item in enumerate(_patch_items(doc)):
+                if first(item, "patch") is not node:
+                    continue
+                label = f"inline JSON6902 patch in {copy.path} (line {line})"
+                if block is None:
+                    # A quoted or folded patch string: its offsets do not map back to the file.
+                    yield ValuesSource(
+                        "json6902",
+                        unit,
+                        index,
+                        (),
+                        target_path=(),
+                        editable=False,
+                        why_not="a JSON6902 patch written as a quoted or folded string",
+                        label=label,
+                        line=line,
+                        op="?",
+                    )
+                    return
+                yield from self._json6902(unit, block.inner, ("patches", position, "patch"), True, label, block, index)
+
+    def _json6902(
+        self,
+        unit: Unit,
+        text: str,
+        container: tuple[Step, ...],
+        in_block: bool,
+        label: str,
+        block: Embedded | None,
+        document: int = 0,
+    ) -> Iterator[ValuesSource]:
+        """One source per operation on spec.values (text: the operation list's own text)."""
+        where = f"{label} (block)" if block else unit.primary.path
+        try:
+            docs = compose(text, where, None if block else unit.primary.delimiters)
+        except Exception:  # noqa: BLE001 - a patch that is not YAML (nor JSON) patches no values
+            return
+        ops = docs[0] if docs else None
+        if not isinstance(ops, SequenceNode):
+            return
+        for position, item in enumerate(ops.value):
+            op = scalar_value(first(item, "op")) or ""
+            pointer = scalar_value(first(item, "path"))
+            if pointer is None or op == "test":
+                continue
+            steps = _pointer(pointer)
+            if steps is None:
+                continue
+            offset = block.outer(item.start_mark.index) if block else item.start_mark.index
+            line = (self.graph.text(unit.primary.path) or "").count("\n", 0, offset) + 1
+            if steps[:2] != ("spec", "values"):
+                if ("spec", "values")[: len(steps)] == steps:
+                    # The operation replaces spec (or values) wholesale: not a shape to edit safely.
+                    yield ValuesSource(
+                        "json6902",
+                        unit,
+                        document,
+                        (),
+                        target_path=(),
+                        editable=False,
+                        why_not=f"a JSON6902 `{op}` of {pointer} as a whole",
+                        label=f"{label}, operation at line {line}",
+                        line=line,
+                        op=op,
+                    )
+                continue
+            editable = op in ("add", "replace") and first(item, "value") is not None
+            yield ValuesSource(
+                "json6902",
+                unit,
+                document,
+                container if in_block else (position, "value"),
+                inner=(position, "value") if in_block else (),
+                in_block=in_block,
+                target_path=steps[2:],
+                editable=editable,
+                why_not="" if editable else f"a JSON6902 `{op}` operation",
+                label=f"{label}, `{op} {pointer}` at line {line}",
+                line=line,
+                op=op,
+            )
 
     def _inline_patch(self, unit: Unit, node: ScalarNode, name: str) -> Iterator[ValuesSource]:
         copy = unit.primary
@@ -307,6 +461,33 @@ class ValuesModel:
                         in_block=True,
                         label=f"inline patch in {copy.path} (line {node.start_mark.line + 1})",
                     )
+
+
+def split_target_path(path: str) -> tuple[str, ...]:
+    """A valuesFrom targetPath's keys (Helm's --set: a backslash escapes a dot inside a key)."""
+    return tuple(p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", path) if p)
+
+
+def _pointer(pointer: str) -> tuple[str, ...] | None:
+    """A JSON pointer's keys (RFC 6901: `~1` is `/`, `~0` is `~`); None when it is not one."""
+    if pointer == "":
+        return ()
+    if not pointer.startswith("/"):
+        return None
+    return tuple(part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/"))
+
+
+def _is_operation_list(text: str, path: str, delims) -> bool:
+    """A patch file holding JSON6902 operations (YAML or JSON), not a strategic-merge object."""
+    try:
+        docs = compose(text, path, delims)
+    except Exception:  # noqa: BLE001 - not YAML: not an operation list this model reads
+        return False
+    return (
+        bool(docs)
+        and isinstance(docs[0], SequenceNode)
+        and all(isinstance(item, MappingNode) and first(item, "op") is not None for item in docs[0].value)
+    )
 
 
 def _patch_items(doc: Node | None) -> list[Node]:

@@ -118,7 +118,10 @@ def effective_values(release: Obj, built: list[Obj]) -> tuple[dict[str, Any], li
             continue
         target_path = ref.get("targetPath")
         if target_path:
-            values = deep_merge(values, _nest(str(target_path).split("."), raw))
+            # helm-controller sets it like Helm's --set (strvals): `a\.b` escapes a dot, and
+            # true/false/null/integers are typed, a quoted value stays a string.
+            path = [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", str(target_path))]
+            values = deep_merge(values, _nest(path, _typed_strval(raw)))
             continue
         try:
             loaded = load(raw)
@@ -144,6 +147,18 @@ def _data(source: Obj, key: str) -> str | None:
         except (ValueError, UnicodeDecodeError):
             return None
     return str(value)
+
+
+def _typed_strval(raw: str) -> Any:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[1:-1]
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    if raw.lower() == "null":
+        return None
+    if raw == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", raw):
+        return int(raw)
+    return raw
 
 
 def _nest(path: list[str], value: Any) -> dict[str, Any]:
@@ -173,10 +188,17 @@ def lookup(values: Any, dotted: str) -> tuple[bool, Any]:
 def value_diff(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
     """(path, before, after) for each leaf that differs; an absent side is MISSING."""
     old, new = dict(flatten(before)), dict(flatten(after))
+
+    def filled(path: str, side: dict[str, Any]) -> bool:
+        # An empty mapping that only gained keys (`{}` -> `{a: 1}`) is not a change of its own.
+        return any(p.startswith(f"{path}.") for p in side) if path else bool(side)
+
     return [
         (path, old.get(path, MISSING), new.get(path, MISSING))
         for path in sorted(old.keys() | new.keys())
         if old.get(path, MISSING) != new.get(path, MISSING)
+        and not (old.get(path) == {} and path not in new and filled(path, new))
+        and not (new.get(path) == {} and path not in old and filled(path, old))
     ]
 
 
