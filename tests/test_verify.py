@@ -553,8 +553,16 @@ _TWO_CLUSTERS_REPO = {
 
 def test_two_clusters_declaring_the_same_name_are_both_built_and_judged(tmp_path: Path) -> None:
     """clusters/staging/apps.yaml and clusters/production/apps.yaml both declare flux-system/apps;
-    production's overlay patch turns the Job back on: the gate must see production and refuse."""
-    _write(tmp_path, _TWO_CLUSTERS_REPO)
+    production's overlay patch turns the Job back on in a way no codemod edits (a JSON6902 copy):
+    the gate must see production and refuse. (With an `add`, the values codemod fixes both
+    clusters: tests/test_values_json6902.py and snapshot s21-json6902-patch-file-two-clusters.)"""
+    files = dict(_TWO_CLUSTERS_REPO)
+    files["apps/production/litellm-patch.yaml"] = (
+        "- op: add\n  path: /spec/values/litellm-helm/migrationJob\n  value: {}\n"
+        "- op: copy\n  from: /spec/values/litellm-helm/db/useExisting\n"
+        "  path: /spec/values/litellm-helm/migrationJob/enabled\n"
+    )
+    _write(tmp_path, files)
     result = run_codemods("run", "--dry-run", str(tmp_path))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Flux Kustomization flux-system/apps (clusters/production/apps.yaml)" in result.stderr
