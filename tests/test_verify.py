@@ -574,3 +574,12 @@ def test_two_clusters_declaring_the_same_name_are_both_built_and_judged(tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("Flux Kustomization flux-system/apps (./apps/production)") == 1
     assert result.stderr.count("Flux Kustomization flux-system/apps (./apps/staging)") == 1
+
+
+def test_the_preview_quotes_a_string_that_reads_as_another_type() -> None:
+    from codemods.verify.objects import show
+
+    # enabled: "false" is a string Helm treats as true: the preview must not say "false -> false".
+    assert (show("false"), show(False)) == ("'false'", "false")
+    assert [show(v) for v in ("1", "1.5", "null", "yes", "")] == ["'1'", "'1.5'", "'null'", "'yes'", "''"]
+    assert [show(v) for v in ("openhands", "v1.2.3", "a b", 3)] == ["openhands", "v1.2.3", "a b", "3"]

@@ -218,8 +218,15 @@ def show(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return value if value and value.strip() == value and "\n" not in value else repr(value)
+        # A string that reads as another type ("false", "1") is quoted, so `"false" -> false` shows.
+        plain = value and value.strip() == value and "\n" not in value and not _READS_AS_OTHER_TYPE.match(value)
+        return value if plain else repr(value)
     return str(value)
+
+
+_READS_AS_OTHER_TYPE = re.compile(
+    r"(?i)(true|false|yes|no|on|off|y|n|null|~|[-+]?(\d[\d_]*)?\.?\d+([e][-+]?\d+)?|0x[0-9a-f]+|0o[0-7]+|[-+]?\.inf|\.nan)\Z"
+)
 
 
 def without_paths(doc: Any, paths: Sequence[tuple[str, ...]]) -> Any:
