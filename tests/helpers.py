@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import gc
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -114,7 +115,8 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
     - the working directory and the environment (os.environ plus env) set, then restored;
       PYTHONPATH in env is put on sys.path as the interpreter would, and what it imported dropped;
     - no caches of an earlier call (the package's functools caches and the build gate's memo
-      are emptied before and after) and the interpreter's default warning filters;
+      are emptied before and after), the interpreter's default warning filters, and logging
+      unconfigured (pytest's capture handlers set aside: a library's warning reaches stderr);
     - at the end, as at a process's exit: the atexit handlers the call registered run, and
       child processes it left running are ended.
     """
@@ -129,6 +131,8 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
     added_paths = _python_path_entries(overrides)
     exit_handlers: list[tuple[Callable[..., object], tuple[object, ...], dict[str, object]]] = []
     saved_register = atexit.register
+    root_logger = logging.getLogger()
+    saved_logging = root_logger.handlers[:], root_logger.level
 
     def register(func: Callable[..., object], *a: object, **kw: object) -> Callable[..., object]:
         exit_handlers.append((func, a, kw))
@@ -148,6 +152,8 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
                 tempfile.tempdir = None
             sys.path[:0] = added_paths
             atexit.register = register  # type: ignore[assignment]
+            root_logger.handlers = []  # no handler: a warning goes to stderr through logging.lastResort
+            root_logger.setLevel(logging.WARNING)
             if cwd is not None:
                 os.chdir(cwd)
             yield out, err
@@ -158,6 +164,8 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
             _end_children()
     finally:
         atexit.register = saved_register
+        root_logger.handlers = saved_logging[0]
+        root_logger.setLevel(saved_logging[1])
         os.chdir(saved_cwd)
         for key, value in saved_env.items():
             if value is None:
