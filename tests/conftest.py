@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import compileall
+import sys
+
+import pytest
 
 from tests.helpers import ROOT
 
@@ -11,3 +14,13 @@ from tests.helpers import ROOT
 # PYTHONDONTWRITEBYTECODE set (as on CI machines), each of those would compile the package from
 # source again: compile it once here, and every subprocess reads the bytecode.
 compileall.compile_dir(ROOT / "codemods", quiet=1)
+
+# Likewise pytest would rewrite and compile every test module's asserts again in each worker
+# (seconds apiece): during collection, let it keep its rewritten bytecode (in tests/__pycache__,
+# which git ignores) for the next run.
+_DONT_WRITE_BYTECODE = sys.dont_write_bytecode
+sys.dont_write_bytecode = False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    sys.dont_write_bytecode = _DONT_WRITE_BYTECODE
