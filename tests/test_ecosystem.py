@@ -75,8 +75,10 @@ def _plugin_wheel(directory: Path) -> Path:
 
 def _fresh_venv_seeing_codemods(venv: Path) -> Path:
     """A new venv (no system site-packages) that sees this environment's codemods through a
-    site directory, so the plugin lands in the venv alone, not in the environment under test."""
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site directory, so the plugin lands in the venv alone, not in the environment under test.
+    Without a pip of its own (ensurepip alone takes seconds): this environment's pip installs
+    into it (`pip --python`)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -94,11 +96,9 @@ def _fresh_venv_seeing_codemods(venv: Path) -> Path:
 
 def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
     python = _fresh_venv_seeing_codemods(tmp_path / "venv")
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(_plugin_wheel(tmp_path))],
-        check=True,
-        capture_output=True,
-    )
+    wheel = _plugin_wheel(tmp_path)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index"]
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
     listing = subprocess.run([str(python), "-m", "codemods", "list"], capture_output=True, text=True, check=True).stdout
     assert "mark-reviewed" in listing and "Append a review marker" in listing
     assert "mark-reviewed" not in run_codemods("list").stdout, "only the venv has the plugin"

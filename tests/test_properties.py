@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
@@ -204,14 +205,42 @@ def _plan_single_file(text: str, jinja: bool):
         return plan, (Path(tmp) / name).read_bytes().decode()
 
 
+# The full count runs with the slow trials (CI); the default run tries a quarter of it.
 PROPERTY = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
+QUICK = settings(PROPERTY, max_examples=30)
+NO_OPS = helmrelease_files(["disabled", "disabled-caps"])
+EDITS = helmrelease_files(["enabled", "enabled-quoted", "no-enabled", "no-job", "flow", "anchored"])
 
 
-@PROPERTY
-@given(helmrelease_files(["disabled", "disabled-caps"]))
+@QUICK
+@given(NO_OPS)
 def test_no_op_run_is_byte_identical(generated: tuple[str, str, bool]) -> None:
+    no_op_run_is_byte_identical(generated)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(NO_OPS)
+def test_no_op_run_is_byte_identical_more_examples(generated: tuple[str, str, bool]) -> None:
+    no_op_run_is_byte_identical(generated)
+
+
+@QUICK
+@given(EDITS)
+def test_edit_changes_only_the_intended_lines_and_data(generated: tuple[str, str, bool]) -> None:
+    edit_changes_only_the_intended_lines_and_data(generated)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(EDITS)
+def test_edit_changes_only_the_intended_lines_and_data_more_examples(generated: tuple[str, str, bool]) -> None:
+    edit_changes_only_the_intended_lines_and_data(generated)
+
+
+def no_op_run_is_byte_identical(generated: tuple[str, str, bool]) -> None:
     text, _form, jinja = generated
     plan, _ = _plan_single_file(text, jinja)
     assert plan.is_empty, plan.diff()
@@ -237,9 +266,7 @@ def _expected(docs: list) -> list:
     return docs
 
 
-@PROPERTY
-@given(helmrelease_files(["enabled", "enabled-quoted", "no-enabled", "no-job", "flow", "anchored"]))
-def test_edit_changes_only_the_intended_lines_and_data(generated: tuple[str, str, bool]) -> None:
+def edit_changes_only_the_intended_lines_and_data(generated: tuple[str, str, bool]) -> None:
     text, form, jinja = generated
     delims = STANDARD if jinja else None
     result = disable_in_text(text, "helmrelease.yaml", delims)
