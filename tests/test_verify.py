@@ -580,6 +580,8 @@ def test_the_preview_quotes_a_string_that_reads_as_another_type() -> None:
     from codemods.verify.objects import show
 
     # enabled: "false" is a string Helm treats as true: the preview must not say "false -> false".
-    assert (show("false"), show(False)) == ("'false'", "false")
-    assert [show(v) for v in ("1", "1.5", "null", "yes", "")] == ["'1'", "'1.5'", "'null'", "'yes'", "''"]
-    assert [show(v) for v in ("openhands", "v1.2.3", "a b", 3)] == ["openhands", "v1.2.3", "a b", "3"]
+    assert (show("false", False), show(False, "false")) == ("'false'", "false")
+    assert [show(v, 0) for v in ("1", "1.5", "null", "yes", "")] == ["'1'", "'1.5'", "'null'", "'yes'", "''"]
+    assert [show(v, 0) for v in ("openhands", "v1.2.3", "a b", 3)] == ["openhands", "v1.2.3", "a b", "3"]
+    # Two strings (a ConfigMap's data) need no quotes to tell them apart.
+    assert (show("1", "2"), show("2", "1")) == ("1", "2")

@@ -556,7 +556,7 @@ def _judge(
                 diff = o.value_diff(before_map[ident], after_map[ident])
                 if diff:
                     path, was, now = diff[0]
-                    detail = f" ({path}: {o.show(was)} -> {o.show(now)})"
+                    detail = f" ({path}: {o.show(was, now)} -> {o.show(now, was)})"
             problems.append(
                 Problem(
                     shown.get(target.uid, target.key),
@@ -663,5 +663,5 @@ def _job_difference(old: o.Obj, new: o.Obj) -> str:
     diff = o.value_diff(old, new)
     if diff:
         path, was, now = diff[0]
-        return f"would change where it lands: {path}: {o.show(was)} -> {o.show(now)}"
+        return f"would change where it lands: {path}: {o.show(was, now)} -> {o.show(now, was)}"
     return "would change where it lands"

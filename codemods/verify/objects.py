@@ -210,7 +210,12 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-def show(value: Any) -> str:
+_ALONE: Any = object()
+
+
+def show(value: Any, against: Any = _ALONE) -> str:
+    """A value as the preview prints it. Shown against the other side of a change, a string
+    that reads as another type is quoted when that side is not a string ('false' -> false)."""
     if value is MISSING:
         return "(unset)"
     if isinstance(value, bool):
@@ -219,7 +224,9 @@ def show(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         # A string that reads as another type ("false", "1") is quoted, so `"false" -> false` shows.
-        plain = value and value.strip() == value and "\n" not in value and not _READS_AS_OTHER_TYPE.match(value)
+        plain = value and value.strip() == value and "\n" not in value
+        if plain and against is not _ALONE and not isinstance(against, str) and _READS_AS_OTHER_TYPE.match(value):
+            plain = False
         return value if plain else repr(value)
     return str(value)
 

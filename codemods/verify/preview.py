@@ -27,7 +27,7 @@ def _target_lines(preview: TargetPreview, indent: str = "  ") -> list[str]:
     changed_values: dict[str, list[str]] = {}
     for change in preview.values:
         changed_values.setdefault(change.subject, []).append(
-            f"{change.path}: {show(change.before)} -> {show(change.after)}"
+            f"{change.path}: {show(change.before, change.after)} -> {show(change.after, change.before)}"
         )
     for ident in preview.added:
         lines.append(f"{indent}+ {ident}")
@@ -99,7 +99,12 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
                 "removed": list(p.removed),
                 "changed": list(p.changed),
                 "values": [
-                    {"object": v.subject, "path": v.path, "before": show(v.before), "after": show(v.after)}
+                    {
+                        "object": v.subject,
+                        "path": v.path,
+                        "before": show(v.before, v.after),
+                        "after": show(v.after, v.before),
+                    }
                     for v in p.values
                 ],
             }
@@ -142,7 +147,7 @@ def markdown(semantic: Semantic) -> str:
         values: dict[str, list[str]] = {}
         for change in preview.values:
             values.setdefault(change.subject, []).append(
-                f"`{change.path}`: `{show(change.before)}` → `{show(change.after)}`"
+                f"`{change.path}`: `{show(change.before, change.after)}` → `{show(change.after, change.before)}`"
             )
         for ident in preview.added:
             out.append(f"- added: {ident}")
