@@ -94,6 +94,14 @@ def _nested_flow(path: tuple[str, ...], items: list[str]) -> str:
     return inner
 
 
+def _scalar_splice(text: str, key: Node, value: Node, new: str) -> Splice:
+    """Replace a scalar's text with new; an empty value (`key:`) gets ` new` after its colon."""
+    if value.start_mark.index == value.end_mark.index:
+        colon = text.index(":", key.end_mark.index)
+        return Splice(colon + 1, colon + 1, " " + new)
+    return Splice(value.start_mark.index, value.end_mark.index, new)
+
+
 def _assign(
     text: str, key: Node, mapping: Node, dotted: str, assignments: Mapping[str, Scalar], step: int, out: _Result
 ) -> None:
@@ -118,13 +126,8 @@ def _assign(
             if _holds(v, value):
                 continue
             new = render_scalar(value)
-            if v.style is None and v.value == "" and v.start_mark.index == v.end_mark.index:
-                colon = text.index(":", k.end_mark.index)
-                out.splices.append(Splice(colon + 1, colon + 1, " " + new))
-                was = "empty"
-            else:
-                was = text[v.start_mark.index : v.end_mark.index]
-                out.splices.append(Splice(v.start_mark.index, v.end_mark.index, new))
+            was = text[v.start_mark.index : v.end_mark.index] or "empty"
+            out.splices.append(_scalar_splice(text, k, v, new))
             out.notes.append(f"line {line}: set {dotted}.{name}: {new} (was {was})")
 
 
@@ -636,11 +639,7 @@ def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSour
     elif node.style is not None and node.style not in ('"', "'"):
         out.skipped.append((line, f"{'.'.join(fix.path)} is a block string; left as it is"))
         return
-    if node.start_mark.index == node.end_mark.index:
-        colon = text.index(":", key.end_mark.index)
-        out.splices.append(Splice(colon + 1, colon + 1, " " + new))
-    else:
-        out.splices.append(Splice(node.start_mark.index, node.end_mark.index, new))
+    out.splices.append(_scalar_splice(text, key, node, new))
     out.notes.append(f"line {line}: set {'.'.join(fix.path)}: {new} (was {raw or 'empty'})")
 
 
@@ -650,9 +649,5 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
         return
     new = render_scalar(wanted)
     was = text[value.start_mark.index : value.end_mark.index] or "empty"
-    if value.start_mark.index == value.end_mark.index:
-        colon = text.index(":", key.end_mark.index)
-        out.splices.append(Splice(colon + 1, colon + 1, " " + new))
-    else:
-        out.splices.append(Splice(value.start_mark.index, value.end_mark.index, new))
+    out.splices.append(_scalar_splice(text, key, value, new))
     out.notes.append(f"line {key.start_mark.line + 1}: set {dotted}: {new} (was {was})")
