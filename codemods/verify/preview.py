@@ -24,11 +24,7 @@ def _target_lines(preview: TargetPreview, indent: str = "  ") -> list[str]:
     ]
     if preview.status != "verified":
         return lines
-    changed_values: dict[str, list[str]] = {}
-    for change in preview.values:
-        changed_values.setdefault(change.subject, []).append(
-            f"{change.path}: {show(change.before, change.after)} -> {show(change.after, change.before)}"
-        )
+    changed_values = _values_by_subject(preview, "{path}: {before} -> {after}")
     for ident in preview.added:
         lines.append(f"{indent}+ {ident}")
     for ident in preview.removed:
@@ -144,11 +140,7 @@ def markdown(semantic: Semantic) -> str:
         )
         if preview.status != "verified":
             continue
-        values: dict[str, list[str]] = {}
-        for change in preview.values:
-            values.setdefault(change.subject, []).append(
-                f"`{change.path}`: `{show(change.before, change.after)}` → `{show(change.after, change.before)}`"
-            )
+        values = _values_by_subject(preview, "`{path}`: `{before}` → `{after}`")
         for ident in preview.added:
             out.append(f"- added: {ident}")
         for ident in preview.removed:
@@ -246,3 +238,13 @@ def released(semantic: Semantic) -> list[tuple[str | None, str]]:
             namespace, _slash, name = ident.rpartition("/")
             found[(namespace or None, name)] = None
     return list(found)
+
+
+def _values_by_subject(preview: TargetPreview, line: str) -> dict[str, list[str]]:
+    """Each changed object's value changes, one formatted line each (text and Markdown share it);
+    each side is shown against the other, so 'false' -> false reads as a type change."""
+    found: dict[str, list[str]] = {}
+    for change in preview.values:
+        before, after = show(change.before, change.after), show(change.after, change.before)
+        found.setdefault(change.subject, []).append(line.format(path=change.path, before=before, after=after))
+    return found
