@@ -7,7 +7,7 @@ from pathlib import Path
 
 from codemods.diagnostics import NOT_UTF8, Diagnostic
 from codemods.errors import EncodingError, InputError
-from codemods.mods import Codemod, Context, every, names
+from codemods.mods import Codemod, Context, factory, is_known, names, run_order
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
 from codemods.recipes import load as load_recipe
@@ -28,18 +28,20 @@ def select(
     """The recipe's codemods (default: litellm-migration), plus opt-in ones named in include;
     --only may name any codemod, configured by the recipe when the recipe has it."""
     only, skip, include = list(only), list(skip), list(include)
-    known = names()
     for name in [*only, *skip, *include]:
-        if name not in known:
-            raise UnknownCodemod(f"unknown codemod {name!r}; known: {', '.join(known)}")
+        if not is_known(name):
+            raise UnknownCodemod(f"unknown codemod {name!r}; known: {', '.join(names())}")
     base = instantiate(recipe if recipe is not None else load_recipe(None))
-    pool = {mod.name: mod for mod in every()} | {mod.name: mod for mod in base}
-    order = {name: i for i, name in enumerate(known)}
+    configured = {mod.name: mod for mod in base}
+
+    def pick(name: str) -> Codemod:
+        return configured.get(name) or factory(name)()
+
     if only:
-        chosen = sorted((pool[name] for name in set(only)), key=lambda m: order[m.name])
+        chosen = [pick(name) for name in set(only)]
     else:
-        chosen = base + [pool[name] for name in include if name not in {m.name for m in base}]
-        chosen.sort(key=lambda m: order[m.name])
+        chosen = base + [pick(name) for name in include if name not in configured]
+    chosen.sort(key=lambda m: run_order(m.name))
     return [m for m in chosen if m.name not in skip]
 
 

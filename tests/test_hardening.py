@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from codemods.errors import InputError
 from codemods.plan import Plan
-from codemods.repo.index import scan
+from codemods.repo.index import FIRST_READ, MAX_FILE_BYTES, scan
 from tests.helpers import ROOT, git, git_init, run_codemods, tree
 
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
@@ -164,3 +165,32 @@ def test_non_utf8_release_is_preserved_with_a_warning(tmp_path: Path) -> None:
     assert (repo / "hr.yaml").read_bytes() == data
     assert "hr.yaml:4: not valid UTF-8: left unchanged" in result.stderr
     assert tree(repo) == {"hr.yaml": data}
+
+
+def test_a_fifo_named_like_a_manifest_is_reported_not_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    os.mkfifo(repo / "pipe.yaml")  # a read would block for ever
+    (repo / "job.yaml").write_text("kind: Job\n")
+    index = scan(repo)
+    assert ("pipe.yaml", "not a regular file: not read") in index.skipped
+    assert "job.yaml" in index.units and "pipe.yaml" not in index.units
+
+
+@pytest.mark.parametrize("size", [0, FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, 3 * FIRST_READ + 7, MAX_FILE_BYTES])
+def test_the_scan_reads_every_byte_up_to_the_cap(tmp_path: Path, size: int) -> None:
+    """The scan reads with os.read: a file the first read does not cover is read to its end."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    body = b"# litellm-helm\n" + b"#" * max(size - 16, 0) + b"\n" if size else b""
+    assert len(body) == size
+    (repo / "values.yaml").write_bytes(body)
+    (repo / "kustomization.yaml").write_bytes(body)
+    index = scan(repo)
+    assert "values.yaml" in index.units and not index.skipped
+    assert index.kept("kustomization.yaml") == body
+    assert ("values.yaml" in index.facts) == bool(size)  # the needle is in the first bytes
+    (repo / "values.yaml").write_bytes(body + b"#")
+    (repo / "kustomization.yaml").unlink()
+    if size == MAX_FILE_BYTES:  # one byte more than the cap: reported, not read
+        assert any(path == "values.yaml" and "too large" in why for path, why in scan(repo).skipped)

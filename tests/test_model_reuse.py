@@ -103,3 +103,66 @@ def test_the_word_index_finds_every_reference_in_the_corpus() -> None:
     if not CORPUS.is_dir():
         pytest.skip(f"no corpus at {CORPUS} (../shared is not beside this checkout)")
     assert _every_reference_is_found(CORPUS) > 100
+
+
+def _lazy_answers_equal_the_word_index(root: Path) -> int:
+    """A run that asks referrers() a few times answers by a byte search of each kustomization
+    file instead of building the word index: for every path, both must name the same
+    directories, in the same order."""
+    from codemods.repo.index import scan
+
+    index = scan(root)
+    full = RepoGraph(index)
+    mentioned = full._mentions()
+    questions = set(mentioned) | set(index.units)
+    questions |= {posixpath.dirname(p) for p in questions}
+    lazy = RepoGraph(index)
+    for question in sorted(questions):
+        lazy._asked.clear()  # below the threshold for every question: always the byte search
+        assert lazy._mentioners(question) == mentioned.get(question, []), question
+    return len(questions)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_byte_search_answers_as_the_word_index_on_every_case(case: str) -> None:
+    _lazy_answers_equal_the_word_index(SNAPSHOTS / case / "before")
+
+
+def test_the_byte_search_answers_as_the_word_index_in_any_spelling(tmp_path: Path) -> None:
+    for directory in ("a/sub dir", "a/b/c", "d", "e/f"):
+        (tmp_path / directory).mkdir(parents=True)
+    (tmp_path / "a" / "kustomization.yaml").write_text(
+        "resources: [./x.yaml, 'b/', \"sub dir/y.yaml\", /d/abs.yaml, ../e/f]\n"
+        "configMapGenerator:\n  - name: c\n    files:\n      - key=./b/../z.txt\n"
+        "patches:\n  - path: ./b//p.yaml # a comment\n"
+        "components:\n  - b\\\\c\n"
+    )
+    (tmp_path / "a" / "b" / "kustomization.yaml").write_text("resources:\n  - ./c/.\n  - ..\n  - .\n")
+    (tmp_path / "d" / "kustomization.yaml").write_text("resources:\n  - ../a/x.yaml # https://example.com/x\n")
+    (tmp_path / "e" / "f" / "kustomization.yaml").write_text(
+        "# yaml-language-server: $schema=https://json.schemastore.org/kustomization\nresources: [/a/b/c]\n"
+    )
+    assert _lazy_answers_equal_the_word_index(tmp_path) > 10
+
+
+def test_the_byte_search_answers_as_the_word_index_in_the_corpus() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"no corpus at {CORPUS} (../shared is not beside this checkout)")
+    assert _lazy_answers_equal_the_word_index(CORPUS) > 100
+
+
+def test_a_few_questions_search_bytes_and_many_build_the_word_index(tmp_path: Path) -> None:
+    from codemods.repo.graph import _LAZY_QUESTIONS
+    from codemods.repo.index import scan
+
+    for i in range(_LAZY_QUESTIONS + 5):
+        (tmp_path / f"app{i}").mkdir()
+        (tmp_path / f"app{i}" / "kustomization.yaml").write_text("resources:\n  - ./helmrelease.yaml\n")
+    graph = RepoGraph(scan(tmp_path))
+    asked = [f"app{i}/helmrelease.yaml" for i in range(_LAZY_QUESTIONS + 5)]
+    for question in asked[:_LAZY_QUESTIONS]:
+        assert [f.directory for f, _ref in graph.referrers(question)] == [posixpath.dirname(question)]
+    assert graph._mentioned is None  # a run that fixes one app asks a handful: no word index
+    for question in asked[_LAZY_QUESTIONS:]:
+        assert [f.directory for f, _ref in graph.referrers(question)] == [posixpath.dirname(question)]
+    assert graph._mentioned is not None  # the doctor's run over every manifest: built once

@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from codemods.errors import InputError
 from codemods.recipes.params import ParamError, validators_of
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose
+
+# The package's own files (importlib.resources would cost every run a tenth of its start-up).
+PRESETS = Path(__file__).parent / "presets"
 
 DEFAULT = "litellm-migration"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -91,9 +93,6 @@ class _Reader:
 
 def parse_recipe(text: str, source: str, known: set[str] | None = None) -> Recipe:
     """Validate a recipe file; every error names the file and the line."""
-    from codemods.mods import names  # late: plugins add codemods
-
-    known = known if known is not None else set(names())
     reader = _Reader(source)
     docs = [d for d in compose(text, source, None) if d is not None]
     if len(docs) != 1:
@@ -130,7 +129,7 @@ def parse_recipe(text: str, source: str, known: set[str] | None = None) -> Recip
     )
 
 
-def _step(reader: _Reader, node: Node, known: set[str]) -> Step:
+def _step(reader: _Reader, node: Node, known: set[str] | None) -> Step:
     fields = reader.mapping(node, "a step")
     for key, (key_node, _v) in fields.items():
         if key not in ("codemod", "with"):
@@ -139,8 +138,9 @@ def _step(reader: _Reader, node: Node, known: set[str]) -> Step:
         raise reader.fail(node, "a step needs 'codemod'")
     codemod_node = fields["codemod"][1]
     codemod = reader.text(fields, "codemod")
-    if codemod not in known:
-        raise reader.fail(codemod_node, f"unknown codemod {codemod!r}; known: {', '.join(sorted(known))}")
+    if not (codemod in known if known is not None else _installed(codemod)):
+        listed = known if known is not None else _installed_names()
+        raise reader.fail(codemod_node, f"unknown codemod {codemod!r}; known: {', '.join(sorted(listed))}")
     params: dict[str, Any] = {}
     if "with" in fields:
         from codemods.mods import factory  # the codemod's own Params dataclass is the schema
@@ -160,8 +160,20 @@ def _step(reader: _Reader, node: Node, known: set[str]) -> Step:
     return Step(codemod, params)
 
 
+def _installed(name: str) -> bool:
+    from codemods.mods import is_known  # late: the registry imports this module
+
+    return is_known(name)
+
+
+def _installed_names() -> list[str]:
+    from codemods.mods import names
+
+    return names()
+
+
 def _preset(name: str):
-    return resources.files("codemods.recipes").joinpath("presets", f"{name}.yaml")
+    return PRESETS / f"{name}.yaml"
 
 
 @cache
@@ -177,7 +189,7 @@ def _builtin_one(name: str) -> Recipe:
 def builtin() -> dict[str, Recipe]:
     """The recipes shipped with codemods, by name (parsed once per process)."""
     recipes = {}
-    for entry in sorted(resources.files("codemods.recipes").joinpath("presets").iterdir(), key=lambda e: e.name):
+    for entry in sorted(PRESETS.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             recipe = parse_recipe(entry.read_text(encoding="utf-8"), f"builtin:{entry.name}")
             recipes[recipe.name] = recipe

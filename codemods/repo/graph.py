@@ -52,6 +52,8 @@ APPLYING_FIELDS = ("resources", "components")
 _REMOTE = re.compile(r"^(?:[a-zA-Z][\w+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?=([^}]*))?\}")
 MAX_DEPTH = 64  # reference chains longer than this are cycles or nonsense
+# Below this many referrers() questions a byte search answers each; above, the word index pays.
+_LAZY_QUESTIONS = 64
 
 
 def is_remote(value: str) -> bool:
@@ -385,6 +387,8 @@ class RepoGraph:
     _roots: dict[tuple[str, str], str] = field(default_factory=dict)  # source -> its artifact root
     _by_last: dict[str, list[tuple[str, Unit]]] | None = None  # spec.path candidates by last segment
     _mentioned: dict[str, list[str]] | None = None  # path -> directories whose kustomization may name it
+    _asked: dict[str, list[str]] = field(default_factory=dict)  # answered without the word index
+    _search: list[tuple[Unit, str, str, bytes | None]] | None = None  # see _searchable()
     _with_components: list[tuple[Unit, str]] | None = None  # Flux files that have spec.components
 
     @classmethod
@@ -451,40 +455,95 @@ class RepoGraph:
             self._kustomize[directory] = parsed
         return self._kustomize[directory]
 
-    def _mentions(self) -> dict[str, list[str]]:
-        """Repository path -> directories whose kustomization file has a word that resolves to it.
+    def _words_resolve_to(self, unit: Unit) -> set[str]:
+        """Every repository path that a word of this kustomization file resolves to.
 
         A reference is always one such word, in any style (block or flow, quoted or not,
         `key=path` in a generator), so this over-approximates the references: a comment's word
-        or a key is only a candidate, and the parse decides. Built in one pass over the text
-        of every kustomization file, it makes each referrers() question a lookup instead of a
-        scan of every file (the doctor asks it of every manifest)."""
+        or a key is only a candidate, and the parse decides."""
+        here = posixpath.dirname(unit.logical)
+        text = self.text(unit.primary.path) or ""
+        if unit.primary.path in self._read_errors:
+            # Its words still count: a file that may list the target is one the run needs.
+            text = self._lossy(unit.primary.path)
+        words = set(_WORD_SPLIT.split(text))
+        words.update(q for pair in _QUOTED.findall(text) for q in pair if q)  # paths with spaces
+        prefix = f"{here}/" if here else ""
+        targets: set[str] = set()
+        for word in words:
+            if not word or word.endswith(":") or "://" in word:
+                continue
+            word = word.removeprefix("./")
+            if word and "/." not in word and "\\" not in word and "//" not in word and word[0] not in "./":
+                target = prefix + word.rstrip("/")  # plain words need no normalizing (most of them)
+            else:
+                target = _join(here, word)  # exactly as a reference's target is resolved
+            if target and not target.startswith(".."):
+                targets.add(target)
+        return targets
+
+    def _mentions(self) -> dict[str, list[str]]:
+        """Repository path -> directories whose kustomization file has a word that resolves to it.
+
+        Built in one pass over the text of every kustomization file, it makes each referrers()
+        question a lookup instead of a scan of every file (the doctor asks it of every manifest)."""
         if self._mentioned is None:
             mentioned: dict[str, list[str]] = {}
             for unit in self.index.kustomizations():
                 here = posixpath.dirname(unit.logical)
-                text = self.text(unit.primary.path) or ""
-                if unit.primary.path in self._read_errors:
-                    # Its words still count: a file that may list the target is one the run needs.
-                    text = self._lossy(unit.primary.path)
-                words = set(_WORD_SPLIT.split(text))
-                words.update(q for pair in _QUOTED.findall(text) for q in pair if q)  # paths with spaces
-                prefix = f"{here}/" if here else ""
-                for word in words:
-                    if not word or word.endswith(":") or "://" in word:
-                        continue
-                    word = word.removeprefix("./")
-                    if word and "/." not in word and "\\" not in word and "//" not in word and word[0] not in "./":
-                        target = prefix + word.rstrip("/")  # plain words need no normalizing (most of them)
-                    else:
-                        target = _join(here, word)  # exactly as a reference's target is resolved
-                    if not target or target.startswith(".."):
-                        continue
+                for target in self._words_resolve_to(unit):
                     listed = mentioned.setdefault(target, [])
                     if not listed or listed[-1] != here:
                         listed.append(here)
             self._mentioned = mentioned
         return self._mentioned
+
+    def _mentioners(self, logical: str) -> list[str]:
+        """The directories whose kustomization file has a word that resolves to logical.
+
+        A run that fixes one app asks this a few times; a byte search of each file answers
+        those without the word index, which costs a pass over every word of every kustomization
+        file. Past _LAZY_QUESTIONS questions (the doctor's whole-repository run) the index is
+        built once and answers the rest."""
+        if self._mentioned is not None or len(self._asked) >= _LAZY_QUESTIONS:
+            return self._mentions().get(logical, [])
+        if logical in self._asked:
+            return self._asked[logical]
+        found: list[str] = []
+        encoded = logical.encode("utf-8")
+        for unit, here, prefix, data in self._searchable():
+            # No word of the file can resolve to logical (see _words_resolve_to) unless: a plain
+            # word resolves below here, to here/word, so the file holds logical's path relative
+            # to here; a word starting with `/` holds logical itself; and any other word needs
+            # normalizing (`..`, `/.`, `//`, a backslash): such files have data None here.
+            if (
+                data is not None
+                and here != logical
+                and encoded not in data
+                and not (logical.startswith(prefix) and logical[len(prefix) :].encode("utf-8") in data)
+            ):
+                continue
+            if (not found or found[-1] != here) and logical in self._words_resolve_to(unit):
+                found.append(here)
+        self._asked[logical] = found
+        return found
+
+    def _searchable(self) -> list[tuple[Unit, str, str, bytes | None]]:
+        """(unit, directory, directory/ prefix, bytes or None: always read) of each kustomization file."""
+        if self._search is None:
+            self._search = []
+            for unit in self.index.kustomizations():
+                here = posixpath.dirname(unit.logical)
+                # Decoded as the word index would (cheap next to its word pass): a file that is
+                # not UTF-8 is said once, as a warning, whether or not a question needs it.
+                self.text(unit.primary.path)
+                data = self.index.kept(unit.primary.path)
+                if data is not None and (
+                    b".." in data or b"/." in data or b"\\" in data or data.count(b"//") > data.count(b"://")
+                ):
+                    data = None
+                self._search.append((unit, here, f"{here}/" if here else "", data))
+        return self._search
 
     def has_kustomization(self, directory: str) -> bool:
         return self.index.kustomization(directory) is not None
@@ -498,7 +557,7 @@ class RepoGraph:
         found: list[tuple[KustomizeFile, Ref]] = []
         # Only a kustomization with a word that resolves to logical can name it: a bare
         # "helmrelease.yaml" names a different file in every app; only those few are parsed.
-        for here in self._mentions().get(logical, ()):
+        for here in self._mentioners(logical):
             parsed = self.kustomize_file(here)
             if parsed is None:
                 continue

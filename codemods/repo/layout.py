@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from codemods.errors import InputError
 from codemods.yamltext.jinja import STANDARD, Delimiters
@@ -32,9 +31,8 @@ IN_PLACE_SUFFIX = ".j2"
 LayoutKind = Literal["makejinja", "in-place", "rendered"]
 
 
-@dataclass(frozen=True)
-class Copy:
-    """One physical file of a logical unit."""
+class Copy(NamedTuple):
+    """One physical file of a logical unit. (A NamedTuple: the scan makes one per file.)"""
 
     path: str
     is_template: bool
@@ -258,6 +256,8 @@ def load_layout(root: Path) -> Layout:
     config_path = root / "makejinja.toml"
     if not config_path.is_file():
         return Layout()
+    import tomllib  # only a makejinja repository pays for it
+
     try:
         config = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:

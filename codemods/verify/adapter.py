@@ -110,7 +110,9 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
             templates[dst[: -len(".j2")]] = dst
     planned = writes(plan)
     kustomizations = tuple(u.logical for u in index.kustomizations())
-    targets = list(flux_targets(plan, relevant(plan.root, planned, kustomizations, templates), graph))
+    targets = list(
+        flux_targets(plan, relevant(plan.root, planned, kustomizations, templates, index.kept_files()), graph)
+    )
     moved: list[MovedJob] = []
     placed: list[tuple[str, str, str | None]] = [(src, dst, None) for src, dst in plan.relocated.items()]
     placed += [(path, path, release) for path, release in plan.listed.items() if path not in plan.relocated]
@@ -170,4 +172,5 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
         may_gain_metadata=frozenset(may_gain),
         kustomizations=kustomizations,
         templates=templates,
+        read=index.kept_files(),
     )

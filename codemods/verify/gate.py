@@ -117,14 +117,16 @@ def _reach(
     kustomizations: Iterable[str],
     templates: Mapping[str, str],
     options: Options | None = None,
+    on_disk: Mapping[str, bytes] | None = None,
 ) -> tuple[Tree, Tree, set[str], set[str]]:
     """The trees before and after, and what includes a touched file in each (remembered for
-    the last input: the adapter asks first, then the gate with the same one)."""
+    the last input: the adapter asks first, then the gate with the same one). on_disk: files
+    already read, the same bytes as on disk, so not part of the key."""
     jinja_vars = options.jinja_vars if options is not None else None
     key = _reach_key(root, writes, kustomizations, templates, jinja_vars)
     if key in _REACH_MEMO:  # used once: the files on disk may change before a later call
         return _REACH_MEMO.pop(key)
-    result = _compute_reach(root, writes, kustomizations, templates, jinja_vars)
+    result = _compute_reach(root, writes, kustomizations, templates, jinja_vars, on_disk or {})
     _REACH_MEMO.clear()
     _REACH_MEMO[key] = result
     return result
@@ -151,8 +153,9 @@ def _compute_reach(
     kustomizations: Iterable[str],
     templates: Mapping[str, str],
     jinja_vars: Mapping[str, object] | None,
+    on_disk: Mapping[str, bytes],
 ) -> tuple[Tree, Tree, set[str], set[str]]:
-    before = Tree(root, {}, templates, jinja_vars)
+    before = Tree(root, {}, templates, jinja_vars, on_disk=on_disk)
     templates_after = {logical: t for logical, t in templates.items() if writes.get(t, b"") is not None}
     after = Tree(root, writes, templates_after, jinja_vars, base=before)
     touched = set(writes) | {logical for logical, t in templates.items() if t in writes}
@@ -170,11 +173,15 @@ def _compute_reach(
 
 
 def relevant(
-    root: Path, writes: Mapping[str, bytes | None], kustomizations: Iterable[str], templates: Mapping[str, str]
+    root: Path,
+    writes: Mapping[str, bytes | None],
+    kustomizations: Iterable[str],
+    templates: Mapping[str, str],
+    on_disk: Mapping[str, bytes] | None = None,
 ) -> set[str]:
     """Files and directories whose build includes a planned write, before or after: a Flux
     Kustomization can only be affected when its spec.path is one of them or above one."""
-    _before, _after, reach_before, reach_after = _reach(root, writes, kustomizations, templates)
+    _before, _after, reach_before, reach_after = _reach(root, writes, kustomizations, templates, on_disk=on_disk)
     return reach_before | reach_after
 
 
@@ -285,7 +292,9 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         return Semantic("skipped", reason="nothing to change", all_targets=data.targets)
     if options.kustomize is None:
         return Semantic("not verified", reason=NO_KUSTOMIZE, all_targets=data.targets)
-    before, after, reach_before, reach_after = _reach(root, data.writes, data.kustomizations, data.templates, options)
+    before, after, reach_before, reach_after = _reach(
+        root, data.writes, data.kustomizations, data.templates, options, data.read
+    )
     wanted = {m.to_target for m in data.moved_jobs}
     affected = [
         t

@@ -87,6 +87,9 @@ class VerifyInput:
     kustomizations: tuple[str, ...] = ()
     # Logical files that exist only as in-place templates: logical path -> template path.
     templates: Mapping[str, str] = field(default_factory=dict)
+    # Bytes already read of files as they are on disk (regular files, by path): the gate reads
+    # these from here, not from disk a second time. Any other file is read from disk.
+    read: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

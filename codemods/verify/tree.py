@@ -54,6 +54,7 @@ class Tree:
     templates: Mapping[str, str] = field(default_factory=dict)  # logical -> in-place template path
     jinja_vars: Mapping[str, object] | None = None
     base: Tree | None = None  # the same root without writes: its reads are shared
+    on_disk: Mapping[str, bytes] = field(default_factory=dict)  # files already read from disk
     _read: dict[str, bytes | None] = field(default_factory=dict)
     _listing: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     _closure: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -81,6 +82,9 @@ class Tree:
             return rendered.encode("utf-8")
         if self.base is not None:
             return self.base.read(path)
+        data = self.on_disk.get(path)
+        if data is not None:
+            return data
         full = self.root / path
         if full.is_file() and not full.is_symlink():
             return full.read_bytes()
