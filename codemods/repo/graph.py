@@ -383,7 +383,6 @@ class RepoGraph:
     _flux: dict[str, list[FluxKustomization]] = field(default_factory=dict)
     _appliers: dict[tuple[str, str], list[Application]] = field(default_factory=dict)
     _active: set[tuple[str, str]] = field(default_factory=set)
-    _all_dirs: set[str] = field(default_factory=set)
     _roots: dict[tuple[str, str], str] = field(default_factory=dict)  # source -> its artifact root
     _by_last: dict[str, list[tuple[str, Unit]]] | None = None  # spec.path candidates by last segment
     _mentioned: dict[str, list[str]] | None = None  # path -> directories whose kustomization may name it
@@ -533,7 +532,7 @@ class RepoGraph:
         if self._search is None:
             self._search = []
             for unit in self.index.kustomizations():
-                here = posixpath.dirname(unit.logical)
+                here = unit.logical.rpartition("/")[0]
                 # Decoded as the word index would (cheap next to its word pass): a file that is
                 # not UTF-8 is said once, as a warning, whether or not a question needs it.
                 self.text(unit.primary.path)
@@ -631,14 +630,7 @@ class RepoGraph:
 
     # -- sources whose artifact root is a subdirectory --------------------------------------------
     def _directories(self) -> set[str]:
-        if not self._all_dirs:
-            for logical in self.index.units:
-                directory = posixpath.dirname(logical)
-                while directory and directory not in self._all_dirs:
-                    self._all_dirs.add(directory)
-                    directory = posixpath.dirname(directory)
-            self._all_dirs.add("")
-        return self._all_dirs
+        return self.index.directories()
 
     def _under_artifact_root(self, ks: FluxKustomization) -> FluxKustomization:
         """A source built from a subdirectory (`flux push artifact --path=./kubernetes`) roots every

@@ -86,6 +86,9 @@ class RepoIndex:
     # The bytes scan() already read of the files every graph question reads again (kustomization
     # files and Flux Kustomizations): a few KiB each, and a second open() of thousands is not free.
     _kept: dict[str, bytes] = field(default_factory=dict)
+    _logical_of: dict[str, str] = field(default_factory=dict)  # physical -> logical, files with facts
+    _kustomization_files: set[str] = field(default_factory=set)  # logical paths
+    _directories: set[str] | None = None
 
     def units_in(self, logical_dir: str) -> list[Unit]:
         return [self.units[p] for p in self._dirs.get(logical_dir, ())]
@@ -100,23 +103,27 @@ class RepoIndex:
     def kustomizations(self) -> list[Unit]:
         """Every kustomization file's unit, in path order (computed once: the index is final)."""
         if "kustomizations" not in self._memo:
-            self._memo["kustomizations"] = [
-                u for logical, u in sorted(self.units.items()) if posixpath.basename(logical) in KUSTOMIZATION_NAMES
-            ]
+            self._memo["kustomizations"] = [self.units[logical] for logical in sorted(self._kustomization_files)]
         return self._memo["kustomizations"]
 
     def flagged(self, attribute: str) -> list[Unit]:
         """Units with at least one copy whose facts have attribute set, in path order."""
         key = f"flagged:{attribute}"
         if key not in self._memo:
-            seen: dict[str, Unit] = {}
-            for path, facts in self.facts.items():
-                if getattr(facts, attribute):
-                    logical_and_copy = self.layout.classify(path)
-                    if logical_and_copy is not None:
-                        seen[logical_and_copy[0]] = self.units[logical_and_copy[0]]
-            self._memo[key] = [seen[k] for k in sorted(seen)]
+            seen = {self._logical_of[path] for path, facts in self.facts.items() if getattr(facts, attribute)}
+            self._memo[key] = [self.units[logical] for logical in sorted(seen)]
         return self._memo[key]
+
+    def directories(self) -> set[str]:
+        """Every directory of the repository that holds a file, directly or below ("" the root)."""
+        if self._directories is None:
+            found = {""}
+            for directory in self._dirs:
+                while directory and directory not in found:
+                    found.add(directory)
+                    directory = directory.rpartition("/")[0]
+            self._directories = found
+        return self._directories
 
     def kept(self, path: str) -> bytes | None:
         """The bytes scan() read of a kustomization file or a Flux Kustomization (None: not kept)."""
@@ -291,7 +298,11 @@ def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> Repo
         facts = _facts(data, doctor, needles)
         if facts is not None:
             index.facts[rel] = facts
-        if (facts is not None and facts.flux_paths) or rel.rpartition("/")[2] in KUSTOMIZATION_NAMES:
+            index._logical_of[rel] = logical
+        if logical.rpartition("/")[2] in KUSTOMIZATION_NAMES:
+            index._kustomization_files.add(logical)
+            index._kept[rel] = data
+        elif facts is not None and facts.flux_paths:
             index._kept[rel] = data
     dirs = index._dirs
     for logical in sorted(units):
