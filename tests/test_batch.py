@@ -327,3 +327,46 @@ def test_the_forge_token_authenticates_https_git_through_the_environment() -> No
         env["GIT_CONFIG_VALUE_0"]
         == "Authorization: Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
     )
+
+
+def _git_commands(trace: Path) -> list[str]:
+    """The git subcommands a run started, from git's own trace (GIT_TRACE2_EVENT)."""
+    commands = []
+    for line in trace.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "start" and len(event.get("argv", [])) > 1:
+            commands.append(event["argv"][1])
+    return commands
+
+
+def test_a_rerun_where_nothing_moved_asks_the_remote_once_and_fetches_nothing(tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "app", EXAMPLE)
+    assert batch(tmp_path, "--push", "--no-verify", url).returncode == 0
+    trace = tmp_path / "trace.json"
+    again = run_codemods(
+        "batch", "--workdir", str(tmp_path / "work"), "--push", "--no-verify", "--report", str(tmp_path / "r.json"), url,
+        env={"GIT_TRACE2_EVENT": str(trace)},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["repos"][0]["status"] == "up-to-date"
+    commands = _git_commands(trace)
+    assert commands.count("ls-remote") == 1
+    assert "fetch" not in commands and "remote" not in commands, commands  # no set-url, no set-head --auto
+
+    # The remote moves: a new commit on main, and main is no longer the default branch.
+    advance_default_branch(tmp_path, url)
+    bare = Path(url.removeprefix("file://"))
+    git(bare, "branch", "develop", "main")
+    git(bare, "symbolic-ref", "HEAD", "refs/heads/develop")
+    trace.unlink()
+    moved = run_codemods(
+        "batch", "--workdir", str(tmp_path / "work"), "--push", "--no-verify", "--report", str(tmp_path / "r.json"), url,
+        env={"GIT_TRACE2_EVENT": str(trace)},
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    commands = _git_commands(trace)
+    assert "fetch" in commands, commands
+    assert json.loads((tmp_path / "r.json").read_text())["repos"][0]["status"] == "updated"
+    clone = tmp_path / "work" / next(p.name for p in (tmp_path / "work").iterdir() if (p / ".git").is_dir())
+    assert git(clone, "symbolic-ref", "refs/remotes/origin/HEAD").stdout.strip() == "refs/remotes/origin/develop"
+    assert git(clone, "rev-parse", f"refs/heads/{BRANCH}^").stdout.strip() == remote_ref(url, "refs/heads/develop")

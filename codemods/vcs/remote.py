@@ -78,9 +78,7 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     if (dest / ".git").is_dir():
         clear_stale_locks(dest / ".git")
         repo = git.Repo(dest, expand_vars=False)
-        repo.git.remote("set-url", "origin", url, env=env)
-        repo.git.fetch("--prune", "--quiet", "origin", env=env)
-        repo.git.remote("set-head", "origin", "--auto", env=env)
+        _refresh(repo, url, env)
         return repo
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
@@ -92,6 +90,46 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     git.Git().execute(["git", "clone", "--no-checkout", "--quiet", "--", url, str(partial)], env={**os.environ, **env})
     os.rename(partial, dest)
     return git.Repo(dest, expand_vars=False)
+
+
+def _refresh(repo: git.Repo, url: str, env: dict[str, str]) -> None:
+    """Bring an existing clone up to date with the remote: its branches and its default branch.
+
+    One `ls-remote` (a single connection) tells whether anything moved: a weekly rerun, where
+    nothing did, fetches nothing. Otherwise `fetch --prune`. The default branch is set from the
+    same answer, without the second connection of `remote set-head --auto`."""
+    with repo.config_reader() as config:
+        configured = config.get_value('remote "origin"', "url", default="")
+    if configured != url:
+        repo.git.remote("set-url", "origin", url, env=env)
+    heads: dict[str, str] = {}
+    head: str | None = None
+    advertised = str(repo.git.ls_remote("--symref", "origin", "HEAD", "refs/heads/*", env=env))
+    for line in advertised.splitlines():
+        sha, _tab, name = line.partition("\t")
+        if sha.startswith("ref: ") and name == "HEAD":
+            head = sha.removeprefix("ref: refs/heads/")
+        elif name.startswith("refs/heads/"):
+            heads[name.removeprefix("refs/heads/")] = sha
+    tracking: list[git.RemoteReference] = list(git.RemoteReference.list_items(repo))
+    local = {
+        ref.path.removeprefix("refs/remotes/origin/"): ref_target(repo, ref.path)
+        for ref in tracking
+        if ref.path.startswith("refs/remotes/origin/") and ref.path != "refs/remotes/origin/HEAD"
+    }
+    if local != heads:
+        repo.git.fetch("--prune", "--quiet", "origin", env=env)
+    if head is None:  # the remote did not say (an empty repository): ask as before
+        repo.git.remote("set-head", "origin", "--auto", env=env)
+    elif _remote_head(repo) != head:
+        repo.git.remote("set-head", "origin", head, env=env)
+
+
+def _remote_head(repo: git.Repo) -> str | None:
+    try:
+        return default_branch(repo)
+    except (TypeError, ValueError, OSError):
+        return None
 
 
 def default_branch(repo: git.Repo) -> str:

@@ -38,7 +38,7 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, digest, materialise
+from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -194,6 +194,7 @@ class _Build:
     objects: list[o.Obj] | None = None
     seconds: float = 0.0
     cached: bool = False
+    hit: BuildOutput | None = None  # the cache's answer, looked up before anything is copied
 
 
 def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | None:
@@ -263,7 +264,7 @@ def _run(
 ) -> None:
     start = time.perf_counter()
     key = _cache_key(command, item.target, inputs)
-    hit = _cached(cache, key) if inputs else None
+    hit = item.hit if inputs else None
     missing = _wrapper(tree, item.target, base, where) if hit is None else None
     if hit is not None:
         item.output, item.cached = hit, True
@@ -318,12 +319,20 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     with tempfile.TemporaryDirectory(prefix="codemods-verify-") as tmp:
         base = {"before": Path(tmp) / "before", "after": Path(tmp) / "after"}
         trees = {"before": before, "after": after}
-        inputs: dict[str, str] = {}  # side -> digest of every file its builds may read
-        for side in ("before", "after"):
-            inputs[side] = digest(trees[side], materialise(trees[side], files[side], base[side]))
-        jobs = options.jobs or os.cpu_count() or 1
         assert options.kustomize is not None
         command = options.kustomize
+        inputs: dict[str, str] = {}  # side -> digest of every file its builds may read
+        copied: dict[str, list[str]] = {}  # side -> the files its builds may read
+        for side in ("before", "after"):
+            copied[side] = build_files(trees[side], files[side])
+            inputs[side] = digest(trees[side], copied[side])
+        first = [_Build(t, side) for t in buildable for side in ("before", "after")]
+        # Copied only for a build the cache does not answer (a batch rerun copies nothing).
+        for item in first:
+            item.hit = _cached(options.cache, _cache_key(command, item.target, inputs[item.side]))
+        for side in {b.side for b in first if b.hit is None}:
+            materialise(trees[side], copied[side], base[side])
+        jobs = options.jobs or os.cpu_count() or 1
 
         def run_all(items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str]) -> None:
             def one(pair: tuple[int, _Build]) -> None:
@@ -335,7 +344,6 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
                 list(pool.map(one, enumerate(items)))
             builds.extend(items)
 
-        first = [_Build(t, side) for t in buildable for side in ("before", "after")]
         run_all(first, base, "w", inputs)
         # A file this walk does not know of (a transformer's config, say) may be missing from the
         # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
@@ -343,7 +351,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         if failed:
             whole = {"before": Path(tmp) / "whole-before", "after": Path(tmp) / "whole-after"}
             for side in {b.side for b in failed}:
-                materialise(trees[side], set(), whole[side], whole=True)
+                materialise(trees[side], build_files(trees[side], set(), whole=True), whole[side])
             retry = [_Build(b.target, b.side) for b in failed]
             run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
             replaced = {(b.target.uid, b.side): b for b in retry}

@@ -258,14 +258,17 @@ def _looks_like_manifest(data: bytes | None) -> bool:
     return data is not None and b"apiVersion" in data and b"kind" in data
 
 
-def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) -> list[str]:
-    """Write what builds need into dest: the files, and every file beside them (a kustomization
-    may read a file this walk does not know of); with whole, the entire tree. Hard links where
-    the file is unchanged and the filesystem allows, copies otherwise."""
+def build_files(tree: Tree, files: set[str], whole: bool = False) -> list[str]:
+    """What builds need: the files, and every file beside them (a kustomization may read a file
+    this walk does not know of); with whole, the entire tree. Never anything outside it."""
     wanted = set(tree.all_files()) if whole else _with_neighbours(tree, files)
-    # Nothing outside the repository is read or written, not even for a build.
-    wanted = {p for p in wanted if p != ".." and not p.startswith(("../", "/"))}
-    for path in sorted(wanted):
+    return sorted(p for p in wanted if p != ".." and not p.startswith(("../", "/")))
+
+
+def materialise(tree: Tree, wanted: list[str], dest: Path) -> None:
+    """Write the files of build_files() into dest. Hard links where the file is unchanged and
+    the filesystem allows, copies otherwise."""
+    for path in wanted:
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
         if path in tree.writes or not (tree.root / path).is_file() or tree.templates.get(path):
@@ -283,7 +286,6 @@ def materialise(tree: Tree, files: set[str], dest: Path, whole: bool = False) ->
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
-    return sorted(wanted)
 
 
 def digest(tree: Tree, paths: list[str]) -> str:
