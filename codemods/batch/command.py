@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from codemods.batch.discover import Found, discover, parse_sources
 from codemods.batch.output import print_table, write_report
@@ -302,6 +301,16 @@ def parse_forge_hosts(values: tuple[str, ...]) -> dict[str, str]:
 def _run_with_progress(console: Console, specs, options: BatchOptions, jobs: int) -> list[RepoResult]:
     lock = threading.Lock()
     done = [0]
+    if not console.is_terminal:  # a CI log gets one line per repository instead of a bar
+
+        def log_line(result: RepoResult) -> None:
+            with lock:
+                done[0] += 1
+                console.print(f"[{done[0]}/{len(specs)}] {result.repo}: {result.status}", highlight=False)
+
+        return run_batch(specs, options, jobs, log_line)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -309,15 +318,11 @@ def _run_with_progress(console: Console, specs, options: BatchOptions, jobs: int
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task("repositories", total=len(specs))
 
-        def on_done(result: RepoResult) -> None:
+        def advance(_result: RepoResult) -> None:
             with lock:
-                done[0] += 1
                 progress.advance(task)
-                if not console.is_terminal:  # a CI log gets one line per repository instead
-                    console.print(f"[{done[0]}/{len(specs)}] {result.repo}: {result.status}", highlight=False)
 
-        return run_batch(specs, options, jobs, on_done)
+        return run_batch(specs, options, jobs, advance)

@@ -10,8 +10,6 @@ import json
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +81,11 @@ class Client:
 
     def request(self, method: str, path: str, body: Any = None) -> Response:
         """path is below the base URL, or a whole URL (a pagination link, a GraphQL endpoint)."""
+        # Late: urllib.request brings http.client, ssl and email (a tenth of a batch's start-up),
+        # and a batch that opens no pull request never calls a forge.
+        import urllib.error
+        import urllib.request
+
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
         self._local.calls = self.calls + 1
         data = json.dumps(body).encode() if body is not None else None

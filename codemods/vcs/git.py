@@ -82,7 +82,8 @@ def resolve_base(repo: git.Repo, base: str | None) -> str:
         if repo.head.is_detached:
             raise _fail(where, "HEAD is detached: check out a branch, or say which commit to build on with --base")
         return repo.head.commit.hexsha
-    sha = resolve_commit(repo, base)
+    sha = ref_target(repo, base) if base.startswith(("refs/heads/", "refs/remotes/")) else None
+    sha = sha or resolve_commit(repo, base)
     if sha is None:
         raise _fail(where, f"--base {base!r} does not name a commit")
     return sha
@@ -101,11 +102,13 @@ def resolve_commit(repo: git.Repo, rev: str) -> str | None:
 
 
 def ref_target(repo: git.Repo, ref: str) -> str | None:
-    """The commit a full ref name points at, or None; no subprocess."""
-    reference = git.Reference(repo, ref, check_path=False)
+    """The commit a branch or remote-tracking ref (a full name) points at, or None.
+
+    Read from the ref files (loose or packed) in-process, without an object lookup: such a
+    ref names a commit, and a lookup would start a `cat-file` process per repository."""
     try:
-        return reference.commit.hexsha if reference.is_valid() else None
-    except (ValueError, git.BadName, git.BadObject):
+        return git.SymbolicReference.dereference_recursive(repo, ref)
+    except (ValueError, OSError):
         return None
 
 
