@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,3 +55,39 @@ class Policy(Protocol):
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
         """Leave a Jinja branch of the sub-chart's block alone (it disables the sub-chart)."""
         ...
+
+    def implied_subchart(self, chart: str | None, version: str | None) -> tuple[str, ...] | None:
+        """The sub-chart key of a parent chart that, at this version (or range), deploys the
+        sub-chart with its defaults when the release's values never mention it; else None."""
+        ...
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+|[xX*]))?(?:[-+][0-9A-Za-z.-]*)?$")
+_UPPER = re.compile(r"<(=?)\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def only_below(spec: str | None, fixed: tuple[int, int, int]) -> bool:
+    """True when every version a chart version or range allows is below fixed.
+
+    Understood: an exact version (`0.2.4`, `v0.2.4`; a pre-release counts as its release),
+    `0.2.x` / `0.2.*`, `~0.2.1`, `^0.2.1` (below 0.3.0, as for any 0.x), and a range with an
+    upper bound (`>=0.2.0 <0.3.0`, `<=0.2.9`). Anything else, or no version at all (the latest
+    is installed), is not known to be below: False."""
+    if not spec:
+        return False
+    text = spec.strip()
+    caret = text.startswith("^")
+    text = text.removeprefix("~").removeprefix("^").strip()
+    exact = _VERSION.match(text)
+    if exact is not None:
+        major, minor, patch = int(exact.group(1)), int(exact.group(2)), exact.group(3)
+        if caret:  # ^X.Y.Z allows up to the next major, or the next minor for 0.x
+            return (major, minor + 1, 0) <= fixed if major == 0 else (major + 1, 0, 0) <= fixed
+        if patch is None or not patch.isdigit() or spec.strip().startswith("~"):
+            return (major, minor + 1, 0) <= fixed  # any patch of X.Y
+        return (major, minor, int(patch)) < fixed
+    upper = _UPPER.search(text)
+    if upper is None:
+        return False
+    bound = (int(upper.group(2)), int(upper.group(3)), int(upper.group(4) or 0))
+    return bound < fixed if upper.group(1) else bound <= fixed

@@ -10,12 +10,17 @@ hook with `before-hook-creation`, which is not a release resource.
 
 from __future__ import annotations
 
-from codemods.charts.base import Fix, Lookup, Scalar
+from codemods.charts.base import Fix, Lookup, Scalar, only_below
 from codemods.repo.selectors import JobMatcher
 
 CHART = "litellm-helm"
 # The OpenHands chart depends on litellm-helm without an alias: its values live under this key.
 SUBCHART_KEY = "litellm-helm"
+# Charts that deploy litellm-helm as a sub-chart, and the first version that ships its
+# migration Job off by default: OpenHands 0.3.0 sets litellm-helm.migrationJob.enabled: false
+# itself (domain-facts §3). Before it, a release that never mentions litellm-helm still
+# deploys the sub-chart with its TTL Job.
+PARENT_CHARTS = {"openhands": (0, 3, 0)}
 DEFAULT_USE_EXISTING_DB = False
 DEFAULT_DEPLOY_STANDALONE_DB = True
 
@@ -46,7 +51,7 @@ class LiteLLM:
     charts = (CHART,)
     subchart_keys = (SUBCHART_KEY,)
     job = JobMatcher(r"(?i)migrat", r"(?i)litellm")
-    needles = (b"litellm-helm", b"migrationJob")
+    needles = (b"litellm-helm", b"migrationJob", *(chart.encode() for chart in PARENT_CHARTS))
 
     def fix(self, prefix: tuple[str, ...], lookup: Lookup, has_standalone_job: bool) -> Fix | None:
         job = (*prefix, "migrationJob")
@@ -69,6 +74,10 @@ class LiteLLM:
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
         return bool(prefix) and block_enabled is False
+
+    def implied_subchart(self, chart: str | None, version: str | None) -> tuple[str, ...] | None:
+        fixed = PARENT_CHARTS.get(chart or "")
+        return (SUBCHART_KEY,) if fixed is not None and only_below(version, fixed) else None
 
 
 LITELLM = LiteLLM()

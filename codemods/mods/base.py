@@ -19,8 +19,10 @@ from codemods.repo.workloads import (
     Release,
     chart_identity,
     chart_source,
+    chart_version,
     find_migration_jobs,
     is_helm_release,
+    source_version,
 )
 from codemods.yamltext.locate import MappingNode, compose, first, scalar_value
 
@@ -126,9 +128,11 @@ class Context:
 
     def chart_sources(self) -> dict[tuple[str, str], str]:
         """(kind, name) of each OCIRepository or HelmChart that names a wanted chart -> the chart."""
+        return {key: chart for key, (chart, _version) in self._chart_source_table().items()}
 
-        def compute() -> dict[tuple[str, str], str]:
-            found: dict[tuple[str, str], str] = {}
+    def _chart_source_table(self) -> dict[tuple[str, str], tuple[str, str | None]]:
+        def compute() -> dict[tuple[str, str], tuple[str, str | None]]:
+            found: dict[tuple[str, str], tuple[str, str | None]] = {}
             for unit in [*self.index.flagged("chart_source"), *self.index.flagged("values_match")]:
                 text = self.readable_text(unit.primary.path)
                 if text is None:
@@ -136,7 +140,7 @@ class Context:
                 for doc in _documents(text, unit):
                     kind, name, chart = chart_source(doc)
                     if kind and name and chart:
-                        found[(kind, name)] = chart
+                        found[(kind, name)] = (chart, source_version(doc))
             return found
 
         return self._cached(("chart_sources",), compute)
@@ -144,6 +148,10 @@ class Context:
     def chart_of(self, unit: Unit, doc: MappingNode) -> str | None:
         """The chart a HelmRelease installs: spec.chart.spec.chart, or its chartRef's chart."""
         return chart_identity(doc, self.chart_sources())
+
+    def chart_version_of(self, unit: Unit, doc: MappingNode) -> str | None:
+        """The version (or range) of the chart a HelmRelease installs, None when it floats."""
+        return chart_version(doc, {key: version for key, (_c, version) in self._chart_source_table().items()})
 
     def helm_release_documents(self) -> list[tuple[Unit, int, MappingNode]]:
         """Every HelmRelease that may matter: it mentions a wanted key or chart, or takes values

@@ -296,6 +296,7 @@ class _Release:
     chart: str | None
     sources: tuple[ValuesSource, ...]
     target_paths: tuple[tuple[str, ...], ...] = ()  # every valuesFrom targetPath, found or not
+    chart_version: str | None = None  # a version or a range; None when nothing pins it
 
 
 @dataclass(frozen=True)
@@ -403,7 +404,9 @@ class DisableMigrationJob:
         assert self.policy is not None
         if release.chart in self.policy.charts:
             return ()
-        return next(((key,) for key in self.policy.subchart_keys if self._holds(ctx, release, (key,))), None)
+        held = next(((key,) for key in self.policy.subchart_keys if self._holds(ctx, release, (key,))), None)
+        # A parent chart's release that never mentions the sub-chart still deploys it, with its Job.
+        return held or self.policy.implied_subchart(release.chart, release.chart_version)
 
     # -- which releases, which change ---------------------------------------------------------
     def _releases(self, ctx: Context) -> list[_Release]:
@@ -426,6 +429,7 @@ class DisableMigrationJob:
                         ctx.chart_of(unit, doc),
                         tuple(sources),
                         tuple(t for t in targets if t),
+                        ctx.chart_version_of(unit, doc),
                     )
                 )
         return found

@@ -91,6 +91,18 @@ def chart_source(doc: Node | None) -> tuple[str | None, str | None, str | None]:
     return None, None, None
 
 
+def source_version(doc: Node | None) -> str | None:
+    """The chart version an OCIRepository (spec.ref.tag, else spec.ref.semver) or a HelmChart
+    (spec.version) pins: a version or a range, None when it floats or pins a digest."""
+    spec = first(doc, "spec")
+    if scalar_value(first(doc, "kind")) == "OCIRepository":
+        ref = first(spec, "ref")
+        if scalar_value(first(ref, "digest")):
+            return None
+        return scalar_value(first(ref, "tag")) or scalar_value(first(ref, "semver"))
+    return scalar_value(first(spec, "version"))
+
+
 def chart_identity(doc: Node | None, sources: dict[tuple[str, str], str]) -> str | None:
     """The chart a HelmRelease installs: spec.chart.spec.chart (HelmRepository), or for a
     spec.chartRef the chart its OCIRepository's url or its HelmChart names (issue 11 §4)."""
@@ -103,6 +115,18 @@ def chart_identity(doc: Node | None, sources: dict[tuple[str, str], str]) -> str
     if kind and ref_name and (kind, ref_name) in sources:
         return sources[(kind, ref_name)]
     return ref_name
+
+
+def chart_version(doc: Node | None, versions: dict[tuple[str, str], str | None]) -> str | None:
+    """The chart version (or range) a HelmRelease installs: spec.chart.spec.version, or its
+    chartRef's source's (see source_version); None when nothing pins one."""
+    spec = first(doc, "spec")
+    template = first(first(spec, "chart"), "spec")
+    if template is not None:
+        return scalar_value(first(template, "version"))
+    ref = first(spec, "chartRef")
+    kind, ref_name = scalar_value(first(ref, "kind")), scalar_value(first(ref, "name"))
+    return versions.get((kind, ref_name)) if kind and ref_name else None
 
 
 def _values_keys(doc: MappingNode, key: str) -> list[Node]:
