@@ -57,3 +57,32 @@ def test_cluster_template_layout(tmp_path: Path) -> None:
     layout = load_layout(ROOT / "examples" / "openhands-cluster-template")
     assert [part.kind for part in layout.layouts] == ["makejinja", "in-place", "rendered"]
     assert load_layout(tmp_path) == Layout()
+
+
+def test_a_template_expression_replaced_by_the_fix_is_a_warning(tmp_path: Path) -> None:
+    """cluster-template: `enabled: #{ var | default(true) }#` becomes `false` (what Flux must
+    apply), and the person who sets that variable is told it no longer does anything."""
+    import json
+    import shutil
+
+    from tests.helpers import run_codemods
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "openhands-cluster-template", repo)
+    template = repo / "templates/config/kubernetes/apps/openhands/openhands/app/helmrelease.yaml.j2"
+    text = template.read_text()
+    expression = "#{ litellm_migration_job | default(true) }#"
+    marker = "      migrationJob:\n        enabled: true\n        ttlSecondsAfterFinished: 120\n"
+    assert text.count(marker) == 1
+    template.write_text(text.replace(marker, marker.replace("enabled: true", f"enabled: {expression}")))
+    line = template.read_text().splitlines().index(f"        enabled: {expression}") + 1
+    result = run_codemods("run", "--no-verify", "--json", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert "        enabled: false\n        ttlSecondsAfterFinished: 120\n" in template.read_text()
+    assert expression not in template.read_text()
+    report = json.loads(result.stdout)
+    [warning] = [w for w in report["warnings"] if "template expression" in w["message"]]
+    assert warning["file"] == str(template.relative_to(repo)) and warning["line"] == line
+    assert expression in warning["message"] and "no longer sets it" in warning["message"]
+    again = run_codemods("run", "--no-verify", "--json", str(repo))
+    assert not [w for w in json.loads(again.stdout)["warnings"] if "template expression" in w["message"]]

@@ -41,10 +41,10 @@ def test_an_operation_it_cannot_edit_is_reported_at_its_line(tmp_path: Path, ope
     run = run_codemods("run", "--no-verify", str(work))
     assert tree(work) == before, "nothing it can make safely"
     doctor = run_codemods("doctor", "--format", "json", str(work))
-    found = [
-        (f["file"], f["line"]) for f in json.loads(doctor.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"
-    ]
-    assert found == [(KUSTOMIZATION, 10)], run.stderr
+    findings = [f for f in json.loads(doctor.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+    assert [(f["file"], f["line"]) for f in findings] == [(KUSTOMIZATION, 10)], run.stderr
+    # Enabled by the chart's default once the operation drops the value, not "explicitly".
+    assert "by the chart's default (this JSON6902 operation drops the value)" in findings[0]["message"]
 
 
 def test_an_escaped_pointer_names_the_key(tmp_path: Path) -> None:

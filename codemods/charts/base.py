@@ -47,9 +47,17 @@ class Policy(Protocol):
         """What a file must contain to be worth a parse."""
         ...
 
-    def fix(self, prefix: tuple[str, ...], lookup: Lookup, has_standalone_job: bool) -> Fix | None:
+    def fix(
+        self,
+        prefix: tuple[str, ...],
+        lookup: Lookup,
+        has_standalone_job: bool,
+        chart: str | None = None,
+        version: str | None = None,
+    ) -> Fix | None:
         """The one change the release needs, or None. prefix is () for the chart itself, or
-        the sub-chart's values key."""
+        the sub-chart's values key; chart and version are the release's own chart (for a
+        sub-chart: the parent, whose values may change the sub-chart's defaults)."""
         ...
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
@@ -91,3 +99,23 @@ def only_below(spec: str | None, fixed: tuple[int, int, int]) -> bool:
         return False
     bound = (int(upper.group(2)), int(upper.group(3)), int(upper.group(4) or 0))
     return bound < fixed if upper.group(1) else bound <= fixed
+
+
+_LOWER = re.compile(r">=?\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def at_or_above(spec: str | None, fixed: tuple[int, int, int]) -> bool:
+    """True when every version a chart version or range allows is fixed or newer. No version
+    at all installs the latest, which is. Understood as in only_below, plus a lower bound
+    (`>=0.3.0`); anything else (a digest, an unknown range) is not known: False."""
+    if spec is None or not spec.strip():
+        return True  # unpinned: Flux installs the latest
+    text = spec.strip()
+    if text == "latest":
+        return True
+    exact = _VERSION.match(text.removeprefix("~").removeprefix("^").strip())
+    if exact is not None:  # an exact version, or the lowest a ~, ^ or X.Y.x range allows
+        patch = exact.group(3) or "0"
+        return (int(exact.group(1)), int(exact.group(2)), int(patch) if patch.isdigit() else 0) >= fixed
+    lower = _LOWER.search(text)
+    return lower is not None and (int(lower.group(1)), int(lower.group(2)), int(lower.group(3) or 0)) >= fixed

@@ -10,7 +10,7 @@ hook with `before-hook-creation`, which is not a release resource.
 
 from __future__ import annotations
 
-from codemods.charts.base import Fix, Lookup, Scalar, only_below
+from codemods.charts.base import Fix, Lookup, Scalar, at_or_above, only_below
 from codemods.repo.selectors import JobMatcher
 
 CHART = "litellm-helm"
@@ -53,12 +53,23 @@ class LiteLLM:
     job = JobMatcher(r"(?i)migrat", r"(?i)litellm")
     needles = (b"litellm-helm", b"migrationJob", *(chart.encode() for chart in PARENT_CHARTS))
 
-    def fix(self, prefix: tuple[str, ...], lookup: Lookup, has_standalone_job: bool) -> Fix | None:
+    def fix(
+        self,
+        prefix: tuple[str, ...],
+        lookup: Lookup,
+        has_standalone_job: bool,
+        chart: str | None = None,
+        version: str | None = None,
+    ) -> Fix | None:
         job = (*prefix, "migrationJob")
         if prefix and _is(lookup((*prefix, "enabled")), False):
             return None  # the sub-chart is off: it renders no Job
-        if _is(lookup((*job, "enabled")), False) or _is(lookup((*job, "hooks", "helm", "enabled")), True):
+        enabled = lookup((*job, "enabled"))
+        if _is(enabled, False) or _is(lookup((*job, "hooks", "helm", "enabled")), True):
             return None  # already no Job, or already a hook
+        fixed = PARENT_CHARTS.get(chart or "")
+        if prefix and enabled is None and fixed is not None and at_or_above(version, fixed):
+            return None  # the parent chart's own values turn the Job off
         if prefix:
             return Fix((*job, "enabled"), False, WHY_SUBCHART)
         if has_standalone_job:

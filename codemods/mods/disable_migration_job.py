@@ -71,6 +71,7 @@ class _Result:
     # (line, earlier line, key): a key the path walks twice. Jinja if/else branches make such
     # pairs on purpose; in plain YAML it is an error kustomize stops on.
     duplicates: list[tuple[int, int, str]] = field(default_factory=list)
+    replaced: list[tuple[int, str, str]] = field(default_factory=list)  # (line, dotted path, old text)
 
 
 def _duplicate_message(key: str, earlier: int) -> str:
@@ -129,6 +130,7 @@ def _assign(
             was = text[v.start_mark.index : v.end_mark.index] or "empty"
             out.splices.append(_scalar_splice(text, k, v, new))
             out.notes.append(f"line {line}: set {dotted}.{name}: {new} (was {was})")
+            out.replaced.append((line, f"{dotted}.{name}", was))
 
 
 def _shared_anchor(text: str, node: Node, dotted: str) -> str | None:
@@ -285,6 +287,7 @@ class Needed:
     fix: Fix
     source: ValuesSource
     set_at: tuple[str, int] | None  # (file, line) of the winning value
+    explicit: bool = True  # set_at holds the value itself; False: an operation there drops it
 
 
 @dataclass(frozen=True)
@@ -369,9 +372,10 @@ class DisableMigrationJob:
                         break
                     if hit:
                         break
+                explicit = hit is not None
                 if hit is None and source.kind == "json6902" and source.line is not None:
                     hit = (source.path, source.line)  # an operation that replaces or removes the key
-                need = Needed(release.unit, release.document, release.name, release.chart, fix, source, hit)
+                need = Needed(release.unit, release.document, release.name, release.chart, fix, source, hit, explicit)
                 if need not in found:
                     found.append(need)
         return found
@@ -458,7 +462,7 @@ class DisableMigrationJob:
         if prefix is None:
             return []
         has_job = any(p.release.unit is release.unit for p in ctx.placements(matcher=self.policy.job))
-        fix = self.policy.fix(prefix, self._lookup(ctx, release), has_job)
+        fix = self.policy.fix(prefix, self._lookup(ctx, release), has_job, release.chart, release.chart_version)
         return [fix] if fix is not None else []
 
     def _holds(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> bool:
@@ -593,6 +597,7 @@ class DisableMigrationJob:
                     )
                 out.notes.extend(inner.notes)
                 out.skipped.extend(inner.skipped)
+                out.replaced.extend(inner.replaced)
                 out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
                 if place.block is None:  # an embedded patch's lines count from its own start
                     out.duplicates.extend(inner.duplicates)
@@ -601,6 +606,16 @@ class DisableMigrationJob:
                 raise InputError(copy.path, line, _duplicate_message(twice, earlier))
             for line, message in out.skipped:
                 ctx.plan.warn(copy.path, line, message, NAME)
+            for line, dotted, was in out.replaced:
+                if copy.delimiters is not None and copy.delimiters.variable_start in was:
+                    # Right for what Flux applies, but whoever sets that variable should know.
+                    ctx.plan.warn(
+                        copy.path,
+                        line,
+                        f"{dotted} was the template expression {was}: it is now a literal, so that "
+                        "variable no longer sets it",
+                        NAME,
+                    )
             if not out.splices:
                 continue
             try:
@@ -645,6 +660,7 @@ def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSour
         return
     out.splices.append(_scalar_splice(text, key, node, new))
     out.notes.append(f"line {line}: set {'.'.join(fix.path)}: {new} (was {raw or 'empty'})")
+    out.replaced.append((line, ".".join(fix.path), raw))
 
 
 def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Scalar, out: _Result) -> None:
@@ -655,3 +671,4 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
     was = text[value.start_mark.index : value.end_mark.index] or "empty"
     out.splices.append(_scalar_splice(text, key, value, new))
     out.notes.append(f"line {key.start_mark.line + 1}: set {dotted}: {new} (was {was})")
+    out.replaced.append((key.start_mark.line + 1, dotted, was))

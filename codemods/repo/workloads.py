@@ -92,14 +92,15 @@ def chart_source(doc: Node | None) -> tuple[str | None, str | None, str | None]:
 
 
 def source_version(doc: Node | None) -> str | None:
-    """The chart version an OCIRepository (spec.ref.tag, else spec.ref.semver) or a HelmChart
-    (spec.version) pins: a version or a range, None when it floats or pins a digest."""
+    """The chart version an OCIRepository (spec.ref.digest, tag, else semver) or a HelmChart
+    (spec.version) pins: a version, a range or a digest; None when it floats."""
     spec = first(doc, "spec")
     if scalar_value(first(doc, "kind")) == "OCIRepository":
         ref = first(spec, "ref")
-        if scalar_value(first(ref, "digest")):
-            return None
-        return scalar_value(first(ref, "tag")) or scalar_value(first(ref, "semver"))
+        # A digest wins over a tag in Flux; it is no version, so nothing is known of it.
+        return (
+            scalar_value(first(ref, "digest")) or scalar_value(first(ref, "tag")) or scalar_value(first(ref, "semver"))
+        )
     return scalar_value(first(spec, "version"))
 
 

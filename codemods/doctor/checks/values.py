@@ -11,7 +11,7 @@ from codemods.doctor.model import DoctorContext, Finding, line_of, mappings_belo
 from codemods.doctor.rules import RULES
 from codemods.repo.index import Unit
 from codemods.repo.workloads import is_helm_release
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, entries, first, scalar_value
+from codemods.yamltext.locate import MappingNode, Node, ScalarNode, entries, first
 
 # Values the charts pass to Helm's tpl are fine; these two never are (they name resources).
 NAME_KEYS = ("fullnameOverride", "nameOverride")
@@ -19,7 +19,6 @@ HELM_SYNTAX = re.compile(r"\{\{-?\s*(\.|\$|include\b|tpl\b|template\b|printf\b|d
 _FALSE = {"false", "False", "FALSE"}
 _TRUE = {"true", "True", "TRUE"}
 # From this OpenHands chart version on, the chart itself ships migrationJob.enabled: false.
-OPENHANDS_DISABLES_FROM = (0, 3, 0)
 
 
 def _finding(rule: str, unit: Unit, node: Node, message: str, fix: str, severity: Severity | None = None) -> Diagnostic:
@@ -84,15 +83,6 @@ def _hook_annotations(unit: Unit, values: Node | None) -> Iterator[Diagnostic]:
                     )
 
 
-def _chart_version(doc: MappingNode) -> tuple[int, int, int] | None:
-    spec = first(doc, "spec")
-    chart = first(first(spec, "chart"), "spec")
-    if scalar_value(first(chart, "chart")) != "openhands":
-        return None
-    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", scalar_value(first(chart, "version")) or "")
-    return (int(match[1]), int(match[2]), int(match[3])) if match else None
-
-
 def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
     """litellm's migration Job left a plain release resource, judged on the effective values:
     the same model and chart knowledge as `codemods run`, so the two never disagree."""
@@ -119,11 +109,11 @@ def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
         path = ".".join(needed.fix.path)
         if needed.set_at is not None:
             file, line = needed.set_at
-            how = "explicitly"
+            how = (
+                "explicitly" if needed.explicit else "by the chart's default (this JSON6902 operation drops the value)"
+            )
         else:
             file, line, how = needed.unit.primary.path, _release_line(ctx, needed), "by the chart's default"
-            if needed.chart == "openhands" and _version(ctx, needed) >= OPENHANDS_DISABLES_FROM:
-                continue
         if ctx.only is not None and file not in ctx.only and needed.unit.primary.path not in ctx.only:
             continue
         job = path.rsplit(".", 1)[0] if path.endswith(".enabled") else path
@@ -163,10 +153,3 @@ def _release_line(ctx: DoctorContext, needed) -> int:
             break
         node, here = found[0]
     return line_of(node)
-
-
-def _version(ctx: DoctorContext, needed) -> tuple[int, int, int]:
-    doc = _release_doc(ctx, needed)
-    chart = first(first(first(doc, "spec"), "chart"), "spec")
-    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", scalar_value(first(chart, "version")) or "")
-    return (int(match[1]), int(match[2]), int(match[3])) if match else (0, 0, 0)
