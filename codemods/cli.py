@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import sys
@@ -337,6 +338,10 @@ def doctor_command(path: Path, fmt: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A file name that is not UTF-8 reaches the output with surrogate escapes: print its own
+    # bytes (as git and ls do) instead of failing on it, whatever the locale's default.
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         result = cli.main(args=list(argv) if argv is not None else None, prog_name="codemods", standalone_mode=False)
     except click.exceptions.Exit as exc:

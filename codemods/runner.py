@@ -52,7 +52,8 @@ def needles_for(mods: Sequence[Codemod]) -> Needles:
     values = tuple(sorted({n for d in declared if d is not None for n in d.values}))
     jobs = tuple(sorted({j for d in declared if d is not None for j in d.jobs}, key=repr))
     every_job = any(d is None or d.every_job for d in declared)
-    return Needles(values=values, jobs=jobs, every_job=every_job)
+    charts = tuple(sorted({c for d in declared if d is not None for c in d.charts}))
+    return Needles(values=values, jobs=jobs, every_job=every_job, charts=charts)
 
 
 def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
@@ -110,4 +111,5 @@ def _same(needles: Needles | None, other: Needles) -> bool:
         and set(needles.values) == set(other.values)
         and set(needles.jobs) == set(other.jobs)
         and needles.every_job == other.every_job
+        and set(needles.charts) == set(other.charts)
     )

@@ -77,7 +77,10 @@ def run_codemods(
         except Exception:  # noqa: BLE001 - uncaught, as the interpreter reports it: a traceback, exit 1
             traceback.print_exc(file=sys.stderr)
             code = 1
-    return subprocess.CompletedProcess(["codemods", *args], code, out.getvalue().decode(), err.getvalue().decode())
+    # A file name that is not UTF-8 is printed as its own bytes: decode them back as Python would.
+    return subprocess.CompletedProcess(
+        ["codemods", *args], code, out.getvalue().decode(errors="surrogateescape"), err.getvalue().decode()
+    )
 
 
 def run_codemods_subprocess(
@@ -94,7 +97,9 @@ def run_codemods_subprocess(
         env={**os.environ, **(env or {})},
         check=False,
     )
-    return subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode())
+    return subprocess.CompletedProcess(
+        raw.args, raw.returncode, raw.stdout.decode(errors="surrogateescape"), raw.stderr.decode()
+    )
 
 
 def _exit_status(code: object) -> int:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
 from codemods.charts import POLICIES
 from codemods.charts.base import at_or_above, only_below
+from tests.helpers import ROOT, run_codemods
 
 FIXED = (0, 3, 0)
 
@@ -80,3 +85,61 @@ def test_openhands_0_3_turns_the_subchart_job_off_itself() -> None:
     assert litellm.fix(("litellm-helm",), unset, False, "openhands", "sha256:0123abcd") is not None  # unknown: explicit
     enabled = lambda path: True if path[-1] == "enabled" and path[-2] == "migrationJob" else None
     assert litellm.fix(("litellm-helm",), enabled, False, "openhands", "0.3.1") is not None  # set true on purpose
+
+
+# -- end to end: which version a release installs -------------------------------------------------
+FLUX = (
+    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\n"
+    "spec:\n  interval: 1h\n  path: ./apps/oh\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n"
+)
+
+
+def _openhands_from_git(repo: Path, chart_version: str) -> Path:
+    (repo / "apps/oh").mkdir(parents=True)
+    (repo / "clusters").mkdir()
+    (repo / "charts/openhands").mkdir(parents=True)
+    (repo / "clusters/flux.yaml").write_text(FLUX)
+    (repo / "apps/oh/kustomization.yaml").write_text("resources:\n  - ./helmrelease.yaml\n")
+    release = repo / "apps/oh/helmrelease.yaml"
+    release.write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openhands\n  namespace: ai\n"
+        "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: ./charts/openhands\n"
+        "      sourceRef:\n        kind: GitRepository\n        name: flux-system\n        namespace: flux-system\n"
+        "  values:\n    litellm-helm:\n      image:\n        tag: v1\n"
+    )
+    (repo / "charts/openhands/Chart.yaml").write_text(f"apiVersion: v2\nname: openhands\nversion: {chart_version}\n")
+    return release
+
+
+def test_a_chart_built_from_a_git_repository_has_no_known_version(tmp_path: Path) -> None:
+    """Flux ignores spec.chart.spec.version for a GitRepository or Bucket source (the chart's own
+    Chart.yaml decides), so the release is not assumed to be the latest: with litellm-helm in its
+    values it gets the explicit line, which is right for every version."""
+    release = _openhands_from_git(tmp_path, "0.2.4")
+    result = run_codemods("run", "--no-verify", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "    litellm-helm:\n      migrationJob:\n        enabled: false\n      image:\n" in release.read_text()
+    doctor = run_codemods("doctor", "--format", "json", str(tmp_path))
+    assert not [f for f in json.loads(doctor.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+
+
+def test_an_unrelated_broken_release_that_only_names_the_parent_chart_is_a_warning(tmp_path: Path) -> None:
+    """ "openhands" is also a namespace: a HelmRelease that says only that (not litellm-helm) is a
+    candidate, not input the fix needs, so its YAML error is a warning and the run goes on."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "openhands-cluster-template", repo)
+    redis = repo / "kubernetes/apps/openhands/redis/app"
+    redis.mkdir(parents=True)
+    (redis / "helmrelease.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: redis\n  namespace: openhands\n"
+        "spec:\n  chart:\n    spec:\n      chart: redis\n  values:\n    auth: {enabled: false\n    replica: 1\n"
+    )
+    (redis / "kustomization.yaml").write_text("resources:\n  - ./helmrelease.yaml\n")
+    result = run_codemods("run", "--no-verify", "--dry-run", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert "8 files would change" in result.stderr
+    assert "kubernetes/apps/openhands/redis/app/helmrelease.yaml:12" in result.stderr
+    assert "not checked for the fix" in result.stderr
+    # One that names litellm-helm is input the fix needs: its YAML error still stops the run.
+    (redis / "helmrelease.yaml").write_text((redis / "helmrelease.yaml").read_text() + "    litellm-helm: {}\n")
+    assert run_codemods("run", "--no-verify", "--dry-run", str(repo)).returncode == 2

@@ -194,3 +194,19 @@ def test_the_scan_reads_every_byte_up_to_the_cap(tmp_path: Path, size: int) -> N
     (repo / "kustomization.yaml").unlink()
     if size == MAX_FILE_BYTES:  # one byte more than the cap: reported, not read
         assert any(path == "values.yaml" and "too large" in why for path, why in scan(repo).skipped)
+
+
+def test_a_file_name_that_is_not_utf8_is_read_like_any_other(tmp_path: Path) -> None:
+    """os.scandir gives such a name with surrogate escapes; the doctor's byte search and the
+    build gate's digests must use its bytes, not fail to encode it."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "openhands-cluster-template", repo)
+    app = os.fsencode(repo / "kubernetes/apps/openhands/openhands/app")
+    with open(app + b"/caf\xe9.yaml", "wb") as handle:
+        handle.write(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    doctor = run_codemods("doctor", str(repo))
+    assert doctor.returncode == 1, doctor.stderr  # its findings, not an internal error
+    assert "internal error" not in doctor.stderr + doctor.stdout
+    dry = run_codemods("run", "--dry-run", str(repo))
+    assert dry.returncode == 0, dry.stderr
+    assert "8 files would change" in dry.stderr

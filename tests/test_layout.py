@@ -86,3 +86,35 @@ def test_a_template_expression_replaced_by_the_fix_is_a_warning(tmp_path: Path) 
     assert expression in warning["message"] and "no longer sets it" in warning["message"]
     again = run_codemods("run", "--no-verify", "--json", str(repo))
     assert not [w for w in json.loads(again.stdout)["warnings"] if "template expression" in w["message"]]
+
+
+def test_the_template_expression_warning_names_the_line_inside_an_embedded_block(tmp_path: Path) -> None:
+    """values.yaml: | in a ConfigMap template: the line is the file's, not the block's."""
+    import json
+
+    from tests.helpers import run_codemods
+
+    (tmp_path / "apps/oh").mkdir(parents=True)
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters/flux.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\n"
+        "spec:\n  interval: 1h\n  path: ./apps/oh\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n"
+    )
+    (tmp_path / "apps/oh/kustomization.yaml").write_text("resources:\n  - ./helmrelease.yaml\n  - ./values.yaml\n")
+    (tmp_path / "apps/oh/helmrelease.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openhands\n  namespace: ai\n"
+        "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: openhands\n      version: 0.2.4\n"
+        "      sourceRef: {kind: HelmRepository, name: openhands}\n"
+        "  valuesFrom:\n    - kind: ConfigMap\n      name: oh-values\n"
+    )
+    template = tmp_path / "apps/oh/values.yaml.j2"
+    template.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: oh-values\n  namespace: ai\ndata:\n  values.yaml: |\n"
+        "    litellm-helm:\n      image:\n        tag: v1\n      migrationJob:\n"
+        '        enabled: "{{ litellm_migrate }}"\n'
+    )
+    result = run_codemods("run", "--no-verify", "--json", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert template.read_text().endswith("      migrationJob:\n        enabled: false\n")
+    [warning] = [w for w in json.loads(result.stdout)["warnings"] if "template expression" in w["message"]]
+    assert (warning["file"], warning["line"]) == ("apps/oh/values.yaml.j2", 12)

@@ -47,6 +47,11 @@ class Policy(Protocol):
         """What a file must contain to be worth a parse."""
         ...
 
+    @property
+    def chart_needles(self) -> tuple[bytes, ...]:
+        """Chart names whose releases may need the fix without a needle in their values."""
+        ...
+
     def fix(
         self,
         prefix: tuple[str, ...],

@@ -51,7 +51,8 @@ class LiteLLM:
     charts = (CHART,)
     subchart_keys = (SUBCHART_KEY,)
     job = JobMatcher(r"(?i)migrat", r"(?i)litellm")
-    needles = (b"litellm-helm", b"migrationJob", *(chart.encode() for chart in PARENT_CHARTS))
+    needles = (b"litellm-helm", b"migrationJob")
+    chart_needles = tuple(chart.encode() for chart in PARENT_CHARTS)
 
     def fix(
         self,

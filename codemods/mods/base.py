@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from codemods.errors import EncodingError
+from codemods.errors import EncodingError, InputError
 from codemods.plan import Plan
 from codemods.recipes import params
 from codemods.recipes.params import param
@@ -15,6 +15,7 @@ from codemods.repo.layout import is_within
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.repo.values import ValuesModel, locate, value_at
 from codemods.repo.workloads import (
+    UNKNOWN_VERSION,
     MigrationJob,
     Release,
     chart_identity,
@@ -126,32 +127,78 @@ class Context:
             ),
         )
 
-    def chart_sources(self) -> dict[tuple[str, str], str]:
-        """(kind, name) of each OCIRepository or HelmChart that names a wanted chart -> the chart."""
-        return {key: chart for key, (chart, _version) in self._chart_source_table().items()}
+    def _chart_source_table(self) -> dict[tuple[str, str], list[_ChartSource]]:
+        """(kind, name) -> every OCIRepository or HelmChart of that kind and name that names a
+        wanted chart (the pre-filter's chart_source files), with where it is declared."""
 
-    def _chart_source_table(self) -> dict[tuple[str, str], tuple[str, str | None]]:
-        def compute() -> dict[tuple[str, str], tuple[str, str | None]]:
-            found: dict[tuple[str, str], tuple[str, str | None]] = {}
+        def compute() -> dict[tuple[str, str], list[_ChartSource]]:
+            found: dict[tuple[str, str], list[_ChartSource]] = {}
             for unit in [*self.index.flagged("chart_source"), *self.index.flagged("values_match")]:
                 text = self.readable_text(unit.primary.path)
                 if text is None:
                     continue
-                for doc in _documents(text, unit):
+                for doc in self._parse(unit, text):
                     kind, name, chart = chart_source(doc)
                     if kind and name and chart:
-                        found[(kind, name)] = (chart, source_version(doc))
+                        namespace = scalar_value(first(first(doc, "metadata"), "namespace"))
+                        where = _ChartSource(unit.logical.rpartition("/")[0], namespace, chart, source_version(doc))
+                        found.setdefault((kind, name), []).append(where)
             return found
 
         return self._cached(("chart_sources",), compute)
 
+    def _parse(self, unit: Unit, text: str) -> tuple:
+        """The documents of a file the pre-filter flagged. One that holds none of the codemods'
+        values needles was flagged for a chart name alone ("openhands" is a namespace too): it
+        may be unrelated, so a YAML error in it is a warning, not the end of the run."""
+        try:
+            return _documents(text, unit)
+        except InputError as err:
+            needles = self.index.needles
+            if needles is not None and any(n.decode() in text for n in needles.values):
+                raise
+            self.plan.warn(
+                err.diagnostic.file, err.diagnostic.line, f"{err.diagnostic.message}; not checked for the fix"
+            )
+            return ()
+
+    def _chart_ref_source(self, unit: Unit, doc: MappingNode) -> tuple[str | None, str | None] | None:
+        """(chart, version) of the source a HelmRelease's chartRef names, None when there is no
+        chartRef. Sources of one kind and name in other namespaces are not it; of the rest, the
+        one nearest the release's own directory is (two clusters may each have an `openhands`).
+        A tie between different answers, or no source found, is an unknown version."""
+        spec = first(doc, "spec")
+        ref = first(spec, "chartRef")
+        kind, name = scalar_value(first(ref, "kind")), scalar_value(first(ref, "name"))
+        if not kind or not name:
+            return None
+        namespace = scalar_value(first(ref, "namespace")) or scalar_value(first(first(doc, "metadata"), "namespace"))
+        candidates = [
+            c
+            for c in self._chart_source_table().get((kind, name), [])
+            if c.namespace is None or namespace is None or c.namespace == namespace
+        ]
+        if not candidates:
+            return name, UNKNOWN_VERSION
+        here = unit.logical.rpartition("/")[0]
+        depth = {id(c): _shared_depth(c.directory, here) for c in candidates}
+        best = max(depth.values())
+        nearest = {(c.chart, c.version) for c in candidates if depth[id(c)] == best}
+        if len(nearest) == 1:
+            return nearest.pop()
+        charts = {chart for chart, _version in nearest}
+        return (charts.pop() if len(charts) == 1 else name), UNKNOWN_VERSION
+
     def chart_of(self, unit: Unit, doc: MappingNode) -> str | None:
         """The chart a HelmRelease installs: spec.chart.spec.chart, or its chartRef's chart."""
-        return chart_identity(doc, self.chart_sources())
+        source = self._chart_ref_source(unit, doc)
+        return source[0] if source is not None else chart_identity(doc)
 
     def chart_version_of(self, unit: Unit, doc: MappingNode) -> str | None:
-        """The version (or range) of the chart a HelmRelease installs, None when it floats."""
-        return chart_version(doc, {key: version for key, (_c, version) in self._chart_source_table().items()})
+        """The version (or range) of the chart a HelmRelease installs: None when it floats,
+        UNKNOWN_VERSION when it cannot be known here."""
+        source = self._chart_ref_source(unit, doc)
+        return source[1] if source is not None else chart_version(doc)
 
     def helm_release_documents(self) -> list[tuple[Unit, int, MappingNode]]:
         """Every HelmRelease that may matter: it mentions a wanted key or chart, or takes values
@@ -159,12 +206,14 @@ class Context:
 
         def compute() -> list[tuple[Unit, int, MappingNode]]:
             units = {u.logical: u for u in self.index.flagged("values_match")}
-            indirect = self.index.flagged("values_source") or self.index.flagged("chart_source")
-            if indirect:
-                names = [name for (_kind, name) in self.chart_sources()]
+            for unit in self.index.flagged("chart_match"):
+                units.setdefault(unit.logical, unit)
+            takes_values = bool(self.index.flagged("values_source"))
+            if takes_values or self.index.flagged("chart_source"):
+                names = [name for (_kind, name) in self._chart_source_table()]
                 for unit in self.index.flagged("helm_release"):
                     text = self.readable_text(unit.primary.path) or ""
-                    if "valuesFrom" in text or any(n in text for n in names):
+                    if (takes_values and "valuesFrom" in text) or any(n in text for n in names):
                         units.setdefault(unit.logical, unit)
             found = []
             for logical in sorted(units):
@@ -172,7 +221,7 @@ class Context:
                 content = self.readable_text(unit.primary.path)
                 if content is None:
                     continue
-                for index, doc in enumerate(_documents(content, unit)):
+                for index, doc in enumerate(self._parse(unit, content)):
                     if is_helm_release(doc):
                         found.append((unit, index, doc))
             return found
@@ -302,6 +351,26 @@ class Context:
             namespace_before=before,
             namespace_at_target=at_target,
         )
+
+
+@dataclass(frozen=True)
+class _ChartSource:
+    """An OCIRepository or HelmChart: where it is declared, and the chart and version it serves."""
+
+    directory: str
+    namespace: str | None
+    chart: str
+    version: str | None
+
+
+def _shared_depth(a: str, b: str) -> int:
+    """How many leading directories two repository paths share."""
+    depth = 0
+    for left, right in zip(a.split("/"), b.split("/"), strict=False):
+        if left != right:
+            break
+        depth += 1
+    return depth
 
 
 def _documents(text: str, unit: Unit) -> tuple:

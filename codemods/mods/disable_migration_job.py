@@ -71,7 +71,7 @@ class _Result:
     # (line, earlier line, key): a key the path walks twice. Jinja if/else branches make such
     # pairs on purpose; in plain YAML it is an error kustomize stops on.
     duplicates: list[tuple[int, int, str]] = field(default_factory=list)
-    replaced: list[tuple[int, str, str]] = field(default_factory=list)  # (line, dotted path, old text)
+    replaced: list[tuple[int, str, str]] = field(default_factory=list)  # (offset, dotted path, old text)
 
 
 def _duplicate_message(key: str, earlier: int) -> str:
@@ -130,7 +130,7 @@ def _assign(
             was = text[v.start_mark.index : v.end_mark.index] or "empty"
             out.splices.append(_scalar_splice(text, k, v, new))
             out.notes.append(f"line {line}: set {dotted}.{name}: {new} (was {was})")
-            out.replaced.append((line, f"{dotted}.{name}", was))
+            out.replaced.append((v.start_mark.index, f"{dotted}.{name}", was))
 
 
 def _shared_anchor(text: str, node: Node, dotted: str) -> str | None:
@@ -345,7 +345,9 @@ class DisableMigrationJob:
 
     @property
     def needs(self) -> Needles:
-        return Needles(values=self.needles, jobs=(self.policy.job,) if self.policy else ())
+        if self.policy is None:
+            return Needles(values=self.needles, jobs=())
+        return Needles(values=self.needles, jobs=(self.policy.job,), charts=self.policy.chart_needles)
 
     def plan(self, ctx: Context) -> None:
         for release in self._releases(ctx):
@@ -597,7 +599,8 @@ class DisableMigrationJob:
                     )
                 out.notes.extend(inner.notes)
                 out.skipped.extend(inner.skipped)
-                out.replaced.extend(inner.replaced)
+                # Offsets inside an embedded block (a ConfigMap's values.yaml: |) become the file's.
+                out.replaced.extend((place.block.outer(i) if place.block else i, d, w) for i, d, w in inner.replaced)
                 out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
                 if place.block is None:  # an embedded patch's lines count from its own start
                     out.duplicates.extend(inner.duplicates)
@@ -606,8 +609,9 @@ class DisableMigrationJob:
                 raise InputError(copy.path, line, _duplicate_message(twice, earlier))
             for line, message in out.skipped:
                 ctx.plan.warn(copy.path, line, message, NAME)
-            for line, dotted, was in out.replaced:
+            for offset, dotted, was in out.replaced:
                 if copy.delimiters is not None and copy.delimiters.variable_start in was:
+                    line = text.count("\n", 0, offset) + 1
                     # Right for what Flux applies, but whoever sets that variable should know.
                     ctx.plan.warn(
                         copy.path,
@@ -660,7 +664,7 @@ def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSour
         return
     out.splices.append(_scalar_splice(text, key, node, new))
     out.notes.append(f"line {line}: set {'.'.join(fix.path)}: {new} (was {raw or 'empty'})")
-    out.replaced.append((line, ".".join(fix.path), raw))
+    out.replaced.append((node.start_mark.index, ".".join(fix.path), raw))
 
 
 def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Scalar, out: _Result) -> None:
@@ -671,4 +675,4 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
     was = text[value.start_mark.index : value.end_mark.index] or "empty"
     out.splices.append(_scalar_splice(text, key, value, new))
     out.notes.append(f"line {key.start_mark.line + 1}: set {dotted}: {new} (was {was})")
-    out.replaced.append((key.start_mark.line + 1, dotted, was))
+    out.replaced.append((value.start_mark.index, dotted, was))

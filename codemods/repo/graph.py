@@ -509,7 +509,8 @@ class RepoGraph:
         if logical in self._asked:
             return self._asked[logical]
         found: list[str] = []
-        encoded = logical.encode("utf-8")
+        # A name that is not UTF-8 comes from os.scandir with surrogate escapes: its own bytes.
+        encoded = logical.encode("utf-8", "surrogateescape")
         for unit, here, prefix, data in self._searchable():
             # No word of the file can resolve to logical (see _words_resolve_to) unless: a plain
             # word resolves below here, to here/word, so the file holds logical's path relative
@@ -519,7 +520,9 @@ class RepoGraph:
                 data is not None
                 and here != logical
                 and encoded not in data
-                and not (logical.startswith(prefix) and logical[len(prefix) :].encode("utf-8") in data)
+                and not (
+                    logical.startswith(prefix) and logical[len(prefix) :].encode("utf-8", "surrogateescape") in data
+                )
             ):
                 continue
             if (not found or found[-1] != here) and logical in self._words_resolve_to(unit):

@@ -45,6 +45,7 @@ class Facts(NamedTuple):
     secret_source: bool = False  # may declare a Secret (Secret, ExternalSecret, CNPG, existingSecret)
     chart_source: bool = False  # an OCIRepository or HelmChart that mentions a wanted chart
     values_source: bool = False  # a ConfigMap, Secret or plain file that mentions a wanted values key
+    chart_match: bool = False  # a HelmRelease that names a wanted chart only (not a values key)
 
 
 @dataclass
@@ -182,6 +183,10 @@ class Needles:
     """What the active codemods look for, as cheap byte tests."""
 
     values: tuple[bytes, ...] = LITELLM_RELEASE.needles
+    # Chart names whose releases matter even when their values never mention a wanted key (a
+    # parent chart that deploys the sub-chart by default). Weaker than values: a word like
+    # "openhands" is also a namespace, so such a file is a candidate, not a certain match.
+    charts: tuple[bytes, ...] = ()
     jobs: tuple[JobMatcher, ...] = (LITELLM_JOB,)
     every_job: bool = False  # reads every Job manifest: the doctor's fuller pre-filter
 
@@ -214,10 +219,16 @@ def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
         )
     # A HelmRelease whose chartRef names a litellm-helm OCIRepository need not mention the chart.
     helm_release = release_kind and b"helm.toolkit.fluxcd.io" in data
+    named = False
+    for chart in needles.charts:
+        if chart in data:
+            named = True
+            break
+    chart_match = named and release_kind and not values_match
     chart_source = values_source = False
-    if mentions and not release_kind:
+    if (mentions or named) and not release_kind:
         chart_source = b"OCIRepository" in data or b"HelmChart" in data
-        values_source = not chart_source
+        values_source = mentions and not chart_source
     secret_source = False
     if doctor:
         # A top-level `kind: Secret` declares one; the indented one of substituteFrom does not.
@@ -228,8 +239,28 @@ def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
         )
     else:
         job = False  # only the doctor's rules read every Job
-    if values_match or job_match or flux_paths or job or helm_release or secret_source or chart_source or values_source:
-        return Facts(values_match, job_match, flux_paths, job, helm_release, secret_source, chart_source, values_source)
+    if (
+        values_match
+        or job_match
+        or flux_paths
+        or job
+        or helm_release
+        or secret_source
+        or chart_source
+        or values_source
+        or chart_match
+    ):
+        return Facts(
+            values_match,
+            job_match,
+            flux_paths,
+            job,
+            helm_release,
+            secret_source,
+            chart_source,
+            values_source,
+            chart_match,
+        )
     return None
 
 

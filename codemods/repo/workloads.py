@@ -91,6 +91,12 @@ def chart_source(doc: Node | None) -> tuple[str | None, str | None, str | None]:
     return None, None, None
 
 
+# A chart version nothing here can tell: a digest, a chart built from a GitRepository or a
+# Bucket (its own Chart.yaml decides), an ambiguous or missing source. Neither old nor new.
+UNKNOWN_VERSION = "(unknown)"
+_BUILT_FROM_FILES = ("GitRepository", "Bucket")
+
+
 def source_version(doc: Node | None) -> str | None:
     """The chart version an OCIRepository (spec.ref.digest, tag, else semver) or a HelmChart
     (spec.version) pins: a version, a range or a digest; None when it floats."""
@@ -101,33 +107,28 @@ def source_version(doc: Node | None) -> str | None:
         return (
             scalar_value(first(ref, "digest")) or scalar_value(first(ref, "tag")) or scalar_value(first(ref, "semver"))
         )
+    if scalar_value(first(first(spec, "sourceRef"), "kind")) in _BUILT_FROM_FILES:
+        return UNKNOWN_VERSION  # Flux ignores spec.version for these
     return scalar_value(first(spec, "version"))
 
 
-def chart_identity(doc: Node | None, sources: dict[tuple[str, str], str]) -> str | None:
-    """The chart a HelmRelease installs: spec.chart.spec.chart (HelmRepository), or for a
-    spec.chartRef the chart its OCIRepository's url or its HelmChart names (issue 11 §4)."""
+def chart_identity(doc: Node | None) -> str | None:
+    """The chart a HelmRelease's spec.chart installs (spec.chart.spec.chart), or the name its
+    chartRef gives (the Context resolves a chartRef to its source's chart: issue 11 §4)."""
     spec = first(doc, "spec")
     name = scalar_value(first(first(first(spec, "chart"), "spec"), "chart"))
     if name:
         return name.rsplit("/", 1)[-1]
-    ref = first(spec, "chartRef")
-    kind, ref_name = scalar_value(first(ref, "kind")), scalar_value(first(ref, "name"))
-    if kind and ref_name and (kind, ref_name) in sources:
-        return sources[(kind, ref_name)]
-    return ref_name
+    return scalar_value(first(first(spec, "chartRef"), "name"))
 
 
-def chart_version(doc: Node | None, versions: dict[tuple[str, str], str | None]) -> str | None:
-    """The chart version (or range) a HelmRelease installs: spec.chart.spec.version, or its
-    chartRef's source's (see source_version); None when nothing pins one."""
-    spec = first(doc, "spec")
-    template = first(first(spec, "chart"), "spec")
-    if template is not None:
-        return scalar_value(first(template, "version"))
-    ref = first(spec, "chartRef")
-    kind, ref_name = scalar_value(first(ref, "kind")), scalar_value(first(ref, "name"))
-    return versions.get((kind, ref_name)) if kind and ref_name else None
+def chart_version(doc: Node | None) -> str | None:
+    """The chart version (or range) a HelmRelease's spec.chart installs; None when it floats.
+    (A chartRef's version is its source's: see source_version.)"""
+    template = first(first(first(doc, "spec"), "chart"), "spec")
+    if scalar_value(first(first(template, "sourceRef"), "kind")) in _BUILT_FROM_FILES:
+        return UNKNOWN_VERSION  # Flux ignores spec.version: the chart's own Chart.yaml decides
+    return scalar_value(first(template, "version"))
 
 
 def _values_keys(doc: MappingNode, key: str) -> list[Node]:

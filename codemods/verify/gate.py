@@ -68,7 +68,9 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
             named = [
                 n
                 for n in frontier
-                if n and posixpath.basename(n).encode() in data and relative_path(n, directory).encode() in data
+                if n
+                and posixpath.basename(n).encode(errors="surrogateescape") in data
+                and relative_path(n, directory).encode(errors="surrogateescape") in data
             ]
             if not named:
                 continue
@@ -139,11 +141,14 @@ def _reach_key(
     templates: Mapping[str, str],
     jinja_vars: Mapping[str, object] | None,
 ) -> str:
-    hasher = hashlib.sha256(str(root.resolve()).encode())
+    # Paths from the file system may hold surrogate escapes (a name that is not UTF-8): their bytes.
+    hasher = hashlib.sha256(str(root.resolve()).encode(errors="surrogateescape"))
     for path, data in sorted(writes.items()):
-        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode() + (data or b""))
-    hasher.update("\0".join(kustomizations).encode())
-    hasher.update(repr(sorted(templates.items())).encode() + repr(jinja_vars).encode())
+        hasher.update(
+            f"{path}\0{len(data) if data is not None else -1}\0".encode(errors="surrogateescape") + (data or b"")
+        )
+    hasher.update("\0".join(kustomizations).encode(errors="surrogateescape"))
+    hasher.update(repr(sorted(templates.items())).encode(errors="surrogateescape") + repr(jinja_vars).encode())
     return hasher.hexdigest()
 
 

@@ -293,7 +293,8 @@ def digest(tree: Tree, paths: list[str]) -> str:
     hasher = hashlib.sha256()
     for path in paths:
         data = tree.read(path)
-        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode())
+        # A name that is not UTF-8 holds surrogate escapes: hash its bytes.
+        hasher.update(f"{path}\0{len(data) if data is not None else -1}\0".encode(errors="surrogateescape"))
         hasher.update(data or b"")
     return hasher.hexdigest()
 
