@@ -34,6 +34,10 @@ FIXED = (0, 3, 0)
         ("<0.3.1", False),  # allows 0.3.0
         ("<=0.3.0", False),
         (">=0.2.0", False),  # no upper bound: the latest is installed
+        ("=0.2.4", True),
+        ("=<0.3.0", False),  # Masterminds semver's `<=`: allows 0.3.0
+        ("=<0.2.9", True),
+        (">=0.3.0 || <0.2.0", False),  # a union: not judged
         ("1.0.0", False),
         ("latest", False),
         ("", False),
@@ -70,6 +74,9 @@ def test_openhands_before_0_3_deploys_the_litellm_subchart_by_default() -> None:
         (">=0.2.0", False),  # allows 0.2.x
         ("<0.4.0", False),  # no lower bound
         ("sha256:0123abcd", False),  # a digest: nothing is known of it
+        ("*", True),
+        ("=0.3.1", True),
+        (">=0.3.0 || <0.2.0", False),  # a union: not judged
     ],
 )
 def test_a_version_or_range_is_at_or_above_only_when_every_version_it_allows_is(spec: str | None, newer: bool) -> None:

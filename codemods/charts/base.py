@@ -79,6 +79,11 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+|[xX*]))?(?:[-+][0-9A-Za-z.-]*)?
 _UPPER = re.compile(r"<(=?)\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
+def _normal(spec: str) -> str:
+    """`=0.2.4` is 0.2.4; `=<` and `=>` are Masterminds semver's (Helm's) spellings of `<=`, `>=`."""
+    return spec.strip().replace("=<", "<=").replace("=>", ">=").removeprefix("=").strip()
+
+
 def only_below(spec: str | None, fixed: tuple[int, int, int]) -> bool:
     """True when every version a chart version or range allows is below fixed.
 
@@ -86,9 +91,9 @@ def only_below(spec: str | None, fixed: tuple[int, int, int]) -> bool:
     `0.2.x` / `0.2.*`, `~0.2.1`, `^0.2.1` (below 0.3.0, as for any 0.x), and a range with an
     upper bound (`>=0.2.0 <0.3.0`, `<=0.2.9`). Anything else, or no version at all (the latest
     is installed), is not known to be below: False."""
-    if not spec:
+    if not spec or "||" in spec:  # a union of ranges: not judged
         return False
-    text = spec.strip()
+    text = _normal(spec)
     caret = text.startswith("^")
     text = text.removeprefix("~").removeprefix("^").strip()
     exact = _VERSION.match(text)
@@ -115,8 +120,10 @@ def at_or_above(spec: str | None, fixed: tuple[int, int, int]) -> bool:
     (`>=0.3.0`); anything else (a digest, an unknown range) is not known: False."""
     if spec is None or not spec.strip():
         return True  # unpinned: Flux installs the latest
-    text = spec.strip()
-    if text == "latest":
+    if "||" in spec:  # a union of ranges: not judged
+        return False
+    text = _normal(spec)
+    if text in ("latest", "*", "x", "X"):
         return True
     exact = _VERSION.match(text.removeprefix("~").removeprefix("^").strip())
     if exact is not None:  # an exact version, or the lowest a ~, ^ or X.Y.x range allows

@@ -310,8 +310,11 @@ def scan(root: Path, doctor: bool = False, needles: Needles = Needles()) -> Repo
             index.skipped.append((rel, f"cannot read: {err.strerror}"))
             continue
         if data is None:
-            size = os.stat(abs_path, follow_symlinks=False).st_size
-            index.skipped.append((rel, f"{size // (1024 * 1024)} MiB: too large for a manifest, not read"))
+            try:
+                size = f"{os.stat(abs_path, follow_symlinks=False).st_size // (1024 * 1024)} MiB"
+            except OSError:  # gone since the read
+                size = "over 4 MiB"
+            index.skipped.append((rel, f"{size}: too large for a manifest, not read"))
             continue
         # Only a file that was read whole becomes part of the model: nothing reads it later.
         unit = units.get(logical)
