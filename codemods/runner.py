@@ -92,11 +92,11 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
 def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:
     """The doctor's findings on the files a plan touches, in the tree as it is now: before the
     change (the plan's own index and graph, no second pass) or, once written, after it."""
-    from codemods.doctor import default_needles, diagnose_index  # only runs when there is a change
-
     touched = set(plan.changed_files())
     if not touched:
         return []
+    from codemods.doctor import default_needles, diagnose_index  # only loaded when there is a change
+
     index = plan.index
     if written or not index.doctor or not _same(index.needles, default_needles()):
         index = scan(plan.root, doctor=True, needles=default_needles())
