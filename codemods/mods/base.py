@@ -147,15 +147,17 @@ class Context:
 
         return self._cached(("chart_sources",), compute)
 
-    def _parse(self, unit: Unit, text: str) -> tuple:
-        """The documents of a file the pre-filter flagged. One that holds none of the codemods'
-        values needles was flagged for a chart name alone ("openhands" is a namespace too): it
-        may be unrelated, so a YAML error in it is a warning, not the end of the run."""
+    def _parse(self, unit: Unit, text: str, strict: bool | None = None) -> tuple:
+        """The documents of a file the pre-filter flagged. One flagged for a chart name alone
+        ("openhands" is a namespace too) may be unrelated: a YAML error in it is a warning, not
+        the end of the run. strict None: strict when the file holds a codemod's values needle."""
         try:
             return _documents(text, unit)
         except InputError as err:
             needles = self.index.needles
-            if needles is not None and any(n.decode() in text for n in needles.values):
+            if strict is None:
+                strict = needles is None or any(n.decode() in text for n in needles.values)
+            if strict:
                 raise
             self.plan.warn(
                 err.diagnostic.file, err.diagnostic.line, f"{err.diagnostic.message}; not checked for the fix"
@@ -205,23 +207,31 @@ class Context:
         or its chart from a file that does (read only when such files exist)."""
 
         def compute() -> list[tuple[Unit, int, MappingNode]]:
-            units = {u.logical: u for u in self.index.flagged("values_match")}
-            for unit in self.index.flagged("chart_match"):
-                units.setdefault(unit.logical, unit)
+            # Input the fix may need (a YAML error in it stops the run), then candidates that
+            # only name a parent chart (an error in them is a warning).
+            strict = {u.logical: u for u in self.index.flagged("values_match")}
+            lenient = {u.logical: u for u in self.index.flagged("chart_match")}
             takes_values = bool(self.index.flagged("values_source"))
             if takes_values or self.index.flagged("chart_source"):
-                names = [name for (_kind, name) in self._chart_source_table()]
+                weak = set(self.index.needles.charts) if self.index.needles is not None else set()
+                names = {
+                    name: all(c.chart.encode() in weak for c in found)
+                    for (_kind, name), found in self._chart_source_table().items()
+                }
                 for unit in self.index.flagged("helm_release"):
                     text = self.readable_text(unit.primary.path) or ""
-                    if (takes_values and "valuesFrom" in text) or any(n in text for n in names):
-                        units.setdefault(unit.logical, unit)
+                    named = [only_weak for name, only_weak in names.items() if name in text]
+                    if (takes_values and "valuesFrom" in text) or (named and not all(named)):
+                        strict.setdefault(unit.logical, unit)
+                    elif named:
+                        lenient.setdefault(unit.logical, unit)
             found = []
-            for logical in sorted(units):
-                unit = units[logical]
+            for logical in sorted(strict.keys() | lenient.keys()):
+                unit = strict.get(logical) or lenient[logical]
                 content = self.readable_text(unit.primary.path)
                 if content is None:
                     continue
-                for index, doc in enumerate(self._parse(unit, content)):
+                for index, doc in enumerate(self._parse(unit, content, logical in strict or None)):
                     if is_helm_release(doc):
                         found.append((unit, index, doc))
             return found
