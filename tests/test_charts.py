@@ -150,3 +150,83 @@ def test_an_unrelated_broken_release_that_only_names_the_parent_chart_is_a_warni
     # One that names litellm-helm is input the fix needs: its YAML error still stops the run.
     (redis / "helmrelease.yaml").write_text((redis / "helmrelease.yaml").read_text() + "    litellm-helm: {}\n")
     assert run_codemods("run", "--no-verify", "--dry-run", str(repo)).returncode == 2
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+
+
+OH_SOURCE = (
+    "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: openhands\n{namespace}"
+    "spec:\n  interval: 1h\n  ref:\n{ref}  url: oci://ghcr.io/all-hands-ai/helm-charts/openhands\n"
+)
+OH_RELEASE = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openhands\nspec:\n"
+    "  chartRef:\n    kind: OCIRepository\n    name: openhands\n{ref_namespace}  interval: 1h\n"
+    "  values:\n    ingress:\n      enabled: false\n"
+)
+OH_FLUX = (
+    "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: openhands\n"
+    "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/openhands\n  prune: true\n"
+    "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+)
+
+
+def _subchart_findings(repo: Path) -> list[dict]:
+    doctor = run_codemods("doctor", "--format", "json", str(repo))
+    return [f for f in json.loads(doctor.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+
+
+def test_a_source_in_the_chart_refs_namespace_wins_over_a_nearer_one_that_does_not_say(tmp_path: Path) -> None:
+    """The chartRef names flux-system: flux-system's `openhands` (0.2.4) is the chart, not the
+    app directory's own `openhands` (0.3.0, whose namespace a kustomization gives it)."""
+    _write(
+        tmp_path,
+        {
+            "flux.yaml": OH_FLUX,
+            "apps/openhands/kustomization.yaml": "namespace: ai\nresources:\n  - ./helmrelease.yaml\n  - ./oci.yaml\n",
+            "apps/openhands/helmrelease.yaml": OH_RELEASE.format(ref_namespace="    namespace: flux-system\n"),
+            "apps/openhands/oci.yaml": OH_SOURCE.format(namespace="", ref="    tag: 0.3.0\n"),
+            "flux/repos/openhands.yaml": OH_SOURCE.format(
+                namespace="  namespace: flux-system\n", ref="    tag: 0.2.4\n"
+            ),
+        },
+    )
+    assert len(_subchart_findings(tmp_path)) == 1
+    assert run_codemods("run", "--check", "--no-verify", str(tmp_path)).returncode == 1
+
+
+def test_an_oci_semver_wins_over_its_tag_as_in_flux(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "flux.yaml": OH_FLUX,
+            "apps/openhands/kustomization.yaml": "resources:\n  - ./helmrelease.yaml\n  - ./oci.yaml\n",
+            "apps/openhands/helmrelease.yaml": OH_RELEASE.format(ref_namespace=""),
+            "apps/openhands/oci.yaml": OH_SOURCE.format(namespace="", ref="    tag: 0.3.0\n    semver: 0.2.x\n"),
+        },
+    )
+    assert len(_subchart_findings(tmp_path)) == 1
+
+
+def test_a_broken_release_of_the_parent_chart_stops_the_run_and_the_doctor_says_why(tmp_path: Path) -> None:
+    """`chart: openhands` is plainly an OpenHands release: its YAML error is bad input (exit 2),
+    not a candidate skipped. One that only lives in a namespace called openhands is skipped,
+    and the doctor lists it as a file it could not check."""
+    broken = "  values:\n    image: {tag: 0.2.4\n"
+    release = (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: oh\n  namespace: ai\n"
+        "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: openhands\n      version: 0.2.4\n"
+        "      sourceRef: {kind: HelmRepository, name: oh}\n" + broken
+    )
+    _write(tmp_path, {"flux.yaml": OH_FLUX, "apps/openhands/helmrelease.yaml": release})
+    assert run_codemods("run", "--check", "--no-verify", str(tmp_path)).returncode == 2
+    assert run_codemods("doctor", str(tmp_path)).returncode == 2
+    other = release.replace("chart: openhands", "chart: redis").replace("namespace: ai", "namespace: openhands")
+    (tmp_path / "apps/openhands/helmrelease.yaml").write_text(other)
+    check = run_codemods("run", "--check", "--no-verify", str(tmp_path))
+    assert check.returncode == 0 and "not checked for the fix" in check.stderr, check.stderr
+    doctor = json.loads(run_codemods("doctor", "--format", "json", str(tmp_path)).stdout)
+    assert any(s["file"] == "apps/openhands/helmrelease.yaml" for s in doctor["skipped"]), doctor

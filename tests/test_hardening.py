@@ -210,3 +210,25 @@ def test_a_file_name_that_is_not_utf8_is_read_like_any_other(tmp_path: Path) -> 
     dry = run_codemods("run", "--dry-run", str(repo))
     assert dry.returncode == 0, dry.stderr
     assert "8 files would change" in dry.stderr
+
+
+def test_the_build_gate_writes_a_generated_kustomization_listing_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """Flux generates the kustomization of a directory without one; the gate writes that file
+    with each entry's own bytes instead of failing to encode it."""
+    repo = tmp_path / "repo"
+    (repo / "apps/litellm").mkdir(parents=True)
+    (repo / "flux.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/litellm\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+    release = (
+        b"apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: litellm\n  namespace: ai\n"
+        b"spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: litellm-helm\n"
+        b"      sourceRef: {kind: HelmRepository, name: berriai}\n  values:\n    db:\n      useExisting: false\n"
+    )
+    with open(os.fsencode(repo / "apps/litellm") + b"/release-\xff.yaml", "wb") as handle:
+        handle.write(release)
+    check = run_codemods("run", "--check", str(repo))
+    assert check.returncode == 1, check.stderr  # the fix is needed; no internal error
+    assert "internal error" not in check.stderr

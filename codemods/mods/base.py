@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -133,7 +134,9 @@ class Context:
 
         def compute() -> dict[tuple[str, str], list[_ChartSource]]:
             found: dict[tuple[str, str], list[_ChartSource]] = {}
-            for unit in [*self.index.flagged("chart_source"), *self.index.flagged("values_match")]:
+            flagged = ("chart_source", "values_match", "chart_match")  # a source may share a release's file
+            units = {u.logical: u for attribute in flagged for u in self.index.flagged(attribute)}
+            for unit in (units[logical] for logical in sorted(units)):
                 text = self.readable_text(unit.primary.path)
                 if text is None:
                     continue
@@ -156,7 +159,11 @@ class Context:
         except InputError as err:
             needles = self.index.needles
             if strict is None:
-                strict = needles is None or any(n.decode() in text for n in needles.values)
+                strict = (
+                    needles is None
+                    or any(n.decode() in text for n in needles.values)
+                    or any(_chart_line(c.decode()).search(text) for c in needles.charts)
+                )
             if strict:
                 raise
             self.plan.warn(
@@ -175,10 +182,11 @@ class Context:
         if not kind or not name:
             return None
         namespace = scalar_value(first(ref, "namespace")) or scalar_value(first(first(doc, "metadata"), "namespace"))
-        candidates = [
-            c
-            for c in self._chart_source_table().get((kind, name), [])
-            if c.namespace is None or namespace is None or c.namespace == namespace
+        same_name = self._chart_source_table().get((kind, name), [])
+        # A source declared in the chartRef's namespace is the one; one that does not say its
+        # namespace (a kustomization or Flux may give it one) may be; another namespace's is not.
+        candidates = [c for c in same_name if namespace is not None and c.namespace == namespace] or [
+            c for c in same_name if c.namespace is None or namespace is None
         ]
         if not candidates:
             return name, UNKNOWN_VERSION
@@ -361,6 +369,11 @@ class Context:
             namespace_before=before,
             namespace_at_target=at_target,
         )
+
+
+def _chart_line(chart: str) -> re.Pattern[str]:
+    """`chart: openhands` (or `./charts/openhands`, quoted): a release of that chart, plainly."""
+    return re.compile(rf"(?m)^\s*chart:\s*[\"']?(?:[^\s\"'#]*/)?{re.escape(chart)}[\"']?\s*(?:#.*)?$")
 
 
 @dataclass(frozen=True)

@@ -98,14 +98,14 @@ _BUILT_FROM_FILES = ("GitRepository", "Bucket")
 
 
 def source_version(doc: Node | None) -> str | None:
-    """The chart version an OCIRepository (spec.ref.digest, tag, else semver) or a HelmChart
+    """The chart version an OCIRepository (spec.ref.digest, semver, else tag) or a HelmChart
     (spec.version) pins: a version, a range or a digest; None when it floats."""
     spec = first(doc, "spec")
     if scalar_value(first(doc, "kind")) == "OCIRepository":
         ref = first(spec, "ref")
-        # A digest wins over a tag in Flux; it is no version, so nothing is known of it.
+        # Flux's precedence: digest (no version: nothing is known of it), then semver, then tag.
         return (
-            scalar_value(first(ref, "digest")) or scalar_value(first(ref, "tag")) or scalar_value(first(ref, "semver"))
+            scalar_value(first(ref, "digest")) or scalar_value(first(ref, "semver")) or scalar_value(first(ref, "tag"))
         )
     if scalar_value(first(first(spec, "sourceRef"), "kind")) in _BUILT_FROM_FILES:
         return UNKNOWN_VERSION  # Flux ignores spec.version for these

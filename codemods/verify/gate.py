@@ -218,7 +218,8 @@ def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | N
     if target.target_namespace:
         lines.append(f"namespace: {_quote(target.target_namespace)}")
     where.mkdir(parents=True, exist_ok=True)
-    (where / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Entries are file names: one that is not UTF-8 is written as its own bytes.
+    (where / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
     return None
 
 

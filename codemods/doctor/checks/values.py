@@ -105,7 +105,11 @@ def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
                 "skips its start-up migration and no Job runs one, so the database schema is never migrated",
                 "remove DISABLE_SCHEMA_UPDATE (the proxy then migrates at start-up), or let a migration Job run",
             )
-    for needed in codemod.needed(context):
+    needed_list = codemod.needed(context)
+    for said in context.plan.warnings:  # a release it could not read is said, not dropped
+        if ctx.only is None or said.file in ctx.only:
+            ctx.problems.add(said)
+    for needed in needed_list:
         path = ".".join(needed.fix.path)
         if needed.set_at is not None:
             file, line = needed.set_at
