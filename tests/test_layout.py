@@ -116,5 +116,9 @@ def test_the_template_expression_warning_names_the_line_inside_an_embedded_block
     result = run_codemods("run", "--no-verify", "--json", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert template.read_text().endswith("      migrationJob:\n        enabled: false\n")
-    [warning] = [w for w in json.loads(result.stdout)["warnings"] if "template expression" in w["message"]]
+    report = json.loads(result.stdout)
+    [warning] = [w for w in report["warnings"] if "template expression" in w["message"]]
     assert (warning["file"], warning["line"]) == ("apps/oh/values.yaml.j2", 12)
+    # The change's own note counts lines in the file too, not in the block.
+    [change] = [c for c in report["changes"] if c["file"] == "apps/oh/values.yaml.j2"]
+    assert change["reason"].startswith("line 12: set litellm-helm.migrationJob.enabled: false"), change

@@ -20,7 +20,7 @@ from codemods.recipes import params
 from codemods.recipes.params import param
 from codemods.repo.index import Needles, Unit
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import ValuesSource, locate, split_target_path, value_at
+from codemods.repo.values import Embedded, ValuesSource, locate, split_target_path, value_at
 from codemods.repo.workloads import is_selected
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
@@ -72,6 +72,19 @@ class _Result:
     # pairs on purpose; in plain YAML it is an error kustomize stops on.
     duplicates: list[tuple[int, int, str]] = field(default_factory=list)
     replaced: list[tuple[int, str, str]] = field(default_factory=list)  # (offset, dotted path, old text)
+
+
+# Every note this module writes starts with the line it is about.
+_NOTE_LINE = re.compile(r"^line (\d+):")
+
+
+def _note_in_file(note: str, block: Embedded, text: str) -> str:
+    return _NOTE_LINE.sub(lambda m: f"line {_file_line(block, text, int(m[1]))}:", note)
+
+
+def _file_line(block: Embedded, text: str, line: int) -> int:
+    """A line of an embedded block's text, as a line of the file that holds the block."""
+    return text.count("\n", 0, block.starts[min(max(line, 1), len(block.starts)) - 1]) + 1
 
 
 def _duplicate_message(key: str, earlier: int) -> str:
@@ -597,10 +610,16 @@ class DisableMigrationJob:
                         inner,
                         skip,
                     )
-                out.notes.extend(inner.notes)
-                out.skipped.extend(inner.skipped)
-                # Offsets inside an embedded block (a ConfigMap's values.yaml: |) become the file's.
-                out.replaced.extend((place.block.outer(i) if place.block else i, d, w) for i, d, w in inner.replaced)
+                # Lines and offsets inside an embedded block (a ConfigMap's values.yaml: |, an
+                # inline patch) count from the block's start: say them as the file's.
+                block = place.block
+                if block is None:
+                    out.notes.extend(inner.notes)
+                    out.skipped.extend(inner.skipped)
+                else:
+                    out.notes.extend(_note_in_file(note, block, text) for note in inner.notes)
+                    out.skipped.extend((_file_line(block, text, line), why) for line, why in inner.skipped)
+                out.replaced.extend((block.outer(i) if block else i, d, w) for i, d, w in inner.replaced)
                 out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
                 if place.block is None:  # an embedded patch's lines count from its own start
                     out.duplicates.extend(inner.duplicates)
