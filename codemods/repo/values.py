@@ -262,11 +262,11 @@ class ValuesModel:
                         why_not="SOPS-encrypted" if sops else "",
                         label=f"{label} from {source_unit.primary.path}",
                     )
-        # A ConfigMap or Secret manifest in the repository. A targetPath value names no values key,
-        # so the pre-filter may have passed over it: look beside the release and along its builds.
+        # A ConfigMap or Secret manifest in the repository. It may name no values key at all (a
+        # targetPath value; `db:` settings that decide the fix), so the pre-filter may have
+        # passed over it: look beside the release and along its builds too.
         candidates = list(self.candidates)
-        if target:
-            candidates += [u for directory in dict.fromkeys(directories) for u in self.graph.index.units_in(directory)]
+        candidates += [u for directory in dict.fromkeys(directories) for u in self.graph.index.units_in(directory)]
         for number, candidate in enumerate(candidates):
             if candidate in candidates[:number]:
                 continue
