@@ -66,20 +66,12 @@ def _holds(node: ScalarNode, value: Scalar) -> bool:
 @dataclass
 class _Result:
     splices: list[Splice] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)  # (line, what was done)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     # (line, earlier line, key): a key the path walks twice. Jinja if/else branches make such
     # pairs on purpose; in plain YAML it is an error kustomize stops on.
     duplicates: list[tuple[int, int, str]] = field(default_factory=list)
     replaced: list[tuple[int, str, str]] = field(default_factory=list)  # (offset, dotted path, old text)
-
-
-# Every note this module writes starts with the line it is about.
-_NOTE_LINE = re.compile(r"^line (\d+):")
-
-
-def _note_in_file(note: str, block: Embedded, text: str) -> str:
-    return _NOTE_LINE.sub(lambda m: f"line {_file_line(block, text, int(m[1]))}:", note)
 
 
 def _file_line(block: Embedded, text: str, line: int) -> int:
@@ -129,7 +121,7 @@ def _assign(
         items = [f"{k}: {render_scalar(assignments[k])}" for k in missing]
         out.splices.append(add_first_child(text, key, mapping, items, ", ".join(items), step))
         why = f"{dotted} was empty" if is_empty(mapping) else "not set, so the chart's default applied"
-        out.notes.extend(f"line {where}: added {dotted}.{item} ({why})" for item in items)
+        out.notes.extend((where, f"added {dotted}.{item} ({why})") for item in items)
     for name, value in assignments.items():
         _note_duplicates(entries(mapping, name), name, out)
         for k, v in entries(mapping, name) if isinstance(mapping, MappingNode) else []:
@@ -142,7 +134,7 @@ def _assign(
             new = render_scalar(value)
             was = text[v.start_mark.index : v.end_mark.index] or "empty"
             out.splices.append(_scalar_splice(text, k, v, new))
-            out.notes.append(f"line {line}: set {dotted}.{name}: {new} (was {was})")
+            out.notes.append((line, f"set {dotted}.{name}: {new} (was {was})"))
             out.replaced.append((v.start_mark.index, f"{dotted}.{name}", was))
 
 
@@ -201,7 +193,7 @@ def _ensure(
         out.splices.append(add_first_child(text, key, node, lines, _nested_flow(path, items), step))
         full = ".".join((dotted, *path))
         why = "" if is_empty(node) else " (not set, so the chart's default applied)"
-        out.notes.extend(f"line {line}: added {full}.{item}{why}" for item in items)
+        out.notes.extend((line, f"added {full}.{item}{why}") for item in items)
         return
     for child_key, child in children:
         if skip is not None and skip(path[0], child):
@@ -260,7 +252,7 @@ def _root_insert(text: str, root: Node, parent: tuple[str, ...], assignments: di
     items = [f"{k}: {render_scalar(v)}" for k, v in assignments.items()]
     lines = _nested_lines(parent, items, step)
     out.splices.append(insert_lines_before(text, first_key.start_mark.index, [indent + line for line in lines]))
-    out.notes.extend(f"line {first_key.start_mark.line + 1}: added {'.'.join((*parent, item))}" for item in items)
+    out.notes.extend((first_key.start_mark.line + 1, f"added {'.'.join((*parent, item))}") for item in items)
 
 
 def _strval(text: str) -> Scalar | None:
@@ -617,7 +609,7 @@ class DisableMigrationJob:
                     out.notes.extend(inner.notes)
                     out.skipped.extend(inner.skipped)
                 else:
-                    out.notes.extend(_note_in_file(note, block, text) for note in inner.notes)
+                    out.notes.extend((_file_line(block, text, line), what) for line, what in inner.notes)
                     out.skipped.extend((_file_line(block, text, line), why) for line, why in inner.skipped)
                 out.replaced.extend((block.outer(i) if block else i, d, w) for i, d, w in inner.replaced)
                 out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
@@ -650,7 +642,12 @@ class DisableMigrationJob:
                     (release.name, release.namespace, ".".join(each.path), each.value, copy.path)
                 )
             where = "" if source.kind == "spec.values" else f" (in {source.label})"
-            ctx.plan.edit(NAME, copy.path, new_text, "; ".join(out.notes) + f"{where}: {fix.why}")
+            ctx.plan.edit(
+                NAME,
+                copy.path,
+                new_text,
+                "; ".join(f"line {line}: {what}" for line, what in out.notes) + f"{where}: {fix.why}",
+            )
 
     @staticmethod
     def _add_values(
@@ -682,7 +679,7 @@ def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSour
         out.skipped.append((line, f"{'.'.join(fix.path)} is a block string; left as it is"))
         return
     out.splices.append(_scalar_splice(text, key, node, new))
-    out.notes.append(f"line {line}: set {'.'.join(fix.path)}: {new} (was {raw or 'empty'})")
+    out.notes.append((line, f"set {'.'.join(fix.path)}: {new} (was {raw or 'empty'})"))
     out.replaced.append((node.start_mark.index, ".".join(fix.path), raw))
 
 
@@ -693,5 +690,5 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
     new = render_scalar(wanted)
     was = text[value.start_mark.index : value.end_mark.index] or "empty"
     out.splices.append(_scalar_splice(text, key, value, new))
-    out.notes.append(f"line {key.start_mark.line + 1}: set {dotted}: {new} (was {was})")
+    out.notes.append((key.start_mark.line + 1, f"set {dotted}: {new} (was {was})"))
     out.replaced.append((value.start_mark.index, dotted, was))

@@ -632,18 +632,15 @@ class RepoGraph:
         return {}
 
     # -- sources whose artifact root is a subdirectory --------------------------------------------
-    def _directories(self) -> set[str]:
-        return self.index.directories()
-
     def _under_artifact_root(self, ks: FluxKustomization) -> FluxKustomization:
         """A source built from a subdirectory (`flux push artifact --path=./kubernetes`) roots every
         spec.path there: when the path is no directory of the repository but exists below exactly
         one directory, that directory is the source's artifact root."""
-        if ks.path in self._directories() or "${" in ks.path or ks.path.startswith(".."):
+        if ks.path in self.index.directories() or "${" in ks.path or ks.path.startswith(".."):
             return ks
         root = self._roots.get(ks.source) if ks.source else None
         if root is None:
-            below = sorted(d[: -len(ks.path) - 1] for d in self._directories() if d.endswith("/" + ks.path))
+            below = sorted(d[: -len(ks.path) - 1] for d in self.index.directories() if d.endswith("/" + ks.path))
             if len(below) != 1:
                 return ks
             root = below[0]
