@@ -1,22 +1,27 @@
 """Thin GitPython helpers. The user's working tree, index and HEAD are never touched.
 
 The base commit is checked out into a temporary directory through a temporary index file
-(no `git worktree`, so an interrupted run leaves no metadata behind). The new tree is built
-in another temporary index, committed with `commit-tree`, and published with one
-compare-and-swap `update-ref`: the only change to the repository a run makes.
+(no `git worktree`, so an interrupted run leaves no metadata behind). The new tree is that
+index's entries with the change applied (blobs hashed by git, trees written here), committed
+with `commit-tree`, and published with one compare-and-swap `update-ref`: the only change to
+the repository a run makes besides new objects.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from gitdb import IStream, LooseObjectDB
 
 from codemods.changes import ChangeSet
 from codemods.errors import InputError
@@ -141,16 +146,23 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
 
 
 def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path) -> str:
-    """The tree of the temporary index (the base) with the applied change set: edited files
-    hashed from the work tree with their attributes' filters, moves as the very same blob."""
+    """The base's tree (the temporary index) with the applied change set: edited files hashed
+    from the work tree with their attributes' filters, moves as the very same blob.
+
+    Only the blobs go through git: `hash-object` applies the clean filters and eol rules.
+    Trees are plain data, so they are written here, and only the ones a change made new; the
+    others are the base's own and already stored. Across a fleet this saves two processes
+    (`update-index`, `write-tree`) per repository."""
     lead = f"{prefix}/" if prefix else ""
-    entries_by_path = {
-        path: entry for (path, _stage), entry in git.IndexFile(repo, file_path=str(index)).entries.items()
+    entries: dict[str, tuple[int, bytes]] = {
+        str(path): (entry.mode, entry.binsha)
+        for (path, _stage), entry in git.IndexFile(repo, file_path=str(index)).entries.items()
     }
-    moves = {c.path: c.to for c in changes.of("move") if c.to}
-    rewritten = {c.to for c in changes.of("move") if c.rewritten}
-    edited = [lead + c.path for c in changes.of("edit")] + [lead + dst for dst in sorted(d for d in rewritten if d)]
-    source_of = {lead + dst: lead + src for src, dst in moves.items()}
+    moves = {lead + c.path: lead + c.to for c in changes.of("move") if c.to}
+    rewritten = {lead + c.to for c in changes.of("move") if c.rewritten and c.to}
+    edited = [lead + c.path for c in changes.of("edit")] + sorted(rewritten)
+    deleted = [lead + c.path for c in changes.of("delete")]
+    source_of = {dst: src for src, dst in moves.items()}
     shas: list[str] = []
     if edited:
         # Run inside the temporary work tree: relative paths find the right .gitattributes.
@@ -160,26 +172,66 @@ def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path,
             paths.write(("\n".join(edited) + "\n").encode("utf-8"))
             paths.seek(0)
             shas = hasher.hash_object("-w", "--stdin-paths", istream=paths).split()
-    lines: list[str] = []
-    for path, sha in zip(edited, shas, strict=True):
-        lines.append(f"{entries_by_path[source_of.get(path, path)].mode:o} {sha}\t{path}")
+    tree = dict(entries)
     for src, dst in moves.items():
-        entry = entries_by_path[lead + src]
-        lines.append(f"0 {ZERO}\t{lead}{src}")
+        mode_and_blob = tree.pop(src)
         if dst not in rewritten:
-            lines.append(f"{entry.mode:o} {entry.hexsha}\t{lead}{dst}")
-    for path in sorted(c.path for c in changes.of("delete")):
-        lines.append(f"0 {ZERO}\t{lead}{path}")
-    env = {"GIT_INDEX_FILE": str(index)}
-    _update_index(repo, lines, env)
-    return repo.git.write_tree(env=env)
+            tree[dst] = mode_and_blob
+    for path, sha in zip(edited, shas, strict=True):
+        tree[path] = (entries[source_of.get(path, path)][0], bytes.fromhex(sha))
+    for path in deleted:
+        tree.pop(path, None)
+    root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted])
+    # gitdb's loose-object writer, in-process: GitPython's own odb.store starts a `git
+    # hash-object` per object, which is the very cost this avoids.
+    loose = LooseObjectDB(repo.odb.root_path())
+    for data in new_trees:
+        loose.store(IStream(b"tree", len(data), io.BytesIO(data)))
+    return root.hex()
 
 
-def _update_index(repo: git.Repo, entries: Iterable[str], env: dict[str, str]) -> None:
-    with tempfile.TemporaryFile() as info:
-        info.write(("\n".join(entries) + "\n").encode("utf-8"))
-        info.seek(0)
-        repo.git.update_index("--index-info", istream=info, env=env)
+def tree_objects(entries: Mapping[str, tuple[int, bytes]], touched: Iterable[str]) -> tuple[bytes, list[bytes]]:
+    """The root tree's id for these index entries (path: (mode, binary id)), and the contents
+    of the trees a change at the touched paths made new: the root and each directory above a
+    touched path. Every other tree is the same as before.
+
+    Within a tree, entries are in git's order: by name, a directory's name compared as if it
+    ended in "/" (so the file `a.b` comes before the directory `a`). A directory left without
+    entries disappears, as in git."""
+    root: dict[str, Any] = {}
+    for path, value in entries.items():
+        *dirs, name = path.split("/")
+        node = root
+        for part in dirs:
+            node = node.setdefault(part, {})
+        node[name] = value
+    dirty = {""}
+    for path in touched:
+        parts = path.split("/")
+        dirty.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    new: list[bytes] = []
+
+    def write(node: dict[str, Any], where: str) -> bytes | None:
+        items: list[tuple[bytes, bytes]] = []
+        for name, value in node.items():
+            raw = name.encode("utf-8", "surrogateescape")
+            if isinstance(value, dict):
+                sha = write(value, f"{where}/{name}" if where else name)
+                if sha is not None:
+                    items.append((raw + b"/", b"40000 %s\0%s" % (raw, sha)))
+            else:
+                mode, blob = value
+                items.append((raw, b"%o %s\0%s" % (mode, raw, blob)))
+        if not items and where:
+            return None
+        data = b"".join(entry for _key, entry in sorted(items))
+        if where in dirty:
+            new.append(data)
+        return hashlib.sha1(b"tree %d\0%s" % (len(data), data)).digest()
+
+    sha = write(root, "")
+    assert sha is not None  # the root is written even when empty
+    return sha, new
 
 
 def identity_env(repo: git.Repo) -> dict[str, str]:

@@ -1,0 +1,156 @@
+"""The trees `run --branch` and `batch` write themselves must be the ones git would write.
+
+`codemods.vcs.git.tree_objects` replaced `update-index` plus `write-tree`. It is checked here
+against git itself: the same entries give the same root id as `git write-tree`, and the trees
+it reports as new, added to the base's, are all `git ls-tree -r` needs to list every entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import git as gitpython
+import pytest
+from gitdb import IStream, LooseObjectDB
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codemods.vcs.git import tree_objects
+from tests.helpers import ROOT, git, git_init, run_codemods
+
+MODES = [0o100644, 0o100755, 0o120000, 0o160000]
+# Names whose order trips a naive sort: "a.b" < "a" (a directory) < "a0" in git's tree order.
+NAMES = ["a", "a.b", "a-b", "a0", "b", "Z", "é", "x y", ".hidden", "a.b.c"]
+
+Entries = dict[str, tuple[int, bytes]]
+
+
+def _blob_id(n: int) -> bytes:
+    return n.to_bytes(20, "big")
+
+
+paths = st.lists(st.sampled_from(NAMES), min_size=1, max_size=4).map("/".join)
+
+
+@st.composite
+def entry_sets(draw: st.DrawFn) -> Entries:
+    chosen = draw(st.lists(paths, min_size=1, max_size=25, unique=True))
+    entries: Entries = {}
+    for i, path in enumerate(sorted(chosen)):
+        # A path cannot be a file and a directory at once: drop any that collides.
+        if any(path.startswith(other + "/") or other.startswith(path + "/") for other in entries):
+            continue
+        entries[path] = (draw(st.sampled_from(MODES)), _blob_id(i + 1))
+    return entries
+
+
+def _git_write_tree(repo: Path, entries: Entries) -> str:
+    index = repo / ".git" / "scratch-index"
+    index.unlink(missing_ok=True)
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    info = "".join(f"{mode:o} {sha.hex()}\t{path}\n" for path, (mode, sha) in entries.items())
+    subprocess.run(
+        ["git", "update-index", "--add", "--index-info"], cwd=repo, input=info, text=True, env=env, check=True
+    )
+    return subprocess.run(
+        ["git", "write-tree", "--missing-ok"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _ls_tree(repo: Path, tree: str) -> Entries:
+    listing = subprocess.run(
+        ["git", "-c", "core.quotePath=false", "ls-tree", "-r", "-z", tree], cwd=repo, capture_output=True, check=True
+    ).stdout
+    found: Entries = {}
+    for record in filter(None, listing.split(b"\0")):
+        meta, path = record.split(b"\t", 1)
+        mode, _kind, sha = meta.split(b" ")
+        found[path.decode("utf-8")] = (int(mode, 8), bytes.fromhex(sha.decode()))
+    return found
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("trees")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=entry_sets(), after=entry_sets(), data=st.data())
+def test_the_root_is_git_s_and_the_new_trees_are_all_it_needs(
+    scratch: Path, base: Entries, after: Entries, data: st.DataObject
+) -> None:
+    # The change: some of `after`'s entries replace or join base's, some of base's go.
+    removed = data.draw(st.lists(st.sampled_from(sorted(base)), unique=True)) if base else []
+    changed: Entries = {p: v for p, v in base.items() if p not in removed}
+    for path, value in after.items():
+        if not any(path.startswith(o + "/") or o.startswith(path + "/") for o in changed if o != path):
+            changed[path] = value
+    touched = {p for p in set(base) | set(changed) if base.get(p) != changed.get(p)}
+    if not changed:
+        return  # git cannot write an empty index's tree without entries to compare; nothing to check
+
+    base_root = _git_write_tree(scratch, base)  # the base's trees are in the repository, as in a run
+    root, new = tree_objects(changed, touched)
+
+    assert root.hex() == _git_write_tree(scratch, changed)
+    # Remove the trees git just wrote for `changed`, keeping the base's, then store ours.
+    fresh = scratch.parent / (scratch.name + "-only-base")
+    shutil.rmtree(fresh, ignore_errors=True)
+    subprocess.run(["git", "init", "-q", str(fresh)], check=True)
+    _git_write_tree(fresh, base)
+    loose = LooseObjectDB(gitpython.Repo(fresh).odb.root_path())
+    for data_ in new:  # stored with the writer build_tree uses
+        loose.store(IStream(b"tree", len(data_), io.BytesIO(data_)))
+    assert _ls_tree(fresh, root.hex()) == changed
+    assert base_root  # the base was written (git prints its id)
+
+
+def test_a_directory_left_empty_disappears() -> None:
+    entries = {"keep.yaml": (0o100644, _blob_id(1))}
+    root, new = tree_objects(entries, ["gone/only.yaml"])
+    assert len(new) == 1  # the root only: "gone" has no entries left, so no tree
+    assert new[0] == b"100644 keep.yaml\0" + _blob_id(1)
+    assert root == hashlib.sha1(b"tree %d\0" % len(new[0]) + new[0]).digest()
+
+
+@pytest.fixture
+def attributed_repo(tmp_path: Path) -> Path:
+    """The example, with an executable manifest, a CRLF Job that moves, and eol attributes."""
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "openhands-cluster-template", work)
+    git_init(work)
+    job = work / "kubernetes/apps/openhands/migration-job.yaml"
+    job.write_bytes(job.read_bytes().replace(b"\n", b"\r\n"))  # stored with CRLF: -text keeps it
+    (work / ".gitattributes").write_text("kubernetes/apps/openhands/migration-job.yaml -text\n")
+    helm = work / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    helm.chmod(0o755)
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "attributes")
+    return work
+
+
+def test_branch_keeps_modes_and_moves_the_very_same_blob(attributed_repo: Path) -> None:
+    work = attributed_repo
+    job = "kubernetes/apps/openhands/migration-job.yaml"
+    helm = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    before = {
+        line.split("\t")[1]: line.split("\t")[0] for line in git(work, "ls-tree", "-r", "HEAD").stdout.splitlines()
+    }
+    result = run_codemods("run", "--branch", "fix", str(work))
+    assert result.returncode == 0, result.stderr
+    after = {line.split("\t")[1]: line.split("\t")[0] for line in git(work, "ls-tree", "-r", "fix").stdout.splitlines()}
+    moved_to = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
+    assert job not in after
+    assert after[moved_to] == before[job]  # same mode, same blob: the CRLF bytes untouched
+    assert after[helm].split()[0] == "100755" and after[helm] != before[helm]
+    # Everything the branch does not touch is the base's entry, and git itself finds the tree whole.
+    untouched = {p: v for p, v in before.items() if after.get(p) == v}
+    assert len(untouched) >= len(before) - 10
+    subprocess.run(["git", "fsck", "--no-dangling", "--strict"], cwd=work, check=True, capture_output=True)
