@@ -249,3 +249,16 @@ def test_a_repository_path_that_looks_like_a_variable_is_a_path(tmp_path: Path) 
     result = run_codemods("run", "--branch", "codemods/fix", "--no-verify", str(work))
     assert result.returncode == 0, result.stderr
     assert "codemods/fix" in refs(work)
+
+
+def test_a_sha256_repository_is_exit_2_naming_the_format(tmp_path: Path) -> None:
+    work = tmp_path / "sha256"
+    shutil.copytree(EXAMPLE, work)
+    git(tmp_path, "init", "-q", "--object-format=sha256", "-b", "main", str(work))
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
+    before = refs(work)
+    result = run_branch(work)
+    assert result.returncode == 2
+    assert "sha256 object format" in result.stderr and "unborn" not in result.stderr
+    assert refs(work) == before

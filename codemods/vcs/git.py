@@ -67,6 +67,13 @@ def open_repository(path: Path) -> tuple[git.Repo, str]:
         raise _fail(str(path), "not inside a git repository") from None
     if repo.bare or repo.working_tree_dir is None:
         raise _fail(str(path), "is a bare repository: --branch needs a checkout")
+    with repo.config_reader("repository") as config:
+        object_format = str(config.get_value("extensions", "objectformat", default="sha1")).lower()
+    if object_format != "sha1":
+        # GitPython reads SHA-1 repositories only; without this it reports an unborn branch.
+        raise _fail(
+            repo.working_tree_dir, f"uses the {object_format} object format: codemods writes SHA-1 repositories only"
+        )
     top = Path(repo.working_tree_dir).resolve()
     prefix = literal.resolve().relative_to(top).as_posix()
     return repo, "" if prefix == "." else prefix
