@@ -81,11 +81,28 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+QUICK = settings(PROPERTY, max_examples=30)  # the default run; the slow run tries 300
+
+
+@QUICK
 @given(base=entry_sets(), after=entry_sets(), data=st.data())
 def test_the_root_is_git_s_and_the_new_trees_are_all_it_needs(
     scratch: Path, base: Entries, after: Entries, data: st.DataObject
 ) -> None:
+    _check_against_git(scratch, base, after, data)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(base=entry_sets(), after=entry_sets(), data=st.data())
+def test_the_root_is_git_s_on_many_more_trees(
+    scratch: Path, base: Entries, after: Entries, data: st.DataObject
+) -> None:
+    _check_against_git(scratch, base, after, data)
+
+
+def _check_against_git(scratch: Path, base: Entries, after: Entries, data: st.DataObject) -> None:
     # The change: some of `after`'s entries replace or join base's, some of base's go.
     removed = data.draw(st.lists(st.sampled_from(sorted(base)), unique=True)) if base else []
     changed: Entries = {p: v for p, v in base.items() if p not in removed}
