@@ -346,8 +346,16 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
                 where = Path(tmp) / f"{label}{i}-{item.side}"
                 _run(command, trees[item.side], item, bases[item.side], where, options.cache, digests[item.side])
 
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                list(pool.map(one, enumerate(items)))
+            # Threads only for real builds (kubectl waits on I/O); an answer from the cache is
+            # parsed here. Starting a pool costs milliseconds per repository in a batch rerun.
+            pairs = list(enumerate(items))
+            to_build = [pair for pair in pairs if pair[1].hit is None]
+            for pair in pairs:
+                if pair[1].hit is not None or len(to_build) == 1:
+                    one(pair)
+            if len(to_build) > 1:
+                with ThreadPoolExecutor(max_workers=min(jobs, len(to_build))) as pool:
+                    list(pool.map(one, to_build))
             builds.extend(items)
 
         run_all(first, base, "w", inputs)
