@@ -25,8 +25,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from codemods.diagnostics import warning
+from codemods.errors import InputError
 from codemods.repo.graph import Application, RepoGraph
 from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
@@ -186,6 +188,7 @@ class ValuesModel:
 
     graph: RepoGraph
     candidates: list[Unit]  # files that may hold a values source (pre-filtered by needle)
+    _elsewhere: dict[tuple[object, ...], ValuesSource | None] = field(default_factory=dict, repr=False)
 
     def sources(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[ValuesSource]:
         """The release's sources, lowest priority first (the patches of every build, together)."""
@@ -197,12 +200,13 @@ class ValuesModel:
     def variants(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[list[ValuesSource]]:
         """The release's sources, lowest priority first, once per distinct Flux build of it."""
         name = scalar_value(first(first(doc, "metadata"), "name")) or ""
+        namespace = scalar_value(first(first(doc, "metadata"), "namespace"))
         spec = first(doc, "spec")
         applications = self.graph.appliers(unit.logical)
         common: list[ValuesSource] = []
         values_from = first(spec, "valuesFrom")
         for item in values_from.value if isinstance(values_from, SequenceNode) else []:
-            source = self._values_from(unit, item, applications)
+            source = self._values_from(unit, item, applications, namespace)
             if source is not None:
                 common.append(source)
         common.append(ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values"))
@@ -214,7 +218,10 @@ class ValuesModel:
         return variants
 
     # -- valuesFrom ------------------------------------------------------------------------
-    def _values_from(self, unit: Unit, item: Node, applications: list[Application]) -> ValuesSource | None:
+    def _values_from(
+        self, unit: Unit, item: Node, applications: list[Application], own_namespace: str | None
+    ) -> ValuesSource | None:
+        namespaces = {app.namespace(own_namespace) for app in applications} or {own_namespace}
         kind = scalar_value(first(item, "kind")) or "ConfigMap"
         name = scalar_value(first(item, "name")) or ""
         key = scalar_value(first(item, "valuesKey")) or "values.yaml"
@@ -273,33 +280,99 @@ class ValuesModel:
             text = self.graph.text(candidate.primary.path) or ""
             if name not in text:
                 continue
-            copy = candidate.primary
-            index = _doc_index(text, copy.path, copy.delimiters, _is(kind, name))
-            if index is None:
+            source = self._manifest_source(candidate, text, kind, name, key, target, label)
+            if source is not None:
+                return source
+        seen = {u.logical for u in candidates} | {unit.logical}
+        memo = (kind, name, key, target, frozenset(namespaces))
+        if memo not in self._elsewhere:  # variants() asks again for each build of the release
+            self._elsewhere[memo] = self._manifest_elsewhere(unit, kind, name, key, target, label, namespaces, seen)
+        return self._elsewhere[memo]
+
+    def _manifest_source(
+        self, candidate: Unit, text: str, kind: str, name: str, key: str, target: tuple[str, ...], label: str
+    ) -> ValuesSource | None:
+        """The values source in candidate's `kind` named `name`, when it holds `key`."""
+        copy = candidate.primary
+        index = _doc_index(text, copy.path, copy.delimiters, _is(kind, name))
+        if index is None:
+            return None
+        doc = compose(text, copy.path, copy.delimiters)[index]
+        for field_name in ("stringData", "data"):
+            holder = first(doc, field_name)
+            if first(holder, key) is None:
                 continue
-            doc = compose(text, copy.path, copy.delimiters)[index]
-            for field_name in ("stringData", "data"):
-                holder = first(doc, field_name)
-                if first(holder, key) is None:
-                    continue
-                encoded = kind == "Secret" and field_name == "data"
-                sops = first(doc, "sops") is not None or "ENC[" in text
-                data_line = next(k.start_mark.line + 1 for k, _v in entries(holder, key))
-                return ValuesSource(
-                    "valuesFrom",
-                    candidate,
-                    index,
-                    (field_name, key),
-                    # A targetPath value is one flat string (Helm's --set), never a YAML document.
-                    in_block=not target,
-                    target_path=target,
-                    editable=not (encoded or sops),
-                    why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
-                    label=f"{label} in {copy.path}",
-                    line=data_line,
-                    strval=bool(target),
-                )
+            encoded = kind == "Secret" and field_name == "data"
+            sops = first(doc, "sops") is not None or "ENC[" in text
+            data_line = next(k.start_mark.line + 1 for k, _v in entries(holder, key))
+            return ValuesSource(
+                "valuesFrom",
+                candidate,
+                index,
+                (field_name, key),
+                # A targetPath value is one flat string (Helm's --set), never a YAML document.
+                in_block=not target,
+                target_path=target,
+                editable=not (encoded or sops),
+                why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
+                label=f"{label} in {copy.path}",
+                line=data_line,
+                strval=bool(target),
+            )
         return None
+
+    def _manifest_elsewhere(
+        self,
+        release: Unit,
+        kind: str,
+        name: str,
+        key: str,
+        target: tuple[str, ...],
+        label: str,
+        namespaces: set[str | None],
+        seen: set[str],
+    ) -> ValuesSource | None:
+        """The ConfigMap or Secret anywhere else in the repository: Flux finds it by name in the
+        release's namespace, whichever Flux Kustomization applies it (a shared `config/`
+        directory, a cluster's `settings/`). Read only when nothing nearer answered, and only
+        files that name it. It counts when a Flux Kustomization applies it (in a repository that
+        has any) into the release's namespace (or either namespace is unknown); two such
+        manifests in different files are ambiguous: none, and a warning."""
+        found: dict[str, ValuesSource] = {}
+        flux_applies_things = bool(self.graph.flux_kustomizations())
+        for logical in sorted(self.graph.index.units.keys() - seen):
+            candidate = self.graph.index.units[logical]
+            try:
+                text = self.graph.index.read_text(candidate.primary.path)
+            except (InputError, OSError):
+                continue  # unreadable or not UTF-8: not a values source this run can use
+            if name not in text or kind not in text:
+                continue
+            try:
+                source = self._manifest_source(candidate, text, kind, name, key, target, label)
+            except InputError:
+                continue  # a YAML error in a file that merely mentions the name
+            if source is None:
+                continue
+            appliers = self.graph.appliers(logical)
+            if not appliers and flux_applies_things:
+                continue  # no Flux Kustomization applies it: it never reaches the cluster
+            doc = compose(text, candidate.primary.path, candidate.primary.delimiters)[source.document]
+            own = scalar_value(first(first(doc, "metadata"), "namespace"))
+            lands = {app.namespace(own) for app in appliers} or {own}
+            if None in namespaces or None in lands or namespaces & lands:
+                found[candidate.primary.path] = source
+        if len(found) > 1:
+            where = ", ".join(sorted(found))
+            self.graph.warnings.add(
+                warning(
+                    release.primary.path,
+                    None,
+                    f"valuesFrom {label}: {len(found)} manifests of that name land in the release's namespace "
+                    f"({where}); none is read, so the fix assumes the chart's defaults for what they set",
+                )
+            )
+        return next(iter(found.values())) if len(found) == 1 else None
 
     # -- patches -----------------------------------------------------------------------------
     def _patches(self, name: str, applications: list[Application]) -> Iterator[ValuesSource]:

@@ -1,0 +1,73 @@
+"""A valuesFrom ConfigMap found anywhere in the repository, as Flux finds it: by name, in the
+release's namespace. The snapshot case `s06-values-from-configmap-elsewhere` is the main path;
+these are its variants, on copies of its `before` tree."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, run_codemods
+
+CASE = ROOT / "snapshots" / "s06-values-from-configmap-elsewhere" / "before"
+RELEASE = "apps/litellm/helmrelease.yaml"
+HOOK = "      hooks:\n        helm:\n          enabled: true\n"
+DISABLED = "    migrationJob:\n      enabled: false\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    work = tmp_path / "repo"
+    shutil.copytree(CASE, work)
+    return work
+
+
+def test_the_release_s_own_namespace_decides(repo: Path) -> None:
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert HOOK in (repo / RELEASE).read_text()
+
+
+def test_a_configmap_of_that_name_in_another_namespace_is_not_read(repo: Path) -> None:
+    # Only the sandbox ConfigMap is left: it says "external database" too, but Flux never hands
+    # it to a release in namespace ai, so the chart's defaults (a bundled database) decide.
+    shutil.rmtree(repo / "config")
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    text = (repo / RELEASE).read_text()
+    assert DISABLED in text and "hooks" not in text
+
+
+def test_two_configmaps_landing_in_the_namespace_are_ambiguous_and_said(repo: Path) -> None:
+    # A second Flux Kustomization applies another ConfigMap of that name into ai: which one
+    # Flux reads depends on which was applied last. Neither is guessed at; the run says so.
+    (repo / "more").mkdir()
+    shutil.copy(repo / "config" / "litellm-values.yaml", repo / "more" / "litellm-values.yaml")
+    flux = repo / "flux.yaml"
+    more = (
+        "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: more\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./more\n  prune: true\n  targetNamespace: ai\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+    flux.write_text(flux.read_text() + more)
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert DISABLED in (repo / RELEASE).read_text()
+    said = result.stdout + result.stderr
+    assert "2 manifests of that name land in the release's namespace" in said
+    assert "config/litellm-values.yaml, more/litellm-values.yaml" in said
+
+
+def test_a_configmap_no_flux_kustomization_applies_is_not_read(repo: Path) -> None:
+    # An example kept in docs/ is never applied: it is not the release's values.
+    (repo / "docs").mkdir()
+    shutil.move(repo / "config" / "litellm-values.yaml", repo / "docs" / "litellm-values.yaml")
+    (repo / "config" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n"
+    )
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    text = (repo / RELEASE).read_text()
+    assert DISABLED in text and "hooks" not in text
