@@ -71,3 +71,72 @@ def test_a_configmap_no_flux_kustomization_applies_is_not_read(repo: Path) -> No
     assert result.returncode == 0, result.stderr
     text = (repo / RELEASE).read_text()
     assert DISABLED in text and "hooks" not in text
+
+
+def test_the_configmap_may_be_any_document_of_its_file(repo: Path) -> None:
+    # One file, two documents of that name: the sandbox one first, the release's second.
+    sandbox = (
+        (repo / "sandbox" / "litellm-values.yaml")
+        .read_text()
+        .replace("metadata:\n", "metadata:\n  namespace: sandbox\n")
+    )
+    bundled = sandbox.replace("useExisting: true", "useExisting: false").replace(
+        "deployStandalone: false", "deployStandalone: true"
+    )
+    config = repo / "config" / "litellm-values.yaml"
+    config.write_text(bundled + "---\n" + config.read_text().replace("metadata:\n", "metadata:\n  namespace: ai\n"))
+    (repo / "flux.yaml").write_text(
+        (repo / "flux.yaml")
+        .read_text()
+        .replace("  path: ./config\n  prune: true\n  targetNamespace: ai\n", "  path: ./config\n  prune: true\n")
+    )
+    shutil.rmtree(repo / "sandbox")
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert HOOK in (repo / RELEASE).read_text()
+
+
+def test_a_target_namespace_from_postbuild_substitution_is_resolved(repo: Path) -> None:
+    # `config` and `sandbox` take their namespaces from the variables of what applies them.
+    flux = (repo / "flux.yaml").read_text()
+    flux = flux.replace(
+        "  path: ./config\n  prune: true\n  targetNamespace: ai\n",
+        "  path: ./config\n  prune: true\n  targetNamespace: ${NS}\n",
+    )
+    flux = flux.replace("  targetNamespace: sandbox\n", "  targetNamespace: ${SANDBOX_NS}\n")
+    (repo / "kubernetes").mkdir()
+    (repo / "kubernetes" / "flux.yaml").write_text(flux)
+    (repo / "flux.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: cluster\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+        "  postBuild:\n    substitute:\n      NS: ai\n      SANDBOX_NS: sandbox\n"
+    )
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert HOOK in (repo / RELEASE).read_text()
+    assert "manifests of that name" not in result.stdout + result.stderr
+
+
+def test_a_file_naming_the_chart_gets_no_shortcut_past_the_namespace(repo: Path) -> None:
+    # A comment with the chart's name used to make the sandbox ConfigMap a candidate on sight.
+    sandbox = repo / "sandbox" / "litellm-values.yaml"
+    sandbox.write_text(
+        "# a throwaway litellm-helm for experiments\n"
+        + sandbox.read_text()
+        .replace("useExisting: true", "useExisting: false")
+        .replace("deployStandalone: false", "deployStandalone: true")
+    )
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert HOOK in (repo / RELEASE).read_text()
+
+
+def test_a_broken_file_naming_the_configmap_is_a_warning_with_its_line(repo: Path) -> None:
+    config = repo / "config" / "litellm-values.yaml"
+    config.write_text(config.read_text() + '---\nkind: ConfigMap\nmetadata:\n  name: "unterminated\n')
+    shutil.rmtree(repo / "sandbox")
+    result = run_codemods("run", "--no-verify", str(repo))
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "config/litellm-values.yaml:" in said and "not read for ConfigMap litellm-values" in said

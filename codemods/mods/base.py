@@ -121,12 +121,7 @@ class Context:
     @property
     def values(self) -> ValuesModel:
         """Where each release's effective values come from (valuesFrom, spec.values, patches)."""
-        return self._cached(
-            ("values",),
-            lambda: ValuesModel(
-                self.graph, [*self.index.flagged("values_source"), *self.index.flagged("values_match")]
-            ),
-        )
+        return self._cached(("values",), lambda: ValuesModel(self.graph))
 
     def _chart_source_table(self) -> dict[tuple[str, str], list[_ChartSource]]:
         """(kind, name) -> every OCIRepository or HelmChart of that kind and name that names a

@@ -342,7 +342,7 @@ def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str,
                 line=where.start_mark.line + 1,
                 force=(scalar_value(first(spec, "force")) or "").lower() == "true",
                 components=components,
-                target_namespace=literal_value(text, first(spec, "targetNamespace")),
+                target_namespace=_substituted(literal_value(text, first(spec, "targetNamespace")), variables),
                 substitutions=own_vars,
                 substitute_from=substitute_from,
                 source=(source_kind, source_name) if source_kind and source_name else None,
@@ -350,6 +350,11 @@ def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str,
             )
         )
     return found
+
+
+def _substituted(value: str | None, variables: dict[str, str]) -> str | None:
+    """targetNamespace after the applying Kustomization's postBuild substitution, like spec.path."""
+    return substitute(value, variables) if value and "${" in value else value
 
 
 @lru_cache(maxsize=4096)
@@ -586,7 +591,7 @@ class RepoGraph:
                 # applies it fails to build), unlike a kustomization file that may list the Job.
                 self.warnings.add(err.diagnostic.as_warning())
                 return []
-            if any("${" in ks.raw_path for ks in raw):
+            if any("${" in ks.raw_path or "${" in (ks.target_namespace or "") for ks in raw):
                 variables = self._inherited_variables(classified[0] if classified else path)
                 raw = parse_flux_kustomizations(text, path, delims, variables)
             self._flux[path] = [self._under_artifact_root(ks) for ks in raw]

@@ -171,6 +171,18 @@ def _doc_index(text: str, path: str, delims, predicate) -> int | None:
     return None
 
 
+def _matches(wanted: set[str | None], lands: set[str | None]) -> bool:
+    """Whether a manifest landing in one of lands can be the release's (in one of wanted): an
+    unknown namespace, or one still holding a `${VAR}`, could be any."""
+
+    def known(namespaces: set[str | None]) -> set[str]:
+        return {n for n in namespaces if n is not None and "${" not in n}
+
+    if known(wanted) != wanted or known(lands) != lands:
+        return True
+    return bool(wanted & lands)
+
+
 def _is(kind: str, name: str):
     def check(doc: Node | None) -> bool:
         return (
@@ -187,7 +199,6 @@ class ValuesModel:
     """Answers "where do this release's values come from" on the reference graph."""
 
     graph: RepoGraph
-    candidates: list[Unit]  # files that may hold a values source (pre-filtered by needle)
     _elsewhere: dict[tuple[object, ...], ValuesSource | None] = field(default_factory=dict, repr=False)
 
     def sources(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[ValuesSource]:
@@ -269,57 +280,58 @@ class ValuesModel:
                         why_not="SOPS-encrypted" if sops else "",
                         label=f"{label} from {source_unit.primary.path}",
                     )
-        # A ConfigMap or Secret manifest in the repository. It may name no values key at all (a
-        # targetPath value; `db:` settings that decide the fix), so the pre-filter may have
-        # passed over it: look beside the release and along its builds too.
-        candidates = list(self.candidates)
-        candidates += [u for directory in dict.fromkeys(directories) for u in self.graph.index.units_in(directory)]
-        for number, candidate in enumerate(candidates):
-            if candidate in candidates[:number]:
+        # A ConfigMap or Secret manifest. It may name no values key at all (a targetPath value;
+        # `db:` settings that decide the fix), so the pre-filter may have passed over it. Beside
+        # the release and along its builds first: the same build applies it.
+        near = [u for directory in dict.fromkeys(directories) for u in self.graph.index.units_in(directory)]
+        for number, candidate in enumerate(near):
+            if candidate in near[:number]:
                 continue
             text = self.graph.text(candidate.primary.path) or ""
             if name not in text:
                 continue
-            source = self._manifest_source(candidate, text, kind, name, key, target, label)
-            if source is not None:
+            for _namespace, source in self._manifest_sources(candidate, text, kind, name, key, target, label):
                 return source
-        seen = {u.logical for u in candidates} | {unit.logical}
+        seen = {u.logical for u in near} | {unit.logical}
         memo = (kind, name, key, target, frozenset(namespaces))
         if memo not in self._elsewhere:  # variants() asks again for each build of the release
             self._elsewhere[memo] = self._manifest_elsewhere(unit, kind, name, key, target, label, namespaces, seen)
         return self._elsewhere[memo]
 
-    def _manifest_source(
+    def _manifest_sources(
         self, candidate: Unit, text: str, kind: str, name: str, key: str, target: tuple[str, ...], label: str
-    ) -> ValuesSource | None:
-        """The values source in candidate's `kind` named `name`, when it holds `key`."""
+    ) -> Iterator[tuple[str | None, ValuesSource]]:
+        """(its own metadata.namespace, the values source) of each document in candidate that is
+        a `kind` named `name` holding `key`, in file order."""
         copy = candidate.primary
-        index = _doc_index(text, copy.path, copy.delimiters, _is(kind, name))
-        if index is None:
-            return None
-        doc = compose(text, copy.path, copy.delimiters)[index]
-        for field_name in ("stringData", "data"):
-            holder = first(doc, field_name)
-            if first(holder, key) is None:
+        for index, doc in enumerate(compose(text, copy.path, copy.delimiters)):
+            if not _is(kind, name)(doc):
                 continue
-            encoded = kind == "Secret" and field_name == "data"
-            sops = first(doc, "sops") is not None or "ENC[" in text
-            data_line = next(k.start_mark.line + 1 for k, _v in entries(holder, key))
-            return ValuesSource(
-                "valuesFrom",
-                candidate,
-                index,
-                (field_name, key),
-                # A targetPath value is one flat string (Helm's --set), never a YAML document.
-                in_block=not target,
-                target_path=target,
-                editable=not (encoded or sops),
-                why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
-                label=f"{label} in {copy.path}",
-                line=data_line,
-                strval=bool(target),
-            )
-        return None
+            for field_name in ("stringData", "data"):
+                holder = first(doc, field_name)
+                if first(holder, key) is None:
+                    continue
+                encoded = kind == "Secret" and field_name == "data"
+                sops = first(doc, "sops") is not None or "ENC[" in text
+                data_line = next(k.start_mark.line + 1 for k, _v in entries(holder, key))
+                yield (
+                    scalar_value(first(first(doc, "metadata"), "namespace")),
+                    ValuesSource(
+                        "valuesFrom",
+                        candidate,
+                        index,
+                        (field_name, key),
+                        # A targetPath value is one flat string (Helm's --set), never a YAML document.
+                        in_block=not target,
+                        target_path=target,
+                        editable=not (encoded or sops),
+                        why_not="SOPS-encrypted" if sops else ("base64 in Secret data" if encoded else ""),
+                        label=f"{label} in {copy.path}",
+                        line=data_line,
+                        strval=bool(target),
+                    ),
+                )
+                break
 
     def _manifest_elsewhere(
         self,
@@ -332,38 +344,41 @@ class ValuesModel:
         namespaces: set[str | None],
         seen: set[str],
     ) -> ValuesSource | None:
-        """The ConfigMap or Secret anywhere else in the repository: Flux finds it by name in the
-        release's namespace, whichever Flux Kustomization applies it (a shared `config/`
+        """The ConfigMap or Secret anywhere else in the repository, as Flux finds it: by name in
+        the release's namespace, whichever Flux Kustomization applies it (a shared `config/`
         directory, a cluster's `settings/`). Read only when nothing nearer answered, and only
-        files that name it. It counts when a Flux Kustomization applies it (in a repository that
-        has any) into the release's namespace (or either namespace is unknown); two such
-        manifests in different files are ambiguous: none, and a warning."""
-        found: dict[str, ValuesSource] = {}
-        flux_applies_things = bool(self.graph.flux_kustomizations())
+        files whose text names it. A document counts when a Flux Kustomization applies it (in
+        a repository that has any) into the release's namespace; a namespace that is unknown
+        or still a `${VAR}` matches any. Two that count are ambiguous: none, and a warning."""
+        naming = re.compile(rf"^[ \t-]*name:[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
+        flux_applies_things = bool(self.graph.index.flagged("flux_paths"))
+        found: dict[tuple[str, int], ValuesSource] = {}
         for logical in sorted(self.graph.index.units.keys() - seen):
             candidate = self.graph.index.units[logical]
             try:
                 text = self.graph.index.read_text(candidate.primary.path)
             except (InputError, OSError):
                 continue  # unreadable or not UTF-8: not a values source this run can use
-            if name not in text or kind not in text:
+            if name not in text or kind not in text or not naming.search(text):
                 continue
             try:
-                source = self._manifest_source(candidate, text, kind, name, key, target, label)
-            except InputError:
-                continue  # a YAML error in a file that merely mentions the name
-            if source is None:
+                sources = list(self._manifest_sources(candidate, text, kind, name, key, target, label))
+            except InputError as err:
+                self.graph.warnings.add(
+                    warning(err.diagnostic.file, err.diagnostic.line, f"{err.diagnostic.message}; not read for {label}")
+                )
+                continue
+            if not sources:
                 continue
             appliers = self.graph.appliers(logical)
             if not appliers and flux_applies_things:
                 continue  # no Flux Kustomization applies it: it never reaches the cluster
-            doc = compose(text, candidate.primary.path, candidate.primary.delimiters)[source.document]
-            own = scalar_value(first(first(doc, "metadata"), "namespace"))
-            lands = {app.namespace(own) for app in appliers} or {own}
-            if None in namespaces or None in lands or namespaces & lands:
-                found[candidate.primary.path] = source
+            for own, source in sources:
+                lands = {app.namespace(own) for app in appliers} or {own}
+                if _matches(namespaces, lands):
+                    found[(source.path, source.document)] = source
         if len(found) > 1:
-            where = ", ".join(sorted(found))
+            where = ", ".join(dict.fromkeys(path for path, _document in sorted(found)))
             self.graph.warnings.add(
                 warning(
                     release.primary.path,
