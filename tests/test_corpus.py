@@ -101,17 +101,25 @@ def _changed_lines(old: str, new: str) -> list[tuple[str, list[str], list[str]]]
     return [(tag, a[i1:i2], b[j1:j2]) for tag, i1, i2, j1, j2 in ops if tag != "equal"]
 
 
-def test_flip_only_the_enabled_line_in_every_real_helmrelease(tmp_path: Path) -> None:
+def test_the_injection_reaches_most_of_the_corpus_helmreleases(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     shutil.copytree(CORPUS, root, copy_function=shutil.copyfile)
     injected = _inject_everywhere(root, "{i}litellm-helm:\n{i}{s}migrationJob:\n{i}{s}{s}enabled: true\n")
     assert len(injected) >= 150, "the injection should reach most of the corpus' HelmReleases"
+
+
+# One repository per test, so the default run's two workers share the work evenly.
+@pytest.mark.parametrize("repo", REPOS)
+def test_flip_only_the_enabled_line_in_every_real_helmrelease(repo: str, tmp_path: Path) -> None:
+    root = tmp_path / repo
+    shutil.copytree(CORPUS / repo, root, copy_function=shutil.copyfile)
+    injected = _inject_everywhere(root, "{i}litellm-helm:\n{i}{s}migrationJob:\n{i}{s}{s}enabled: true\n")
+    assert injected, f"{repo} has HelmReleases to edit"
     before = tree(root)
     untouched = {p: b for p, b in before.items() if p not in injected}
-    for repo in REPOS:
-        # Bytes are the claim here; the build gate's verdict on the same edit is the slow test below.
-        result = run_codemods("run", "--no-verify", str(root / repo))
-        assert result.returncode == 0, result.stderr
+    # Bytes are the claim here; the build gate's verdict on the same edit is the slow test below.
+    result = run_codemods("run", "--no-verify", str(root))
+    assert result.returncode == 0, result.stderr
     after = tree(root)
     assert {p: after[p] for p in untouched} == untouched
     for rel, (_original, lines, _indent) in injected.items():
@@ -120,15 +128,15 @@ def test_flip_only_the_enabled_line_in_every_real_helmrelease(tmp_path: Path) ->
         assert changes == [("replace", [enabled_line], [enabled_line.replace("enabled: true", "enabled: false")])], rel
 
 
-def test_insert_migration_job_at_each_files_own_indentation(tmp_path: Path) -> None:
-    root = tmp_path / "corpus"
-    shutil.copytree(CORPUS, root, copy_function=shutil.copyfile)
+@pytest.mark.parametrize("repo", REPOS)
+def test_insert_migration_job_at_each_files_own_indentation(repo: str, tmp_path: Path) -> None:
+    root = tmp_path / repo
+    shutil.copytree(CORPUS / repo, root, copy_function=shutil.copyfile)
     injected = _inject_everywhere(root, "{i}litellm-helm:\n{i}{s}image:\n{i}{s}{s}tag: main-stable\n")
-    assert len(injected) >= 150
+    assert injected, f"{repo} has HelmReleases to edit"
     before = tree(root)
-    for repo in REPOS:
-        result = run_codemods("run", "--no-verify", str(root / repo))
-        assert result.returncode == 0, result.stderr
+    result = run_codemods("run", "--no-verify", str(root))
+    assert result.returncode == 0, result.stderr
     after = tree(root)
     assert {p: after[p] for p in before if p not in injected} == {p: before[p] for p in before if p not in injected}
     for rel, (_original, lines, indent) in injected.items():

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codemods.vcs.git import tree_objects
+from codemods.vcs.gitindex import INDEX_CONFIG, read_index
 from tests.helpers import ROOT, git, git_init, run_codemods
 
 MODES = [0o100644, 0o100755, 0o120000, 0o160000]
@@ -171,3 +172,164 @@ def test_branch_keeps_modes_and_moves_the_very_same_blob(attributed_repo: Path) 
     untouched = {p: v for p, v in before.items() if after.get(p) == v}
     assert len(untouched) >= len(before) - 10
     subprocess.run(["git", "fsck", "--no-dangling", "--strict"], cwd=work, check=True, capture_output=True)
+
+
+# -- the repository configurations an adversarial review tried (each broke --branch once) --------
+HELM = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+
+
+def _example(tmp_path: Path, under: str = "") -> Path:
+    work = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, work / under if under else work)
+    git_init(work)
+    return work
+
+
+def _branch_tree_of_a_plain_example(tmp_path: Path) -> str:
+    plain = _example(tmp_path / "plain")
+    assert run_codemods("run", "--branch", "fix", "--no-verify", str(plain)).returncode == 0
+    return git(plain, "rev-parse", "fix^{tree}").stdout.strip()
+
+
+def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path) -> None:
+    # The base stores kubernetes/flux with a file of mode 100664 (old git). The index reads it
+    # as 100644, so that directory's tree in the branch is a new object and must be written.
+    work = _example(tmp_path)
+    flux = git(work, "rev-parse", "HEAD:kubernetes/flux").stdout.strip()
+    listing = git(work, "ls-tree", flux).stdout.replace("100644 blob", "100664 blob", 1)
+    odd = _literal_tree(work, listing)
+    kubernetes = git(work, "ls-tree", "HEAD:kubernetes").stdout.replace(flux, odd)
+    kube_tree = _literal_tree(work, kubernetes)
+    root = _literal_tree(
+        work,
+        git(work, "ls-tree", "HEAD").stdout.replace(
+            git(work, "rev-parse", "HEAD:kubernetes").stdout.strip(), kube_tree
+        ),
+    )
+    base = git(work, "commit-tree", root, "-m", "a tree an old git wrote").stdout.strip()
+    git(work, "reset", "-q", "--hard", base)
+    # Only the odd trees are left: the canonical ones git wrote at first are pruned.
+    git(work, "reflog", "expire", "--expire=now", "--all")
+    git(work, "gc", "-q", "--prune=now")
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    git(work, "ls-tree", "-r", "fix")  # every tree of the branch is readable
+    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == _branch_tree_of_a_plain_example(tmp_path)
+
+
+def _literal_tree(work: Path, listing: str) -> str:
+    """A tree object with exactly these entries (mktree refuses a non-canonical mode)."""
+    data = b""
+    for line in listing.splitlines():
+        meta, name = line.split("\t", 1)
+        mode, _kind, sha = meta.split()
+        data += mode.encode() + b" " + name.encode() + b"\0" + bytes.fromhex(sha)
+    return (
+        subprocess.run(
+            ["git", "hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+            cwd=work,
+            input=data,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+
+
+def test_edited_files_committed_with_crlf_stay_crlf_as_git_add_keeps_them(tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, work)
+    for path in work.rglob("*.yaml"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    git_init(work)
+    (work / ".gitattributes").write_text("* text=auto\n")
+    git(work, "add", ".gitattributes")
+    git(work, "commit", "-qm", "attributes")
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    committed = subprocess.run(["git", "show", f"fix:{HELM}"], cwd=work, capture_output=True, check=True).stdout
+    assert b"enabled: false\r\n" in committed and committed.count(b"\r\n") == committed.count(b"\n")
+    numstat = git(work, "diff", "--numstat", "HEAD", "fix", "--", HELM).stdout.split()
+    assert numstat[:2] == ["1", "1"]  # one line changed, not the whole file
+
+
+def test_a_directory_named_with_quotes_is_a_name(tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, work / '"prod"')
+    (work / "prod").write_text("an unrelated file named prod\n")
+    git_init(work)
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    committed = git(work, "show", f'fix:"prod"/{HELM}').stdout
+    assert "enabled: false" in committed and "unrelated" not in committed
+
+
+@pytest.mark.parametrize(
+    "config",
+    [["index.version", "4"], ["core.splitIndex", "true"], ["feature.manyFiles", "true"], ["index.sparse", "true"]],
+)
+def test_the_user_s_index_format_does_not_matter(tmp_path: Path, config: list[str]) -> None:
+    work = _example(tmp_path)
+    git(work, "config", *config)
+    if config[0] == "index.sparse":
+        git(work, "sparse-checkout", "set", "--cone", "kubernetes/flux")
+    git(work, "update-index", "--really-refresh", check=False)
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    # Planned on the whole tree, whatever part of it is checked out.
+    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == _branch_tree_of_a_plain_example(tmp_path)
+
+
+def test_a_file_name_that_is_not_utf8_elsewhere_in_the_tree(tmp_path: Path) -> None:
+    work = _example(tmp_path)
+    odd = os.fsencode(work) + b"/docs/caf\xe9.txt"
+    os.makedirs(os.path.dirname(odd), exist_ok=True)
+    with open(odd, "wb") as handle:
+        handle.write(b"notes\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "a Latin-1 name")
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--name-only", "fix"], cwd=work, capture_output=True, check=True
+    ).stdout
+    assert b"docs/caf\xe9.txt" in listed.split(b"\0")
+
+
+def test_a_shared_repository_s_new_trees_are_readable_by_the_group(tmp_path: Path) -> None:
+    work = _example(tmp_path)
+    git(work, "config", "core.sharedRepository", "group")
+    before = {p for p in (work / ".git" / "objects").rglob("*") if p.is_file()}
+    old = os.umask(0o077)
+    try:
+        result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    written = {p for p in (work / ".git" / "objects").rglob("*") if p.is_file()} - before
+    assert written
+    for path in written:
+        assert path.stat().st_mode & 0o040, (path, oct(path.stat().st_mode))
+        assert path.parent.stat().st_mode & 0o050 == 0o050, (path.parent, oct(path.parent.stat().st_mode))
+
+
+def test_the_index_reader_agrees_with_git(tmp_path: Path) -> None:
+    work = _example(tmp_path)
+    index = tmp_path / "index"
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    subprocess.run(["git", *INDEX_CONFIG, "read-tree", "HEAD"], cwd=work, env=env, check=True)
+    content = read_index(index)
+    staged = git(work, "ls-files", "-s", "-z").stdout  # the user's index holds the same commit
+    expected = {}
+    for record in filter(None, staged.split("\0")):
+        meta, path = record.split("\t", 1)
+        mode, sha, _stage = meta.split()
+        expected[path] = (int(mode, 8), bytes.fromhex(sha))
+    assert content.entries == expected
+    trees = {"": git(work, "rev-parse", "HEAD^{tree}").stdout.strip()}
+    for line in git(work, "ls-tree", "-r", "-d", "HEAD").stdout.splitlines():
+        meta, path = line.split("\t", 1)
+        trees[path] = meta.split()[2]
+    assert {k: v.hex() for k, v in content.trees.items()} == trees

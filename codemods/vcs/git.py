@@ -25,6 +25,7 @@ from gitdb import IStream, LooseObjectDB
 
 from codemods.changes import ChangeSet
 from codemods.errors import InputError
+from codemods.vcs.gitindex import INDEX_CONFIG, read_index
 
 ZERO = "0" * 40
 FALLBACK_IDENTITY = {
@@ -146,61 +147,78 @@ def commits_not_in(repo: git.Repo, tip: str, base: str) -> list[git.Commit]:
 
 def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
     """Write commit's tree to dest as a checkout would (filters, modes), without HEAD or the
-    user's index. The temporary index is kept: build_tree starts from it."""
+    user's index. The temporary index is kept: build_tree starts from it. It is written in a
+    plain format and in full, whatever the user's index and sparse-checkout settings."""
     dest.mkdir(parents=True, exist_ok=True)
     env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest)}
-    repo.git.read_tree("-u", "--reset", commit, env=env)
+    repo.git.execute(["git", *INDEX_CONFIG, "read-tree", "-u", "--reset", commit], env=env)
 
 
 def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path) -> str:
-    """The base's tree (the temporary index) with the applied change set: edited files hashed
-    from the work tree with their attributes' filters, moves as the very same blob.
+    """The base's tree (the temporary index) with the applied change set: edited files added
+    from the work tree as `git add` would (their attributes' filters, eol rules, and a file
+    already committed with CRLF kept so), moves as the very same blob.
 
-    Only the blobs go through git: `hash-object` applies the clean filters and eol rules.
-    Trees are plain data, so they are written here, and only the ones a change made new; the
-    others are the base's own and already stored. Across a fleet this saves two processes
-    (`update-index`, `write-tree`) per repository."""
+    Only the blobs go through git (`update-index`). Trees are plain data, so they are written
+    here, and only the ones that are new: those above a changed path, and any whose id the
+    base did not store (a tree an old git wrote, which the index normalises). Across a fleet
+    this saves a `write-tree` process per repository."""
     lead = f"{prefix}/" if prefix else ""
-    entries: dict[str, tuple[int, bytes]] = {
-        str(path): (entry.mode, entry.binsha)
-        for (path, _stage), entry in git.IndexFile(repo, file_path=str(index)).entries.items()
-    }
     moves = {lead + c.path: lead + c.to for c in changes.of("move") if c.to}
     rewritten = {lead + c.to for c in changes.of("move") if c.rewritten and c.to}
     edited = [lead + c.path for c in changes.of("edit")] + sorted(rewritten)
     deleted = [lead + c.path for c in changes.of("delete")]
-    source_of = {dst: src for src, dst in moves.items()}
-    shas: list[str] = []
     if edited:
-        # Run inside the temporary work tree: relative paths find the right .gitattributes.
-        hasher = git.Git(str(work_tree))
-        hasher.update_environment(GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index))
+        # Inside the temporary work tree: relative paths find the right .gitattributes. -z: a
+        # name that starts with a quote is a name, not a C-quoted string.
+        adder = git.Git(str(work_tree))
+        adder.update_environment(GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index))
         with tempfile.TemporaryFile() as paths:
-            paths.write(("\n".join(edited) + "\n").encode("utf-8"))
+            paths.write(b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in edited))
             paths.seek(0)
-            shas = hasher.hash_object("-w", "--stdin-paths", istream=paths).split()
-    tree = dict(entries)
+            adder.execute(["git", *INDEX_CONFIG, "update-index", "--add", "-z", "--stdin"], istream=paths)
+    content = read_index(index)
+    tree = dict(content.entries)
     for src, dst in moves.items():
-        mode_and_blob = tree.pop(src)
-        if dst not in rewritten:
-            tree[dst] = mode_and_blob
-    for path, sha in zip(edited, shas, strict=True):
-        tree[path] = (entries[source_of.get(path, path)][0], bytes.fromhex(sha))
+        mode, blob = tree.pop(src)
+        # A rewritten move's content is what update-index added; its mode is the source's.
+        tree[dst] = (mode, tree[dst][1]) if dst in rewritten else (mode, blob)
     for path in deleted:
         tree.pop(path, None)
-    root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted])
-    # gitdb's loose-object writer, in-process: GitPython's own odb.store starts a `git
-    # hash-object` per object, which is the very cost this avoids.
-    loose = LooseObjectDB(repo.odb.root_path())
-    for data in new_trees:
-        loose.store(IStream(b"tree", len(data), io.BytesIO(data)))
+    root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted], content.trees)
+    _store_trees(repo, new_trees)
     return root.hex()
 
 
-def tree_objects(entries: Mapping[str, tuple[int, bytes]], touched: Iterable[str]) -> tuple[bytes, list[bytes]]:
+def _store_trees(repo: git.Repo, trees: list[bytes]) -> None:
+    with repo.config_reader() as config:
+        shared = str(config.get_value("core", "sharedrepository", default="false")).lower()
+    if shared not in ("false", "umask", "0", "no", "off"):
+        # A shared repository's objects get group (or all) permissions; git knows how.
+        with tempfile.TemporaryDirectory(prefix="codemods-trees-") as tmp:
+            files = []
+            for number, data in enumerate(trees):
+                (Path(tmp) / str(number)).write_bytes(data)
+                files.append(str(Path(tmp) / str(number)))
+            with tempfile.TemporaryFile() as paths:
+                paths.write(("\n".join(files) + "\n").encode())
+                paths.seek(0)
+                repo.git.hash_object("-w", "-t", "tree", "--no-filters", "--stdin-paths", istream=paths)
+        return
+    # gitdb's loose-object writer, in-process: GitPython's own odb.store starts a `git
+    # hash-object` per object, which is the very cost this avoids.
+    loose = LooseObjectDB(repo.odb.root_path())
+    for data in trees:
+        loose.store(IStream(b"tree", len(data), io.BytesIO(data)))
+
+
+def tree_objects(
+    entries: Mapping[str, tuple[int, bytes]], touched: Iterable[str], stored: Mapping[str, bytes] | None = None
+) -> tuple[bytes, list[bytes]]:
     """The root tree's id for these index entries (path: (mode, binary id)), and the contents
-    of the trees a change at the touched paths made new: the root and each directory above a
-    touched path. Every other tree is the same as before.
+    of the trees that are new: the root, each directory above a touched path, and, when stored
+    (directory: the id the repository holds, the index's cache tree) is given, each directory
+    whose id is not the stored one. Every other tree is already in the repository.
 
     Within a tree, entries are in git's order: by name, a directory's name compared as if it
     ended in "/" (so the file `a.b` comes before the directory `a`). A directory left without
@@ -232,9 +250,10 @@ def tree_objects(entries: Mapping[str, tuple[int, bytes]], touched: Iterable[str
         if not items and where:
             return None
         data = b"".join(entry for _key, entry in sorted(items))
-        if where in dirty:
+        sha = hashlib.sha1(b"tree %d\0%s" % (len(data), data)).digest()
+        if where in dirty or (stored is not None and stored.get(where) != sha):
             new.append(data)
-        return hashlib.sha1(b"tree %d\0%s" % (len(data), data)).digest()
+        return sha
 
     sha = write(root, "")
     assert sha is not None  # the root is written even when empty
