@@ -186,13 +186,15 @@ def _example(tmp_path: Path, under: str = "") -> Path:
     return work
 
 
-def _branch_tree_of_a_plain_example(tmp_path: Path) -> str:
-    plain = _example(tmp_path / "plain")
+@pytest.fixture(scope="module")
+def plain_branch_tree(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tree `run --branch` makes of the example in a repository without any odd setting."""
+    plain = _example(tmp_path_factory.mktemp("plain"))
     assert run_codemods("run", "--branch", "fix", "--no-verify", str(plain)).returncode == 0
     return git(plain, "rev-parse", "fix^{tree}").stdout.strip()
 
 
-def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path) -> None:
+def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path, plain_branch_tree: str) -> None:
     # The base stores kubernetes/flux with a file of mode 100664 (old git). The index reads it
     # as 100644, so that directory's tree in the branch is a new object and must be written.
     work = _example(tmp_path)
@@ -215,7 +217,7 @@ def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path) -> No
     result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
     assert result.returncode == 0, result.stderr
     git(work, "ls-tree", "-r", "fix")  # every tree of the branch is readable
-    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == _branch_tree_of_a_plain_example(tmp_path)
+    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == plain_branch_tree
 
 
 def _literal_tree(work: Path, listing: str) -> str:
@@ -270,7 +272,7 @@ def test_a_directory_named_with_quotes_is_a_name(tmp_path: Path) -> None:
     "config",
     [["index.version", "4"], ["core.splitIndex", "true"], ["feature.manyFiles", "true"], ["index.sparse", "true"]],
 )
-def test_the_user_s_index_format_does_not_matter(tmp_path: Path, config: list[str]) -> None:
+def test_the_user_s_index_format_does_not_matter(tmp_path: Path, config: list[str], plain_branch_tree: str) -> None:
     work = _example(tmp_path)
     git(work, "config", *config)
     if config[0] == "index.sparse":
@@ -279,7 +281,7 @@ def test_the_user_s_index_format_does_not_matter(tmp_path: Path, config: list[st
     result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
     assert result.returncode == 0, result.stderr
     # Planned on the whole tree, whatever part of it is checked out.
-    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == _branch_tree_of_a_plain_example(tmp_path)
+    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == plain_branch_tree
 
 
 def test_a_file_name_that_is_not_utf8_elsewhere_in_the_tree(tmp_path: Path) -> None:
