@@ -134,6 +134,11 @@ class RepoIndex:
         """Every file kept(), by path: the build gate reads them from here, not from disk again."""
         return self._kept
 
+    def read_bytes(self, path: str) -> bytes | None:
+        """A file's bytes, read the scan's fast way; None when it is too large to be a manifest."""
+        data = self._kept.get(path)
+        return data if data is not None else _read_capped(os.path.join(self.root, path))
+
     def read_text(self, path: str) -> str:
         data = self._kept.get(path)
         if data is None:

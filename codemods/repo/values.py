@@ -353,13 +353,18 @@ class ValuesModel:
         naming = re.compile(rf"^[ \t-]*name:[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
         flux_applies_things = bool(self.graph.index.flagged("flux_paths"))
         found: dict[tuple[str, int], ValuesSource] = {}
+        name_bytes, kind_bytes = name.encode(), kind.encode()
         for logical in sorted(self.graph.index.units.keys() - seen):
             candidate = self.graph.index.units[logical]
             try:
-                text = self.graph.index.read_text(candidate.primary.path)
-            except (InputError, OSError):
+                data = self.graph.index.read_bytes(candidate.primary.path)
+                # Bytes first: most files name neither, and are never decoded.
+                if data is None or name_bytes not in data or kind_bytes not in data:
+                    continue
+                text = data.decode("utf-8")
+            except (OSError, UnicodeDecodeError):
                 continue  # unreadable or not UTF-8: not a values source this run can use
-            if name not in text or kind not in text or not naming.search(text):
+            if not naming.search(text):
                 continue
             try:
                 sources = list(self._manifest_sources(candidate, text, kind, name, key, target, label))
