@@ -613,11 +613,23 @@ class RepoGraph:
         merged.update(ks.variables)
         return merged
 
-    def _config_map_data(self, name: str) -> dict[str, str]:
-        for unit in self.index.units.values():
-            text = self.text(unit.primary.path) or ""
-            if name not in text or "ConfigMap" not in text:
+    def files_naming(self, kind: str, name: str) -> Iterator[tuple[Unit, str]]:
+        """(unit, text) of each file whose bytes hold both kind and name, in path order: the few
+        worth a parse when a manifest is looked for by name across the repository. The others
+        are read the scan's way and never decoded (nor kept); one that is not UTF-8 is passed."""
+        kind_bytes, name_bytes = kind.encode(), name.encode()
+        for logical in sorted(self.index.units):
+            unit = self.index.units[logical]
+            try:
+                data = self.index.read_bytes(unit.primary.path)
+                if data is None or name_bytes not in data or kind_bytes not in data:
+                    continue
+                yield unit, data.decode("utf-8")
+            except (OSError, UnicodeDecodeError):
                 continue
+
+    def _config_map_data(self, name: str) -> dict[str, str]:
+        for unit, text in self.files_naming("ConfigMap", name):
             copy = unit.primary
             try:
                 docs = compose(text, copy.path, copy.delimiters)

@@ -283,16 +283,14 @@ class ValuesModel:
         # A ConfigMap or Secret manifest. It may name no values key at all (a targetPath value;
         # `db:` settings that decide the fix), so the pre-filter may have passed over it. Beside
         # the release and along its builds first: the same build applies it.
-        near = [u for directory in dict.fromkeys(directories) for u in self.graph.index.units_in(directory)]
-        for number, candidate in enumerate(near):
-            if candidate in near[:number]:
-                continue
+        near = {u.logical: u for directory in directories for u in self.graph.index.units_in(directory)}
+        for candidate in near.values():
             text = self.graph.text(candidate.primary.path) or ""
             if name not in text:
                 continue
             for _namespace, source in self._manifest_sources(candidate, text, kind, name, key, target, label):
                 return source
-        seen = {u.logical for u in near} | {unit.logical}
+        seen = {*near, unit.logical}
         memo = (kind, name, key, target, frozenset(namespaces))
         if memo not in self._elsewhere:  # variants() asks again for each build of the release
             self._elsewhere[memo] = self._manifest_elsewhere(unit, kind, name, key, target, label, namespaces, seen)
@@ -353,18 +351,9 @@ class ValuesModel:
         naming = re.compile(rf"^[ \t-]*name:[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
         flux_applies_things = bool(self.graph.index.flagged("flux_paths"))
         found: dict[tuple[str, int], ValuesSource] = {}
-        name_bytes, kind_bytes = name.encode(), kind.encode()
-        for logical in sorted(self.graph.index.units.keys() - seen):
-            candidate = self.graph.index.units[logical]
-            try:
-                data = self.graph.index.read_bytes(candidate.primary.path)
-                # Bytes first: most files name neither, and are never decoded.
-                if data is None or name_bytes not in data or kind_bytes not in data:
-                    continue
-                text = data.decode("utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue  # unreadable or not UTF-8: not a values source this run can use
-            if not naming.search(text):
+        for candidate, text in self.graph.files_naming(kind, name):
+            logical = candidate.logical
+            if logical in seen or not naming.search(text):
                 continue
             try:
                 sources = list(self._manifest_sources(candidate, text, kind, name, key, target, label))
