@@ -220,7 +220,7 @@ def _forget_caches() -> None:
         if module is None or not (name == "codemods" or name.startswith("codemods.")):
             continue
         for value in list(vars(module).values()):
-            clear = getattr(value, "cache_clear", None)
+            clear = None if isinstance(value, type) else getattr(value, "cache_clear", None)
             if callable(clear) and getattr(value, "__module__", None) == name:
                 clear()
         memo = vars(module).get("_REACH_MEMO")

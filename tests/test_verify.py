@@ -496,6 +496,31 @@ def test_builds_are_reused_on_unchanged_inputs_and_redone_on_changed_ones(tmp_pa
     assert (third.builds, third.cached) == (2, 0)
 
 
+def test_a_process_reuses_a_build_only_from_the_same_cache(tmp_path: Path) -> None:
+    """Builds read or made once are kept in memory for the rest of the process (a batch over
+    one template's copies parses each once), but never answer for another cache."""
+    from codemods.verify.gate import verify
+    from codemods.verify.kustomize import discover
+    from codemods.verify.model import FluxTarget, Options, VerifyInput
+
+    root = tmp_path / "flux"
+    _write(root, FLUX_REPO)
+    target = FluxTarget("web", "flux-system", "apps/web", target_namespace="web", file="clusters/web.yaml")
+    nested = FLUX_REPO["apps/web/deep/nested.yaml"]
+    data = VerifyInput(targets=(target,), writes={"apps/web/deep/nested.yaml": nested.replace("'1'", "'2'").encode()})
+    first = verify(root, data, Options(discover(), cache=tmp_path / "a.sqlite"))
+    (tmp_path / "a.sqlite").unlink()
+    again = verify(root, data, Options(discover(), cache=tmp_path / "a.sqlite"))
+    elsewhere = verify(root, data, Options(discover(), cache=tmp_path / "b.sqlite"))
+    uncached = verify(root, data, Options(discover()))
+    assert (first.builds, first.cached) == (2, 0)
+    assert (again.builds, again.cached) == (0, 2)  # from memory: the file is gone
+    assert (elsewhere.builds, elsewhere.cached) == (2, 0)
+    assert (uncached.builds, uncached.cached) == (2, 0)
+    for other in (again, elsewhere, uncached):
+        assert other.problems == first.problems and other.targets == first.targets
+
+
 def test_batch_keeps_its_builds_for_the_next_run(tmp_path: Path) -> None:
     url = make_remote(tmp_path, "cached", EXAMPLE)
     args = ("batch", "--workdir", str(tmp_path / "work"), url)

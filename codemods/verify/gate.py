@@ -13,10 +13,12 @@ import posixpath
 import re
 import sqlite3
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -238,6 +240,42 @@ def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str
     return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
 
 
+class _Recent:
+    """The builds this process has already read from the cache or made, parsed, by cache key.
+
+    A batch over a fleet of repositories cut from one template asks for the same builds again
+    and again: each is then read from SQLite and parsed once per process, not once per
+    repository. Only used with a cache (a key names its inputs exactly). The objects are shared
+    between repositories, so they are only ever read (the gate copies what it changes)."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[str, str], tuple[BuildOutput, list[o.Obj] | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, cache: Path, key: str) -> tuple[BuildOutput, list[o.Obj] | None] | None:
+        with self._lock:
+            found = self._items.get((str(cache), key))
+            if found is not None:
+                self._items.move_to_end((str(cache), key))
+            return found
+
+    def put(self, cache: Path, key: str, output: BuildOutput, objects: list[o.Obj] | None) -> None:
+        with self._lock:
+            self._items[(str(cache), key)] = (output, objects)
+            self._items.move_to_end((str(cache), key))
+            while len(self._items) > self.SIZE:
+                self._items.popitem(last=False)
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_RECENT = _Recent()
+
+
 def _cached(cache: Path | None, key: str) -> BuildOutput | None:
     """A build result from the cache: one SQLite file (a workdir holds only clones as
     directories), one connection per call, so parallel repositories share it safely."""
@@ -274,8 +312,10 @@ def _run(
     missing = _wrapper(tree, item.target, base, where) if hit is None else None
     if hit is not None:
         item.output, item.cached = hit, True
-        if hit.ok:
+        if hit.ok and item.objects is None:
             item.objects = o.parse(hit.stdout, item.target.substitute)
+        if cache is not None:
+            _RECENT.put(cache, key, hit, item.objects)
     elif missing is not None:
         item.output = BuildOutput(False, "", missing)
     else:
@@ -286,10 +326,12 @@ def _run(
             error = error.replace(shown, "")
         error = error.replace(str(where), "<flux>")
         item.output = BuildOutput(result.ok, result.stdout, error)
-        if inputs:
-            _store(cache, key, item.output)
         if result.ok:
             item.objects = o.parse(result.stdout, item.target.substitute)
+        if inputs:
+            _store(cache, key, item.output)
+            if cache is not None:
+                _RECENT.put(cache, key, item.output, item.objects)
     item.seconds = time.perf_counter() - start
 
 
@@ -322,8 +364,16 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             continue
         buildable.append(target)
     builds: list[_Build] = []
-    with tempfile.TemporaryDirectory(prefix="codemods-verify-") as tmp:
-        base = {"before": Path(tmp) / "before", "after": Path(tmp) / "after"}
+    with ExitStack() as stack:
+        made: list[Path] = []
+
+        def scratch() -> Path:
+            """The directory for copies and builds, made on first use: a batch rerun whose
+            every build the cache answers needs none."""
+            if not made:
+                made.append(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-verify-"))))
+            return made[0]
+
         trees = {"before": before, "after": after}
         assert options.kustomize is not None
         command = options.kustomize
@@ -335,21 +385,30 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         first = [_Build(t, side) for t in buildable for side in ("before", "after")]
         # Copied only for a build the cache does not answer (a batch rerun copies nothing).
         for item in first:
-            item.hit = _cached(options.cache, _cache_key(command, item.target, inputs[item.side]))
+            key = _cache_key(command, item.target, inputs[item.side])
+            recent = _RECENT.get(options.cache, key) if options.cache is not None else None
+            if recent is not None:
+                item.hit, item.objects = recent
+            else:
+                item.hit = _cached(options.cache, key)
+        base = {"before": Path(), "after": Path()}
         for side in {b.side for b in first if b.hit is None}:
+            base[side] = scratch() / side
             materialise(trees[side], copied[side], base[side])
         jobs = options.jobs or os.cpu_count() or 1
 
         def run_all(items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str]) -> None:
             def one(pair: tuple[int, _Build]) -> None:
                 i, item = pair
-                where = Path(tmp) / f"{label}{i}-{item.side}"
+                where = scratch() / f"{label}{i}-{item.side}" if item.hit is None else Path()
                 _run(command, trees[item.side], item, bases[item.side], where, options.cache, digests[item.side])
 
             # Threads only for real builds (kubectl waits on I/O); an answer from the cache is
             # parsed here. Starting a pool costs milliseconds per repository in a batch rerun.
             pairs = list(enumerate(items))
             to_build = [pair for pair in pairs if pair[1].hit is None]
+            if to_build:
+                scratch()  # made here, not by two threads at once
             for pair in pairs:
                 if pair[1].hit is not None or len(to_build) == 1:
                     one(pair)
@@ -363,7 +422,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
         failed = [b for b in first if b.output is not None and not b.output.ok]
         if failed:
-            whole = {"before": Path(tmp) / "whole-before", "after": Path(tmp) / "whole-after"}
+            whole = {"before": scratch() / "whole-before", "after": scratch() / "whole-after"}
             for side in {b.side for b in failed}:
                 materialise(trees[side], build_files(trees[side], set(), whole=True), whole[side])
             retry = [_Build(b.target, b.side) for b in failed]
