@@ -185,8 +185,8 @@ def test_token_appears_in_no_output(tmp_path: Path, github: FakeForge) -> None:
     result = batch(tmp_path, url, unreachable, "--open-pr", "--api-url", github.url, "--report", str(report_path))
     assert result.returncode == 1
     outputs = [result.stdout, result.stderr, report_path.read_text()]
-    outputs += [p.read_text(errors="replace") for p in (tmp_path / "work").rglob("config")]
-    outputs += [p.read_text(errors="replace") for p in (tmp_path / "work").rglob("FETCH_HEAD")]
+    # Every file the batch keeps: git's config and FETCH_HEAD, the planning trees, the caches.
+    outputs += [p.read_text(errors="replace") for p in (tmp_path / "work").rglob("*") if p.is_file()]
     for text in outputs:
         assert TOKEN not in text
     report = json.loads(report_path.read_text())

@@ -41,6 +41,7 @@ from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
 from codemods.vcs.branch import BranchResult, deliver
+from codemods.vcs.git import PLANNING_DIR
 from codemods.vcs.message import context as message_context
 from codemods.vcs.message import logical_files, render
 from codemods.verify.model import Semantic
@@ -162,6 +163,7 @@ def short_name(url: str) -> str:
 def _tidy_error(message: str, dest: Path, name: str) -> str:
     """Name the repository, not where it was cloned or checked out."""
     message = re.sub(r"\S*/codemods-[^/\s]+/tree/", "", message)
+    message = message.replace(f"{dest}/.git/{PLANNING_DIR}/tree/", "")
     message = message.replace(f"{dest}/", "").replace(str(dest), name)
     return message
 
@@ -237,6 +239,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             recipe=options.recipe,
             findings=False,  # nobody reads them in a batch
             gate=options.gate,
+            scratch=dest / ".git" / PLANNING_DIR,
         )
     finally:
         if options.dry_run:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,16 +65,26 @@ def deliver(
     recipe: Recipe | None = None,
     findings: bool = True,
     gate: Callable[[Plan], Semantic] | None = None,
+    scratch: Path | None = None,
 ) -> BranchResult:
+    """Plan on base's tree, commit the change once and move branch to it (compare-and-swap).
+
+    The base is checked out into a temporary directory, or, with scratch, into a planning tree
+    kept there between runs (a batch clone's: only what moved since the last run is written,
+    and nothing is deleted at the end)."""
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
         if check_name:
             g.validate_branch_name(repo, branch)
         base_sha = g.resolve_base(repo, base)
-        with tempfile.TemporaryDirectory(prefix="codemods-") as tmp:
-            checkout, index = Path(tmp) / "tree", Path(tmp) / "index"
-            g.checkout_tree(repo, base_sha, checkout, index)
+        with contextlib.ExitStack() as stack:
+            if scratch is None:
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-")))
+                checkout, index = tmp / "tree", tmp / "index"
+                g.checkout_tree(repo, base_sha, checkout, index)
+            else:
+                checkout, index = g.refresh_tree(repo, base_sha, scratch)
             plan = plan_repository(checkout / prefix if prefix else checkout, mods)
             result = BranchResult("unchanged", branch, base_sha, plan, prefix)
             if plan.is_empty:

@@ -10,10 +10,12 @@ the repository a run makes besides new objects.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import io
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -152,6 +154,117 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest)}
     repo.git.execute(["git", *INDEX_CONFIG, "read-tree", "-u", "--reset", commit], env=env)
+
+
+# A planning tree kept between runs (`refresh_tree`): in this directory of a batch clone's git
+# directory, which nothing of git's reads.
+PLANNING_DIR = "codemods"
+
+
+def refresh_tree(repo: git.Repo, commit: str, scratch: Path) -> tuple[Path, Path]:
+    """checkout_tree for a planning tree kept from one run to the next (a batch clone's): git
+    rewrites only the files that differ from the last run's, and nothing is deleted at the end
+    of a run. Returns the tree and its index.
+
+    What the last run left that its index does not track (a moved file's new place) is removed
+    first. The tree is made afresh when the checkout settings changed (filters, eol, attribute
+    files), when the base changed a `.gitattributes` (git does not re-filter files an attribute
+    change affects), when the last refresh was cut short, or when git refuses the update."""
+    scratch = Path(os.path.abspath(scratch))  # git runs elsewhere: a relative path would move
+    dest, index, stamp = scratch / "tree", scratch / "index", scratch / "settings"
+    settings = _checkout_settings(repo)
+    previous = None
+    if dest.is_dir() and _read_text(stamp) == settings:
+        try:
+            previous = read_index(index).entries
+        except (OSError, ValueError, IndexError, struct.error, InputError):
+            previous = None
+    if previous is not None:
+        try:
+            _sweep(dest, previous)
+        except OSError:
+            previous = None
+    if previous is None:
+        shutil.rmtree(scratch, ignore_errors=True)
+    stamp.unlink(missing_ok=True)  # until this refresh is whole
+    scratch.mkdir(parents=True, exist_ok=True)
+    redo = False
+    try:
+        checkout_tree(repo, commit, dest, index)
+    except GitCommandError:
+        if previous is None:
+            raise
+        redo = True  # something on disk is in git's way: start over
+    if previous is not None and not redo:
+        redo = _attributes(previous) != _attributes(read_index(index).entries)
+    if redo:
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        checkout_tree(repo, commit, dest, index)
+    stamp.write_text(settings, encoding="utf-8")
+    return dest, index
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _attributes(entries: Mapping[str, tuple[int, bytes]]) -> dict[str, tuple[int, bytes]]:
+    return {path: entry for path, entry in entries.items() if path.rsplit("/", 1)[-1] == ".gitattributes"}
+
+
+def _checkout_settings(repo: git.Repo) -> str:
+    """A digest of what decides how a checkout writes files besides the commit: the `core`
+    eol and symlink settings, every filter driver, and the attribute files outside the tree."""
+    hasher = hashlib.sha256()
+    reader = repo.config_reader()
+    for section in sorted(reader.sections()):
+        if section == "core" or section.startswith("filter"):
+            for key, value in sorted(reader.items_all(section)):
+                if section != "core" or key.lower() in _CHECKOUT_CORE_KEYS:
+                    hasher.update(repr((section, key, value)).encode())
+    configured = reader.get_value("core", "attributesfile", default="")
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    files = [Path(os.path.expanduser(str(configured))) if configured else xdg / "git" / "attributes"]
+    files += [Path(repo.git_dir) / "info" / "attributes", Path("/etc/gitattributes")]
+    for path in files:
+        try:
+            hasher.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        except OSError:
+            hasher.update(str(path).encode() + b"\0-\0")
+    return hasher.hexdigest()
+
+
+_CHECKOUT_CORE_KEYS = {
+    "autocrlf",
+    "eol",
+    "safecrlf",
+    "symlinks",
+    "filemode",
+    "attributesfile",
+    "checkroundtripencoding",
+}
+
+
+def _sweep(dest: Path, tracked: Mapping[str, tuple[int, bytes]]) -> None:
+    """Remove what the index does not track: files, links, and the directories left empty."""
+    directories = {path.rsplit("/", 1)[0] for path in tracked if "/" in path}
+    for parent in list(directories):
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            directories.add(parent)
+    for where, dirs, files in os.walk(dest, topdown=False):
+        relative = os.path.relpath(where, dest).replace(os.sep, "/")
+        lead = "" if relative == "." else f"{relative}/"
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(where, d))]:
+            if lead + name not in tracked:
+                os.unlink(os.path.join(where, name))
+        if lead and relative not in directories and relative not in tracked:
+            with contextlib.suppress(OSError):  # not empty: it still holds something tracked
+                os.rmdir(where)
 
 
 def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path) -> str:

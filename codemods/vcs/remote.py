@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import git
 
-from codemods.vcs.git import commits_not_in, ref_target
+from codemods.vcs.git import PLANNING_DIR, commits_not_in, ref_target
 from codemods.vcs.message import has_trailer
 
 
@@ -61,12 +61,18 @@ def git_env(url: str, userinfo: str | None) -> dict[str, str]:
 
 
 def clear_stale_locks(git_dir: Path) -> list[Path]:
-    """Remove *.lock files a killed git left in one of *our* clones (the workdir is locked)."""
+    """Remove *.lock files a killed git left in one of *our* clones (the workdir is locked).
+    The planning tree's files are the repository's own (a `Chart.lock`, say): not locks."""
     removed = []
-    for lock in git_dir.rglob("*.lock"):
-        if lock.is_file():
-            lock.unlink()
-            removed.append(lock)
+    planning_tree = git_dir / PLANNING_DIR / "tree"
+    for where, dirs, files in os.walk(git_dir):
+        if Path(where) == planning_tree.parent:
+            dirs[:] = [d for d in dirs if d != planning_tree.name]
+        for name in files:
+            lock = Path(where) / name
+            if name.endswith(".lock") and lock.is_file() and not lock.is_symlink():
+                lock.unlink()
+                removed.append(lock)
     return removed
 
 

@@ -1,0 +1,171 @@
+"""A batch clone keeps its planning tree between runs (`codemods.vcs.git.refresh_tree`).
+
+Whatever the last run left there, and whatever moved since, the tree a run plans on must be
+exactly what a fresh checkout of the base gives: the same files, bytes, modes and links.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import git as gitpython
+import pytest
+
+from codemods.runner import select
+from codemods.vcs.branch import deliver
+from codemods.vcs.git import PLANNING_DIR, checkout_tree, refresh_tree
+from codemods.vcs.gitindex import read_index
+from codemods.vcs.remote import clear_stale_locks
+from tests.helpers import ROOT, git, git_init
+
+EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
+MODS = select()
+
+Snapshot = dict[str, tuple[str, bytes, bool]]
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Every file and link under root: kind, content (or link target), executable bit."""
+    found: Snapshot = {}
+    for where, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(where, d))]:
+            path = os.path.join(where, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = ("link", os.readlink(path).encode(), False)
+            else:
+                found[rel] = ("file", Path(path).read_bytes(), bool(os.stat(path).st_mode & stat.S_IXUSR))
+    return found
+
+
+def empty_dirs(root: Path) -> list[str]:
+    return [os.path.relpath(w, root) for w, d, f in os.walk(root) if not d and not f and Path(w) != root]
+
+
+def fresh(work: Path, rev: str, tmp: Path) -> tuple[Snapshot, dict[str, tuple[int, bytes]]]:
+    repo = gitpython.Repo(work)
+    where = tmp / f"fresh-{len(list(tmp.glob('fresh-*')))}"
+    checkout_tree(repo, repo.commit(rev).hexsha, where / "tree", where / "index")
+    return snapshot(where / "tree"), read_index(where / "index").entries
+
+
+def refreshed(work: Path, rev: str) -> tuple[Snapshot, dict[str, tuple[int, bytes]], Path]:
+    repo = gitpython.Repo(work)
+    tree, index = refresh_tree(repo, repo.commit(rev).hexsha, work / ".git" / PLANNING_DIR)
+    return snapshot(tree), read_index(index).entries, tree
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root)
+    git_init(root)
+    return root
+
+
+def fix(work: Path, base: str = "main") -> str:
+    result = deliver(work, "fix", base, MODS, check_name=False, findings=False, scratch=work / ".git" / PLANNING_DIR)
+    return result.status
+
+
+def test_a_rerun_plans_on_exactly_what_a_fresh_checkout_gives(work: Path, tmp_path: Path) -> None:
+    assert fix(work) == "changed"  # the change (edits and moves) is applied in the planning tree
+    tree = work / ".git" / PLANNING_DIR / "tree"
+    assert snapshot(tree) != fresh(work, "main", tmp_path)[0]
+    files, entries, tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert empty_dirs(tree) == []
+    assert fix(work) == "up-to-date"
+    assert git(work, "diff", "--stat", "main", "fix").stdout == git(work, "diff", "--stat", "main", "fix").stdout
+
+
+def test_after_the_change_is_merged_the_moved_files_are_the_base_s(work: Path, tmp_path: Path) -> None:
+    # The last run left each moved Job, untracked, where the merged base now has it.
+    assert fix(work) == "changed"
+    git(work, "merge", "-q", "--ff-only", "fix")
+    assert fix(work) == "unchanged"
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+
+
+def test_the_base_s_new_attributes_are_applied_to_every_file(work: Path, tmp_path: Path) -> None:
+    assert fix(work) == "changed"
+    (work / ".gitattributes").write_text("*.yaml text eol=crlf\n")
+    git(work, "add", ".gitattributes")
+    git(work, "commit", "-qm", "crlf")
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert b"\r\n" in files["kubernetes/apps/openhands/openhands/app/helmrelease.yaml"][1]
+
+
+def test_changed_checkout_settings_start_the_tree_over(work: Path, tmp_path: Path) -> None:
+    assert fix(work) == "changed"
+    git(work, "config", "core.autocrlf", "true")
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert b"\r\n" in files["kubernetes/apps/openhands/openhands/app/helmrelease.yaml"][1]
+
+
+def test_what_a_killed_run_left_is_cleared(work: Path, tmp_path: Path) -> None:
+    assert fix(work) == "changed"
+    tree = work / ".git" / PLANNING_DIR / "tree"
+    helm = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    (tree / helm).write_text("half written")
+    (tree / "stray" / "deeper").mkdir(parents=True)
+    (tree / "stray" / "deeper" / "file.yaml").write_text("kind: Job\n")
+    (tree / "kubernetes" / "link").symlink_to("apps")
+    files, entries, tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert empty_dirs(tree) == []
+
+
+def test_a_directory_where_the_base_has_a_file_is_replaced(work: Path, tmp_path: Path) -> None:
+    assert fix(work) == "changed"
+    tree = work / ".git" / PLANNING_DIR / "tree"
+    helm = tree / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    helm.unlink()
+    (helm / "inside").mkdir(parents=True)
+    (helm / "inside" / "x.yaml").write_text("a: 1\n")
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["index", "settings", "tree", "index.lock"])
+def test_a_damaged_planning_tree_is_made_again(work: Path, tmp_path: Path, damage: str) -> None:
+    assert fix(work) == "changed"
+    scratch = work / ".git" / PLANNING_DIR
+    if damage == "tree":
+        shutil.rmtree(scratch / "tree")
+    elif damage == "index.lock":  # git refuses the update: the tree is made again
+        (scratch / "index.lock").write_text("")
+    else:
+        (scratch / damage).write_bytes(b"DIRC\0\0\0\x02garbage")
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+
+
+def test_a_repository_s_own_lock_files_are_not_git_s(work: Path) -> None:
+    (work / "charts").mkdir()
+    (work / "charts" / "Chart.lock").write_text("dependencies: []\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "chart")
+    assert fix(work) == "changed"
+    stale = work / ".git" / "refs" / "heads" / "fix.lock"
+    stale.write_text("")
+    (work / ".git" / PLANNING_DIR / "index.lock").write_text("")
+    removed = clear_stale_locks(work / ".git")
+    assert sorted(p.name for p in removed) == ["fix.lock", "index.lock"]
+    assert (work / ".git" / PLANNING_DIR / "tree" / "charts" / "Chart.lock").is_file()
+    subprocess.run(["git", "fsck", "--no-dangling"], cwd=work, check=True, capture_output=True)
+
+
+def test_a_relative_workdir_is_the_same_place_for_git(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(work.parent)
+    relative = Path(work.name)
+    result = deliver(relative, "fix", "main", MODS, check_name=False, findings=False, scratch=relative / ".git" / "x")
+    assert result.status == "changed"
+    assert (work / ".git" / "x" / "tree" / "kubernetes").is_dir()
