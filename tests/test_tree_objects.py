@@ -8,7 +8,6 @@ it reports as new, added to the base's, are all `git ls-tree -r` needs to list e
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import subprocess
@@ -16,11 +15,10 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
-from gitdb import IStream, LooseObjectDB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codemods.vcs.git import tree_objects
+from codemods.vcs.git import tree_objects, write_pack
 from codemods.vcs.gitindex import INDEX_CONFIG, read_index
 from tests.helpers import ROOT, git, git_init, run_codemods
 
@@ -123,9 +121,8 @@ def _check_against_git(scratch: Path, base: Entries, after: Entries, data: st.Da
     shutil.rmtree(fresh, ignore_errors=True)
     subprocess.run(["git", "init", "-q", str(fresh)], check=True)
     _git_write_tree(fresh, base)
-    loose = LooseObjectDB(gitpython.Repo(fresh).odb.root_path())
-    for data_ in new:  # stored with the writer build_tree uses
-        loose.store(IStream(b"tree", len(data_), io.BytesIO(data_)))
+    # Stored with the writer build_tree uses: one pack.
+    write_pack(Path(gitpython.Repo(fresh).odb.root_path()) / "pack", [(b"tree", data_) for data_ in new])
     assert _ls_tree(fresh, root.hex()) == changed
     assert base_root  # the base was written (git prints its id)
 
@@ -335,3 +332,23 @@ def test_the_index_reader_agrees_with_git(tmp_path: Path) -> None:
         meta, path = line.split("\t", 1)
         trees[path] = meta.split()[2]
     assert {k: v.hex() for k, v in content.trees.items()} == trees
+
+
+def test_the_new_trees_are_one_pack_git_verifies(tmp_path: Path) -> None:
+    work = _example(tmp_path)
+    blob = git(work, "rev-parse", f"HEAD:{HELM}").stdout.strip()
+    inner = b"100644 helmrelease.yaml\0" + bytes.fromhex(blob)
+    outer = b"40000 app\0" + hashlib.sha1(b"tree %d\0%s" % (len(inner), inner)).digest()
+    pack_dir = work / ".git" / "objects" / "pack"
+    before = set(os.listdir(pack_dir)) if pack_dir.exists() else set()
+    write_pack(pack_dir, [(b"tree", inner), (b"tree", outer), (b"tree", inner), (b"blob", b"new\n")])
+    (idx,) = [pack_dir / n for n in set(os.listdir(pack_dir)) - before if n.endswith(".idx")]
+    assert idx.with_suffix(".pack").is_file() and not [n for n in os.listdir(pack_dir) if n.startswith("tmp_")]
+    listing = git(work, "verify-pack", "-v", str(idx)).stdout
+    assert sum(" tree " in line or " blob " in line for line in listing.splitlines()) == 3  # the duplicate once
+    assert git(work, "ls-tree", "-r", hashlib.sha1(b"tree %d\0%s" % (len(outer), outer)).hexdigest()).stdout == (
+        f"100644 blob {blob}\tapp/helmrelease.yaml\n"
+    )
+    assert git(work, "cat-file", "-p", hashlib.sha1(b"blob 4\0new\n").hexdigest()).stdout == "new\n"
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=work, check=True, capture_output=True)
+    subprocess.run(["git", "gc", "-q"], cwd=work, check=True, capture_output=True)  # git repacks it like its own

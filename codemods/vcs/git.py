@@ -23,7 +23,8 @@ from typing import Any
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-from gitdb import IStream, LooseObjectDB
+from gitdb import OStream
+from gitdb.pack import PackEntity
 
 from codemods.changes import ChangeSet
 from codemods.errors import InputError
@@ -318,11 +319,37 @@ def _store_trees(repo: git.Repo, trees: list[bytes]) -> None:
                 paths.seek(0)
                 repo.git.hash_object("-w", "-t", "tree", "--no-filters", "--stdin-paths", istream=paths)
         return
-    # gitdb's loose-object writer, in-process: GitPython's own odb.store starts a `git
-    # hash-object` per object, which is the very cost this avoids.
-    loose = LooseObjectDB(repo.odb.root_path())
-    for data in trees:
-        loose.store(IStream(b"tree", len(data), io.BytesIO(data)))
+    write_pack(Path(repo.odb.root_path()) / "pack", [(b"tree", data) for data in trees])
+
+
+def write_pack(pack_dir: Path, objects: list[tuple[bytes, bytes]]) -> None:
+    """Store objects (type, content) as one pack and its index, written by gitdb in-process
+    and named and placed as git names and places its own: temporary `tmp_pack_*` files (which
+    `git gc` clears if a run is killed), renamed pack first, index last, both read-only.
+
+    One pack instead of a loose object each: a fresh clone has none of the fan-out directories
+    loose objects go in, so each tree would cost a directory and a file. (GitPython's own
+    odb.store would also start a `git hash-object` per object.)"""
+    unique: dict[bytes, tuple[bytes, bytes]] = {}
+    for kind, data in objects:
+        unique.setdefault(hashlib.sha1(b"%s %d\0%s" % (kind, len(data), data)).digest(), (kind, data))
+    if not unique:
+        return
+    streams = [OStream(sha, kind, len(data), io.BytesIO(data)) for sha, (kind, data) in unique.items()]
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    pack_fd, pack_tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+    index_fd, index_tmp = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
+    try:
+        with os.fdopen(pack_fd, "wb") as pack_file, os.fdopen(index_fd, "wb") as index_file:
+            name, _index_sha = PackEntity.write_pack(streams, pack_file.write, index_file.write, len(streams))
+        for tmp in (pack_tmp, index_tmp):
+            os.chmod(tmp, 0o444)
+        os.replace(pack_tmp, pack_dir / f"pack-{name.hex()}.pack")
+        os.replace(index_tmp, pack_dir / f"pack-{name.hex()}.idx")
+    finally:
+        for tmp in (pack_tmp, index_tmp):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def tree_objects(
