@@ -370,3 +370,5 @@ def test_a_rerun_where_nothing_moved_asks_the_remote_once_and_fetches_nothing(tm
     clone = tmp_path / "work" / next(p.name for p in (tmp_path / "work").iterdir() if (p / ".git").is_dir())
     assert git(clone, "symbolic-ref", "refs/remotes/origin/HEAD").stdout.strip() == "refs/remotes/origin/develop"
     assert git(clone, "rev-parse", f"refs/heads/{BRANCH}^").stdout.strip() == remote_ref(url, "refs/heads/develop")
+    # The branch pushed is the one the clone holds, and both are on the new default branch.
+    assert git(clone, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == remote_ref(url, f"refs/heads/{BRANCH}")

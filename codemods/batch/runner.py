@@ -240,6 +240,9 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             findings=False,  # nobody reads them in a batch
             gate=options.gate,
             scratch=dest / ".git" / PLANNING_DIR,
+            # A pushed run publishes the commit itself (push, then the local mirror); a dry run
+            # puts the branch back anyway. Either way git's update-ref would be a wasted process.
+            move_branch=not (options.push or options.dry_run),
         )
     finally:
         if options.dry_run:
@@ -258,7 +261,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         return
     if forge is None or not options.open_pr:
         if options.push and not options.dry_run and delivered.status in ("changed", "updated"):
-            remote.push(repo, options.branch, remote_sha, env)
+            remote.push(repo, options.branch, remote_sha, env, delivered.commit)
         return
     change = change_id(delivered.plan.diff() if result.diff is None else result.diff)
     decision = decide(forge.pulls(project, options.branch), change, options.reopen)
@@ -273,7 +276,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         )
         return
     if not options.dry_run and delivered.status in ("changed", "updated"):
-        remote.push(repo, options.branch, remote_sha, env)
+        remote.push(repo, options.branch, remote_sha, env, delivered.commit)
     title, body = _pr_text(delivered, options)
     pr_spec = PullRequestSpec(
         owner_repo=project,

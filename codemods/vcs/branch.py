@@ -66,12 +66,14 @@ def deliver(
     findings: bool = True,
     gate: Callable[[Plan], Semantic] | None = None,
     scratch: Path | None = None,
+    move_branch: bool = True,
 ) -> BranchResult:
     """Plan on base's tree, commit the change once and move branch to it (compare-and-swap).
 
     The base is checked out into a temporary directory, or, with scratch, into a planning tree
     kept there between runs (a batch clone's: only what moved since the last run is written,
-    and nothing is deleted at the end)."""
+    and nothing is deleted at the end). move_branch=False makes the commit and leaves the
+    branch where it is, for a caller that publishes the commit itself (a batch push)."""
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
@@ -110,7 +112,8 @@ def deliver(
                     return result
                 _check_safe_to_rewrite(repo, branch, tip, base_sha)
             result.commit = g.commit_tree(repo, tree, base_sha, result.message)
-            g.update_branch(repo, branch, result.commit, tip)
+            if move_branch:
+                g.update_branch(repo, branch, result.commit, tip)
             result.status = "updated" if tip is not None else "changed"
             return result
     except GitCommandError as err:

@@ -418,12 +418,11 @@ def identity_env(repo: git.Repo) -> dict[str, str]:
 
 
 def commit_tree(repo: git.Repo, tree: str, parent: str, message: str) -> str:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".msg", delete=False) as handle:
-        handle.write(message)
-    try:
-        return repo.git.commit_tree(tree, "-p", parent, "-F", handle.name, env=identity_env(repo))
-    finally:
-        os.unlink(handle.name)
+    # The message on stdin, from an unnamed file: nothing to name, nothing to delete.
+    with tempfile.TemporaryFile() as handle:
+        handle.write(message.encode("utf-8"))
+        handle.seek(0)
+        return repo.git.commit_tree(tree, "-p", parent, istream=handle, env=identity_env(repo))
 
 
 def update_branch(repo: git.Repo, name: str, new: str, old: str | None) -> None:

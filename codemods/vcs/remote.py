@@ -159,10 +159,17 @@ def track_remote_branch(repo: git.Repo, branch: str, remote_sha: str | None) -> 
         repo.git.update_ref("-d", f"refs/heads/{branch}")
 
 
-def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str]) -> None:
-    """Push the branch; overwrite only the exact remote commit we checked (ours), never more."""
+def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str], commit: str | None) -> None:
+    """Push commit (or the local branch) to the branch; overwrite only the exact remote commit
+    we checked (ours), never more. The local branch then mirrors what the remote now has."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote or ''}"
-    repo.git.push("--quiet", lease, "origin", f"refs/heads/{branch}:refs/heads/{branch}", env=env)
+    source = commit or f"refs/heads/{branch}"
+    repo.git.push("--quiet", lease, "origin", f"{source}:refs/heads/{branch}", env=env)
+    if commit is not None:
+        # Written in-process, without an object lookup or a reflog entry (either would start
+        # a git process): the workdir is locked, the clone is ours, and the next run sets the
+        # local branch from the remote's anyway (track_remote_branch).
+        git.Head(repo, f"refs/heads/{branch}").set_reference(git.Commit(repo, bytes.fromhex(commit)))
 
 
 def local_branch(repo: git.Repo, branch: str) -> str | None:
