@@ -98,8 +98,9 @@ class ChangeSet:
         """
         root = self.root.resolve()
         edits, moves, deletes = self.of("edit"), self.of("move"), self.of("delete")
+        real_dirs: dict[str, str] = {}  # one transaction: each directory is resolved once
         for path in [*(c.path for c in self.files), *(c.to for c in moves if c.to)]:
-            _check_inside(root, path)
+            _check_inside(root, path, real_dirs)
         # Everything the commit phase will replace, rename or remove must be writable now: a
         # read-only mount or an immutable file found halfway through would leave half an edit.
         for change in self.files:
@@ -127,7 +128,7 @@ class ChangeSet:
                 if target.exists() or target.is_symlink():
                     raise InputError(change.to, None, "cannot move a file here: the path already exists")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _check_inside(root, change.to)  # the directories just made must not lead outside either
+                _check_inside(root, change.to, {})  # the directories just made must not lead outside either
                 if change.rewritten:  # a rename with an edit: stage the new content at the destination
                     tmp = _temp_path(target)
                     staged.append((tmp, target))
@@ -160,9 +161,15 @@ def _discard(staged: list[tuple[Path, Path]]) -> None:
             pass  # never created, or already gone
 
 
-def _check_inside(root: Path, path: str) -> None:
-    """Refuse any write whose real location is outside the repository (a link on the way)."""
-    real = Path(os.path.realpath(root / path))
+def _check_inside(root: Path, path: str, real_dirs: dict[str, str]) -> None:
+    """Refuse any write whose real location is outside the repository (a link on the way).
+
+    real_dirs remembers each directory's real path for the rest of a transaction, before
+    anything is written: the file's own name is still resolved every time."""
+    parent, _slash, name = path.rpartition("/")
+    if parent not in real_dirs:
+        real_dirs[parent] = os.path.realpath(root / parent) if parent else str(root)
+    real = Path(os.path.realpath(os.path.join(real_dirs[parent], name)))
     if real != root and root not in real.parents:
         raise InputError(path, None, "refusing to write outside the repository (a symbolic link leads elsewhere)")
 

@@ -19,6 +19,7 @@ from codemods.recipes import Recipe
 from codemods.runner import plan_repository, touched_findings
 from codemods.vcs import git as g
 from codemods.vcs.message import commit_message, has_trailer, summary_markdown
+from codemods.vcs.message import context as message_context
 from codemods.verify.model import Semantic
 
 # The same names as `codemods batch` statuses.
@@ -80,13 +81,14 @@ def deliver(
         if check_name:
             g.validate_branch_name(repo, branch)
         base_sha = g.resolve_base(repo, base)
+        config = repo.config_reader()  # read once: a run writes no configuration
         with contextlib.ExitStack() as stack:
             if scratch is None:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-")))
                 checkout, index = tmp / "tree", tmp / "index"
                 g.checkout_tree(repo, base_sha, checkout, index)
             else:
-                checkout, index = g.refresh_tree(repo, base_sha, scratch)
+                checkout, index = g.refresh_tree(repo, base_sha, scratch, config)
             plan = plan_repository(checkout / prefix if prefix else checkout, mods)
             result = BranchResult("unchanged", branch, base_sha, plan, prefix)
             if plan.is_empty:
@@ -94,8 +96,9 @@ def deliver(
             # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
             result.semantic = gate(plan) if gate is not None else None
             lead = f"{prefix}/" if prefix else ""
-            result.message = commit_message(plan, lead, message_template, recipe, result.semantic)
-            result.summary = summary_markdown(plan, lead, recipe, result.semantic)
+            values = message_context(plan, lead, recipe, result.semantic)  # one context for both texts
+            result.message = commit_message(plan, lead, message_template, recipe, result.semantic, values)
+            result.summary = summary_markdown(plan, lead, recipe, result.semantic, values)
             if not write:
                 result.status = "changed"
                 result.findings = touched_findings(plan, written=False) if findings else []
@@ -103,7 +106,7 @@ def deliver(
             changes = plan.changeset()  # one frozen change: the same for the disk and the tree
             changes.apply(durable=False)  # into the temporary checkout only
             result.findings = touched_findings(plan, written=True) if findings else []
-            tree = g.build_tree(repo, changes, prefix, checkout, index)
+            tree = g.build_tree(repo, changes, prefix, checkout, index, config)
             tip = g.branch_tip(repo, branch)
             if tip is not None:
                 current = repo.commit(tip)
@@ -111,7 +114,7 @@ def deliver(
                     result.status, result.commit = "up-to-date", tip
                     return result
                 _check_safe_to_rewrite(repo, branch, tip, base_sha)
-            result.commit = g.commit_tree(repo, tree, base_sha, result.message)
+            result.commit = g.commit_tree(repo, tree, base_sha, result.message, config)
             if move_branch:
                 g.update_branch(repo, branch, result.commit, tip)
             result.status = "updated" if tip is not None else "changed"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import git
+from git.config import GitConfigParser as Config
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 from gitdb import OStream
 from gitdb.pack import PackEntity
@@ -162,7 +163,7 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
 PLANNING_DIR = "codemods"
 
 
-def refresh_tree(repo: git.Repo, commit: str, scratch: Path) -> tuple[Path, Path]:
+def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: Config | None = None) -> tuple[Path, Path]:
     """checkout_tree for a planning tree kept from one run to the next (a batch clone's): git
     rewrites only the files that differ from the last run's, and nothing is deleted at the end
     of a run. Returns the tree and its index.
@@ -173,7 +174,7 @@ def refresh_tree(repo: git.Repo, commit: str, scratch: Path) -> tuple[Path, Path
     change affects), when the last refresh was cut short, or when git refuses the update."""
     scratch = Path(os.path.abspath(scratch))  # git runs elsewhere: a relative path would move
     dest, index, stamp = scratch / "tree", scratch / "index", scratch / "settings"
-    settings = _checkout_settings(repo)
+    settings = _checkout_settings(repo, config or repo.config_reader())
     previous = None
     if dest.is_dir() and _read_text(stamp) == settings:
         try:
@@ -217,11 +218,10 @@ def _attributes(entries: Mapping[str, tuple[int, bytes]]) -> dict[str, tuple[int
     return {path: entry for path, entry in entries.items() if path.rsplit("/", 1)[-1] == ".gitattributes"}
 
 
-def _checkout_settings(repo: git.Repo) -> str:
+def _checkout_settings(repo: git.Repo, reader: Config) -> str:
     """A digest of what decides how a checkout writes files besides the commit: the `core`
     eol and symlink settings, every filter driver, and the attribute files outside the tree."""
     hasher = hashlib.sha256()
-    reader = repo.config_reader()
     for section in sorted(reader.sections()):
         if section == "core" or section.startswith("filter"):
             for key, value in sorted(reader.items_all(section)):
@@ -268,7 +268,9 @@ def _sweep(dest: Path, tracked: Mapping[str, tuple[int, bytes]]) -> None:
                 os.rmdir(where)
 
 
-def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path) -> str:
+def build_tree(
+    repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path, config: Config | None = None
+) -> str:
     """The base's tree (the temporary index) with the applied change set: edited files added
     from the work tree as `git add` would (their attributes' filters, eol rules, and a file
     already committed with CRLF kept so), moves as the very same blob.
@@ -300,13 +302,12 @@ def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path,
     for path in deleted:
         tree.pop(path, None)
     root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted], content.trees)
-    _store_trees(repo, new_trees)
+    _store_trees(repo, new_trees, config or repo.config_reader())
     return root.hex()
 
 
-def _store_trees(repo: git.Repo, trees: list[bytes]) -> None:
-    with repo.config_reader() as config:
-        shared = str(config.get_value("core", "sharedrepository", default="false")).lower()
+def _store_trees(repo: git.Repo, trees: list[bytes], config: Config) -> None:
+    shared = str(config.get_value("core", "sharedrepository", default="false")).lower()
     if shared not in ("false", "umask", "0", "no", "off"):
         # A shared repository's objects get group (or all) permissions; git knows how.
         with tempfile.TemporaryDirectory(prefix="codemods-trees-") as tmp:
@@ -400,10 +401,10 @@ def tree_objects(
     return sha, new
 
 
-def identity_env(repo: git.Repo) -> dict[str, str]:
+def identity_env(repo: git.Repo, config: Config | None = None) -> dict[str, str]:
     """The user's git identity when configured (env or config, read in-process); a neutral
     one otherwise (CI, bots), so commit-tree never fails for want of a name."""
-    reader = repo.config_reader()
+    reader = config or repo.config_reader()
     configured = {
         "NAME": reader.get_value("user", "name", default="") or "",
         "EMAIL": reader.get_value("user", "email", default="") or "",
@@ -417,12 +418,12 @@ def identity_env(repo: git.Repo) -> dict[str, str]:
     return env
 
 
-def commit_tree(repo: git.Repo, tree: str, parent: str, message: str) -> str:
+def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, config: Config | None = None) -> str:
     # The message on stdin, from an unnamed file: nothing to name, nothing to delete.
     with tempfile.TemporaryFile() as handle:
         handle.write(message.encode("utf-8"))
         handle.seek(0)
-        return repo.git.commit_tree(tree, "-p", parent, istream=handle, env=identity_env(repo))
+        return repo.git.commit_tree(tree, "-p", parent, istream=handle, env=identity_env(repo, config))
 
 
 def update_branch(repo: git.Repo, name: str, new: str, old: str | None) -> None:

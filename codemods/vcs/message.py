@@ -123,6 +123,7 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
+@lru_cache(maxsize=8)
 def _packaged(name: str) -> str:
     return resources.files("codemods.vcs").joinpath("templates", name).read_text(encoding="utf-8")
 
@@ -147,9 +148,11 @@ def commit_message(
     template: Path | None = None,
     recipe: Recipe | None = None,
     semantic: Semantic | None = None,
+    values: dict[str, object] | None = None,
 ) -> str:
+    """values: context(plan, prefix, recipe, semantic), when the caller has it already."""
     text = template.read_text(encoding="utf-8") if template else _packaged("commit-message.j2")
-    values = context(plan, prefix, recipe, semantic)
+    values = values if values is not None else context(plan, prefix, recipe, semantic)
     message = render(text, values, str(template) if template else "commit-message.j2")
     return normalize_message(message, str(values["recipe"]))
 
@@ -170,9 +173,14 @@ def normalize_message(message: str, recipe_name: str) -> str:
 
 
 def summary_markdown(
-    plan: Plan, prefix: str = "", recipe: Recipe | None = None, semantic: Semantic | None = None
+    plan: Plan,
+    prefix: str = "",
+    recipe: Recipe | None = None,
+    semantic: Semantic | None = None,
+    values: dict[str, object] | None = None,
 ) -> str:
-    return render(_packaged("summary.md.j2"), context(plan, prefix, recipe, semantic), "summary.md.j2")
+    values = values if values is not None else context(plan, prefix, recipe, semantic)
+    return render(_packaged("summary.md.j2"), values, "summary.md.j2")
 
 
 def has_trailer(message: str | bytes) -> bool:
