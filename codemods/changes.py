@@ -164,14 +164,23 @@ def _discard(staged: list[tuple[Path, Path]]) -> None:
 def _check_inside(root: Path, path: str, real_dirs: dict[str, str]) -> None:
     """Refuse any write whose real location is outside the repository (a link on the way).
 
-    real_dirs remembers each directory's real path for the rest of a transaction, before
-    anything is written: the file's own name is still resolved every time."""
-    parent, _slash, name = path.rpartition("/")
-    if parent not in real_dirs:
-        real_dirs[parent] = os.path.realpath(root / parent) if parent else str(root)
-    real = Path(os.path.realpath(os.path.join(real_dirs[parent], name)))
+    real_dirs remembers each directory's real path for the rest of a transaction (before
+    anything is written), so each step of a path costs one lstat however many files share it."""
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        real = Path(os.path.realpath(root / path))  # not a plain relative path: resolve it whole
+    else:
+        real = Path(_real(root, path, real_dirs))
     if real != root and root not in real.parents:
         raise InputError(path, None, "refusing to write outside the repository (a symbolic link leads elsewhere)")
+
+
+def _real(root: Path, path: str, real_dirs: dict[str, str]) -> str:
+    parent, _slash, name = path.rpartition("/")
+    if parent and parent not in real_dirs:
+        real_dirs[parent] = _real(root, parent, real_dirs)
+    place = os.path.join(real_dirs[parent] if parent else str(root), name)
+    # Everything above is real already: only a link at this step can lead elsewhere.
+    return os.path.realpath(place) if os.path.islink(place) else place
 
 
 def _temp_path(final: Path) -> Path:

@@ -94,6 +94,31 @@ def test_no_write_through_a_linked_directory(tmp_path: Path) -> None:
     assert (repo / "job.yaml").exists() and not list(outside.iterdir())
 
 
+@pytest.mark.parametrize("hops", [1, 2])
+def test_no_write_through_a_link_deep_in_a_path_other_writes_share(tmp_path: Path, hops: int) -> None:
+    """Directories are resolved once per transaction: a link met halfway down a path that an
+    earlier, harmless write shares is still followed (also through a second link)."""
+    repo = tmp_path / "repo"
+    (repo / "apps" / "web").mkdir(parents=True)
+    (repo / "apps" / "web" / "job.yaml").write_text("kind: Job\n")
+    (repo / "apps" / "web" / "job2.yaml").write_text("kind: Job\n")
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    link = repo / "apps" / "web" / "link"
+    if hops == 1:
+        link.symlink_to(outside, target_is_directory=True)
+    else:
+        (repo / "apps" / "hop").symlink_to(outside, target_is_directory=True)
+        link.symlink_to("../hop", target_is_directory=True)
+    (repo / "apps" / "inside").symlink_to("web", target_is_directory=True)  # a link that stays inside
+    plan = Plan(scan(repo))
+    plan.move("test", "apps/web/job2.yaml", "apps/inside/moved.yaml", "through a link inside the repository")
+    plan.move("test", "apps/web/job.yaml", "apps/web/link/deep/job.yaml", "into a linked directory")
+    with pytest.raises(InputError, match="outside the repository"):
+        plan.apply()
+    assert (repo / "apps/web/job.yaml").exists() and not list((outside / "deep").iterdir())
+
+
 def test_symlinks_and_huge_files_are_reported_not_read(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
