@@ -372,3 +372,42 @@ def test_a_rerun_where_nothing_moved_asks_the_remote_once_and_fetches_nothing(tm
     assert git(clone, "rev-parse", f"refs/heads/{BRANCH}^").stdout.strip() == remote_ref(url, "refs/heads/develop")
     # The branch pushed is the one the clone holds, and both are on the new default branch.
     assert git(clone, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == remote_ref(url, f"refs/heads/{BRANCH}")
+
+
+def test_a_clone_takes_no_hook_from_the_user_s_template_directory(tmp_path: Path) -> None:
+    """A bot's clone is made without templates: a pre-push hook in init.templateDir (here one
+    that refuses every push) is not copied into it, and no sample hook is written either."""
+    url = make_remote(tmp_path, "hooked", EXAMPLE)
+    template = tmp_path / "template"
+    (template / "hooks").mkdir(parents=True)
+    hook = template / "hooks" / "pre-push"
+    hook.write_text("#!/bin/sh\necho refused by a template hook >&2\nexit 1\n")
+    hook.chmod(0o755)
+    config = tmp_path / "gitconfig"
+    config.write_text(f"[init]\n\ttemplateDir = {template}\n[user]\n\tname = bot\n\temail = bot@example.invalid\n")
+    result = run_codemods(
+        "batch", "--workdir", str(tmp_path / "work"), "--push", "--no-verify", url,
+        env={"GIT_CONFIG_GLOBAL": str(config)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert remote_ref(url, f"refs/heads/{BRANCH}") is not None
+    assert not list((tmp_path / "work").glob("*/.git/hooks"))
+
+
+def test_the_identity_is_read_from_the_configuration_git_reads(tmp_path: Path) -> None:
+    """GIT_CONFIG_GLOBAL replaces ~/.gitconfig for git: an identity only ~/.gitconfig holds is
+    not configured, so the commit gets the neutral one instead of failing."""
+    url = make_remote(tmp_path, "ci", EXAMPLE)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Not Seen\n\temail = not-seen@example.invalid\n")
+    config = tmp_path / "ci-gitconfig"
+    config.write_text("[core]\n\tautocrlf = false\n")
+    result = run_codemods(
+        "batch", "--workdir", str(tmp_path / "work"), "--push", "--no-verify", url,
+        env={"GIT_CONFIG_GLOBAL": str(config), "HOME": str(home)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tip = remote_ref(url, f"refs/heads/{BRANCH}")
+    bare = Path(url.removeprefix("file://"))
+    assert git(bare, "log", "-1", "--format=%an <%ae>", str(tip)).stdout.strip() == "codemods <codemods@localhost>"

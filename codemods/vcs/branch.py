@@ -81,7 +81,7 @@ def deliver(
         if check_name:
             g.validate_branch_name(repo, branch)
         base_sha = g.resolve_base(repo, base)
-        config = repo.config_reader()  # read once: a run writes no configuration
+        config = g.read_config(repo)  # read once: a run writes no configuration
         with contextlib.ExitStack() as stack:
             if scratch is None:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-")))

@@ -84,6 +84,24 @@ def open_repository(path: Path) -> tuple[git.Repo, str]:
     return repo, "" if prefix == "." else prefix
 
 
+def read_config(repo: git.Repo) -> Config:
+    """The configuration git itself reads for repo, read in-process. GitPython's own
+    config_reader() always reads /etc/gitconfig and ~/.gitconfig; git honours
+    GIT_CONFIG_NOSYSTEM, GIT_CONFIG_SYSTEM and GIT_CONFIG_GLOBAL (CI systems set them). A
+    reader that disagreed with git would, say, take an identity git cannot see for configured."""
+    files: list[str] = []
+    if os.environ.get("GIT_CONFIG_NOSYSTEM", "").lower() not in ("1", "true", "yes", "on"):
+        files.append(os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
+    if "GIT_CONFIG_GLOBAL" in os.environ:
+        files.append(os.environ["GIT_CONFIG_GLOBAL"])
+    else:
+        home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.environ.get("HOME", "~"), ".config")
+        files += [os.path.join(home, "git", "config"), "~/.gitconfig"]
+    files.append(os.path.join(repo.common_dir, "config"))
+    existing = [path for path in (os.path.expanduser(f) for f in files) if path and os.path.isfile(path)]
+    return Config(existing, read_only=True, repo=repo)
+
+
 def validate_branch_name(repo: git.Repo, name: str) -> None:
     try:
         repo.git.check_ref_format("--branch", name)
@@ -174,7 +192,7 @@ def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: Config | No
     change affects), when the last refresh was cut short, or when git refuses the update."""
     scratch = Path(os.path.abspath(scratch))  # git runs elsewhere: a relative path would move
     dest, index, stamp = scratch / "tree", scratch / "index", scratch / "settings"
-    settings = _checkout_settings(repo, config or repo.config_reader())
+    settings = _checkout_settings(repo, config or read_config(repo))
     previous = None
     if dest.is_dir() and _read_text(stamp) == settings:
         try:
@@ -302,7 +320,7 @@ def build_tree(
     for path in deleted:
         tree.pop(path, None)
     root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted], content.trees)
-    _store_trees(repo, new_trees, config or repo.config_reader())
+    _store_trees(repo, new_trees, config or read_config(repo))
     return root.hex()
 
 
@@ -404,7 +422,7 @@ def tree_objects(
 def identity_env(repo: git.Repo, config: Config | None = None) -> dict[str, str]:
     """The user's git identity when configured (env or config, read in-process); a neutral
     one otherwise (CI, bots), so commit-tree never fails for want of a name."""
-    reader = config or repo.config_reader()
+    reader = config or read_config(repo)
     configured = {
         "NAME": reader.get_value("user", "name", default="") or "",
         "EMAIL": reader.get_value("user", "email", default="") or "",

@@ -92,8 +92,11 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     shutil.rmtree(dest, ignore_errors=True)  # a directory without .git is not a clone of ours
     # Plain `git clone`, not Repo.clone_from: GitPython rewrites the stored URL (expanding
     # $VARS, turning backslashes into slashes), which breaks later pushes. `--` keeps any
-    # URL from being read as an option.
-    git.Git().execute(["git", "clone", "--no-checkout", "--quiet", "--", url, str(partial)], env={**os.environ, **env})
+    # URL from being read as an option. `--template=` (none): a bot's clone needs no sample
+    # hooks, and takes no hook from the user's template directory; it saves a dozen files.
+    git.Git().execute(
+        ["git", "clone", "--no-checkout", "--quiet", "--template=", "--", url, str(partial)], env={**os.environ, **env}
+    )
     os.rename(partial, dest)
     return git.Repo(dest, expand_vars=False)
 
