@@ -610,3 +610,20 @@ def test_the_preview_quotes_a_string_that_reads_as_another_type() -> None:
     assert [show(v, 0) for v in ("openhands", "v1.2.3", "a b", 3)] == ["openhands", "v1.2.3", "a b", "3"]
     # Two strings (a ConfigMap's data) need no quotes to tell them apart.
     assert (show("1", "2"), show("2", "1")) == ("1", "2")
+
+
+def test_the_builds_kept_in_memory_are_bounded_by_their_size() -> None:
+    from codemods.verify.gate import _Recent
+    from codemods.verify.kustomize import BuildOutput
+
+    recent = _Recent()
+    cache = Path("/cache.sqlite")
+    small = BuildOutput(True, "x" * (recent.BUDGET // 8), "")
+    for n in range(20):
+        recent.put(cache, f"k{n}", small, [])
+    assert len(recent) == 8  # the budget holds eight of them: the oldest went first
+    assert recent.get(cache, "k0") is None and recent.get(cache, "k19") == (small, [])
+    recent.put(cache, "huge", BuildOutput(True, "x" * (recent.BUDGET // 2), ""), [])
+    assert recent.get(cache, "huge") is None and len(recent) == 8
+    recent.put(cache, "k19", small, [])  # the same key again replaces, it does not count twice
+    assert len(recent) == 8 and recent.get(cache, "k12") is not None

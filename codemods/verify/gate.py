@@ -246,12 +246,16 @@ class _Recent:
     A batch over a fleet of repositories cut from one template asks for the same builds again
     and again: each is then read from SQLite and parsed once per process, not once per
     repository. Only used with a cache (a key names its inputs exactly). The objects are shared
-    between repositories, so they are only ever read (the gate copies what it changes)."""
+    between repositories, so they are only ever read (the gate copies what it changes).
 
-    SIZE = 256
+    Bounded by the size of the builds' output (parsed objects take several times that): the
+    least recently used go first, and an output over a quarter of the budget is not kept."""
+
+    BUDGET = 8 * 1024 * 1024  # characters of kustomize output
 
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[str, str], tuple[BuildOutput, list[o.Obj] | None]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def get(self, cache: Path, key: str) -> tuple[BuildOutput, list[o.Obj] | None] | None:
@@ -262,15 +266,26 @@ class _Recent:
             return found
 
     def put(self, cache: Path, key: str, output: BuildOutput, objects: list[o.Obj] | None) -> None:
+        size = len(output.stdout) + len(output.error)
+        if size > self.BUDGET // 4:
+            return
         with self._lock:
+            old = self._items.pop((str(cache), key), None)
+            if old is not None:
+                self._size -= len(old[0].stdout) + len(old[0].error)
             self._items[(str(cache), key)] = (output, objects)
-            self._items.move_to_end((str(cache), key))
-            while len(self._items) > self.SIZE:
-                self._items.popitem(last=False)
+            self._size += size
+            while self._size > self.BUDGET:
+                _key, (dropped, _objects) = self._items.popitem(last=False)
+                self._size -= len(dropped.stdout) + len(dropped.error)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def cache_clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._size = 0
 
 
 _RECENT = _Recent()
