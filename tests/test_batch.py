@@ -411,3 +411,68 @@ def test_the_identity_is_read_from_the_configuration_git_reads(tmp_path: Path) -
     tip = remote_ref(url, f"refs/heads/{BRANCH}")
     bare = Path(url.removeprefix("file://"))
     assert git(bare, "log", "-1", "--format=%an <%ae>", str(tip)).stdout.strip() == "codemods <codemods@localhost>"
+
+
+def test_a_repository_listed_twice_takes_turns_in_its_clone(tmp_path: Path) -> None:
+    """Both entries share one clone and its planning tree: never two workers in it at once."""
+    url = make_remote(tmp_path, "twice", EXAMPLE)
+    repos = tmp_path / "repos.txt"
+    repos.write_text(f"{url}\n{url}\n{url}\n")
+    args = ("batch", "--workdir", str(tmp_path / "work"), "--repos-file", str(repos), "--jobs", "3", "--push",
+            "--no-verify", "--report", str(tmp_path / "r.json"))  # fmt: skip
+    assert run_codemods(*args).returncode == 0
+    first = remote_ref(url, f"refs/heads/{BRANCH}")
+    alone = tmp_path / "alone"
+    assert run_codemods("run", "--branch", "fix", "--no-verify", str(_fresh_clone(url, alone))).returncode == 0
+    assert (
+        git(Path(url.removeprefix("file://")), "rev-parse", f"{first}^{{tree}}").stdout
+        == git(alone, "rev-parse", "fix^{tree}").stdout
+    )
+    for _ in range(2):
+        result = run_codemods(*args)
+        statuses = [r["status"] for r in json.loads((tmp_path / "r.json").read_text())["repos"]]
+        assert result.returncode == 0 and statuses == ["up-to-date"] * 3, (statuses, result.stderr)
+        assert remote_ref(url, f"refs/heads/{BRANCH}") == first
+
+
+def _fresh_clone(url: str, where: Path) -> Path:
+    git(where.parent, "clone", "-q", url, str(where))
+    return where
+
+
+def test_errors_name_the_repository_with_a_relative_workdir(tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "looped", EXAMPLE)
+    work = _fresh_clone(url, tmp_path / "person")
+    (work / "kubernetes" / "apps" / "loop").symlink_to("loop")  # planning it fails
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "a link loop")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    result = run_codemods("batch", "--workdir", "wd", "--no-verify", "--report", "r.json", url, cwd=tmp_path)
+    (entry,) = json.loads((tmp_path / "r.json").read_text())["repos"]
+    assert entry["status"] == "failed" and "kubernetes/apps/loop" in entry["error"], entry
+    assert ".git/codemods" not in entry["error"] and str(tmp_path) not in entry["error"], entry
+    assert result.returncode == 1
+
+
+def test_the_identity_is_read_from_the_environment_git_reads_too(tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "ci-env", EXAMPLE)
+    config = tmp_path / "empty-gitconfig"
+    config.write_text("")
+    env = {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name",
+           "GIT_CONFIG_VALUE_0": "CI Bot", "GIT_CONFIG_KEY_1": "user.email", "GIT_CONFIG_VALUE_1": "ci@example.invalid"}  # fmt: skip
+    result = run_codemods("batch", "--workdir", str(tmp_path / "work"), "--push", "--no-verify", url, env=env)
+    assert result.returncode == 0, result.stderr
+    tip = remote_ref(url, f"refs/heads/{BRANCH}")
+    bare = Path(url.removeprefix("file://"))
+    assert git(bare, "log", "-1", "--format=%an <%ae>", str(tip)).stdout.strip() == "CI Bot <ci@example.invalid>"
+
+
+def test_a_shared_clone_s_branch_ref_gets_group_permissions(tmp_path: Path) -> None:
+    url = make_remote(tmp_path, "shared", EXAMPLE)
+    args = ("batch", "--workdir", str(tmp_path / "work"), "--no-verify")
+    assert run_codemods(*args, "--dry-run", url).returncode == 0
+    (clone,) = [p for p in (tmp_path / "work").iterdir() if (p / ".git").is_dir()]
+    git(clone, "config", "core.sharedRepository", "group")
+    assert run_codemods(*args, "--push", url).returncode == 0
+    ref = clone / ".git" / "refs" / "heads" / BRANCH
+    assert ref.stat().st_mode & 0o020 and ref.parent.stat().st_mode & 0o020  # group-writable, as git makes them

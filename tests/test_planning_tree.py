@@ -169,3 +169,48 @@ def test_a_relative_workdir_is_the_same_place_for_git(work: Path, monkeypatch: p
     result = deliver(relative, "fix", "main", MODS, check_name=False, findings=False, scratch=relative / ".git" / "x")
     assert result.status == "changed"
     assert (work / ".git" / "x" / "tree" / "kubernetes").is_dir()
+
+
+FILTERED = "*.yaml filter=x\n"
+SMUDGE = "sed s/openhands/SMUDGED/"
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [
+        {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "filter.x.smudge", "GIT_CONFIG_VALUE_0": SMUDGE,
+         "GIT_CONFIG_KEY_1": "filter.x.clean", "GIT_CONFIG_VALUE_1": "cat"},
+        {"GIT_CONFIG_PARAMETERS": f"'filter.x.smudge'='{SMUDGE}' 'filter.x.clean'='cat'"},
+        "global",
+    ],
+    ids=["GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS", "Filter-in-global-config"],
+)  # fmt: skip
+def test_a_filter_git_applies_from_anywhere_remakes_the_tree(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configure: object
+) -> None:
+    (work / ".gitattributes").write_text(FILTERED)
+    git(work, "add", ".gitattributes")
+    git(work, "commit", "-qm", "a filter")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    refreshed(work, "main")
+    if configure == "global":  # git reads section names case-insensitively
+        (home / ".gitconfig").write_text(f'[Filter "x"]\n\tsmudge = {SMUDGE}\n\tclean = cat\n')
+    else:
+        assert isinstance(configure, dict)
+        for name, value in configure.items():
+            monkeypatch.setenv(name, value)
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert b"SMUDGED" in files["kubernetes/apps/openhands/openhands/app/helmrelease.yaml"][1]
+
+
+def test_the_temporary_index_is_plain_whatever_git_index_version_says(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_INDEX_VERSION", "4")
+    assert fix(work) == "changed"
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)

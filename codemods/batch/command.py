@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -248,7 +249,8 @@ def batch_command(
             flag = "--open-pr" if open_pr else "--close-stale"
             raise click.UsageError(f"{flag} needs a token in {' and '.join(missing)}")
     options = BatchOptions(
-        workdir=workdir or _default_workdir(),
+        # Absolute: git runs in other directories, and errors are tidied by this very path.
+        workdir=Path(os.path.abspath(workdir or _default_workdir())),
         branch=branch,
         mods=mods,
         dry_run=dry_run,

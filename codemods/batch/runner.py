@@ -6,6 +6,7 @@ One repository's failure never stops the others; each ends with exactly one stat
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -163,8 +164,9 @@ def short_name(url: str) -> str:
 def _tidy_error(message: str, dest: Path, name: str) -> str:
     """Name the repository, not where it was cloned or checked out."""
     message = re.sub(r"\S*/codemods-[^/\s]+/tree/", "", message)
-    message = message.replace(f"{dest}/.git/{PLANNING_DIR}/tree/", "")
-    message = message.replace(f"{dest}/", "").replace(str(dest), name)
+    for where in dict.fromkeys((str(dest), os.path.realpath(dest))):  # as given, and as git sees it
+        message = message.replace(f"{where}/.git/{PLANNING_DIR}/tree/", "")
+        message = message.replace(f"{where}/", "").replace(where, name)
     return message
 
 
@@ -358,10 +360,17 @@ def run_batch(
     jobs: int = 1,
     on_done: Callable[[RepoResult], None] | None = None,
 ) -> list[RepoResult]:
-    """Results in input order; on_done is called as each repository finishes."""
+    """Results in input order; on_done is called as each repository finishes.
+
+    Two entries of one repository (listed twice, or with and without credentials in the URL)
+    share a clone and its planning tree: they take turns, never two workers in one clone."""
+    clones: dict[str, threading.Lock] = {}
+    for spec in specs:
+        clones.setdefault(spec.slug(), threading.Lock())
 
     def work(spec: RepoSpec) -> RepoResult:
-        result = process(spec, options)
+        with clones[spec.slug()]:
+            result = process(spec, options)
         if on_done is not None:
             on_done(result)
         return result

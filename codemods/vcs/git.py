@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import io
 import os
+import shlex
 import shutil
 import struct
 import tempfile
@@ -29,7 +30,7 @@ from gitdb.pack import PackEntity
 
 from codemods.changes import ChangeSet
 from codemods.errors import InputError
-from codemods.vcs.gitindex import INDEX_CONFIG, read_index
+from codemods.vcs.gitindex import INDEX_CONFIG, INDEX_ENV, read_index
 
 ZERO = "0" * 40
 FALLBACK_IDENTITY = {
@@ -55,7 +56,9 @@ def _literal_path(path: Path) -> Path:
     would be looked for elsewhere. Such a path is reached through a link of a plain name."""
     text = str(path.resolve())
     if "$" not in text and "~" not in text:
-        return path
+        # The real path, as git sees it (its cwd is resolved): `includeIf "gitdir:..."` in the
+        # configuration is matched against it, by git and by read_config alike.
+        return Path(text)
     links = Path(tempfile.mkdtemp(prefix="codemods-path-"))
     atexit.register(shutil.rmtree, links, True)
     link = links / "repo"
@@ -84,22 +87,74 @@ def open_repository(path: Path) -> tuple[git.Repo, str]:
     return repo, "" if prefix == "." else prefix
 
 
-def read_config(repo: git.Repo) -> Config:
-    """The configuration git itself reads for repo, read in-process. GitPython's own
-    config_reader() always reads /etc/gitconfig and ~/.gitconfig; git honours
-    GIT_CONFIG_NOSYSTEM, GIT_CONFIG_SYSTEM and GIT_CONFIG_GLOBAL (CI systems set them). A
-    reader that disagreed with git would, say, take an identity git cannot see for configured."""
-    files: list[str] = []
-    if os.environ.get("GIT_CONFIG_NOSYSTEM", "").lower() not in ("1", "true", "yes", "on"):
-        files.append(os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
-    if "GIT_CONFIG_GLOBAL" in os.environ:
-        files.append(os.environ["GIT_CONFIG_GLOBAL"])
-    else:
-        home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.environ.get("HOME", "~"), ".config")
-        files += [os.path.join(home, "git", "config"), "~/.gitconfig"]
-    files.append(os.path.join(repo.common_dir, "config"))
-    existing = [path for path in (os.path.expanduser(f) for f in files) if path and os.path.isfile(path)]
-    return Config(existing, read_only=True, repo=repo)
+class GitConfig:
+    """The configuration git itself reads for a repository, read in-process.
+
+    GitPython's own config_reader() always reads /etc/gitconfig and ~/.gitconfig. git honours
+    GIT_CONFIG_NOSYSTEM, GIT_CONFIG_SYSTEM and GIT_CONFIG_GLOBAL, reads no global file without
+    HOME, and takes GIT_CONFIG_COUNT/KEY/VALUE and GIT_CONFIG_PARAMETERS (`git -c`) over every
+    file. A reader that disagreed with git would take an identity git cannot see for
+    configured, or miss a filter git applies to a checkout."""
+
+    def __init__(self, repo: git.Repo) -> None:
+        files: list[str] = []
+        if os.environ.get("GIT_CONFIG_NOSYSTEM", "").lower() not in ("1", "true", "yes", "on"):
+            files.append(os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
+        if "GIT_CONFIG_GLOBAL" in os.environ:
+            files.append(os.environ["GIT_CONFIG_GLOBAL"])
+        else:
+            home = os.environ.get("HOME")
+            xdg = os.environ.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else None)
+            files += [os.path.join(xdg, "git", "config")] if xdg else []
+            files += [os.path.join(home, ".gitconfig")] if home else []
+        files.append(os.path.join(repo.common_dir, "config"))
+        self.files = Config([path for path in files if path and os.path.isfile(path)], read_only=True, repo=repo)
+        self.command_line = _command_line_config()
+
+    def get_value(self, section: str, option: str, default: str = "") -> str:
+        key = f"{section}.{option}".lower()
+        given = [value for name, value in self.command_line if name.lower() == key]
+        if given:
+            return given[-1]
+        return str(self.files.get_value(section, option, default=default))
+
+    def checkout_items(self) -> list[tuple[str, str, str]]:
+        """(section, option, value) of what decides how a checkout writes files: `core` and
+        every filter driver (section names are case-insensitive, as in git)."""
+        found: list[tuple[str, str, str]] = []
+        for section in self.files.sections():
+            lowered = section.lower()
+            if lowered == "core" or lowered.startswith("filter"):
+                found += [(lowered, key.lower(), str(value)) for key, value in self.files.items_all(section)]
+        for name, value in self.command_line:
+            section = name.split(".", 1)[0].lower()
+            if section in ("core", "filter"):
+                found.append(("command line", name, value))
+        return found
+
+
+def _command_line_config() -> list[tuple[str, str]]:
+    """GIT_CONFIG_COUNT/KEY/VALUE, then GIT_CONFIG_PARAMETERS (what `git -c` hands down)."""
+    entries: list[tuple[str, str]] = []
+    try:
+        count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    except ValueError:
+        count = 0
+    for i in range(count):
+        if f"GIT_CONFIG_KEY_{i}" in os.environ:
+            entries.append((os.environ[f"GIT_CONFIG_KEY_{i}"], os.environ.get(f"GIT_CONFIG_VALUE_{i}", "")))
+    try:
+        words = shlex.split(os.environ.get("GIT_CONFIG_PARAMETERS", ""))
+    except ValueError:
+        words = []
+    for word in words:
+        name, equals, value = word.partition("=")
+        entries.append((name, value if equals else "true"))
+    return entries
+
+
+def read_config(repo: git.Repo) -> GitConfig:
+    return GitConfig(repo)
 
 
 def validate_branch_name(repo: git.Repo, name: str) -> None:
@@ -172,7 +227,7 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
     user's index. The temporary index is kept: build_tree starts from it. It is written in a
     plain format and in full, whatever the user's index and sparse-checkout settings."""
     dest.mkdir(parents=True, exist_ok=True)
-    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest)}
+    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest), **INDEX_ENV}
     repo.git.execute(["git", *INDEX_CONFIG, "read-tree", "-u", "--reset", commit], env=env)
 
 
@@ -181,7 +236,7 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
 PLANNING_DIR = "codemods"
 
 
-def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: Config | None = None) -> tuple[Path, Path]:
+def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: GitConfig | None = None) -> tuple[Path, Path]:
     """checkout_tree for a planning tree kept from one run to the next (a batch clone's): git
     rewrites only the files that differ from the last run's, and nothing is deleted at the end
     of a run. Returns the tree and its index.
@@ -236,18 +291,22 @@ def _attributes(entries: Mapping[str, tuple[int, bytes]]) -> dict[str, tuple[int
     return {path: entry for path, entry in entries.items() if path.rsplit("/", 1)[-1] == ".gitattributes"}
 
 
-def _checkout_settings(repo: git.Repo, reader: Config) -> str:
+def _checkout_settings(repo: git.Repo, reader: GitConfig) -> str:
     """A digest of what decides how a checkout writes files besides the commit: the `core`
-    eol and symlink settings, every filter driver, and the attribute files outside the tree."""
+    eol and symlink settings, every filter driver (from files or the command line), the
+    environment that filters and attributes read, and the attribute files outside the tree."""
     hasher = hashlib.sha256()
-    for section in sorted(reader.sections()):
-        if section == "core" or section.startswith("filter"):
-            for key, value in sorted(reader.items_all(section)):
-                if section != "core" or key.lower() in _CHECKOUT_CORE_KEYS:
-                    hasher.update(repr((section, key, value)).encode())
+    for section, key, value in sorted(reader.checkout_items()):
+        if section != "core" or key in _CHECKOUT_CORE_KEYS:
+            hasher.update(repr((section, key, value)).encode())
+    for name in sorted(os.environ):
+        if name in _CHECKOUT_ENVIRONMENT or name.startswith("GIT_LFS_"):
+            hasher.update(repr((name, os.environ[name])).encode())
     configured = reader.get_value("core", "attributesfile", default="")
-    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    files = [Path(os.path.expanduser(str(configured))) if configured else xdg / "git" / "attributes"]
+    home = os.environ.get("HOME")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else "")
+    files = [Path(os.path.expanduser(configured))] if configured else []
+    files += [Path(xdg) / "git" / "attributes"] if xdg and not configured else []
     files += [Path(repo.git_dir) / "info" / "attributes", Path("/etc/gitattributes")]
     for path in files:
         try:
@@ -257,6 +316,8 @@ def _checkout_settings(repo: git.Repo, reader: Config) -> str:
     return hasher.hexdigest()
 
 
+# Environment variables that change what a checkout writes (with GIT_LFS_*, the LFS filter's).
+_CHECKOUT_ENVIRONMENT = {"GIT_ATTR_NOSYSTEM", "GIT_ATTR_SOURCE", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "HOME"}
 _CHECKOUT_CORE_KEYS = {
     "autocrlf",
     "eol",
@@ -287,7 +348,7 @@ def _sweep(dest: Path, tracked: Mapping[str, tuple[int, bytes]]) -> None:
 
 
 def build_tree(
-    repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path, config: Config | None = None
+    repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path, config: GitConfig | None = None
 ) -> str:
     """The base's tree (the temporary index) with the applied change set: edited files added
     from the work tree as `git add` would (their attributes' filters, eol rules, and a file
@@ -306,7 +367,9 @@ def build_tree(
         # Inside the temporary work tree: relative paths find the right .gitattributes. -z: a
         # name that starts with a quote is a name, not a C-quoted string.
         adder = git.Git(str(work_tree))
-        adder.update_environment(GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index))
+        adder.update_environment(
+            GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index), **INDEX_ENV
+        )
         with tempfile.TemporaryFile() as paths:
             paths.write(b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in edited))
             paths.seek(0)
@@ -324,9 +387,14 @@ def build_tree(
     return root.hex()
 
 
-def _store_trees(repo: git.Repo, trees: list[bytes], config: Config) -> None:
+def is_shared(config: GitConfig) -> bool:
+    """core.sharedRepository asks for group (or all) permissions on what git writes."""
     shared = str(config.get_value("core", "sharedrepository", default="false")).lower()
-    if shared not in ("false", "umask", "0", "no", "off"):
+    return shared not in ("false", "umask", "0", "no", "off")
+
+
+def _store_trees(repo: git.Repo, trees: list[bytes], config: GitConfig) -> None:
+    if is_shared(config):
         # A shared repository's objects get group (or all) permissions; git knows how.
         with tempfile.TemporaryDirectory(prefix="codemods-trees-") as tmp:
             files = []
@@ -419,7 +487,7 @@ def tree_objects(
     return sha, new
 
 
-def identity_env(repo: git.Repo, config: Config | None = None) -> dict[str, str]:
+def identity_env(repo: git.Repo, config: GitConfig | None = None) -> dict[str, str]:
     """The user's git identity when configured (env or config, read in-process); a neutral
     one otherwise (CI, bots), so commit-tree never fails for want of a name."""
     reader = config or read_config(repo)
@@ -436,7 +504,7 @@ def identity_env(repo: git.Repo, config: Config | None = None) -> dict[str, str]
     return env
 
 
-def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, config: Config | None = None) -> str:
+def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, config: GitConfig | None = None) -> str:
     # The message on stdin, from an unnamed file: nothing to name, nothing to delete.
     with tempfile.TemporaryFile() as handle:
         handle.write(message.encode("utf-8"))

@@ -29,6 +29,9 @@ INDEX_CONFIG = (
     *("-c", "index.skipHash=false"),
 )
 
+# GIT_INDEX_VERSION in the environment beats `-c index.version`: it is set for those commands too.
+INDEX_ENV = {"GIT_INDEX_VERSION": "2"}
+
 _EXTENDED = 0x4000
 
 

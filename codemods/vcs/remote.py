@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import git
 
-from codemods.vcs.git import PLANNING_DIR, commits_not_in, ref_target
+from codemods.vcs.git import PLANNING_DIR, commits_not_in, is_shared, read_config, ref_target
 from codemods.vcs.message import has_trailer
 
 
@@ -164,15 +164,21 @@ def track_remote_branch(repo: git.Repo, branch: str, remote_sha: str | None) -> 
 
 def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str], commit: str | None) -> None:
     """Push commit (or the local branch) to the branch; overwrite only the exact remote commit
-    we checked (ours), never more. The local branch then mirrors what the remote now has."""
+    we checked (ours), never more.
+
+    The local branch is set to commit first, so a refused push leaves the commit reported on a
+    branch, as before. It is written in-process, without an object lookup or a reflog entry
+    (either would start a git process): the workdir is locked, the clone is ours, and the next
+    run sets it from the remote's anyway (track_remote_branch). A shared repository's refs get
+    git's group permissions, so there git writes it."""
+    if commit is not None:
+        if is_shared(read_config(repo)):
+            repo.git.update_ref(f"refs/heads/{branch}", commit)
+        else:
+            git.Head(repo, f"refs/heads/{branch}").set_reference(git.Commit(repo, bytes.fromhex(commit)))
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote or ''}"
     source = commit or f"refs/heads/{branch}"
     repo.git.push("--quiet", lease, "origin", f"{source}:refs/heads/{branch}", env=env)
-    if commit is not None:
-        # Written in-process, without an object lookup or a reflog entry (either would start
-        # a git process): the workdir is locked, the clone is ours, and the next run sets the
-        # local branch from the remote's anyway (track_remote_branch).
-        git.Head(repo, f"refs/heads/{branch}").set_reference(git.Commit(repo, bytes.fromhex(commit)))
 
 
 def local_branch(repo: git.Repo, branch: str) -> str | None:
