@@ -352,3 +352,19 @@ def test_the_new_trees_are_one_pack_git_verifies(tmp_path: Path) -> None:
     assert git(work, "cat-file", "-p", hashlib.sha1(b"blob 4\0new\n").hexdigest()).stdout == "new\n"
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=work, check=True, capture_output=True)
     subprocess.run(["git", "gc", "-q"], cwd=work, check=True, capture_output=True)  # git repacks it like its own
+
+
+def test_a_change_beyond_a_linked_directory_is_refused_with_its_name(tmp_path: Path) -> None:
+    """The release's directory is a link to another: git tracks the link, so the moved Job
+    cannot be committed where the plan puts it. A clear error, exit 2, no branch."""
+    work = _example(tmp_path)
+    app = work / "kubernetes/apps/openhands/openhands/app"
+    git(work, "mv", str(app), str(app.with_name("app2")))
+    app.symlink_to("app2", target_is_directory=True)
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "a linked app directory")
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 2, result.stderr
+    assert "kubernetes/apps/openhands/openhands/app is a symbolic link" in result.stderr
+    assert "internal error" not in result.stderr
+    assert git(work, "rev-parse", "--verify", "--quiet", "refs/heads/fix", check=False).stdout == ""

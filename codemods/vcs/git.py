@@ -363,6 +363,8 @@ def build_tree(
     rewritten = {lead + c.to for c in changes.of("move") if c.rewritten and c.to}
     edited = [lead + c.path for c in changes.of("edit")] + sorted(rewritten)
     deleted = [lead + c.path for c in changes.of("delete")]
+    for path in [*edited, *moves, *moves.values(), *deleted]:
+        _refuse_beyond_a_link(work_tree, path)
     if edited:
         # Inside the temporary work tree: relative paths find the right .gitattributes. -z: a
         # name that starts with a quote is a name, not a C-quoted string.
@@ -385,6 +387,22 @@ def build_tree(
     root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted], content.trees)
     _store_trees(repo, new_trees, config or read_config(repo))
     return root.hex()
+
+
+def _refuse_beyond_a_link(work_tree: Path, path: str) -> None:
+    """git tracks a symbolic link to a directory as a link, not the files reached through it:
+    a change there cannot be committed where it was planned."""
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        directory = "/".join(parts[:depth])
+        if os.path.islink(work_tree / directory):
+            raise InputError(
+                path,
+                None,
+                f"cannot commit this change: {directory} is a symbolic link, and git tracks the link, "
+                "not the files reached through it (point the Flux Kustomization at the real directory, "
+                "or write the change with `codemods run`)",
+            )
 
 
 def is_shared(config: GitConfig) -> bool:
