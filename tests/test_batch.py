@@ -408,9 +408,7 @@ def test_the_identity_is_read_from_the_configuration_git_reads(tmp_path: Path) -
         env={"GIT_CONFIG_GLOBAL": str(config), "HOME": str(home)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    tip = remote_ref(url, f"refs/heads/{BRANCH}")
-    bare = Path(url.removeprefix("file://"))
-    assert git(bare, "log", "-1", "--format=%an <%ae>", str(tip)).stdout.strip() == "codemods <codemods@localhost>"
+    assert pushed_author(url) == "codemods <codemods@localhost>"
 
 
 def test_a_repository_listed_twice_takes_turns_in_its_clone(tmp_path: Path) -> None:
@@ -433,6 +431,12 @@ def test_a_repository_listed_twice_takes_turns_in_its_clone(tmp_path: Path) -> N
         statuses = [r["status"] for r in json.loads((tmp_path / "r.json").read_text())["repos"]]
         assert result.returncode == 0 and statuses == ["up-to-date"] * 3, (statuses, result.stderr)
         assert remote_ref(url, f"refs/heads/{BRANCH}") == first
+
+
+def pushed_author(url: str) -> str:
+    """`name <email>` of the commit at the tip of the branch pushed to url."""
+    bare = Path(url.removeprefix("file://"))
+    return git(bare, "log", "-1", "--format=%an <%ae>", f"refs/heads/{BRANCH}").stdout.strip()
 
 
 def _fresh_clone(url: str, where: Path) -> Path:
@@ -462,9 +466,7 @@ def test_the_identity_is_read_from_the_environment_git_reads_too(tmp_path: Path)
            "GIT_CONFIG_VALUE_0": "CI Bot", "GIT_CONFIG_KEY_1": "user.email", "GIT_CONFIG_VALUE_1": "ci@example.invalid"}  # fmt: skip
     result = run_codemods("batch", "--workdir", str(tmp_path / "work"), "--push", "--no-verify", url, env=env)
     assert result.returncode == 0, result.stderr
-    tip = remote_ref(url, f"refs/heads/{BRANCH}")
-    bare = Path(url.removeprefix("file://"))
-    assert git(bare, "log", "-1", "--format=%an <%ae>", str(tip)).stdout.strip() == "CI Bot <ci@example.invalid>"
+    assert pushed_author(url) == "CI Bot <ci@example.invalid>"
 
 
 def test_a_shared_clone_s_branch_ref_gets_group_permissions(tmp_path: Path) -> None:

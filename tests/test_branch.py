@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, git, git_init, run_codemods, tree
+from tests.helpers import ROOT, example_repo, git, git_init, run_codemods, tree
 
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 BRANCH = "codemods/litellm-migration"
@@ -18,10 +18,7 @@ MOVED_JOB = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    work = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, work)
-    git_init(work)
-    return work
+    return example_repo(tmp_path)
 
 
 def snapshot(work: Path) -> dict[str, object]:

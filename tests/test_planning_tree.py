@@ -20,9 +20,8 @@ from codemods.vcs.branch import deliver
 from codemods.vcs.git import PLANNING_DIR, checkout_tree, refresh_tree
 from codemods.vcs.gitindex import read_index
 from codemods.vcs.remote import clear_stale_locks
-from tests.helpers import ROOT, git, git_init
+from tests.helpers import example_repo, git
 
-EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 MODS = select()
 
 Snapshot = dict[str, tuple[str, bytes, bool]]
@@ -61,10 +60,7 @@ def refreshed(work: Path, rev: str) -> tuple[Snapshot, dict[str, tuple[int, byte
 
 @pytest.fixture
 def work(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root)
-    git_init(root)
-    return root
+    return example_repo(tmp_path)
 
 
 def fix(work: Path, base: str = "main") -> str:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from codemods.vcs.git import tree_objects, write_pack
 from codemods.vcs.gitindex import INDEX_CONFIG, read_index
-from tests.helpers import ROOT, git, git_init, run_codemods
+from tests.helpers import ROOT, example_repo, git, git_init, run_codemods
 
 MODES = [0o100644, 0o100755, 0o120000, 0o160000]
 # Names whose order trips a naive sort: "a.b" < "a" (a directory) < "a0" in git's tree order.
@@ -176,17 +176,10 @@ HELM = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 
 
-def _example(tmp_path: Path, under: str = "") -> Path:
-    work = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, work / under if under else work)
-    git_init(work)
-    return work
-
-
 @pytest.fixture(scope="module")
 def plain_branch_tree(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The tree `run --branch` makes of the example in a repository without any odd setting."""
-    plain = _example(tmp_path_factory.mktemp("plain"))
+    plain = example_repo(tmp_path_factory.mktemp("plain"))
     assert run_codemods("run", "--branch", "fix", "--no-verify", str(plain)).returncode == 0
     return git(plain, "rev-parse", "fix^{tree}").stdout.strip()
 
@@ -194,7 +187,7 @@ def plain_branch_tree(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path, plain_branch_tree: str) -> None:
     # The base stores kubernetes/flux with a file of mode 100664 (old git). The index reads it
     # as 100644, so that directory's tree in the branch is a new object and must be written.
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     flux = git(work, "rev-parse", "HEAD:kubernetes/flux").stdout.strip()
     listing = git(work, "ls-tree", flux).stdout.replace("100644 blob", "100664 blob", 1)
     odd = _literal_tree(work, listing)
@@ -270,7 +263,7 @@ def test_a_directory_named_with_quotes_is_a_name(tmp_path: Path) -> None:
     [["index.version", "4"], ["core.splitIndex", "true"], ["feature.manyFiles", "true"], ["index.sparse", "true"]],
 )
 def test_the_user_s_index_format_does_not_matter(tmp_path: Path, config: list[str], plain_branch_tree: str) -> None:
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     git(work, "config", *config)
     if config[0] == "index.sparse":
         git(work, "sparse-checkout", "set", "--cone", "kubernetes/flux")
@@ -282,7 +275,7 @@ def test_the_user_s_index_format_does_not_matter(tmp_path: Path, config: list[st
 
 
 def test_a_file_name_that_is_not_utf8_elsewhere_in_the_tree(tmp_path: Path) -> None:
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     odd = os.fsencode(work) + b"/docs/caf\xe9.txt"
     os.makedirs(os.path.dirname(odd), exist_ok=True)
     with open(odd, "wb") as handle:
@@ -298,7 +291,7 @@ def test_a_file_name_that_is_not_utf8_elsewhere_in_the_tree(tmp_path: Path) -> N
 
 
 def test_a_shared_repository_s_new_trees_are_readable_by_the_group(tmp_path: Path) -> None:
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     git(work, "config", "core.sharedRepository", "group")
     before = {p for p in (work / ".git" / "objects").rglob("*") if p.is_file()}
     old = os.umask(0o077)
@@ -315,7 +308,7 @@ def test_a_shared_repository_s_new_trees_are_readable_by_the_group(tmp_path: Pat
 
 
 def test_the_index_reader_agrees_with_git(tmp_path: Path) -> None:
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     index = tmp_path / "index"
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
     subprocess.run(["git", *INDEX_CONFIG, "read-tree", "HEAD"], cwd=work, env=env, check=True)
@@ -335,7 +328,7 @@ def test_the_index_reader_agrees_with_git(tmp_path: Path) -> None:
 
 
 def test_the_new_trees_are_one_pack_git_verifies(tmp_path: Path) -> None:
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     blob = git(work, "rev-parse", f"HEAD:{HELM}").stdout.strip()
     inner = b"100644 helmrelease.yaml\0" + bytes.fromhex(blob)
     outer = b"40000 app\0" + hashlib.sha1(b"tree %d\0%s" % (len(inner), inner)).digest()
@@ -357,7 +350,7 @@ def test_the_new_trees_are_one_pack_git_verifies(tmp_path: Path) -> None:
 def test_a_change_beyond_a_linked_directory_is_refused_with_its_name(tmp_path: Path) -> None:
     """The release's directory is a link to another: git tracks the link, so the moved Job
     cannot be committed where the plan puts it. A clear error, exit 2, no branch."""
-    work = _example(tmp_path)
+    work = example_repo(tmp_path)
     app = work / "kubernetes/apps/openhands/openhands/app"
     git(work, "mv", str(app), str(app.with_name("app2")))
     app.symlink_to("app2", target_is_directory=True)

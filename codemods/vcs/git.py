@@ -103,9 +103,8 @@ class GitConfig:
         if "GIT_CONFIG_GLOBAL" in os.environ:
             files.append(os.environ["GIT_CONFIG_GLOBAL"])
         else:
-            home = os.environ.get("HOME")
-            xdg = os.environ.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else None)
-            files += [os.path.join(xdg, "git", "config")] if xdg else []
+            xdg, home = _user_git_dir(), os.environ.get("HOME")
+            files += [os.path.join(xdg, "config")] if xdg else []
             files += [os.path.join(home, ".gitconfig")] if home else []
         files.append(os.path.join(repo.common_dir, "config"))
         self.files = Config([path for path in files if path and os.path.isfile(path)], read_only=True, repo=repo)
@@ -131,6 +130,13 @@ class GitConfig:
             if section in ("core", "filter"):
                 found.append(("command line", name, value))
         return found
+
+
+def _user_git_dir() -> str | None:
+    """git's per-user directory ($XDG_CONFIG_HOME/git, else $HOME/.config/git); none without HOME."""
+    home = os.environ.get("HOME")
+    base = os.environ.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else None)
+    return os.path.join(base, "git") if base else None
 
 
 def _command_line_config() -> list[tuple[str, str]]:
@@ -303,10 +309,9 @@ def _checkout_settings(repo: git.Repo, reader: GitConfig) -> str:
         if name in _CHECKOUT_ENVIRONMENT or name.startswith("GIT_LFS_"):
             hasher.update(repr((name, os.environ[name])).encode())
     configured = reader.get_value("core", "attributesfile", default="")
-    home = os.environ.get("HOME")
-    xdg = os.environ.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else "")
+    xdg = _user_git_dir()
     files = [Path(os.path.expanduser(configured))] if configured else []
-    files += [Path(xdg) / "git" / "attributes"] if xdg and not configured else []
+    files += [Path(xdg) / "attributes"] if xdg and not configured else []
     files += [Path(repo.git_dir) / "info" / "attributes", Path("/etc/gitattributes")]
     for path in files:
         try:
