@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import click
 from click.shell_completion import CompletionItem
 
-from codemods import __version__
+from codemods import __version__, subproc
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
 from codemods.mods import every, is_opt_in
@@ -343,7 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
         sys.stdout.reconfigure(errors="surrogateescape")
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="codemods", standalone_mode=False)
+        # Whatever ends the command (an error, Ctrl-C, SIGTERM, SIGHUP), no child outlives it.
+        with subproc.guard():
+            result = cli.main(
+                args=list(argv) if argv is not None else None, prog_name="codemods", standalone_mode=False
+            )
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -13,6 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from codemods import subproc
 from codemods.batch.discover import Found, discover, parse_sources
 from codemods.batch.output import print_table, write_report
 from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
@@ -229,7 +229,7 @@ def batch_command(
         specs = [parse_spec(r) for r in all_repos]
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="REPO") from None
-    if subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False).returncode:
+    if subproc.run(["git", "check-ref-format", "--branch", branch], subproc.Limits.git()).returncode:
         raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch")
     try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
         # Builds are cached in the workdir: a rerun on an unchanged base reuses them.

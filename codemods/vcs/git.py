@@ -30,6 +30,7 @@ from gitdb.pack import PackEntity
 
 from codemods.changes import ChangeSet
 from codemods.errors import InputError
+from codemods.vcs.bounded import BoundedGit, Repo
 from codemods.vcs.gitindex import INDEX_CONFIG, INDEX_ENV, read_index
 
 ZERO = "0" * 40
@@ -70,7 +71,7 @@ def open_repository(path: Path) -> tuple[git.Repo, str]:
     """The repository holding path, and path's posix prefix inside it ("" at the top)."""
     try:
         literal = _literal_path(path)
-        repo = git.Repo(literal, search_parent_directories=True, expand_vars=False)
+        repo = Repo(literal, search_parent_directories=True, expand_vars=False)
     except (InvalidGitRepositoryError, NoSuchPathError, OSError):
         raise _fail(str(path), "not inside a git repository") from None
     if repo.bare or repo.working_tree_dir is None:
@@ -373,7 +374,7 @@ def build_tree(
     if edited:
         # Inside the temporary work tree: relative paths find the right .gitattributes. -z: a
         # name that starts with a quote is a name, not a C-quoted string.
-        adder = git.Git(str(work_tree))
+        adder = BoundedGit(str(work_tree))
         adder.update_environment(
             GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index), **INDEX_ENV
         )

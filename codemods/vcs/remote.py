@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import git
 
+from codemods.vcs.bounded import BoundedGit, Repo
 from codemods.vcs.git import PLANNING_DIR, commits_not_in, is_shared, read_config, ref_target
 from codemods.vcs.message import has_trailer
 
@@ -83,7 +84,7 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     half clone where the next run would look for a whole one."""
     if (dest / ".git").is_dir():
         clear_stale_locks(dest / ".git")
-        repo = git.Repo(dest, expand_vars=False)
+        repo = Repo(dest, expand_vars=False)
         _refresh(repo, url, env)
         return repo
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -94,11 +95,11 @@ def clone_or_fetch(url: str, dest: Path, env: dict[str, str]) -> git.Repo:
     # $VARS, turning backslashes into slashes), which breaks later pushes. `--` keeps any
     # URL from being read as an option. `--template=` (none): a bot's clone needs no sample
     # hooks, and takes no hook from the user's template directory; it saves a dozen files.
-    git.Git().execute(
+    BoundedGit().execute(
         ["git", "clone", "--no-checkout", "--quiet", "--template=", "--", url, str(partial)], env={**os.environ, **env}
     )
     os.rename(partial, dest)
-    return git.Repo(dest, expand_vars=False)
+    return Repo(dest, expand_vars=False)
 
 
 def _refresh(repo: git.Repo, url: str, env: dict[str, str]) -> None:

@@ -340,10 +340,10 @@ def _run(
         for shown in (f"{_relative(base, where)}/", f"{base}/"):
             error = error.replace(shown, "")
         error = error.replace(str(where), "<flux>")
-        item.output = BuildOutput(result.ok, result.stdout, error)
+        item.output = BuildOutput(result.ok, result.stdout, error, limited=result.limited)
         if result.ok:
             item.objects = o.parse(result.stdout, item.target.substitute)
-        if inputs:
+        if inputs and not result.limited:  # a stopped build says nothing to remember
             _store(cache, key, item.output)
             if cache is not None:
                 _RECENT.put(cache, key, item.output, item.objects)
@@ -435,7 +435,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         run_all(first, base, "w", inputs)
         # A file this walk does not know of (a transformer's config, say) may be missing from the
         # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
-        failed = [b for b in first if b.output is not None and not b.output.ok]
+        failed = [b for b in first if b.output is not None and not b.output.ok and not b.output.limited]
         if failed:
             whole = {"before": scratch() / "whole-before", "after": scratch() / "whole-after"}
             for side in {b.side for b in failed}:
@@ -494,7 +494,13 @@ def _judge(
     for target in built:
         old, new = outputs[(target.uid, "before")], outputs[(target.uid, "after")]
         assert old.output is not None and new.output is not None
-        if old.output.ok and not new.output.ok:
+        stopped = next((b.output.error for b in (old, new) if b.output is not None and b.output.limited), None)
+        if stopped is not None:  # nothing is known of what it builds: the change cannot be proven
+            problems.append(
+                Problem(shown.get(target.uid, target.key), target.file, target.line, f"./{target.path}: {stopped}")
+            )
+            previews.append(TargetPreview(target, "not built"))
+        elif old.output.ok and not new.output.ok:
             problems.append(
                 Problem(
                     shown.get(target.uid, target.key),

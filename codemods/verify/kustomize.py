@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from codemods import subproc
+
 NO_KUSTOMIZE = "not verified: no kustomize found"
 LOAD_RESTRICTOR = ("--load-restrictor", "LoadRestrictionsNone")  # Flux builds with it: ../x.yaml works
-BUILD_TIMEOUT = 120
 
 
 def discover(explicit: str | None = None) -> tuple[str, ...] | None:
@@ -45,25 +45,25 @@ class BuildOutput:
     ok: bool
     stdout: str
     error: str  # kustomize's own error line when not ok
+    # Set when the build was stopped at a limit (time, memory, output): nothing can be said of
+    # what it would have built, so it is never cached, retried or taken as "broken before".
+    limited: bool = False
 
 
 def build(command: tuple[str, ...], directory: Path) -> BuildOutput:
+    """One build, bounded (`codemods.subproc`): a hostile tree cannot hang the run or fill memory."""
+    # standalone kustomize says `kustomize build DIR`, kubectl says `kubectl kustomize DIR`
+    argv = [*command, *(("build",) if len(command) == 1 else ()), *LOAD_RESTRICTOR, str(directory)]
     try:
-        proc = subprocess.run(
-            # standalone kustomize says `kustomize build DIR`, kubectl says `kubectl kustomize DIR`
-            [*command, *(("build",) if len(command) == 1 else ()), *LOAD_RESTRICTOR, str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return BuildOutput(False, "", f"kustomize did not finish within {BUILD_TIMEOUT} s")
+        done = subproc.run(argv, subproc.Limits.build())
+    except subproc.LimitExceeded as err:
+        return BuildOutput(False, "", f"kustomize was stopped: {err}", limited=True)
     except OSError as err:
         return BuildOutput(False, "", f"cannot run {command[0]}: {err.strerror or err}")
-    if proc.returncode != 0:
-        return BuildOutput(False, proc.stdout, error_line(proc.stderr))
-    return BuildOutput(True, proc.stdout, "")
+    stdout = done.stdout.decode("utf-8", "replace")
+    if done.returncode != 0:
+        return BuildOutput(False, stdout, error_line(done.stderr.decode("utf-8", "replace")))
+    return BuildOutput(True, stdout, "")
 
 
 def error_line(stderr: str) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from codemods import subproc
 from codemods.diagnostics import Diagnostic
 from codemods.doctor.model import DoctorContext, Finding, kustomization_file
 from codemods.doctor.rules import RULES
@@ -60,31 +60,25 @@ def _rendered_once(ctx: DoctorContext) -> set[str] | None:
     without history. A file makejinja never rendered (a Taskfile, talhelper's output, a
     hand-added manifest) is not stale just because no template renders it today."""
     template_dirs = ctx.index.layout.template_dirs()
+    limits = subproc.Limits.git()
     try:
-        top = subprocess.run(
-            ["git", "-C", str(ctx.index.root), "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        top = subproc.run(["git", "-C", str(ctx.index.root), "rev-parse", "--show-toplevel"], limits)
         # Only a repository of its own has the makejinja history: a tree inside another
         # project's checkout (a fixture, a vendored copy) does not.
-        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ctx.index.root.resolve():
+        if top.returncode != 0 or Path(top.stdout.decode(errors="surrogateescape").strip()).resolve() != (
+            ctx.index.root.resolve()
+        ):
             return None
-        done = subprocess.run(
+        done = subproc.run(
             ["git", "-C", str(ctx.index.root), "log", "--all", "--format=", "--name-only", "--", *template_dirs],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
+            limits,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subproc.LimitExceeded):
         return None
     if done.returncode != 0:
         return None
     rendered: set[str] = set()
-    for line in done.stdout.splitlines():
+    for line in done.stdout.decode(errors="surrogateescape").splitlines():
         path = line.strip()
         classified = ctx.index.layout.classify(path) if path else None
         if classified is not None and classified[1].is_template:
