@@ -259,3 +259,45 @@ def test_a_sha256_repository_is_exit_2_naming_the_format(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "sha256 object format" in result.stderr and "unborn" not in result.stderr
     assert refs(work) == before
+
+
+def _author_and_committer(work: Path, ref: str) -> str:
+    return git(work, "log", "-1", "--format=%an <%ae> / %cn <%ce>", ref).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [
+        # config.worktree: git reads it once extensions.worktreeConfig is on.
+        [["extensions.worktreeConfig", "true"], ["--worktree", "user.name", "Pat"],
+         ["--worktree", "user.email", "pat@example.invalid"]],
+        # author.* and committer.* come before user.* for git.
+        [["author.name", "Pat"], ["author.email", "pat@example.invalid"], ["committer.name", "Pat"],
+         ["committer.email", "pat@example.invalid"]],
+    ],
+    ids=["config.worktree", "author-and-committer-keys"],
+)  # fmt: skip
+def test_the_identity_git_reads_is_the_commit_s(repo: Path, tmp_path: Path, configure: list[list[str]]) -> None:
+    """Nothing but the repository's configuration names anyone (no user file, no system file):
+    the commit is Pat's, as `git commit` would make it, not the neutral identity."""
+    empty = tmp_path / "empty-gitconfig"
+    empty.write_text("")
+    for words in configure:
+        git(repo, "config", *words)
+    env = {"GIT_CONFIG_GLOBAL": str(empty), "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
+    result = run_codemods("run", "--branch", BRANCH, "--no-verify", str(repo), env=env)
+    assert result.returncode == 0, result.stderr
+    assert _author_and_committer(repo, BRANCH) == "Pat <pat@example.invalid> / Pat <pat@example.invalid>"
+
+
+def test_a_configuration_git_cannot_read_is_exit_2_naming_its_file_and_line(repo: Path) -> None:
+    config = repo / ".git" / "config"
+    good = config.read_text()
+    before = refs(repo)
+    config.write_text(good + "[core\n")
+    result = run_branch(repo, "--no-verify")
+    assert result.returncode == 2, result.stderr
+    assert "line" in result.stderr and ".git/config" in result.stderr, result.stderr
+    assert "internal error" not in result.stderr.lower()
+    config.write_text(good)
+    assert refs(repo) == before

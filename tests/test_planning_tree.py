@@ -17,8 +17,7 @@ import pytest
 
 from codemods.runner import select
 from codemods.vcs.branch import deliver
-from codemods.vcs.git import PLANNING_DIR, checkout_tree, refresh_tree
-from codemods.vcs.gitindex import read_index
+from codemods.vcs.git import PLANNING_DIR, checkout_tree, index_entries, refresh_tree
 from codemods.vcs.remote import clear_stale_locks
 from tests.helpers import example_repo, git
 
@@ -49,13 +48,13 @@ def fresh(work: Path, rev: str, tmp: Path) -> tuple[Snapshot, dict[str, tuple[in
     repo = gitpython.Repo(work)
     where = tmp / f"fresh-{len(list(tmp.glob('fresh-*')))}"
     checkout_tree(repo, repo.commit(rev).hexsha, where / "tree", where / "index")
-    return snapshot(where / "tree"), read_index(where / "index").entries
+    return snapshot(where / "tree"), index_entries(repo, where / "index")
 
 
 def refreshed(work: Path, rev: str) -> tuple[Snapshot, dict[str, tuple[int, bytes]], Path]:
     repo = gitpython.Repo(work)
     tree, index = refresh_tree(repo, repo.commit(rev).hexsha, work / ".git" / PLANNING_DIR)
-    return snapshot(tree), read_index(index).entries, tree
+    return snapshot(tree), index_entries(repo, index), tree
 
 
 @pytest.fixture
@@ -210,3 +209,59 @@ def test_the_temporary_index_is_plain_whatever_git_index_version_says(
     assert fix(work) == "changed"
     files, entries, _tree = refreshed(work, "main")
     assert (files, entries) == fresh(work, "main", tmp_path)
+
+
+HELM = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+
+
+@pytest.mark.parametrize("where", ["config.worktree", "info/attributes"])
+def test_attributes_git_applies_from_outside_the_tree_remake_the_tree(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """An attributes file outside the tree changes between runs: git says so (`check-attr`),
+    wherever the file is named (here `core.attributesFile` in `config.worktree`)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    if where == "config.worktree":
+        attributes = tmp_path / "attributes"
+        git(work, "config", "extensions.worktreeConfig", "true")
+        git(work, "config", "--worktree", "core.attributesFile", str(attributes))
+    else:
+        attributes = work / ".git" / "info" / "attributes"
+        attributes.parent.mkdir(exist_ok=True)
+    attributes.write_text("")
+    refreshed(work, "main")
+    attributes.write_text("*.yaml text eol=crlf\n")
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert b"\r\n" in files[HELM][1]
+
+
+def test_a_filter_in_config_worktree_remakes_the_tree(work: Path, tmp_path: Path) -> None:
+    (work / ".gitattributes").write_text(FILTERED)
+    git(work, "add", ".gitattributes")
+    git(work, "commit", "-qm", "a filter")
+    git(work, "config", "extensions.worktreeConfig", "true")
+    refreshed(work, "main")
+    git(work, "config", "--worktree", "filter.x.smudge", SMUDGE)
+    git(work, "config", "--worktree", "filter.x.clean", "cat")
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert b"SMUDGED" in files[HELM][1]
+
+
+def test_a_name_that_is_not_utf8_keeps_the_planning_tree(work: Path, tmp_path: Path) -> None:
+    """GitPython's index reader cannot decode such a name; git lists that index instead, so
+    the rerun still rewrites nothing that did not move."""
+    with open(os.fsencode(work) + b"/caf\xe9.txt", "wb") as handle:
+        handle.write(b"notes\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "a Latin-1 name")
+    assert fix(work) == "changed"
+    untouched = work / ".git" / PLANNING_DIR / "tree" / "kubernetes" / "flux" / "cluster" / "ks.yaml"
+    written = untouched.stat().st_mtime_ns
+    assert fix(work) == "up-to-date"
+    assert untouched.stat().st_mtime_ns == written  # the tree was kept, not made again
+    files, entries, _tree = refreshed(work, "main")
+    assert (files, entries) == fresh(work, "main", tmp_path)
+    assert "caf\udce9.txt" in entries

@@ -1,138 +1,138 @@
-"""The trees `run --branch` and `batch` write themselves must be the ones git would write.
-
-`codemods.vcs.git.tree_objects` replaced `update-index` plus `write-tree`. It is checked here
-against git itself: the same entries give the same root id as `git write-tree`, and the trees
-it reports as new, added to the base's, are all `git ls-tree -r` needs to list every entry.
+"""The trees `run --branch` and `batch` commit are git's own: `update-index` and `write-tree`
+on the temporary index. They must be what `git add -A` and `git write-tree` give on a checkout
+of the base with the same change applied, whatever the names, modes, moves and deletions.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-import git as gitpython
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codemods.vcs.git import tree_objects, write_pack
-from codemods.vcs.gitindex import INDEX_CONFIG, read_index
+from codemods.changes import ChangeSet, FileChange
+from codemods.vcs.bounded import Repo
+from codemods.vcs.git import INDEX_CONFIG, build_tree, checkout_tree, index_entries
 from tests.helpers import ROOT, example_repo, git, git_init, run_codemods
 
-MODES = [0o100644, 0o100755, 0o120000, 0o160000]
-# Names whose order trips a naive sort: "a.b" < "a" (a directory) < "a0" in git's tree order.
-NAMES = ["a", "a.b", "a-b", "a0", "b", "Z", "é", "x y", ".hidden", "a.b.c"]
+# Names whose order trips a naive sort ("a.b" < "a" (a directory) < "a0" in git's tree order),
+# and one that is not UTF-8 (as os.walk names it: surrogateescape).
+NAMES = ["a", "a.b", "a-b", "a0", "b", "Z", "é", "x y", ".hidden", "a.b.c", "caf\udce9"]
+KINDS = ["file", "executable", "link"]
 
-Entries = dict[str, tuple[int, bytes]]
-
-
-def _blob_id(n: int) -> bytes:
-    return n.to_bytes(20, "big")
-
+Layout = dict[str, str]  # path -> kind
 
 paths = st.lists(st.sampled_from(NAMES), min_size=1, max_size=4).map("/".join)
 
 
-@st.composite
-def entry_sets(draw: st.DrawFn) -> Entries:
-    chosen = draw(st.lists(paths, min_size=1, max_size=25, unique=True))
-    entries: Entries = {}
-    for i, path in enumerate(sorted(chosen)):
-        # A path cannot be a file and a directory at once: drop any that collides.
-        if any(path.startswith(other + "/") or other.startswith(path + "/") for other in entries):
-            continue
-        entries[path] = (draw(st.sampled_from(MODES)), _blob_id(i + 1))
-    return entries
-
-
-def _git_write_tree(repo: Path, entries: Entries) -> str:
-    index = repo / ".git" / "scratch-index"
-    index.unlink(missing_ok=True)
-    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
-    info = "".join(f"{mode:o} {sha.hex()}\t{path}\n" for path, (mode, sha) in entries.items())
-    subprocess.run(
-        ["git", "update-index", "--add", "--index-info"], cwd=repo, input=info, text=True, env=env, check=True
+def _free(path: str, taken: set[str]) -> bool:
+    """Whether a file may be put at path: nothing there, and no file or directory in the way."""
+    return path not in taken and not any(
+        other.startswith(path + "/") or path.startswith(other + "/") for other in taken
     )
-    return subprocess.run(
-        ["git", "write-tree", "--missing-ok"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
-def _ls_tree(repo: Path, tree: str) -> Entries:
-    listing = subprocess.run(
-        ["git", "-c", "core.quotePath=false", "ls-tree", "-r", "-z", tree], cwd=repo, capture_output=True, check=True
-    ).stdout
-    found: Entries = {}
-    for record in filter(None, listing.split(b"\0")):
-        meta, path = record.split(b"\t", 1)
-        mode, _kind, sha = meta.split(b" ")
-        found[path.decode("utf-8")] = (int(mode, 8), bytes.fromhex(sha.decode()))
-    return found
+@st.composite
+def layouts(draw: st.DrawFn) -> Layout:
+    layout: Layout = {}
+    for path in sorted(draw(st.lists(paths, min_size=1, max_size=12, unique=True))):
+        if _free(path, set(layout)):
+            layout[path] = draw(st.sampled_from(KINDS))
+    return layout
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("trees")
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    return repo
+def _content(path: str) -> str:
+    return f"content of {path!a}\n"
 
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-QUICK = settings(PROPERTY, max_examples=30)  # the default run; the slow run tries 300
+@st.composite
+def change_sets(draw: st.DrawFn, layout: Layout) -> list[FileChange]:
+    """Edits, deletions and moves (some with an edit) to free places, of files (a change set
+    never changes a link: it refuses to write through one)."""
+    files = sorted(layout)
+    regular = [p for p in files if layout[p] != "link"]
+    edited = draw(st.lists(st.sampled_from(regular), unique=True)) if regular else []
+    rest = [p for p in regular if p not in edited]
+    deleted = draw(st.lists(st.sampled_from(rest), unique=True)) if rest else []
+    movable = [p for p in rest if p not in deleted]
+    moved = draw(st.lists(st.sampled_from(movable), unique=True)) if movable else []
+    changes = [FileChange("edit", p, _content(p), f"edited {p!a}\n") for p in edited]
+    changes += [FileChange("delete", p, _content(p), None) for p in deleted]
+    taken = set(files)
+    for src in moved:
+        dst = draw(paths)
+        if not _free(dst, taken):
+            continue
+        taken.add(dst)
+        rewrite = draw(st.booleans())
+        new = f"moved and edited {src!a}\n" if rewrite else _content(src)
+        changes.append(FileChange("move", src, _content(src), new, to=dst))
+    return changes
+
+
+def _write_layout(work: Path, layout: Layout) -> None:
+    for number, (path, kind) in enumerate(sorted(layout.items())):
+        where = work / path
+        where.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "link":
+            where.symlink_to(f"target-{number}")
+            continue
+        where.write_text(_content(path))
+        where.chmod(0o755 if kind == "executable" else 0o644)
+
+
+def _check_against_git(layout: Layout, changes: list[FileChange]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "work"
+        _write_layout(work, layout)
+        git(work, "init", "-q")
+        git(work, "add", "-A")
+        git(work, "commit", "-qm", "base")
+        # codemods: the base into a temporary checkout and index, the change, the tree.
+        repo = Repo(work)
+        plan, index = Path(tmp) / "plan", Path(tmp) / "index"
+        checkout_tree(repo, repo.head.commit.hexsha, plan, index)
+        ChangeSet(plan, tuple(changes)).apply(durable=False)
+        ours = build_tree(repo, ChangeSet(plan, tuple(changes)), "", plan, index)
+        repo.close()
+        # git: the same change on the checkout, `git add -A`, `git write-tree`.
+        ChangeSet(work, tuple(changes)).apply(durable=False)
+        git(work, "add", "-A")
+        assert ours == git(work, "write-tree").stdout.strip()
+        git(work, "ls-tree", "-r", ours)  # every tree of it is stored
+
+
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+QUICK = settings(PROPERTY, max_examples=10)  # the default run; the slow run tries 300
 
 
 @QUICK
-@given(base=entry_sets(), after=entry_sets(), data=st.data())
-def test_the_root_is_git_s_and_the_new_trees_are_all_it_needs(
-    scratch: Path, base: Entries, after: Entries, data: st.DataObject
-) -> None:
-    _check_against_git(scratch, base, after, data)
+@given(data=st.data())
+def test_the_tree_is_what_git_add_and_write_tree_give_on_a_checkout(data: st.DataObject) -> None:
+    layout = data.draw(layouts())
+    _check_against_git(layout, data.draw(change_sets(layout)))
 
 
 @pytest.mark.slow
 @PROPERTY
-@given(base=entry_sets(), after=entry_sets(), data=st.data())
-def test_the_root_is_git_s_on_many_more_trees(
-    scratch: Path, base: Entries, after: Entries, data: st.DataObject
-) -> None:
-    _check_against_git(scratch, base, after, data)
-
-
-def _check_against_git(scratch: Path, base: Entries, after: Entries, data: st.DataObject) -> None:
-    # The change: some of `after`'s entries replace or join base's, some of base's go.
-    removed = data.draw(st.lists(st.sampled_from(sorted(base)), unique=True)) if base else []
-    changed: Entries = {p: v for p, v in base.items() if p not in removed}
-    for path, value in after.items():
-        if not any(path.startswith(o + "/") or o.startswith(path + "/") for o in changed if o != path):
-            changed[path] = value
-    touched = {p for p in set(base) | set(changed) if base.get(p) != changed.get(p)}
-    if not changed:
-        return  # git cannot write an empty index's tree without entries to compare; nothing to check
-
-    base_root = _git_write_tree(scratch, base)  # the base's trees are in the repository, as in a run
-    root, new = tree_objects(changed, touched)
-
-    assert root.hex() == _git_write_tree(scratch, changed)
-    # Remove the trees git just wrote for `changed`, keeping the base's, then store ours.
-    fresh = scratch.parent / (scratch.name + "-only-base")
-    shutil.rmtree(fresh, ignore_errors=True)
-    subprocess.run(["git", "init", "-q", str(fresh)], check=True)
-    _git_write_tree(fresh, base)
-    # Stored with the writer build_tree uses: one pack.
-    write_pack(Path(gitpython.Repo(fresh).odb.root_path()) / "pack", [(b"tree", data_) for data_ in new])
-    assert _ls_tree(fresh, root.hex()) == changed
-    assert base_root  # the base was written (git prints its id)
+@given(data=st.data())
+def test_the_tree_is_git_s_on_many_more_changes(data: st.DataObject) -> None:
+    layout = data.draw(layouts())
+    _check_against_git(layout, data.draw(change_sets(layout)))
 
 
 def test_a_directory_left_empty_disappears() -> None:
-    entries = {"keep.yaml": (0o100644, _blob_id(1))}
-    root, new = tree_objects(entries, ["gone/only.yaml"])
-    assert len(new) == 1  # the root only: "gone" has no entries left, so no tree
-    assert new[0] == b"100644 keep.yaml\0" + _blob_id(1)
-    assert root == hashlib.sha1(b"tree %d\0" % len(new[0]) + new[0]).digest()
+    layout = {"keep.yaml": "file", "gone/only.yaml": "file", "moved/away.yaml": "executable"}
+    changes = [
+        FileChange("delete", "gone/only.yaml", _content("gone/only.yaml"), None),
+        FileChange("move", "moved/away.yaml", _content("moved/away.yaml"), _content("moved/away.yaml"), to="a.yaml"),
+    ]
+    _check_against_git(layout, changes)
 
 
 @pytest.fixture
@@ -184,9 +184,11 @@ def plain_branch_tree(tmp_path_factory: pytest.TempPathFactory) -> str:
     return git(plain, "rev-parse", "fix^{tree}").stdout.strip()
 
 
-def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path, plain_branch_tree: str) -> None:
+def test_an_untouched_tree_an_old_git_wrote_is_kept_as_git_keeps_it(tmp_path: Path, plain_branch_tree: str) -> None:
     # The base stores kubernetes/flux with a file of mode 100664 (old git). The index reads it
-    # as 100644, so that directory's tree in the branch is a new object and must be written.
+    # as 100644, but its cache tree holds the stored id: the untouched directory stays the
+    # base's tree, as on a checkout of the base (`git add -A`, `git write-tree`); the
+    # directories above the change are written anew.
     work = example_repo(tmp_path)
     flux = git(work, "rev-parse", "HEAD:kubernetes/flux").stdout.strip()
     listing = git(work, "ls-tree", flux).stdout.replace("100644 blob", "100664 blob", 1)
@@ -207,7 +209,19 @@ def test_an_untouched_tree_an_old_git_wrote_is_stored_anew(tmp_path: Path, plain
     result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
     assert result.returncode == 0, result.stderr
     git(work, "ls-tree", "-r", "fix")  # every tree of the branch is readable
-    assert git(work, "rev-parse", "fix^{tree}").stdout.strip() == plain_branch_tree
+    assert git(work, "rev-parse", "fix:kubernetes/flux").stdout.strip() == odd
+    assert _checkout_tree_after_the_change(work) == git(work, "rev-parse", "fix^{tree}").stdout.strip()
+    assert plain_branch_tree != git(work, "rev-parse", "fix^{tree}").stdout.strip()  # it holds the odd tree
+    subprocess.run(["git", "fsck", "--no-dangling"], cwd=work, check=True, capture_output=True)
+
+
+def _checkout_tree_after_the_change(work: Path) -> str:
+    """What git makes of the same change on the checkout: `codemods run` writes it there,
+    then `git add -A` and `git write-tree`."""
+    result = run_codemods("run", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    git(work, "add", "-A")
+    return git(work, "write-tree").stdout.strip()
 
 
 def _literal_tree(work: Path, listing: str) -> str:
@@ -307,44 +321,35 @@ def test_a_shared_repository_s_new_trees_are_readable_by_the_group(tmp_path: Pat
         assert path.parent.stat().st_mode & 0o050 == 0o050, (path.parent, oct(path.parent.stat().st_mode))
 
 
-def test_the_index_reader_agrees_with_git(tmp_path: Path) -> None:
+@pytest.mark.parametrize("odd_name", [False, True], ids=["utf8-names", "a-latin1-name"])
+def test_the_index_reader_agrees_with_git(tmp_path: Path, odd_name: bool) -> None:
+    """GitPython's reader reads the temporary index; for a name that is not UTF-8, which it
+    cannot decode, git lists the index instead. Either way: what `git ls-files -s` lists."""
     work = example_repo(tmp_path)
+    if odd_name:
+        with open(os.fsencode(work) + b"/caf\xe9.txt", "wb") as handle:
+            handle.write(b"notes\n")
+        git(work, "add", "-A")
+        git(work, "commit", "-qm", "a Latin-1 name")
     index = tmp_path / "index"
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
     subprocess.run(["git", *INDEX_CONFIG, "read-tree", "HEAD"], cwd=work, env=env, check=True)
-    content = read_index(index)
-    staged = git(work, "ls-files", "-s", "-z").stdout  # the user's index holds the same commit
+    staged = subprocess.run(["git", "ls-files", "-s", "-z"], cwd=work, env=env, capture_output=True, check=True)
     expected = {}
-    for record in filter(None, staged.split("\0")):
-        meta, path = record.split("\t", 1)
+    for record in filter(None, staged.stdout.split(b"\0")):
+        meta, path = record.split(b"\t", 1)
         mode, sha, _stage = meta.split()
-        expected[path] = (int(mode, 8), bytes.fromhex(sha))
-    assert content.entries == expected
-    trees = {"": git(work, "rev-parse", "HEAD^{tree}").stdout.strip()}
-    for line in git(work, "ls-tree", "-r", "-d", "HEAD").stdout.splitlines():
-        meta, path = line.split("\t", 1)
-        trees[path] = meta.split()[2]
-    assert {k: v.hex() for k, v in content.trees.items()} == trees
+        expected[path.decode("utf-8", "surrogateescape")] = (int(mode, 8), bytes.fromhex(sha.decode()))
+    assert index_entries(Repo(work), index) == expected
+    assert ("caf\udce9.txt" in expected) == odd_name
 
 
-def test_the_new_trees_are_one_pack_git_verifies(tmp_path: Path) -> None:
+def test_a_branch_is_what_git_makes_of_the_same_change_on_a_checkout(tmp_path: Path) -> None:
     work = example_repo(tmp_path)
-    blob = git(work, "rev-parse", f"HEAD:{HELM}").stdout.strip()
-    inner = b"100644 helmrelease.yaml\0" + bytes.fromhex(blob)
-    outer = b"40000 app\0" + hashlib.sha1(b"tree %d\0%s" % (len(inner), inner)).digest()
-    pack_dir = work / ".git" / "objects" / "pack"
-    before = set(os.listdir(pack_dir)) if pack_dir.exists() else set()
-    write_pack(pack_dir, [(b"tree", inner), (b"tree", outer), (b"tree", inner), (b"blob", b"new\n")])
-    (idx,) = [pack_dir / n for n in set(os.listdir(pack_dir)) - before if n.endswith(".idx")]
-    assert idx.with_suffix(".pack").is_file() and not [n for n in os.listdir(pack_dir) if n.startswith("tmp_")]
-    listing = git(work, "verify-pack", "-v", str(idx)).stdout
-    assert sum(" tree " in line or " blob " in line for line in listing.splitlines()) == 3  # the duplicate once
-    assert git(work, "ls-tree", "-r", hashlib.sha1(b"tree %d\0%s" % (len(outer), outer)).hexdigest()).stdout == (
-        f"100644 blob {blob}\tapp/helmrelease.yaml\n"
-    )
-    assert git(work, "cat-file", "-p", hashlib.sha1(b"blob 4\0new\n").hexdigest()).stdout == "new\n"
+    result = run_codemods("run", "--branch", "fix", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    assert _checkout_tree_after_the_change(work) == git(work, "rev-parse", "fix^{tree}").stdout.strip()
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=work, check=True, capture_output=True)
-    subprocess.run(["git", "gc", "-q"], cwd=work, check=True, capture_output=True)  # git repacks it like its own
 
 
 def test_a_change_beyond_a_linked_directory_is_refused_with_its_name(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
 from codemods.vcs.branch import BranchResult, deliver
-from codemods.vcs.git import PLANNING_DIR
+from codemods.vcs.git import PLANNING_DIR, is_shared, read_config
 from codemods.vcs.message import context as message_context
 from codemods.vcs.message import logical_files, render
 from codemods.verify.model import Semantic
@@ -222,6 +222,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     env = remote.git_env(spec.url, userinfo)
     dest = options.workdir / spec.slug()
     repo = remote.clone_or_fetch(spec.url, dest, env)
+    settings = read_config(repo)  # one `git config --list` for the planning tree, identity and sharing
     default = remote.default_branch(repo)
     remote_sha = remote.remote_branch(repo, options.branch)
     # A dry run predicts: it builds the branch as a real run would, on a local branch that
@@ -245,6 +246,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             # A pushed run publishes the commit itself (push, then the local mirror); a dry run
             # puts the branch back anyway. Either way git's update-ref would be a wasted process.
             move_branch=not (options.push or options.dry_run),
+            config=settings,
         )
     finally:
         if options.dry_run:
@@ -263,7 +265,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         return
     if forge is None or not options.open_pr:
         if options.push and not options.dry_run and delivered.status in ("changed", "updated"):
-            remote.push(repo, options.branch, remote_sha, env, delivered.commit)
+            remote.push(repo, options.branch, remote_sha, env, delivered.commit, is_shared(settings))
         return
     change = change_id(delivered.plan.diff() if result.diff is None else result.diff)
     decision = decide(forge.pulls(project, options.branch), change, options.reopen)
@@ -278,7 +280,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
         )
         return
     if not options.dry_run and delivered.status in ("changed", "updated"):
-        remote.push(repo, options.branch, remote_sha, env, delivered.commit)
+        remote.push(repo, options.branch, remote_sha, env, delivered.commit, is_shared(settings))
     title, body = _pr_text(delivered, options)
     pr_spec = PullRequestSpec(
         owner_repo=project,

@@ -68,26 +68,29 @@ def deliver(
     gate: Callable[[Plan], Semantic] | None = None,
     scratch: Path | None = None,
     move_branch: bool = True,
+    config: g.GitSettings | None = None,
 ) -> BranchResult:
     """Plan on base's tree, commit the change once and move branch to it (compare-and-swap).
 
     The base is checked out into a temporary directory, or, with scratch, into a planning tree
     kept there between runs (a batch clone's: only what moved since the last run is written,
     and nothing is deleted at the end). move_branch=False makes the commit and leaves the
-    branch where it is, for a caller that publishes the commit itself (a batch push)."""
+    branch where it is, for a caller that publishes the commit itself (a batch push). config:
+    the repository's git configuration, when the caller read it already (a run writes none);
+    else it is asked of git when needed (a kept planning tree, a commit)."""
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
         if check_name:
             g.validate_branch_name(repo, branch)
         base_sha = g.resolve_base(repo, base)
-        config = g.read_config(repo)  # read once: a run writes no configuration
         with contextlib.ExitStack() as stack:
             if scratch is None:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-")))
                 checkout, index = tmp / "tree", tmp / "index"
                 g.checkout_tree(repo, base_sha, checkout, index)
             else:
+                config = config or g.read_config(repo)
                 checkout, index = g.refresh_tree(repo, base_sha, scratch, config)
             plan = plan_repository(checkout / prefix if prefix else checkout, mods)
             result = BranchResult("unchanged", branch, base_sha, plan, prefix)
@@ -106,7 +109,7 @@ def deliver(
             changes = plan.changeset()  # one frozen change: the same for the disk and the tree
             changes.apply(durable=False)  # into the temporary checkout only
             result.findings = touched_findings(plan, written=True) if findings else []
-            tree = g.build_tree(repo, changes, prefix, checkout, index, config)
+            tree = g.build_tree(repo, changes, prefix, checkout, index)
             tip = g.branch_tip(repo, branch)
             if tip is not None:
                 current = repo.commit(tip)
@@ -114,7 +117,7 @@ def deliver(
                     result.status, result.commit = "up-to-date", tip
                     return result
                 _check_safe_to_rewrite(repo, branch, tip, base_sha)
-            result.commit = g.commit_tree(repo, tree, base_sha, result.message, config)
+            result.commit = g.commit_tree(repo, tree, base_sha, result.message, config or g.read_config(repo))
             if move_branch:
                 g.update_branch(repo, branch, result.commit, tip)
             result.status = "updated" if tip is not None else "changed"

@@ -2,9 +2,11 @@
 
 The base commit is checked out into a temporary directory through a temporary index file
 (no `git worktree`, so an interrupted run leaves no metadata behind). The new tree is that
-index's entries with the change applied (blobs hashed by git, trees written here), committed
-with `commit-tree`, and published with one compare-and-swap `update-ref`: the only change to
-the repository a run makes besides new objects.
+index with the change applied, by git (`update-index`, then `write-tree`), committed with
+`commit-tree`, and published with one compare-and-swap `update-ref`: the only change to the
+repository a run makes besides new objects. What git knows (its configuration, the
+attributes of a file, the objects) is asked of git, never read here from its files: the
+index is read with GitPython's reader, and only the temporary one, whose format we choose.
 """
 
 from __future__ import annotations
@@ -12,26 +14,22 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
-import io
 import os
-import shlex
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import git
-from git.config import GitConfigParser as Config
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-from gitdb import OStream
-from gitdb.pack import PackEntity
+from git.index import IndexFile
 
 from codemods.changes import ChangeSet
 from codemods.errors import InputError
-from codemods.vcs.bounded import BoundedGit, Repo
-from codemods.vcs.gitindex import INDEX_CONFIG, INDEX_ENV, read_index
+from codemods.subproc import LimitExceeded, Limits, run
+from codemods.vcs.bounded import Repo
 
 ZERO = "0" * 40
 FALLBACK_IDENTITY = {
@@ -48,7 +46,15 @@ def _fail(repo_path: str | os.PathLike[str], message: str) -> InputError:
 
 def command_error(repo_path: str | os.PathLike[str], err: GitCommandError) -> InputError:
     stderr = (err.stderr or "").strip().removeprefix("stderr:").strip().strip("'")
-    return _fail(repo_path, f"git {err.command[1] if len(err.command) > 1 else ''} failed: {stderr or err}")
+    return _fail(repo_path, f"git {_subcommand(err.command)} failed: {stderr or err}")
+
+
+def _subcommand(words: Sequence[str]) -> str:
+    """The git command's name in argv: past "git" and its `-c name=value` options."""
+    position = 1
+    while position < len(words) and words[position].startswith("-"):
+        position += 2 if words[position] == "-c" else 1
+    return words[position] if position < len(words) else ""
 
 
 def _literal_path(path: Path) -> Path:
@@ -58,7 +64,7 @@ def _literal_path(path: Path) -> Path:
     text = str(path.resolve())
     if "$" not in text and "~" not in text:
         # The real path, as git sees it (its cwd is resolved): `includeIf "gitdir:..."` in the
-        # configuration is matched against it, by git and by read_config alike.
+        # configuration is matched against it.
         return Path(text)
     links = Path(tempfile.mkdtemp(prefix="codemods-path-"))
     atexit.register(shutil.rmtree, links, True)
@@ -88,86 +94,74 @@ def open_repository(path: Path) -> tuple[git.Repo, str]:
     return repo, "" if prefix == "." else prefix
 
 
-class GitConfig:
-    """The configuration git itself reads for a repository, read in-process.
+@dataclass(frozen=True)
+class GitSettings:
+    """The configuration git reads for a repository, as git itself lists it
+    (`git config -z --list --show-origin --includes`): every file git reads, wherever this git
+    keeps them (its system file, the per-user ones, the repository's, `config.worktree`,
+    includes), then what the environment gives (`GIT_CONFIG_COUNT/KEY/VALUE`,
+    `GIT_CONFIG_PARAMETERS`, shown as "command line:"). Nothing is parsed here but git's
+    own listing, so the tool cannot read a configuration git does not."""
 
-    GitPython's own config_reader() always reads /etc/gitconfig and ~/.gitconfig. git honours
-    GIT_CONFIG_NOSYSTEM, GIT_CONFIG_SYSTEM and GIT_CONFIG_GLOBAL, reads no global file without
-    HOME, and takes GIT_CONFIG_COUNT/KEY/VALUE and GIT_CONFIG_PARAMETERS (`git -c`) over every
-    file. A reader that disagreed with git would take an identity git cannot see for
-    configured, or miss a filter git applies to a checkout."""
+    # (origin, key, value) in git's order; a later entry wins. Keys as git prints them:
+    # section and name in lower case, a subsection as written. None: a key without "=".
+    entries: tuple[tuple[str, str, str | None], ...]
 
-    def __init__(self, repo: git.Repo) -> None:
-        files: list[str] = []
-        if os.environ.get("GIT_CONFIG_NOSYSTEM", "").lower() not in ("1", "true", "yes", "on"):
-            files.append(os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
-        if "GIT_CONFIG_GLOBAL" in os.environ:
-            files.append(os.environ["GIT_CONFIG_GLOBAL"])
-        else:
-            xdg, home = _user_git_dir(), os.environ.get("HOME")
-            files += [os.path.join(xdg, "config")] if xdg else []
-            files += [os.path.join(home, ".gitconfig")] if home else []
-        files.append(os.path.join(repo.common_dir, "config"))
-        self.files = Config([path for path in files if path and os.path.isfile(path)], read_only=True, repo=repo)
-        self.command_line = _command_line_config()
-
-    def get_value(self, section: str, option: str, default: str = "") -> str:
-        key = f"{section}.{option}".lower()
-        given = [value for name, value in self.command_line if name.lower() == key]
-        if given:
-            return given[-1]
-        return str(self.files.get_value(section, option, default=default))
-
-    def checkout_items(self) -> list[tuple[str, str, str]]:
-        """(section, option, value) of what decides how a checkout writes files: `core` and
-        every filter driver (section names are case-insensitive, as in git)."""
-        found: list[tuple[str, str, str]] = []
-        for section in self.files.sections():
-            lowered = section.lower()
-            if lowered == "core" or lowered.startswith("filter"):
-                found += [(lowered, key.lower(), str(value)) for key, value in self.files.items_all(section)]
-        for name, value in self.command_line:
-            section = name.split(".", 1)[0].lower()
-            if section in ("core", "filter"):
-                found.append(("command line", name, value))
+    def get(self, key: str) -> str | None:
+        """The value git uses for key (given in lower case), None when it is not set."""
+        found = None
+        for _origin, name, value in self.entries:
+            if name == key:
+                found = "true" if value is None else value
         return found
 
 
-def _user_git_dir() -> str | None:
-    """git's per-user directory ($XDG_CONFIG_HOME/git, else $HOME/.config/git); none without HOME."""
-    home = os.environ.get("HOME")
-    base = os.environ.get("XDG_CONFIG_HOME") or (os.path.join(home, ".config") if home else None)
-    return os.path.join(base, "git") if base else None
+def read_config(repo: git.Repo) -> GitSettings:
+    """One `git config --list` in the repository's working tree (so that `config.worktree`
+    and `includeIf` are those of the tree git would use there)."""
+    listing = run_git(["config", "-z", "--list", "--show-origin", "--includes"], cwd=_git_cwd(repo))
+    return GitSettings(_parse_config_listing(listing))
 
 
-def _command_line_config() -> list[tuple[str, str]]:
-    """GIT_CONFIG_COUNT/KEY/VALUE, then GIT_CONFIG_PARAMETERS (what `git -c` hands down)."""
-    entries: list[tuple[str, str]] = []
+def _parse_config_listing(listing: bytes) -> tuple[tuple[str, str, str | None], ...]:
+    """`origin NUL key LF value NUL` per entry; a key given without "=" has no LF nor value."""
+    fields = listing.decode("utf-8", "surrogateescape").split("\0")
+    entries: list[tuple[str, str, str | None]] = []
+    for origin, pair in zip(fields[0:-1:2], fields[1::2], strict=True):
+        key, newline, value = pair.partition("\n")
+        entries.append((origin, key, value if newline else None))
+    return tuple(entries)
+
+
+def _git_cwd(repo: git.Repo) -> str:
+    return os.fspath(repo.working_tree_dir or repo.git_dir)
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> bytes:
+    """One git process, bounded like every other (`codemods.subproc.run`): its stdout, or a
+    GitCommandError with git's message, as GitPython raises them."""
+    argv = ["git", *args]
     try:
-        count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
-    except ValueError:
-        count = 0
-    for i in range(count):
-        if f"GIT_CONFIG_KEY_{i}" in os.environ:
-            entries.append((os.environ[f"GIT_CONFIG_KEY_{i}"], os.environ.get(f"GIT_CONFIG_VALUE_{i}", "")))
-    try:
-        words = shlex.split(os.environ.get("GIT_CONFIG_PARAMETERS", ""))
-    except ValueError:
-        words = []
-    for word in words:
-        name, equals, value = word.partition("=")
-        entries.append((name, value if equals else "true"))
-    return entries
-
-
-def read_config(repo: git.Repo) -> GitConfig:
-    return GitConfig(repo)
+        done = run(argv, Limits.git(), stdin=stdin, cwd=cwd, env={**os.environ, **(env or {})})
+    except LimitExceeded as err:
+        raise GitCommandError(argv, -9, str(err)) from None
+    if done.returncode != 0:
+        raise GitCommandError(argv, done.returncode, done.stderr.decode("utf-8", "replace"))
+    return done.stdout
 
 
 def validate_branch_name(repo: git.Repo, name: str) -> None:
     try:
         repo.git.check_ref_format("--branch", name)
-    except GitCommandError:
+    except GitCommandError as err:
+        if "not a valid branch name" not in str(err.stderr):
+            raise  # git could not run at all (a configuration it cannot read): its own message
         raise _fail(repo.working_tree_dir or "", f"{name!r} is not a valid branch name") from None
 
 
@@ -229,6 +223,53 @@ def commits_not_in(repo: git.Repo, tip: str, base: str) -> list[git.Commit]:
     return [repo.commit(sha) for sha in shas]
 
 
+# `git -c ...` for every command that writes the temporary index: a plain format (version 2,
+# no split index, no sparse directories), whatever the user's configuration says
+# (`index.version=4`, `feature.manyFiles`, `core.splitIndex`, `index.sparse`, a sparse
+# checkout), so that GitPython's reader reads it, and the planning tree is the whole tree.
+INDEX_CONFIG = (
+    *("-c", "index.version=2"),
+    *("-c", "feature.manyFiles=false"),
+    *("-c", "core.splitIndex=false"),
+    *("-c", "index.sparse=false"),
+    *("-c", "core.sparseCheckout=false"),
+    *("-c", "index.skipHash=false"),
+)
+
+# GIT_INDEX_VERSION in the environment beats `-c index.version`: it is set for those commands too.
+INDEX_ENV = {"GIT_INDEX_VERSION": "2"}
+
+# An index file's stage-0 entries: path -> (mode, binary object id).
+IndexEntries = dict[str, tuple[int, bytes]]
+
+
+def index_entries(repo: git.Repo, index: Path) -> IndexEntries:
+    """The entries of an index file, read by GitPython's reader (`git.index.IndexFile`).
+
+    GitPython decodes each path strictly as UTF-8 (and refuses a few names git allows on this
+    system, such as `c:x`): an index holding such a name is listed by git itself instead
+    (`ls-files -s -z`), its paths decoded with surrogateescape, as os.walk names them."""
+    if not index.is_file():
+        raise FileNotFoundError(str(index))
+    try:
+        read = IndexFile(repo, str(index)).entries
+    except ValueError:  # UnicodeDecodeError among them
+        return _listed_entries(repo, index)
+    return {str(path): (entry.mode, entry.binsha) for (path, stage), entry in read.items() if stage == 0}
+
+
+def _listed_entries(repo: git.Repo, index: Path) -> IndexEntries:
+    env = {"GIT_DIR": os.fspath(repo.git_dir), "GIT_INDEX_FILE": os.path.abspath(index)}
+    listing = run_git(["ls-files", "-s", "-z"], cwd=repo.git_dir, env=env)
+    entries: IndexEntries = {}
+    for record in filter(None, listing.split(b"\0")):
+        meta, _tab, path = record.partition(b"\t")
+        mode, sha, stage = meta.split(b" ")
+        if stage == b"0":
+            entries[path.decode("utf-8", "surrogateescape")] = (int(mode, 8), bytes.fromhex(sha.decode()))
+    return entries
+
+
 def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
     """Write commit's tree to dest as a checkout would (filters, modes), without HEAD or the
     user's index. The temporary index is kept: build_tree starts from it. It is written in a
@@ -243,48 +284,53 @@ def checkout_tree(repo: git.Repo, commit: str, dest: Path, index: Path) -> None:
 PLANNING_DIR = "codemods"
 
 
-def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: GitConfig | None = None) -> tuple[Path, Path]:
+def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: GitSettings | None = None) -> tuple[Path, Path]:
     """checkout_tree for a planning tree kept from one run to the next (a batch clone's): git
     rewrites only the files that differ from the last run's, and nothing is deleted at the end
     of a run. Returns the tree and its index.
 
     What the last run left that its index does not track (a moved file's new place) is removed
-    first. The tree is made afresh when the checkout settings changed (filters, eol, attribute
-    files), when the base changed a `.gitattributes` (git does not re-filter files an attribute
-    change affects), when the last refresh was cut short, or when git refuses the update."""
+    first. The tree is made afresh when the checkout settings changed (`checkout_settings`),
+    when the attributes git gives the files changed (`checkout_attributes`: git does not
+    re-filter the files an attribute change affects), when the last refresh was cut short, or
+    when git refuses the update."""
     scratch = Path(os.path.abspath(scratch))  # git runs elsewhere: a relative path would move
     dest, index, stamp = scratch / "tree", scratch / "index", scratch / "settings"
-    settings = _checkout_settings(repo, config or read_config(repo))
-    previous = None
-    if dest.is_dir() and _read_text(stamp) == settings:
-        try:
-            previous = read_index(index).entries
-        except (OSError, ValueError, IndexError, struct.error, InputError):
-            previous = None
-    if previous is not None:
-        try:
-            _sweep(dest, previous)
-        except OSError:
-            previous = None
+    settings = checkout_settings(config or read_config(repo))
+    kept_settings, _newline, kept_attributes = (_read_text(stamp) or "").partition("\n")
+    previous = _previous_entries(repo, dest, index) if kept_settings == settings else None
     if previous is None:
         shutil.rmtree(scratch, ignore_errors=True)
     stamp.unlink(missing_ok=True)  # until this refresh is whole
     scratch.mkdir(parents=True, exist_ok=True)
-    redo = False
+    attributes = None
     try:
         checkout_tree(repo, commit, dest, index)
+        attributes = checkout_attributes(repo, dest, index)
     except GitCommandError:
         if previous is None:
             raise
-        redo = True  # something on disk is in git's way: start over
-    if previous is not None and not redo:
-        redo = _attributes(previous) != _attributes(read_index(index).entries)
-    if redo:
+    if previous is not None and attributes != kept_attributes:
+        # Something on disk was in git's way, or the attributes changed: start over.
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         checkout_tree(repo, commit, dest, index)
-    stamp.write_text(settings, encoding="utf-8")
+        attributes = attributes or checkout_attributes(repo, dest, index)
+    stamp.write_text(f"{settings}\n{attributes}", encoding="utf-8")
     return dest, index
+
+
+def _previous_entries(repo: git.Repo, dest: Path, index: Path) -> IndexEntries | None:
+    """What the last run's index tracks, with the tree swept of everything else; None when
+    there is no such tree or it cannot be swept (it is then made afresh)."""
+    if not dest.is_dir():
+        return None
+    try:
+        previous = index_entries(repo, index)
+        _sweep(dest, previous)
+    except (OSError, ValueError, AssertionError, struct.error, GitCommandError):
+        return None
+    return previous
 
 
 def _read_text(path: Path) -> str | None:
@@ -294,36 +340,25 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _attributes(entries: Mapping[str, tuple[int, bytes]]) -> dict[str, tuple[int, bytes]]:
-    return {path: entry for path, entry in entries.items() if path.rsplit("/", 1)[-1] == ".gitattributes"}
-
-
-def _checkout_settings(repo: git.Repo, reader: GitConfig) -> str:
-    """A digest of what decides how a checkout writes files besides the commit: the `core`
-    eol and symlink settings, every filter driver (from files or the command line), the
-    environment that filters and attributes read, and the attribute files outside the tree."""
+def checkout_settings(config: GitSettings) -> str:
+    """A digest of the configuration and environment that decide how a checkout writes files:
+    the `core` eol, symlink and mode settings, every filter driver and the LFS settings, each
+    with where git found it (a file, an include, `config.worktree`, the environment's
+    `GIT_CONFIG_*` as "command line:"), and the environment that filters read."""
     hasher = hashlib.sha256()
-    for section, key, value in sorted(reader.checkout_items()):
-        if section != "core" or key in _CHECKOUT_CORE_KEYS:
-            hasher.update(repr((section, key, value)).encode())
+    for origin, key, value in config.entries:
+        section, _dot, rest = key.partition(".")
+        if section in _CHECKOUT_SECTIONS or (section == "core" and rest in _CHECKOUT_CORE_KEYS):
+            hasher.update(repr((origin, key, value)).encode("utf-8", "surrogateescape"))
     for name in sorted(os.environ):
         if name in _CHECKOUT_ENVIRONMENT or name.startswith("GIT_LFS_"):
-            hasher.update(repr((name, os.environ[name])).encode())
-    configured = reader.get_value("core", "attributesfile", default="")
-    xdg = _user_git_dir()
-    files = [Path(os.path.expanduser(configured))] if configured else []
-    files += [Path(xdg) / "attributes"] if xdg and not configured else []
-    files += [Path(repo.git_dir) / "info" / "attributes", Path("/etc/gitattributes")]
-    for path in files:
-        try:
-            hasher.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
-        except OSError:
-            hasher.update(str(path).encode() + b"\0-\0")
+            hasher.update(repr((name, os.environ[name])).encode("utf-8", "surrogateescape"))
     return hasher.hexdigest()
 
 
 # Environment variables that change what a checkout writes (with GIT_LFS_*, the LFS filter's).
 _CHECKOUT_ENVIRONMENT = {"GIT_ATTR_NOSYSTEM", "GIT_ATTR_SOURCE", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "HOME"}
+_CHECKOUT_SECTIONS = {"filter", "lfs"}
 _CHECKOUT_CORE_KEYS = {
     "autocrlf",
     "eol",
@@ -333,6 +368,29 @@ _CHECKOUT_CORE_KEYS = {
     "attributesfile",
     "checkroundtripencoding",
 }
+# The attributes that change the bytes a checkout writes.
+_CHECKOUT_ATTRIBUTES = ("text", "eol", "crlf", "filter", "ident", "working-tree-encoding")
+
+
+def checkout_attributes(repo: git.Repo, work_tree: Path, index: Path) -> str:
+    """A digest of the checkout attributes git gives each file of the index, as `git
+    check-attr` computes them: the `.gitattributes` files in the index, `info/attributes`, the
+    per-user file (`core.attributesFile`), the system file wherever this git keeps it, and
+    the environment that switches them (`GIT_ATTR_NOSYSTEM`)."""
+    paths = [path for path, (mode, _sha) in index_entries(repo, index).items() if mode >> 12 == 0o10]
+    if not paths:
+        return hashlib.sha256(b"").hexdigest()
+    listing = run_git(
+        ["check-attr", "--cached", "--stdin", "-z", *_CHECKOUT_ATTRIBUTES],
+        cwd=work_tree,
+        env={
+            "GIT_DIR": os.fspath(repo.git_dir),
+            "GIT_WORK_TREE": str(work_tree),
+            "GIT_INDEX_FILE": os.path.abspath(index),
+        },
+        stdin=b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in paths),
+    )
+    return hashlib.sha256(listing).hexdigest()
 
 
 def _sweep(dest: Path, tracked: Mapping[str, tuple[int, bytes]]) -> None:
@@ -353,46 +411,45 @@ def _sweep(dest: Path, tracked: Mapping[str, tuple[int, bytes]]) -> None:
                 os.rmdir(where)
 
 
-def build_tree(
-    repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path, config: GitConfig | None = None
-) -> str:
-    """The base's tree (the temporary index) with the applied change set: edited files added
-    from the work tree as `git add` would (their attributes' filters, eol rules, and a file
-    already committed with CRLF kept so), moves as the very same blob.
+def build_tree(repo: git.Repo, changes: ChangeSet, prefix: str, work_tree: Path, index: Path) -> str:
+    """The base's tree (the temporary index) with the applied change set, written by git: one
+    `update-index` and one `write-tree`, as `git add -A` and `git write-tree` would on a
+    checkout.
 
-    Only the blobs go through git (`update-index`). Trees are plain data, so they are written
-    here, and only the ones that are new: those above a changed path, and any whose id the
-    base did not store (a tree an old git wrote, which the index normalises). Across a fleet
-    this saves a `write-tree` process per repository."""
+    Edited files are added from the work tree as `git add` takes them (their attributes'
+    filters, eol rules, a file already committed with CRLF kept so); a moved file is the very
+    same blob and mode at its new place (`--cacheinfo`; a move that also edits is then added
+    over it); a deleted file, and a moved file's old place, are gone from the work tree and
+    leave the index (`--remove`). `write-tree` writes only the trees the index's cache tree
+    does not hold: those above a changed path."""
     lead = f"{prefix}/" if prefix else ""
     moves = {lead + c.path: lead + c.to for c in changes.of("move") if c.to}
-    rewritten = {lead + c.to for c in changes.of("move") if c.rewritten and c.to}
+    rewritten = [lead + c.to for c in changes.of("move") if c.rewritten and c.to]
     edited = [lead + c.path for c in changes.of("edit")] + sorted(rewritten)
     deleted = [lead + c.path for c in changes.of("delete")]
     for path in [*edited, *moves, *moves.values(), *deleted]:
         _refuse_beyond_a_link(work_tree, path)
-    if edited:
-        # Inside the temporary work tree: relative paths find the right .gitattributes. -z: a
-        # name that starts with a quote is a name, not a C-quoted string.
-        adder = BoundedGit(str(work_tree))
-        adder.update_environment(
-            GIT_DIR=repo.git_dir, GIT_WORK_TREE=str(work_tree), GIT_INDEX_FILE=str(index), **INDEX_ENV
-        )
-        with tempfile.TemporaryFile() as paths:
-            paths.write(b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in edited))
-            paths.seek(0)
-            adder.execute(["git", *INDEX_CONFIG, "update-index", "--add", "-z", "--stdin"], istream=paths)
-    content = read_index(index)
-    tree = dict(content.entries)
+    base = index_entries(repo, index) if moves else {}
+    placed: list[str] = []
     for src, dst in moves.items():
-        mode, blob = tree.pop(src)
-        # A rewritten move's content is what update-index added; its mode is the source's.
-        tree[dst] = (mode, tree[dst][1]) if dst in rewritten else (mode, blob)
-    for path in deleted:
-        tree.pop(path, None)
-    root, new_trees = tree_objects(tree, [*edited, *moves, *moves.values(), *deleted], content.trees)
-    _store_trees(repo, new_trees, config or read_config(repo))
-    return root.hex()
+        mode, blob = base[src]
+        placed += ["--cacheinfo", f"{mode:o},{blob.hex()},{dst}"]
+    # Inside the temporary work tree: relative paths find the right .gitattributes. -z: a
+    # name that starts with a quote is a name, not a C-quoted string.
+    env = {
+        "GIT_DIR": os.fspath(repo.git_dir),
+        "GIT_WORK_TREE": str(work_tree),
+        "GIT_INDEX_FILE": os.path.abspath(index),
+        **INDEX_ENV,
+    }
+    paths = [*edited, *moves, *deleted]
+    run_git(
+        [*INDEX_CONFIG, "update-index", "--add", "--remove", *placed, "-z", "--stdin"],
+        cwd=work_tree,
+        env=env,
+        stdin=b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in paths),
+    )
+    return run_git([*INDEX_CONFIG, "write-tree"], cwd=work_tree, env=env).decode().strip()
 
 
 def _refuse_beyond_a_link(work_tree: Path, path: str) -> None:
@@ -411,129 +468,34 @@ def _refuse_beyond_a_link(work_tree: Path, path: str) -> None:
             )
 
 
-def is_shared(config: GitConfig) -> bool:
+def is_shared(config: GitSettings) -> bool:
     """core.sharedRepository asks for group (or all) permissions on what git writes."""
-    shared = str(config.get_value("core", "sharedrepository", default="false")).lower()
+    shared = (config.get("core.sharedrepository") or "false").lower()
     return shared not in ("false", "umask", "0", "no", "off")
 
 
-def _store_trees(repo: git.Repo, trees: list[bytes], config: GitConfig) -> None:
-    if is_shared(config):
-        # A shared repository's objects get group (or all) permissions; git knows how.
-        with tempfile.TemporaryDirectory(prefix="codemods-trees-") as tmp:
-            files = []
-            for number, data in enumerate(trees):
-                (Path(tmp) / str(number)).write_bytes(data)
-                files.append(str(Path(tmp) / str(number)))
-            with tempfile.TemporaryFile() as paths:
-                paths.write(("\n".join(files) + "\n").encode())
-                paths.seek(0)
-                repo.git.hash_object("-w", "-t", "tree", "--no-filters", "--stdin-paths", istream=paths)
-        return
-    write_pack(Path(repo.odb.root_path()) / "pack", [(b"tree", data) for data in trees])
-
-
-def write_pack(pack_dir: Path, objects: list[tuple[bytes, bytes]]) -> None:
-    """Store objects (type, content) as one pack and its index, written by gitdb in-process
-    and named and placed as git names and places its own: temporary `tmp_pack_*` files (which
-    `git gc` clears if a run is killed), renamed pack first, index last, both read-only.
-
-    One pack instead of a loose object each: a fresh clone has none of the fan-out directories
-    loose objects go in, so each tree would cost a directory and a file. (GitPython's own
-    odb.store would also start a `git hash-object` per object.)"""
-    unique: dict[bytes, tuple[bytes, bytes]] = {}
-    for kind, data in objects:
-        unique.setdefault(hashlib.sha1(b"%s %d\0%s" % (kind, len(data), data)).digest(), (kind, data))
-    if not unique:
-        return
-    streams = [OStream(sha, kind, len(data), io.BytesIO(data)) for sha, (kind, data) in unique.items()]
-    pack_dir.mkdir(parents=True, exist_ok=True)
-    pack_fd, pack_tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
-    index_fd, index_tmp = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
-    try:
-        with os.fdopen(pack_fd, "wb") as pack_file, os.fdopen(index_fd, "wb") as index_file:
-            name, _index_sha = PackEntity.write_pack(streams, pack_file.write, index_file.write, len(streams))
-        for tmp in (pack_tmp, index_tmp):
-            os.chmod(tmp, 0o444)
-        os.replace(pack_tmp, pack_dir / f"pack-{name.hex()}.pack")
-        os.replace(index_tmp, pack_dir / f"pack-{name.hex()}.idx")
-    finally:
-        for tmp in (pack_tmp, index_tmp):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-
-
-def tree_objects(
-    entries: Mapping[str, tuple[int, bytes]], touched: Iterable[str], stored: Mapping[str, bytes] | None = None
-) -> tuple[bytes, list[bytes]]:
-    """The root tree's id for these index entries (path: (mode, binary id)), and the contents
-    of the trees that are new: the root, each directory above a touched path, and, when stored
-    (directory: the id the repository holds, the index's cache tree) is given, each directory
-    whose id is not the stored one. Every other tree is already in the repository.
-
-    Within a tree, entries are in git's order: by name, a directory's name compared as if it
-    ended in "/" (so the file `a.b` comes before the directory `a`). A directory left without
-    entries disappears, as in git."""
-    root: dict[str, Any] = {}
-    for path, value in entries.items():
-        *dirs, name = path.split("/")
-        node = root
-        for part in dirs:
-            node = node.setdefault(part, {})
-        node[name] = value
-    dirty = {""}
-    for path in touched:
-        parts = path.split("/")
-        dirty.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    new: list[bytes] = []
-
-    def write(node: dict[str, Any], where: str) -> bytes | None:
-        items: list[tuple[bytes, bytes]] = []
-        for name, value in node.items():
-            raw = name.encode("utf-8", "surrogateescape")
-            if isinstance(value, dict):
-                sha = write(value, f"{where}/{name}" if where else name)
-                if sha is not None:
-                    items.append((raw + b"/", b"40000 %s\0%s" % (raw, sha)))
-            else:
-                mode, blob = value
-                items.append((raw, b"%o %s\0%s" % (mode, raw, blob)))
-        if not items and where:
-            return None
-        data = b"".join(entry for _key, entry in sorted(items))
-        sha = hashlib.sha1(b"tree %d\0%s" % (len(data), data)).digest()
-        if where in dirty or (stored is not None and stored.get(where) != sha):
-            new.append(data)
-        return sha
-
-    sha = write(root, "")
-    assert sha is not None  # the root is written even when empty
-    return sha, new
-
-
-def identity_env(repo: git.Repo, config: GitConfig | None = None) -> dict[str, str]:
-    """The user's git identity when configured (env or config, read in-process); a neutral
-    one otherwise (CI, bots), so commit-tree never fails for want of a name."""
-    reader = config or read_config(repo)
-    configured = {
-        "NAME": reader.get_value("user", "name", default="") or "",
-        "EMAIL": reader.get_value("user", "email", default="") or "",
-    }
+def identity_env(config: GitSettings) -> dict[str, str]:
+    """The user's git identity when configured as git reads it (`GIT_AUTHOR_NAME` and the
+    like, `author.name`/`committer.name` and `user.name`, likewise for the email, and `EMAIL`);
+    a neutral one otherwise (CI, bots), so commit-tree never fails for want of a name."""
     env: dict[str, str] = {}
     for role in ("AUTHOR", "COMMITTER"):
         for part in ("NAME", "EMAIL"):
             key = f"GIT_{role}_{part}"
-            if not os.environ.get(key) and not configured[part]:
+            configured = config.get(f"{role.lower()}.{part.lower()}") or config.get(f"user.{part.lower()}")
+            if part == "EMAIL":
+                configured = configured or os.environ.get("EMAIL")
+            if not os.environ.get(key) and not configured:
                 env[key] = FALLBACK_IDENTITY[key]
     return env
 
 
-def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, config: GitConfig | None = None) -> str:
+def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, config: GitSettings) -> str:
     # The message on stdin, from an unnamed file: nothing to name, nothing to delete.
     with tempfile.TemporaryFile() as handle:
         handle.write(message.encode("utf-8"))
         handle.seek(0)
-        return repo.git.commit_tree(tree, "-p", parent, istream=handle, env=identity_env(repo, config))
+        return repo.git.commit_tree(tree, "-p", parent, istream=handle, env=identity_env(config))
 
 
 def update_branch(repo: git.Repo, name: str, new: str, old: str | None) -> None:

@@ -163,7 +163,14 @@ def track_remote_branch(repo: git.Repo, branch: str, remote_sha: str | None) -> 
         repo.git.update_ref("-d", f"refs/heads/{branch}")
 
 
-def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str], commit: str | None) -> None:
+def push(
+    repo: git.Repo,
+    branch: str,
+    expected_remote: str | None,
+    env: dict[str, str],
+    commit: str | None,
+    shared: bool | None = None,
+) -> None:
     """Push commit (or the local branch) to the branch; overwrite only the exact remote commit
     we checked (ours), never more.
 
@@ -171,9 +178,10 @@ def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str
     branch, as before. It is written in-process, without an object lookup or a reflog entry
     (either would start a git process): the workdir is locked, the clone is ours, and the next
     run sets it from the remote's anyway (track_remote_branch). A shared repository's refs get
-    git's group permissions, so there git writes it."""
+    git's group permissions, so there git writes it (shared: core.sharedRepository says so,
+    when the caller knows; else git's configuration is read)."""
     if commit is not None:
-        if is_shared(read_config(repo)):
+        if is_shared(read_config(repo)) if shared is None else shared:
             repo.git.update_ref(f"refs/heads/{branch}", commit)
         else:
             git.Head(repo, f"refs/heads/{branch}").set_reference(git.Commit(repo, bytes.fromhex(commit)))
