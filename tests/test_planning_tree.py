@@ -6,6 +6,7 @@ exactly what a fresh checkout of the base gives: the same files, bytes, modes an
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -265,3 +266,48 @@ def test_a_name_that_is_not_utf8_keeps_the_planning_tree(work: Path, tmp_path: P
     files, entries, _tree = refreshed(work, "main")
     assert (files, entries) == fresh(work, "main", tmp_path)
     assert "caf\udce9.txt" in entries
+
+
+def _git_commands(trace: Path) -> list[str]:
+    """The git commands a GIT_TRACE2_EVENT file saw start, by name."""
+    names = []
+    for line in trace.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "cmd_name":
+            names.append(event["name"])
+    return names
+
+
+def test_an_up_to_date_rerun_asks_git_for_nothing_it_answered_last_time(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same change on the same base and settings, whose commit the branch still holds:
+    no tree is built again (no update-index, write-tree, nor an object read). The base is a
+    full ref name, as a batch gives it (read from the ref files)."""
+    assert fix(work, "refs/heads/main") == "changed"
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    assert fix(work, "refs/heads/main") == "up-to-date"
+    commands = _git_commands(trace)
+    assert "read-tree" in commands and not {"update-index", "write-tree", "cat-file"} & set(commands), commands
+
+
+def test_a_rerun_with_other_settings_builds_the_tree_again(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fix(work) == "changed"
+    tip = git(work, "rev-parse", "fix").stdout
+    git(work, "config", "core.autocrlf", "true")  # the planning tree is remade, in CRLF
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    assert fix(work) == "up-to-date"  # git stores the same blobs: the commit still holds
+    assert {"update-index", "write-tree"} <= set(_git_commands(trace))
+    assert git(work, "rev-parse", "fix").stdout == tip
+
+
+def test_a_branch_moved_elsewhere_is_not_taken_for_up_to_date(work: Path) -> None:
+    assert fix(work) == "changed"
+    ours = git(work, "rev-parse", "fix").stdout.strip()
+    git(work, "update-ref", "refs/heads/fix", "main")  # the branch no longer holds our commit
+    assert fix(work) == "updated"
+    assert git(work, "rev-parse", "fix^{tree}").stdout == git(work, "rev-parse", f"{ours}^{{tree}}").stdout

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from git import Repo
 from git.exc import GitCommandError
 
 from codemods.diagnostics import Diagnostic
@@ -107,23 +108,39 @@ def deliver(
                 result.findings = touched_findings(plan, written=False) if findings else []
                 return result
             changes = plan.changeset()  # one frozen change: the same for the disk and the tree
+            tip = g.branch_tip(repo, branch)
+            # A kept planning tree remembers what its last run committed: the very same change
+            # on the same base and settings, still at the branch's tip, is up to date as is.
+            key = g.change_key(scratch, base_sha, prefix, changes) if scratch is not None and not findings else None
+            if key is not None and scratch is not None and tip is not None and g.built_commit(scratch, key) == tip:
+                result.status, result.commit = "up-to-date", tip
+                return result
             changes.apply(durable=False)  # into the temporary checkout only
             result.findings = touched_findings(plan, written=True) if findings else []
             tree = g.build_tree(repo, changes, prefix, checkout, index)
-            tip = g.branch_tip(repo, branch)
-            if tip is not None:
-                current = repo.commit(tip)
-                if [p.hexsha for p in current.parents] == [base_sha] and current.tree.hexsha == tree:
-                    result.status, result.commit = "up-to-date", tip
-                    return result
-                _check_safe_to_rewrite(repo, branch, tip, base_sha)
-            result.commit = g.commit_tree(repo, tree, base_sha, result.message, config or g.read_config(repo))
-            if move_branch:
-                g.update_branch(repo, branch, result.commit, tip)
-            result.status = "updated" if tip is not None else "changed"
+            result.status, result.commit = _commit(repo, result, tree, tip, config, move_branch)
+            if key is not None and scratch is not None:
+                g.remember_built(scratch, key, result.commit)
             return result
     except GitCommandError as err:
         raise g.command_error(where, err) from None
+
+
+def _commit(
+    repo: Repo, result: BranchResult, tree: str, tip: str | None, config: g.GitSettings | None, move_branch: bool
+) -> tuple[BranchStatus, str]:
+    """The branch's new commit of tree on the base (moved to it unless the caller publishes
+    it), or its tip when that already is this tree on this base."""
+    if tip is not None:
+        current = g.read_commit(repo, tip)
+        if [p.hexsha for p in current.parents] == [result.base] and current.tree.hexsha == tree:
+            return "up-to-date", tip
+        _check_safe_to_rewrite(repo, result.branch, tip, result.base)
+    assert result.message is not None
+    commit = g.commit_tree(repo, tree, result.base, result.message, config or g.read_config(repo))
+    if move_branch:
+        g.update_branch(repo, result.branch, commit, tip)
+    return ("updated" if tip is not None else "changed"), commit
 
 
 def _check_safe_to_rewrite(repo, branch: str, tip: str, base: str) -> None:

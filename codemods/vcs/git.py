@@ -203,6 +203,12 @@ def ref_target(repo: git.Repo, ref: str) -> str | None:
         return None
 
 
+def read_commit(repo: git.Repo, sha: str) -> git.Commit:
+    """The commit a branch names, read with one object lookup: `repo.commit(sha)` asks git for
+    the object's type first (a `cat-file --batch-check` process of its own)."""
+    return git.Commit(repo, bytes.fromhex(sha))
+
+
 def branch_tip(repo: git.Repo, name: str) -> str | None:
     return ref_target(repo, f"refs/heads/{name}")
 
@@ -318,6 +324,38 @@ def refresh_tree(repo: git.Repo, commit: str, scratch: Path, config: GitSettings
         attributes = attributes or checkout_attributes(repo, dest, index)
     stamp.write_text(f"{settings}\n{attributes}", encoding="utf-8")
     return dest, index
+
+
+# What the last run on a kept planning tree committed (`change_key`, then the commit), in a
+# file of the planning directory.
+_BUILT = "built"
+# In every key: a codemods whose build_tree gives another tree for the same inputs changes it.
+_BUILT_FORMAT = b"update-index, write-tree\0"
+
+
+def change_key(scratch: Path, base: str, prefix: str, changes: ChangeSet) -> str:
+    """A digest of everything the tree build_tree makes of a change depends on: the base
+    commit, the change (each file's kind, path, destination and new text, under prefix), and
+    the checkout settings and attributes the planning tree in scratch was made with (the
+    stamp refresh_tree wrote: configuration, filters, eol rules, attributes)."""
+    hasher = hashlib.sha256(_BUILT_FORMAT)
+    hasher.update((_read_text(Path(scratch) / "settings") or "-").encode())
+    hasher.update(f"\0{base}\0{prefix}\0".encode())
+    for change in changes:
+        hasher.update(repr((change.kind, change.path, change.to, change.new)).encode("utf-8", "surrogateescape"))
+    return hasher.hexdigest()
+
+
+def built_commit(scratch: Path, key: str) -> str | None:
+    """The commit the last run made (or found up to date) for the change of this key."""
+    remembered, _space, commit = (_read_text(Path(scratch) / _BUILT) or "").partition(" ")
+    if remembered != key or not commit.strip():
+        return None
+    return commit.strip()
+
+
+def remember_built(scratch: Path, key: str, commit: str) -> None:
+    (Path(scratch) / _BUILT).write_text(f"{key} {commit}\n", encoding="utf-8")
 
 
 def _previous_entries(repo: git.Repo, dest: Path, index: Path) -> IndexEntries | None:
