@@ -404,6 +404,9 @@ def _communicate(
         selector.register(proc.stderr, selectors.EVENT_READ, 2)
         if proc.stdin is not None:
             if pending:
+                # Non-blocking: a write larger than the pipe's free space would otherwise wait
+                # for a child that is itself waiting for its full stdout to be read.
+                os.set_blocking(proc.stdin.fileno(), False)
                 selector.register(proc.stdin, selectors.EVENT_WRITE, 0)
             else:
                 proc.stdin.close()
@@ -441,6 +444,8 @@ def _write_some(proc: subprocess.Popen[bytes], selector: selectors.BaseSelector,
     assert proc.stdin is not None
     try:
         written = os.write(proc.stdin.fileno(), pending[: 1 << 16])
+    except BlockingIOError:
+        written = 0  # the pipe filled up since select said otherwise: later
     except BrokenPipeError:
         written = len(pending)  # the child stopped reading: what it answers still counts
     pending = pending[written:]

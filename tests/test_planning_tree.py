@@ -11,11 +11,13 @@ import os
 import shutil
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import git as gitpython
 import pytest
 
+from codemods import subproc
 from codemods.runner import select
 from codemods.vcs.branch import deliver
 from codemods.vcs.git import PLANNING_DIR, checkout_tree, index_entries, refresh_tree
@@ -311,3 +313,25 @@ def test_a_branch_moved_elsewhere_is_not_taken_for_up_to_date(work: Path) -> Non
     git(work, "update-ref", "refs/heads/fix", "main")  # the branch no longer holds our commit
     assert fix(work) == "updated"
     assert git(work, "rev-parse", "fix^{tree}").stdout == git(work, "rev-parse", f"{ours}^{{tree}}").stdout
+
+
+def test_a_repository_of_many_files_is_refreshed(work: Path, tmp_path: Path) -> None:
+    """`check-attr` is fed every path and answers six records for each: far more than a pipe
+    holds both ways (it used to hang, each side waiting for the other to read)."""
+    many = work / "kubernetes" / "generated"
+    many.mkdir()
+    for number in range(1200):
+        (many / f"config-map-with-a-rather-long-descriptive-name-{number:05d}.yaml").write_text("a: 1\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "many files")
+    found: list[tuple[Snapshot, dict[str, tuple[int, bytes]], Path]] = []
+    worker = threading.Thread(target=lambda: found.append(refreshed(work, "main")))
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # stuck: end its git, so that the test fails instead of hanging
+        subproc.shutdown()
+        worker.join(5)
+        subproc.reopen()
+    assert found, "the refresh did not finish"
+    files, entries, _tree = found[0]
+    assert (files, entries) == fresh(work, "main", tmp_path)

@@ -103,6 +103,32 @@ def test_stdin_and_output_round_trip_without_deadlock() -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, data, b"")
 
 
+# A child that answers each KiB it reads with ten: its output fills the pipe long before it has
+# read its input (as `git check-attr --stdin` does, six records for each path it reads).
+AMPLIFIER = (
+    "import sys\n"
+    "while chunk := sys.stdin.buffer.read1(1024):\n"
+    "    sys.stdout.buffer.write(chunk * 10)\n"
+    "    sys.stdout.buffer.flush()\n"
+)
+
+
+def test_a_child_that_answers_more_than_it_reads_is_fed_without_deadlock() -> None:
+    data = os.urandom(2**20)
+    limits = subproc.Limits(seconds=20, memory=SMALL.memory, output=16 * subproc.MIB, address_space=SMALL.address_space)
+    done: list[subproc.Finished] = []
+    worker = threading.Thread(
+        target=lambda: done.append(subproc.run([sys.executable, "-c", AMPLIFIER], limits, stdin=data))
+    )
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # stuck writing to it: end it, so that the test fails instead of hanging
+        subproc.shutdown()
+        worker.join(5)
+        subproc.reopen()
+    assert done and done[0].returncode == 0 and len(done[0].stdout) == 10 * len(data)
+
+
 def test_each_child_leads_its_own_process_group() -> None:
     done = subproc.run(["sh", "-c", "echo $$ $(ps -o pgid= -p $$)"], SMALL)
     pid, pgid = done.stdout.split()
