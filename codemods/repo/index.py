@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from codemods.errors import EncodingError
+from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.repo.layout import Copy, Layout, load_layout, normalize
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher
 
 YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
 # No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse.
 MAX_FILE_BYTES = 4 * 1024 * 1024

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from codemods.errors import InputError
+from codemods.flux.fields import normalize
 from codemods.yamltext.jinja import STANDARD, Delimiters
 
 IN_PLACE_SUFFIX = ".j2"
@@ -37,14 +38,6 @@ class Copy(NamedTuple):
     path: str
     is_template: bool
     delimiters: Delimiters | None  # None: not Jinja (rendered, or copied verbatim)
-
-
-def normalize(path: str) -> str:
-    """Repo-relative posix path: no ./ prefix, no trailing slash, "" for the root."""
-    norm = posixpath.normpath(path.strip().replace("\\", "/"))
-    if norm in (".", "/"):
-        return ""
-    return norm.lstrip("/") if not norm.startswith("..") else norm
 
 
 def relative_path(path: str, start: str) -> str:

@@ -18,14 +18,11 @@ from pathlib import Path
 
 import jinja2
 
+from codemods.flux import fields
+from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.verify.yamlload import LoadError, load
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 _SKIP_DIRS = {".git", "node_modules", "__pycache__"}
-# Kustomization fields that name files or directories (remote URLs are left alone).
-_LIST_FIELDS = ("resources", "components", "bases", "crds", "configurations", "transformers", "generators")
-_GENERATORS = ("configMapGenerator", "secretGenerator")
 
 
 class TemplatesOnly(Exception):
@@ -34,15 +31,6 @@ class TemplatesOnly(Exception):
     def __init__(self, logical: str) -> None:
         super().__init__(logical)
         self.logical = logical
-
-
-def normalize(path: str) -> str:
-    norm = posixpath.normpath(path.strip().strip("\"'").replace("\\", "/"))
-    return "" if norm in (".", "/") else norm.lstrip("/") if not norm.startswith("..") else norm
-
-
-def _is_remote(entry: str) -> bool:
-    return "://" in entry or entry.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
 
 
 @dataclass
@@ -162,47 +150,18 @@ class Tree:
                 return path
         return None
 
-    # -- what a build reads ------------------------------------------------------------
+    # -- what a build reads (the model's walk: codemods/flux/fields.py) ---------------------
+    def is_manifest(self, path: str) -> bool:
+        data = self.read(path)
+        return data is not None and b"apiVersion" in data and b"kind" in data
+
     def generated(self, directory: str) -> list[str]:
-        """What Flux lists in the kustomization it generates for a directory without one: every
-        manifest below, recursively, and each subdirectory that has its own kustomization."""
-        found: list[str] = []
-        files, dirs = self.listdir(directory)
-        for name in files:
-            path = posixpath.join(directory, name)
-            if name.endswith(MANIFEST_SUFFIXES) and _looks_like_manifest(self.read(path)):
-                found.append(path)
-        for name in dirs:
-            sub = posixpath.join(directory, name)
-            if self.kustomization(sub) is not None:
-                found.append(sub)
-            else:
-                found.extend(self.generated(sub))
-        return found
+        """What Flux lists in the kustomization it generates for a directory without one."""
+        return fields.generated(self, directory)
 
     def closure(self, directory: str) -> frozenset[str]:
         """Every file the build of directory reads (raises TemplatesOnly)."""
-        if directory not in self._closure:
-            self._closure[directory] = frozenset()  # a cycle is kustomize's error to report, not ours
-            self._closure[directory] = frozenset(self._walk(directory))
-        return self._closure[directory]
-
-    def _walk(self, directory: str) -> Iterator[str]:
-        kustomization = self.kustomization(directory)
-        if kustomization is None:
-            for entry in self.generated(directory):
-                if self.exists(entry):
-                    yield entry
-                else:  # a subdirectory with its own kustomization
-                    yield from self.closure(entry)
-            return
-        yield kustomization
-        for entry in self.references(kustomization):
-            if self.exists(entry):
-                yield entry
-            elif self.is_dir(entry):
-                yield from self.closure(entry)
-            # a missing entry is kustomize's error; the build will say so
+        return fields.build_reads(self, directory, self._closure)
 
     def references(self, kustomization: str) -> list[str]:
         """Local paths a kustomization file names, resolved to repo-relative paths."""
@@ -213,28 +172,12 @@ class Tree:
             doc = load(data)
         except LoadError:
             return []
-        if not isinstance(doc, dict):
-            return []
-        raw: list[str] = []
-        for key in _LIST_FIELDS:
-            raw.extend(v for v in _strings(doc.get(key)) if "\n" not in v)
-        raw.extend(v for v in _strings(doc.get("patchesStrategicMerge")) if "\n" not in v)
-        for key in ("patches", "patchesJson6902", "replacements"):
-            for item in doc.get(key) or ():
-                if isinstance(item, dict) and isinstance(item.get("path"), str):
-                    raw.append(item["path"])
-        for key in _GENERATORS:
-            for item in doc.get(key) or ():
-                if not isinstance(item, dict):
-                    continue
-                raw.extend(f.split("=", 1)[-1] for f in _strings(item.get("files")))
-                raw.extend(_strings(item.get("envs")))
-                raw.extend(_strings(item.get("env")))
-        for chart in doc.get("helmCharts") or ():
-            if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
-                raw.append(chart["valuesFile"])
         here = posixpath.dirname(kustomization)
-        return [normalize(posixpath.join(here, entry)) for entry in raw if entry and not _is_remote(entry)]
+        return [
+            fields.resolve(here, entry.value)
+            for entry in fields.path_entries(doc, fields.DATA)
+            if not fields.is_remote(entry.value)
+        ]
 
     def all_files(self) -> Iterator[str]:
         """Every file of the tree (for the full copy a partial one falls back to)."""
@@ -244,18 +187,6 @@ class Tree:
             files, dirs = self.listdir(directory)
             yield from (posixpath.join(directory, f) for f in files)
             stack.extend(posixpath.join(directory, d) for d in dirs)
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def _looks_like_manifest(data: bytes | None) -> bool:
-    return data is not None and b"apiVersion" in data and b"kind" in data
 
 
 def build_files(tree: Tree, files: set[str], whole: bool = False) -> list[str]:
