@@ -9,6 +9,7 @@ import posixpath
 from collections.abc import Iterable
 
 from codemods.errors import InputError
+from codemods.flux.spec import FluxKustomization
 from codemods.plan import Plan
 from codemods.repo.graph import RepoGraph
 from codemods.repo.layout import is_within
@@ -30,29 +31,42 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
         assert copy is not None
         if reached is not None and not _may_reach(plan, copy.path, reached, via_components):
             continue
-        # The model parses them: spec.path in any spelling, ${VAR} resolved, artifact roots,
-        # components, targetNamespace and substitutions (substituteFrom ConfigMaps included).
-        for ks in graph.declared_in(copy.path):
-            found.append(
-                FluxTarget(
-                    name=ks.name,
-                    # namespace/name as Flux sees it: a parent kustomization may give it its namespace
-                    namespace=graph.identity(ks).split("/", 1)[0],
-                    path=ks.path,
-                    components=ks.components,
-                    target_namespace=ks.target_namespace,
-                    substitute=graph.variables(ks),
-                    depends_on=ks.depends_on,
-                    file=ks.file,
-                    line=ks.line,
-                )
-            )
+        # The model parses them: spec.path in any spelling, ${VAR} resolved, artifact roots, and
+        # every field that changes the build (codemods/flux/spec.py).
+        found.extend(target(graph, ks) for ks in graph.declared_in(copy.path))
     return tuple(found)
+
+
+def target(graph: RepoGraph, ks: FluxKustomization) -> FluxTarget:
+    """A Flux Kustomization of the model as the gate builds it."""
+    variables = graph.variables(ks)
+    return FluxTarget(
+        name=ks.name,
+        # namespace/name as Flux sees it: a parent kustomization may give it its namespace
+        namespace=graph.identity(ks).split("/", 1)[0],
+        path=ks.path,
+        components=ks.components,
+        target_namespace=ks.target_namespace,
+        substitute=dict(variables.values) if ks.post_build else {},
+        depends_on=ks.depends_on,
+        file=ks.file,
+        line=ks.line,
+        substitute_complete=variables.complete,
+        name_prefix=ks.name_prefix,
+        name_suffix=ks.name_suffix,
+        patches=ks.patches,
+        images=ks.images,
+        ignore_missing_components=ks.ignore_missing_components,
+        common_metadata=ks.common_metadata,
+    )
 
 
 def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bool:
     facts = plan.index.facts.get(path)
     candidates = facts.flux_paths if facts is not None else ()
+    # A `${VAR}` path is only known once the model resolves it: the few such files are parsed.
+    if any("${" in c for c in candidates):
+        return True
     # A candidate may be written relative to its source's artifact root (`apps/x` for `kubernetes/apps/x`).
     if any(
         c in reached or any(is_within(node, c) or node.endswith("/" + c) or f"/{c}/" in node for node in reached)

@@ -8,9 +8,9 @@ generates for a directory without one, `spec.components`, `targetNamespace`, and
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
-import re
 import sqlite3
 import tempfile
 import threading
@@ -25,6 +25,10 @@ from typing import Any, Literal
 
 import jinja2
 
+from codemods.flux import envsubst
+from codemods.flux.envsubst import SubstitutionError
+from codemods.flux.fields import KUSTOMIZATION_NAMES
+from codemods.flux.spec import dump, flux_kustomization, present_components
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
@@ -41,6 +45,7 @@ from codemods.verify.model import (
     VerifyInput,
 )
 from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise
+from codemods.verify.yamlload import LoadError, load
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -55,7 +60,7 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
     kustomization files' references. Only kustomization files that mention a name on the way
     are parsed: the rest are skipped by a byte search."""
     # A touched kustomization file (an inline patch, an entry) changes its own directory's build.
-    own = {posixpath.dirname(t) for t in touched if posixpath.basename(t) in _KUSTOMIZATION_NAMES}
+    own = {posixpath.dirname(t) for t in touched if posixpath.basename(t) in KUSTOMIZATION_NAMES}
     reach = set(touched) | own
     frontier = set(touched) | own
     texts = {k: tree.raw(k) for k in kustomizations}
@@ -169,7 +174,7 @@ def _compute_reach(
     kustomizations = list(kustomizations)
     kustomizations_after = {k for k in kustomizations if writes.get(k, b"") is not None}
     kustomizations_after |= {
-        p for p, d in writes.items() if d is not None and posixpath.basename(p) in _KUSTOMIZATION_NAMES
+        p for p, d in writes.items() if d is not None and posixpath.basename(p) in KUSTOMIZATION_NAMES
     }
     return (
         before,
@@ -204,25 +209,39 @@ class _Build:
     hit: BuildOutput | None = None  # the cache's answer, looked up before anything is copied
 
 
-def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | None:
-    """Write the kustomization Flux would build for target into where; None when spec.path is gone."""
-    if not tree.is_dir(target.path) and tree.kustomization(target.path) is None:
-        return f"spec.path ./{target.path} does not exist"
-    if tree.kustomization(target.path) is not None:
+def _prepare(tree: Tree, target: FluxTarget, base: Path, where: Path, files: list[str]) -> tuple[Path, str | None]:
+    """Lay out in where the kustomization Flux builds for target (the model's merge of its fields,
+    codemods/flux/spec.py): (the directory to build, None) or (where, why it cannot be built).
+
+    A directory without a kustomization gets Flux's generated one, written in where and naming
+    the shared copy in base. A directory with its own, when target changes it, is built in a copy
+    of its own (files, hard-linked) with the merged file in its place, exactly as Flux edits it."""
+    kustomization = tree.kustomization(target.path)
+    if not tree.is_dir(target.path) and kustomization is None:
+        return where, f"spec.path ./{target.path} does not exist"
+    edits = target.edits
+    components = present_components(edits, lambda c: tree.is_dir(c) or tree.kustomization(c) is not None)
+    if kustomization is not None and edits:
+        try:
+            own = load(tree.read(kustomization) or b"")
+        except LoadError as err:
+            return where, f"{kustomization}: {err}"
+        materialise(tree, files, where)
+        written = where / kustomization
+        written.unlink(missing_ok=True)  # a hard link: the shared copy keeps its bytes
+        relative = [_relative(where / c, where / target.path) for c in components]
+        merged = flux_kustomization(own if isinstance(own, dict) else {}, [], edits, relative)
+        written.write_text(dump(merged), encoding="utf-8", errors="surrogateescape")
+        return where / target.path, None
+    if kustomization is not None:
         resources = [_relative(base / target.path, where)]
     else:
         resources = [_relative(base / entry, where) for entry in tree.generated(target.path)]
-    lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"]
-    lines += ["resources:", *(f"  - {_quote(r)}" for r in resources)] if resources else ["resources: []"]
-    if target.components:
-        lines.append("components:")
-        lines += [f"  - {_quote(_relative(base / c, where))}" for c in target.components]
-    if target.target_namespace:
-        lines.append(f"namespace: {_quote(target.target_namespace)}")
+    merged = flux_kustomization(None, resources, edits, [_relative(base / c, where) for c in components])
     where.mkdir(parents=True, exist_ok=True)
     # Entries are file names: one that is not UTF-8 is written as its own bytes.
-    (where / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
-    return None
+    (where / "kustomization.yaml").write_text(dump(merged), encoding="utf-8", errors="surrogateescape")
+    return where, None
 
 
 def _relative(path: Path, where: Path) -> str:
@@ -235,8 +254,15 @@ def _quote(value: str) -> str:
 
 
 def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str:
-    fields = [*command, target.uid, target.path, *target.components, target.target_namespace or ""]
-    fields += [f"{k}={v}" for k, v in sorted(target.substitute.items())]
+    # Everything of the target that changes kustomize's output (substitution and commonMetadata
+    # are applied to the output after, not cached).
+    edits = target.edits
+    build: list[Any] = [target.path, edits.target_namespace, edits.name_prefix, edits.name_suffix, edits.components]
+    build += [edits.ignore_missing_components, edits.patches, edits.images]
+    # And what turns the output into objects: the parsed objects are remembered (_Recent) too.
+    common = target.common_metadata
+    build += [sorted(target.substitute.items()), target.substitute_complete, common.labels, common.annotations]
+    fields = [*command, target.uid, json.dumps(build, sort_keys=True, default=str)]
     return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
 
 
@@ -318,31 +344,48 @@ def _store(cache: Path | None, key: str, output: BuildOutput) -> None:
         pass  # a cache that cannot be written only costs the next run a build
 
 
+def _objects(item: _Build) -> None:
+    """The build's objects as Flux applies them; a substitution Flux cannot run fails the build."""
+    assert item.output is not None
+    try:
+        item.objects = o.parse(item.output.stdout, item.target.variables, item.target.common_metadata)
+    except SubstitutionError as err:
+        item.output = BuildOutput(False, item.output.stdout, f"post-build variable substitution failed: {err}")
+        item.objects = None
+
+
 def _run(
-    command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: Path, cache: Path | None, inputs: str
+    command: tuple[str, ...],
+    tree: Tree,
+    item: _Build,
+    base: Path,
+    where: Path,
+    cache: Path | None,
+    inputs: str,
+    files: list[str],
 ) -> None:
     start = time.perf_counter()
     key = _cache_key(command, item.target, inputs)
     hit = item.hit if inputs else None
-    missing = _wrapper(tree, item.target, base, where) if hit is None else None
+    built, missing = _prepare(tree, item.target, base, where, files) if hit is None else (where, None)
     if hit is not None:
         item.output, item.cached = hit, True
         if hit.ok and item.objects is None:
-            item.objects = o.parse(hit.stdout, item.target.substitute)
+            _objects(item)
         if cache is not None:
-            _RECENT.put(cache, key, hit, item.objects)
+            _RECENT.put(cache, key, item.output, item.objects)
     elif missing is not None:
         item.output = BuildOutput(False, "", missing)
     else:
-        result = build(command, where)
+        result = build(command, built)
         # Name files as the repository does, not as the temporary copies are laid out.
         error = result.error
-        for shown in (f"{_relative(base, where)}/", f"{base}/"):
+        for shown in (f"{_relative(base, where)}/", f"{base}/", f"{where}/"):
             error = error.replace(shown, "")
         error = error.replace(str(where), "<flux>")
         item.output = BuildOutput(result.ok, result.stdout, error, limited=result.limited)
         if result.ok:
-            item.objects = o.parse(result.stdout, item.target.substitute)
+            _objects(item)
         if inputs and not result.limited:  # a stopped build says nothing to remember
             _store(cache, key, item.output)
             if cache is not None:
@@ -368,12 +411,15 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     previews: dict[str, TargetPreview] = {}
     buildable: list[FluxTarget] = []
     files: dict[str, set[str]] = {"before": set(), "after": set()}
+    own: dict[tuple[str, str], set[str]] = {}  # (target uid, side) -> what its build reads
     for target in affected:
         try:
             for side, tree in (("before", before), ("after", after)):
+                reads = own.setdefault((target.uid, side), set())
                 for directory in (target.path, *target.components):
                     if tree.is_dir(directory) or tree.kustomization(directory):
-                        files[side] |= tree.closure(directory)
+                        reads |= tree.closure(directory)
+                files[side] |= reads
         except (TemplatesOnly, jinja2.TemplateError):
             previews[target.uid] = TargetPreview(target, "templates only")
             continue
@@ -412,11 +458,16 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             materialise(trees[side], copied[side], base[side])
         jobs = options.jobs or os.cpu_count() or 1
 
-        def run_all(items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str]) -> None:
+        def run_all(
+            items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str], whole: bool = False
+        ) -> None:
             def one(pair: tuple[int, _Build]) -> None:
                 i, item = pair
                 where = scratch() / f"{label}{i}-{item.side}" if item.hit is None else Path()
-                _run(command, trees[item.side], item, bases[item.side], where, options.cache, digests[item.side])
+                tree = trees[item.side]
+                # What a build in a copy of its own needs (only made when Flux edits its kustomization).
+                reads = build_files(tree, own.get((item.target.uid, item.side), set()), whole=whole)
+                _run(command, tree, item, bases[item.side], where, options.cache, digests[item.side], reads)
 
             # Threads only for real builds (kubectl waits on I/O); an answer from the cache is
             # parsed here. Starting a pool costs milliseconds per repository in a batch rerun.
@@ -441,7 +492,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             for side in {b.side for b in failed}:
                 materialise(trees[side], build_files(trees[side], set(), whole=True), whole[side])
             retry = [_Build(b.target, b.side) for b in failed]
-            run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
+            run_all(retry, whole, "r", {"before": "", "after": ""}, whole=True)  # a whole-tree build is not cached
             replaced = {(b.target.uid, b.side): b for b in retry}
             first = [replaced.get((b.target.uid, b.side), b) for b in first]
     outputs = {(b.target.uid, b.side): b for b in first}
@@ -472,12 +523,11 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     )
 
 
-_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-
-
-def _jobs_named(objs: list[o.Obj] | None, job: MovedJob) -> list[o.Obj]:
-    # By name only: the namespace is the build's to decide (and to be compared, after).
-    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == job.name]
+def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget) -> list[o.Obj]:
+    # By name only (as target's namePrefix/nameSuffix leave it): the namespace is the build's to
+    # decide (and to be compared, after).
+    name = target.built_name(job.name)
+    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == name]
 
 
 def _judge(
@@ -524,19 +574,19 @@ def _judge(
     for job in data.moved_jobs:
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
-        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job)]
+        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job, t)]
         namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
 
         def named(found: list[o.Obj], namespace: str | None = namespace) -> list[o.Obj]:
             return [d for d in found if namespace is None or (d.get("metadata") or {}).get("namespace") == namespace]
 
-        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job)))
-        if not was and any(_jobs_named(objs(t, "before"), job) for t in ok):
+        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job, t)))
+        if not was and any(_jobs_named(objs(t, "before"), job, t) for t in ok):
             before_ns = sorted(
                 {
                     str((d.get("metadata") or {}).get("namespace"))
                     for t in ok
-                    for d in _jobs_named(objs(t, "before"), job)
+                    for d in _jobs_named(objs(t, "before"), job, t)
                 }
             )
             problems.append(
@@ -547,11 +597,11 @@ def _judge(
                     f"Job {job.name} would move from namespace {', '.join(before_ns)} to {namespace}",
                 )
             )
-        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job)))
+        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job, t)))
         moves.append(JobMove(_job_label(job, now or was, objs), was, now))
         for t in (*was, *now):
             for side in ("before", "after"):
-                excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job)}
+                excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t)}
         if job.to_target not in {t.uid for t in ok}:
             continue  # its build was not run (templates only) or already refused: nothing to judge
         if [t.uid for t in now] != [job.to_target]:
@@ -573,8 +623,8 @@ def _judge(
                 if problem:
                     problems.append(Problem(shown.get(job.to_target, job.to_target), job.destination, None, problem))
             continue
-        old_job = named(_jobs_named(objs(was[0], "before"), job))[0]
-        new_job = named(_jobs_named(objs(now[0], "after"), job))[0]
+        old_job = named(_jobs_named(objs(was[0], "before"), job, was[0]))[0]
+        new_job = named(_jobs_named(objs(now[0], "after"), job, now[0]))[0]
         if not o.metadata_only_added(old_job, new_job):
             problems.append(
                 Problem(
@@ -592,7 +642,7 @@ def _judge(
         for ident, release in after_map.items():
             if release.get("kind") != "HelmRelease":
                 continue
-            expectation = _expected(data.values, release)
+            expectation = _expected(data.values, release, target)
             eff_after, _missing = o.effective_values(release, objs(target, "after"))
             old_release = before_map.get(ident)
             eff_before: dict[str, Any] = {}
@@ -705,27 +755,24 @@ def _may_gain(data: VerifyInput, ident: str) -> bool:
     return any(entry in (ident, f"{kind} {name}") for entry in data.may_gain_metadata)
 
 
-def _expected(expectations: tuple[ValueExpectation, ...], release: o.Obj) -> ValueExpectation | None:
+def _expected(
+    expectations: tuple[ValueExpectation, ...], release: o.Obj, target: FluxTarget
+) -> ValueExpectation | None:
     meta = release.get("metadata") or {}
     for expectation in expectations:
-        if _same_name(expectation.release, meta.get("name")) and (
+        if _same_name(target.built_name(expectation.release), meta.get("name")) and (
             expectation.namespace is None or _same_name(expectation.namespace, meta.get("namespace"))
         ):
             return expectation
     return None
 
 
-_FLUX_VARIABLE = re.compile(r"\$\{[^}]*\}")
-
-
 def _same_name(written: str, built: object) -> bool:
     """A name as written in the source (`${APP}-anubis`) and as built after substitution."""
     if not isinstance(built, str):
         return False
-    if "${" not in written:
-        return written == built
-    pattern = ".+".join(re.escape(part) for part in _FLUX_VARIABLE.split(written))
-    return re.fullmatch(pattern, built) is not None
+    pattern = envsubst.pattern(written, ".+")
+    return written == built if pattern is None else pattern.match(built) is not None
 
 
 def _values_sources(release: o.Obj) -> set[str]:
@@ -744,7 +791,8 @@ def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.
     spaces = {
         (d.get("metadata") or {}).get("namespace")
         for d in built
-        if d.get("kind") == "HelmRelease" and _same_name(job.release, (d.get("metadata") or {}).get("name"))
+        if d.get("kind") == "HelmRelease"
+        and _same_name(target.built_name(job.release), (d.get("metadata") or {}).get("name"))
     }
     if not spaces:
         return f"Job {job.name} would be applied by {target.key}, which does not apply its HelmRelease {job.release}"
@@ -757,14 +805,16 @@ def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.
 def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:
     for target in where:
         for side in ("after", "before"):
-            for doc in _jobs_named(objs(target, side), job):
-                namespace = (doc.get("metadata") or {}).get("namespace")
-                return f"{namespace}/{job.name}" if namespace else job.name
+            for doc in _jobs_named(objs(target, side), job, target):
+                namespace, name = (doc.get("metadata") or {}).get("namespace"), target.built_name(job.name)
+                return f"{namespace}/{name}" if namespace else name
     return f"{job.namespace}/{job.name}" if job.namespace else job.name
 
 
 def _job_difference(old: o.Obj, new: o.Obj) -> str:
     old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    if old_meta.get("name") != new_meta.get("name"):
+        return f"would be renamed from {old_meta.get('name')} to {new_meta.get('name')}"
     if old_meta.get("namespace") != new_meta.get("namespace"):
         return f"would move from namespace {old_meta.get('namespace')} to {new_meta.get('namespace')}"
     for key in ("labels", "annotations"):

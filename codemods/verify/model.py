@@ -2,7 +2,8 @@
 
 Every path is repo-relative and posix, in the LOGICAL tree (where files end up after
 rendering); "" is the repository root. The adapter (codemods/verify/adapter.py) builds the
-inputs; nothing in this package reads Plan, RepoIndex or FluxGraph.
+inputs; nothing in this package reads Plan, RepoIndex or FluxGraph. What Flux means by a field is
+the Flux model's (codemods/flux/), shared with the planner.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from codemods.flux.envsubst import Variables
+from codemods.flux.spec import BuildEdits, CommonMetadata
 
 Scalar = bool | int | float | str | None
 
@@ -22,17 +26,50 @@ def uid(file: str, key: str) -> str:
 
 @dataclass(frozen=True)
 class FluxTarget:
-    """One Flux Kustomization, as far as a build needs it."""
+    """One Flux Kustomization, as far as a build needs it: every field that changes what Flux
+    builds (the model's, codemods/flux/spec.py)."""
 
     name: str
     namespace: str | None
     path: str  # spec.path, normalized
     components: tuple[str, ...] = ()  # spec.components, normalized, relative to the repo root
     target_namespace: str | None = None
-    substitute: Mapping[str, str] = field(default_factory=dict)  # postBuild.substitute
+    # postBuild: substituteFrom objects found in the repository, then substitute on top.
+    substitute: Mapping[str, str] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # "name" or "namespace/name"
     file: str = ""  # the file that declares it
     line: int | None = None  # line of spec.path in file
+    # True when substitute holds every variable Flux will have (no substituteFrom object
+    # outside the repository): an unset one is then empty, as Flux makes it; otherwise an
+    # expression that needs it is left as written.
+    substitute_complete: bool = False
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    patches: tuple[Mapping[str, Any], ...] = ()
+    images: tuple[Mapping[str, Any], ...] = ()
+    ignore_missing_components: bool = False
+    common_metadata: CommonMetadata = field(default_factory=CommonMetadata)
+
+    @property
+    def edits(self) -> BuildEdits:
+        """What Flux writes into the kustomization it builds for this target."""
+        return BuildEdits(
+            self.target_namespace,
+            self.name_prefix,
+            self.name_suffix,
+            self.components,
+            self.ignore_missing_components,
+            self.patches,
+            self.images,
+        )
+
+    @property
+    def variables(self) -> Variables:
+        return Variables(self.substitute, self.substitute_complete)
+
+    def built_name(self, name: str) -> str:
+        """A name as this target's namePrefix and nameSuffix leave it."""
+        return f"{self.name_prefix or ''}{name}{self.name_suffix or ''}"
 
     @property
     def key(self) -> str:

@@ -8,36 +8,50 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from codemods.flux.envsubst import Variables, substitute
+from codemods.flux.spec import SUBSTITUTE_KEY, CommonMetadata
 from codemods.verify.yamlload import LoadError, load, load_all
 
 Obj = dict[str, Any]
 # kustomize's name-suffix hash: 10 characters of this alphabet (k8s SafeEncodeString).
 _HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[bcdfghjklmnpqrstvwxz2456789]{10})$")
-_VAR = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::=(?P<default>[^}]*))?\}")
+_DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
 
 
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """Flux postBuild.substitute for the values known in the repository: `${VAR}` and
-    `${VAR:=default}`; a variable known nowhere is left as written."""
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in variables:
-            return variables[name]
-        return default if default is not None else match.group(0)
-
-    return _VAR.sub(replace, text)
-
-
-def parse(stdout: str, variables: Mapping[str, str] | None = None) -> list[Obj]:
-    """kustomize's output as objects, after Flux's postBuild substitution (on the whole
-    output: the per-object opt-out annotation is not honoured)."""
-    text = substitute(stdout, variables) if variables else stdout
+def parse(
+    stdout: str, variables: Variables | Mapping[str, str] | None = None, common: CommonMetadata | None = None
+) -> list[Obj]:
+    """kustomize's output as the objects Flux applies: each object after its post-build
+    substitution (unless it opts out with kustomize.toolkit.fluxcd.io/substitute: disabled), then
+    spec.commonMetadata. Raises SubstitutionError where Flux's substitution fails the build."""
+    if variables is not None and not isinstance(variables, Variables):
+        variables = Variables(dict(variables), complete=False)
+    docs: list[Obj] = []
     try:
-        docs = [d for d in load_all(text) if isinstance(d, dict)]
+        if variables is None or not variables.enabled:
+            docs = [d for d in load_all(stdout) if isinstance(d, dict)]
+        else:
+            for chunk in _DOCUMENT.split(stdout):  # Flux substitutes object by object
+                found = [d for d in load_all(chunk) if isinstance(d, dict)]
+                if not any(_substitution_disabled(d) for d in found):
+                    text = substitute(chunk, variables)
+                    if text != chunk:
+                        found = [d for d in load_all(text) if isinstance(d, dict)]
+                docs += found
     except LoadError:
         return []
+    for doc in docs:
+        if common is not None:
+            common.apply(doc)
     return _unhash(docs)
+
+
+def _substitution_disabled(doc: Obj) -> bool:
+    meta = doc.get("metadata") or {}
+    return any(
+        isinstance(meta.get(key), dict) and meta[key].get(SUBSTITUTE_KEY) == "disabled"
+        for key in ("labels", "annotations")
+    )
 
 
 def _unhash(docs: list[Obj]) -> list[Obj]:
