@@ -821,7 +821,12 @@ def _job_difference(old: o.Obj, new: o.Obj) -> str:
         lost = sorted(k for k in (old_meta.get(key) or {}) if k not in (new_meta.get(key) or {}))
         if lost:
             return f"would lose its {key[:-1]} {lost[0]}"
-    diff = o.value_diff(old, new)
+    # A label or annotation it only gains is allowed: name what is not.
+    diff = [
+        (path, was, now)
+        for path, was, now in o.value_diff(old, new)
+        if not (was is o.MISSING and path.startswith(("metadata.labels.", "metadata.annotations.")))
+    ]
     if diff:
         path, was, now = diff[0]
         return f"would change where it lands: {path}: {o.show(was, now)} -> {o.show(now, was)}"

@@ -1,0 +1,314 @@
+"""One Flux model (issue 20, item 1): the planner (codemods/repo/) and the build gate (codemods/verify/)
+read kustomizations and Flux Kustomizations through codemods/flux/, and so give the same answers.
+
+Each of the disagreements the issue lists has a test here that fails on the code before the model:
+`bases` and `replacements` unread by the planner, `validators` unread by the gate, two `${VAR}`
+grammars, the gate's Flux Kustomization without patches, images, namePrefix/nameSuffix and
+commonMetadata, KUSTOMIZATION_NAMES three times. Real repositories, real kubectl kustomize.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from codemods.repo.graph import RepoGraph
+from codemods.repo.index import scan
+from codemods.verify import objects
+from codemods.verify.tree import Tree
+from tests.helpers import ROOT, SNAPSHOTS, run_codemods
+from tests.test_snapshots import CASES
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
+def graph_of(root: Path) -> RepoGraph:
+    return RepoGraph.of(scan(root))
+
+
+def flux_ks(name: str, path: str, extra: str = "") -> str:
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        f"metadata:\n  name: {name}\n  namespace: flux-system\n"
+        f"spec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n" + extra
+    )
+
+
+JOB = (
+    "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n"
+    "      restartPolicy: OnFailure\n      containers:\n        - name: m\n          image: busybox:1.36\n"
+)
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n"
+
+
+# -- one table of kustomization fields ---------------------------------------------------------
+def test_the_planner_follows_bases_like_resources(tmp_path: Path) -> None:
+    """`bases` (the old spelling of resources) builds what it names: the Job is applied by apps."""
+    root = write(
+        tmp_path,
+        {
+            "clusters/apps.yaml": flux_ks("apps", "./apps"),
+            "apps/kustomization.yaml": "bases:\n  - ./jobs\n",
+            "apps/jobs/kustomization.yaml": "resources:\n  - job.yaml\n",
+            "apps/jobs/job.yaml": JOB,
+        },
+    )
+    appliers = graph_of(root).appliers("apps/jobs/job.yaml")
+    assert [a.flux.name for a in appliers] == ["apps"]
+    assert [link.directory for link in appliers[0].chain] == ["apps", "apps/jobs"]
+
+
+def test_the_planner_sees_replacements_files(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "apps/kustomization.yaml": "resources:\n  - cm.yaml\nreplacements:\n  - path: replacement.yaml\n",
+            "apps/cm.yaml": CONFIG_MAP,
+            "apps/replacement.yaml": "source:\n  kind: ConfigMap\n  fieldPath: data.a\ntargets: []\n",
+        },
+    )
+    (found,) = graph_of(root).referrers("apps/replacement.yaml", fields=None)
+    assert (found[0].path, found[1].field) == ("apps/kustomization.yaml", "replacements")
+
+
+def test_the_gate_reads_validators_openapi_and_values_files(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "apps/kustomization.yaml": (
+                "resources:\n  - cm.yaml\nvalidators:\n  - validator.yaml\nopenapi:\n  path: schema.json\n"
+                "helmCharts:\n  - name: x\n    valuesFile: v.yaml\n    additionalValuesFiles:\n      - more.yaml\n"
+            ),
+        },
+    )
+    assert set(Tree(root).references("apps/kustomization.yaml")) >= {
+        "apps/validator.yaml",
+        "apps/schema.json",
+        "apps/more.yaml",
+    }
+
+
+EVERY_FIELD = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [r.yaml, ../shared, https://github.com/example/remote//base]
+bases: [b]
+components: [../components/c]
+crds: [crd.yaml]
+configurations: [config.yaml]
+generators: [gen.yaml]
+transformers:
+  - tr.yaml
+  - |
+    apiVersion: builtin
+    kind: LabelTransformer
+validators: [val.yaml]
+patchesStrategicMerge:
+  - psm.yaml
+patches:
+  - path: p.yaml
+  - patch: |-
+      - op: remove
+        path: /x
+patchesJson6902:
+  - path: j.yaml
+    target: {kind: Job, name: x}
+replacements:
+  - path: rep.yaml
+helmCharts:
+  - name: chart
+    valuesFile: values.yaml
+    additionalValuesFiles: [extra-values.yaml]
+openapi:
+  path: openapi.json
+configMapGenerator:
+  - name: cm
+    files: [key=cm-file.txt, plain.txt]
+    envs: [cm.env]
+secretGenerator:
+  - name: s
+    env: s.env
+"""
+EVERY_PATH = {
+    f"apps/{p}"
+    for p in (
+        "r.yaml b crd.yaml config.yaml gen.yaml tr.yaml val.yaml psm.yaml p.yaml j.yaml rep.yaml values.yaml "
+        "extra-values.yaml openapi.json cm-file.txt plain.txt cm.env s.env"
+    ).split()
+} | {"shared", "components/c"}
+
+
+@pytest.mark.parametrize("kind", ["Kustomization", "Component"])
+def test_planner_and_gate_read_every_path_field_alike(kind: str, tmp_path: Path) -> None:
+    text = EVERY_FIELD
+    if kind == "Component":
+        text = text.replace("v1beta1\nkind: Kustomization", "v1alpha1\nkind: Component")
+    root = write(tmp_path, {"apps/kustomization.yaml": text})
+    parsed = graph_of(root).kustomize_file("apps")
+    assert parsed is not None and parsed.kind == kind
+    planner = {r.target for r in parsed.refs if not r.remote}
+    gate = set(Tree(root).references("apps/kustomization.yaml"))
+    assert planner == gate == EVERY_PATH
+
+
+# -- one ${VAR} grammar ------------------------------------------------------------------------
+# (expression, variables of the parent, what Flux makes of it); fluxcd/pkg/envsubst's behaviour.
+GRAMMAR = [
+    ("${CLUSTER}", {"CLUSTER": "staging"}, "staging"),
+    ("${CLUSTER:=staging}", {"OTHER": "x"}, "staging"),
+    ("${CLUSTER=staging}", {"OTHER": "x"}, "staging"),
+    ("${CLUSTER:-staging}", {"OTHER": "x"}, "staging"),
+    ("${CLUSTER=fallback}", {"CLUSTER": "staging"}, "staging"),
+    ("$${CLUSTER}", {"CLUSTER": "staging"}, "${CLUSTER}"),
+    ("${CLUSTER,,}", {"CLUSTER": "Staging"}, "staging"),
+    ("${CLUSTER#eu-}", {"CLUSTER": "eu-staging"}, "staging"),
+    ("${CLUSTER/prod/staging}", {"CLUSTER": "prod"}, "staging"),
+]
+
+
+@pytest.mark.parametrize(("expression", "variables", "flux"), GRAMMAR)
+def test_planner_and_gate_substitute_with_flux_grammar(
+    expression: str, variables: dict[str, str], flux: str, tmp_path: Path
+) -> None:
+    substitute = "".join(f"      {k}: {json.dumps(v)}\n" for k, v in variables.items())
+    root = write(
+        tmp_path,
+        {
+            "clusters/apps.yaml": flux_ks("apps", "./apps", f"  postBuild:\n    substitute:\n{substitute}"),
+            "apps/kustomization.yaml": "resources:\n  - ks.yaml\n",
+            "apps/ks.yaml": flux_ks("app", f"'./apps/{expression}'"),
+        },
+    )
+    # The planner: spec.path as the parent's substitution leaves it.
+    (app,) = graph_of(root).declared_in("apps/ks.yaml")
+    assert app.path == f"apps/{flux}"
+    # The gate: a built object's value, substituted with the same variables.
+    built = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  v: '{expression}'\n"
+    (config,) = objects.parse(built, variables)
+    assert config["data"]["v"] == flux
+
+
+def test_an_inline_variable_is_known_when_substitute_from_lives_in_the_cluster(tmp_path: Path) -> None:
+    """The planner moves the Job into the ${CLUSTER_NAME} path, and the gate builds that same Flux
+    Kustomization to prove it (before the model it reported the Job as applied by nothing)."""
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s09-path-substitute-inline-with-cluster-configmap" / "before", work)
+    result = run_codemods("run", "--dry-run", "--json", str(work))
+    assert result.returncode == 0, result.stderr
+    semantic = json.loads(result.stdout)["semantic"]
+    assert semantic["status"] == "verified" and semantic["reason"] is None, semantic
+    (move,) = semantic["moves"]
+    assert [t["name"] for t in move["from"]] == ["apps"]
+    assert [(t["name"], t["path"]) for t in move["to"]] == [("openhands", "apps/ai/openhands/staging")]
+
+
+# -- the Flux Kustomization fields that change the build, honoured by the gate -------------------
+OWNER = "kubernetes/apps/ai/litellm/ks.yaml"
+DB_JOB = "kubernetes/apps/ai/litellm/db/migration-job.yaml"
+# What the release's own Flux Kustomization (litellm) adds, and what the gate must then say of the
+# moved Job: Flux builds it differently there, so moving it changes the Job.
+OWNER_FIELDS = {
+    "namePrefix": (
+        "  namePrefix: team-a-\n",
+        "Job litellm-migrations would be renamed from litellm-migrations to team-a-litellm-migrations",
+    ),
+    "images": (
+        "  images:\n    - name: ghcr.io/berriai/litellm-database\n      newTag: main-v1.80.0-stable\n",
+        "'image': 'ghcr.io/berriai/litellm-database:main-v1.80.0-stable'",
+    ),
+    "patches": (
+        "  patches:\n    - patch: |-\n        - op: replace\n          path: /spec/backoffLimit\n          value: 1\n"
+        "      target:\n        kind: Job\n",
+        "spec.backoffLimit: 4 -> 1",
+    ),
+    # (s07's litellm already sets commonMetadata: this label joins its own.)
+    "commonMetadata": (
+        "      app.kubernetes.io/component: server\n",
+        "metadata.labels.app.kubernetes.io/component: migrations -> server",
+    ),
+}
+
+
+@pytest.mark.parametrize("field", sorted(OWNER_FIELDS))
+def test_the_gate_builds_the_owner_with_its_flux_fields(field: str, tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s07-helmrepo-standalone-job" / "before", work)
+    addition, message = OWNER_FIELDS[field]
+    owner = (work / OWNER).read_text()
+    anchor = "      app.kubernetes.io/name: *app\n" if field == "commonMetadata" else "  dependsOn:\n"
+    assert owner.count(anchor) == 1
+    (work / OWNER).write_text(
+        owner.replace(anchor, anchor + addition if field == "commonMetadata" else addition + anchor)
+    )
+    job = (work / DB_JOB).read_text()
+    (work / DB_JOB).write_text(
+        job.replace(
+            "  name: litellm-migrations\n",
+            "  name: litellm-migrations\n  labels:\n    app.kubernetes.io/component: migrations\n",
+        )
+    )
+    before = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    result = run_codemods("run", str(work))
+    assert result.returncode == 2, result.stderr
+    assert "refused by the build gate" in result.stderr and message in result.stderr, result.stderr
+    assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
+
+
+# -- KUSTOMIZATION_NAMES, once ----------------------------------------------------------------------
+def test_kustomization_names_are_defined_once() -> None:
+    from codemods.flux import fields
+    from codemods.repo import index
+    from codemods.verify import gate, tree
+
+    assert (
+        index.KUSTOMIZATION_NAMES is tree.KUSTOMIZATION_NAMES is gate.KUSTOMIZATION_NAMES is fields.KUSTOMIZATION_NAMES
+    )
+    spelled = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted((ROOT / "codemods").rglob("*.py"))
+        for _ in re.finditer(r"[\"']kustomization\.yml[\"']", path.read_text())
+    ]
+    assert spelled == ["codemods/flux/fields.py"]
+
+
+# -- the planner and the gate ask the same model -------------------------------------------------------
+def _in_place_templates(root: Path) -> dict[str, str]:
+    """Logical file -> its in-place template, for templates without a render (as the adapter passes them)."""
+    index = scan(root)
+    return {
+        logical: unit.template.path
+        for logical, unit in index.units.items()
+        if unit.template is not None
+        and unit.rendered is None
+        and index.layout.layout_of(unit.template.path).kind == "in-place"
+    }
+
+
+@pytest.mark.parametrize("side", ["before", "after"])
+@pytest.mark.parametrize("case", CASES)
+def test_planner_and_gate_agree_on_what_each_build_reads(case: str, side: str) -> None:
+    root = SNAPSHOTS / case / side
+    graph = graph_of(root)
+    tree = Tree(root, templates=_in_place_templates(root))
+    compared = 0
+    for ks in graph.flux_kustomizations():
+        if "${" in ks.path or not (ks.path in graph.index.directories() or graph.index.kustomization(ks.path)):
+            continue  # nothing Flux can build: both sides say so in their own way
+        try:
+            gate = frozenset().union(*(tree.closure(d) for d in (ks.path, *ks.components)))
+        except Exception as err:  # an in-place template the gate would render: "templates only"
+            assert type(err).__name__ == "TemplatesOnly", err
+            continue
+        assert graph.build_reads(ks) == gate, f"{ks.file}: {ks.name}"
+        compared += 1
+    assert compared or not graph.flux_kustomizations()
