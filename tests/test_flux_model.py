@@ -19,7 +19,7 @@ import pytest
 from codemods.repo.graph import RepoGraph
 from codemods.repo.index import scan
 from codemods.verify import objects
-from codemods.verify.tree import Tree
+from codemods.verify.tree import TemplatesOnly, Tree
 from tests.helpers import ROOT, SNAPSHOTS, run_codemods
 from tests.test_snapshots import CASES
 
@@ -141,10 +141,11 @@ secretGenerator:
 """
 EVERY_PATH = {
     f"apps/{p}"
-    for p in (
-        "r.yaml b crd.yaml config.yaml gen.yaml tr.yaml val.yaml psm.yaml p.yaml j.yaml rep.yaml values.yaml "
-        "extra-values.yaml openapi.json cm-file.txt plain.txt cm.env s.env"
-    ).split()
+    for p in [
+        *("r.yaml", "b", "crd.yaml", "config.yaml", "gen.yaml", "tr.yaml", "val.yaml", "psm.yaml", "p.yaml"),
+        *("j.yaml", "rep.yaml", "values.yaml", "extra-values.yaml", "openapi.json", "cm-file.txt", "plain.txt"),
+        *("cm.env", "s.env"),
+    ]
 } | {"shared", "components/c"}
 
 
@@ -198,6 +199,74 @@ def test_planner_and_gate_substitute_with_flux_grammar(
     assert config["data"]["v"] == flux
 
 
+# Flux's own expectations (fluxcd/pkg/envsubst eval_test.go), through the model's one grammar.
+FLUX_CASES = [
+    ({"var01": "abcdEFGH28ij"}, "${#var01}", "12"),
+    ({"var01": "abcdEFGH28ij"}, "${var01^}", "AbcdEFGH28ij"),
+    ({"var01": "abcdEFGH28ij"}, "${var01^^}", "ABCDEFGH28IJ"),
+    ({"var01": "ABCDEFGH28IJ"}, "${var01,}", "aBCDEFGH28IJ"),
+    ({"path_name": "/home/bozo/ideas/thoughts.for.today"}, "${path_name:11}", "ideas/thoughts.for.today"),
+    ({"path_name": "/home/bozo/ideas/thoughts.for.today"}, "${path_name:11:5}", "ideas"),
+    ({"default_var": "foo1"}, "foo: ${var=prefix${default_var}-suffix}", "foo: prefixfoo1-suffix"),
+    ({"stringZ": "abcABC123ABCabc"}, "${stringZ/%abc/XYZ}", "abcABC123ABCXYZ"),
+    ({"stringZ": "somevalue"}, "${stringZ/#/prefix-}", "prefix-somevalue"),
+    ({"stringZ": "abcABC123ABCabc"}, "${stringZ//abc/xyz}", "xyzABC123ABCxyz"),
+    ({"filename": "path/to/file"}, "${filename#*/}", "to/file"),
+    ({"filename": "path/to/file"}, "${filename##*/}", "file"),
+    ({"filename": "bash.string.txt"}, "${filename%.*}", "bash.string"),
+    ({"filename": "bash.string.txt"}, "${filename%%.*}", "bash"),
+    ({"var01": "abcdEFGH28ij"}, "${var=${var01^^}}", "ABCDEFGH28IJ"),
+    (
+        {"var01": "abcdEFGH28ij"},
+        "some text ${var01}$${var$${var01}$var01${var01}",
+        "some text abcdEFGH28ij${var${var01}$var01abcdEFGH28ij",
+    ),
+    ({"default_var": "foo"}, "something $${var=${default_var}}", "something ${var=foo}"),
+    ({"stringZ": "foo/bar/baz"}, r"${stringZ//\//-}", "foo-bar-baz"),
+    ({"stringZ": "foo.bar"}, "${stringZ/./}", "foobar"),
+    ({"x": "1"}, "${missing}-${missing:-fallback}", "-fallback"),
+]
+
+
+@pytest.mark.parametrize(("variables", "text", "flux"), FLUX_CASES)
+def test_the_grammar_is_fluxs(variables: dict[str, str], text: str, flux: str) -> None:
+    from codemods.flux.envsubst import Variables, substitute
+
+    assert substitute(text, Variables(variables, complete=True)) == flux
+
+
+@pytest.mark.parametrize("text", ["${}", "${VAR-default}", "${VAR", "${VAR/x}", "${VAR#}"])
+def test_what_flux_cannot_parse_fails_the_build(text: str) -> None:
+    from codemods.flux.envsubst import SubstitutionError, Variables, substitute
+
+    with pytest.raises(SubstitutionError):
+        substitute(text, Variables({"VAR": "x"}))
+    with pytest.raises(SubstitutionError, match="var name is invalid"):
+        substitute("plain", Variables({"cluster-name": "x"}))
+
+
+def test_unknown_unset_and_inline_variables() -> None:
+    from codemods.flux.envsubst import Variables, substitute
+
+    text = "${INLINE}/${FROM_CLUSTER}/${FROM_CLUSTER:=dflt}"
+    # substituteFrom names an object outside the repository: only what is inline is known.
+    assert substitute(text, Variables({"INLINE": "a"}, complete=False)) == "a/${FROM_CLUSTER}/dflt"
+    # every source known: an unset variable is empty, as Flux makes it.
+    assert substitute(text, Variables({"INLINE": "a"}, complete=True)) == "a//dflt"
+    # no variable at all: Flux does not substitute.
+    assert substitute(text, Variables({}, complete=True)) == text
+
+
+def test_the_gate_substitutes_object_by_object_and_honours_the_opt_out() -> None:
+    built = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  v: '${X}'\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  annotations:\n"
+        "    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  v: '${X}'\n"
+    )
+    first, second = objects.parse(built, {"X": "1"})
+    assert (first["data"]["v"], second["data"]["v"]) == ("1", "${X}")
+
+
 def test_an_inline_variable_is_known_when_substitute_from_lives_in_the_cluster(tmp_path: Path) -> None:
     """The planner moves the Job into the ${CLUSTER_NAME} path, and the gate builds that same Flux
     Kustomization to prove it (before the model it reported the Job as applied by nothing)."""
@@ -227,8 +296,10 @@ OWNER_FIELDS = {
         "'image': 'ghcr.io/berriai/litellm-database:main-v1.80.0-stable'",
     ),
     "patches": (
-        "  patches:\n    - patch: |-\n        - op: replace\n          path: /spec/backoffLimit\n          value: 1\n"
-        "      target:\n        kind: Job\n",
+        (
+            "  patches:\n    - patch: |-\n        - op: replace\n          path: /spec/backoffLimit\n"
+            "          value: 1\n      target:\n        kind: Job\n"
+        ),
         "spec.backoffLimit: 4 -> 1",
     ),
     # (s07's litellm already sets commonMetadata: this label joins its own.)
@@ -306,8 +377,7 @@ def test_planner_and_gate_agree_on_what_each_build_reads(case: str, side: str) -
             continue  # nothing Flux can build: both sides say so in their own way
         try:
             gate = frozenset().union(*(tree.closure(d) for d in (ks.path, *ks.components)))
-        except Exception as err:  # an in-place template the gate would render: "templates only"
-            assert type(err).__name__ == "TemplatesOnly", err
+        except TemplatesOnly:  # an in-place template the gate would render: "templates only"
             continue
         assert graph.build_reads(ks) == gate, f"{ks.file}: {ks.name}"
         compared += 1

@@ -29,6 +29,7 @@ from functools import cached_property, lru_cache
 
 # kustomize-controller refuses any other variable name (varsubRegex).
 VARIABLE_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*\Z")
+_FLUX_NAME_RULE = "^[_[:alpha:]][_[:alpha:][:digit:]]*$"  # as Flux's error message spells it
 _DEFAULT_OPS = frozenset({"=", ":=", ":-", ":?", ":+", "-", "+"})
 _GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 
@@ -71,7 +72,7 @@ def substitute(text: str, variables: Variables | Mapping[str, str]) -> str:
     if not variables.enabled:
         return text
     if variables.invalid_name is not None:  # Flux checks the names first, whatever the text
-        raise SubstitutionError(f"'{variables.invalid_name}' var name is invalid, must match '{VARIABLE_NAME.pattern}'")
+        raise SubstitutionError(f"'{variables.invalid_name}' var name is invalid, must match '{_FLUX_NAME_RULE}'")
     if "${" not in text and "$$" not in text:
         return text
     out: list[str] = []

@@ -705,7 +705,10 @@ class _IndexView:
 
     def exists(self, path: str) -> bool:
         # Files the index does not list (a JSON patch, an env file) are read where they are.
-        return path in self.index.units or (not path.startswith("..") and (self.index.root / path).is_file())
+        if path in self.index.units:
+            return True
+        full = self.index.root / path  # a link is never followed, by the gate either
+        return not path.startswith("..") and full.is_file() and not full.is_symlink()
 
     def is_manifest(self, path: str) -> bool:
         unit = self.index.units.get(path)
