@@ -335,6 +335,33 @@ def test_the_gate_builds_the_owner_with_its_flux_fields(field: str, tmp_path: Pa
     assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
 
 
+def test_fluxs_merge_into_the_kustomization_it_builds() -> None:
+    """fluxcd/pkg/kustomize's generator: set, replace by name, or append; the rest as written."""
+    from codemods.flux.spec import BuildEdits, flux_kustomization, read_kustomization
+
+    own = read_kustomization(
+        "namePrefix: own-\nnamespace: own\ncomponents: [../c1]\npatches: [{path: p.yaml}]\n"
+        "images: [{name: app, newTag: '1'}, {name: side, newTag: '2'}]\n"
+        "commonAnnotations: {released: 2024-01-01, enabled: yes}\nreplicas: [{name: app, count: 010}]\n",
+        "kustomization.yaml",
+    )
+    edits = BuildEdits(
+        target_namespace="ai",
+        name_prefix="team-a-",
+        patches=({"patch": "x", "target": {"kind": "Job"}},),
+        images=({"name": "app", "newTag": "3"},),
+        components=("c2",),
+    )
+    merged = flux_kustomization(own, [], edits, ["../c2"])
+    assert merged["namePrefix"] == "team-a-" and merged["namespace"] == "ai" and "nameSuffix" not in merged
+    assert merged["components"] == ["../c1", "../c2"]
+    assert merged["patches"] == [{"path": "p.yaml"}, {"patch": "x", "target": {"kind": "Job"}}]
+    assert merged["images"] == [{"name": "app", "newTag": "3"}, {"name": "side", "newTag": "2"}]
+    # YAML 1.2, as kustomize reads it: a date and `yes` stay strings, 010 is ten.
+    assert merged["commonAnnotations"] == {"released": "2024-01-01", "enabled": "yes"}
+    assert merged["replicas"] == [{"name": "app", "count": 10}]
+
+
 # -- KUSTOMIZATION_NAMES, once ----------------------------------------------------------------------
 def test_kustomization_names_are_defined_once() -> None:
     from codemods.flux import fields

@@ -15,6 +15,7 @@ post-build substitution, unless the object opts out (kustomize.toolkit.fluxcd.io
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -123,6 +124,63 @@ def flux_kustomization(
                 images[at] = dict(image)
         merged["images"] = images
     return merged
+
+
+def read_kustomization(text: str, path: str) -> dict[str, Any]:
+    """A kustomization file's first document as data, scalars as YAML 1.2's core schema types
+    them (kustomize's reading: `yes` and `2024-01-01` stay strings, `010` is ten), so that the
+    merged file says what the original said. Raises InputError when it is not YAML."""
+    docs = compose(text, path, None)
+    data = _typed(docs[0]) if docs else None
+    return data if isinstance(data, dict) else {}
+
+
+_NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
+_BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+_INT = re.compile(r"[-+]?[0-9]+\Z|0o[0-7]+\Z|0x[0-9a-fA-F]+\Z")
+_FLOAT = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z|[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z"
+)
+
+
+def _typed(node: Node | None) -> Any:
+    if isinstance(node, MappingNode):
+        out: dict[str, Any] = {}
+        for key, value in node.value:
+            if isinstance(key, ScalarNode) and str(key.tag or "").endswith(":merge"):
+                for merged in value.value if isinstance(value, SequenceNode) else [value]:
+                    source = _typed(merged)
+                    out.update({k: v for k, v in (source.items() if isinstance(source, dict) else ()) if k not in out})
+            elif isinstance(key, ScalarNode):
+                out[key.value] = _typed(value)
+        return out
+    if isinstance(node, SequenceNode):
+        return [_typed(item) for item in node.value]
+    if not isinstance(node, ScalarNode):
+        return None
+    return _scalar(node)
+
+
+def _scalar(node: ScalarNode) -> Any:
+    text = node.value
+    if node.style or str(node.tag or "").endswith(":str"):  # quoted, a block scalar, or tagged a string
+        return text
+    if _NULL.match(text):
+        return None
+    if _BOOL.match(text):
+        return text.lower() == "true"
+    if _INT.match(text):
+        return int(text, 0) if text.startswith(("0o", "0x")) else int(text, 10)
+    if _FLOAT.match(text):
+        return float(
+            text.replace(".inf", "inf")
+            .replace(".Inf", "inf")
+            .replace(".INF", "inf")
+            .replace(".nan", "nan")
+            .replace(".NaN", "nan")
+            .replace(".NAN", "nan")
+        )
+    return text
 
 
 def dump(kustomization: Mapping[str, Any]) -> str:

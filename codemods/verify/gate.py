@@ -25,10 +25,11 @@ from typing import Any, Literal
 
 import jinja2
 
+from codemods.errors import InputError
 from codemods.flux import envsubst
 from codemods.flux.envsubst import SubstitutionError
 from codemods.flux.fields import KUSTOMIZATION_NAMES
-from codemods.flux.spec import dump, flux_kustomization, present_components
+from codemods.flux.spec import dump, flux_kustomization, present_components, read_kustomization
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
@@ -45,7 +46,6 @@ from codemods.verify.model import (
     VerifyInput,
 )
 from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise
-from codemods.verify.yamlload import LoadError, load
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -223,14 +223,14 @@ def _prepare(tree: Tree, target: FluxTarget, base: Path, where: Path, files: lis
     components = present_components(edits, lambda c: tree.is_dir(c) or tree.kustomization(c) is not None)
     if kustomization is not None and edits:
         try:
-            own = load(tree.read(kustomization) or b"")
-        except LoadError as err:
+            own = read_kustomization((tree.read(kustomization) or b"").decode("utf-8-sig"), kustomization)
+        except (InputError, UnicodeDecodeError) as err:
             return where, f"{kustomization}: {err}"
         materialise(tree, files, where)
         written = where / kustomization
         written.unlink(missing_ok=True)  # a hard link: the shared copy keeps its bytes
         relative = [_relative(where / c, where / target.path) for c in components]
-        merged = flux_kustomization(own if isinstance(own, dict) else {}, [], edits, relative)
+        merged = flux_kustomization(own, [], edits, relative)
         written.write_text(dump(merged), encoding="utf-8", errors="surrogateescape")
         return where / target.path, None
     if kustomization is not None:
