@@ -393,6 +393,23 @@ def _run(
     item.seconds = time.perf_counter() - start
 
 
+def build_alone(tree: Tree, target: FluxTarget, command: tuple[str, ...]) -> tuple[BuildOutput, list[o.Obj] | None]:
+    """One Flux Kustomization built the way the gate builds it, on its own (no cache): what Flux
+    would apply, as objects, or why the build fails."""
+    reads: set[str] = set()
+    for directory in (target.path, *target.components):
+        if tree.is_dir(directory) or tree.kustomization(directory):
+            reads |= tree.closure(directory)
+    files = build_files(tree, reads)
+    item = _Build(target, "after")
+    with tempfile.TemporaryDirectory(prefix="codemods-build-") as scratch:
+        base = Path(scratch) / "base"
+        materialise(tree, files, base)
+        _run(command, tree, item, base, Path(scratch) / "build", None, "", files)
+    assert item.output is not None
+    return item.output, item.objects
+
+
 # -- the gate -------------------------------------------------------------------------------------
 def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     if not data.writes:
