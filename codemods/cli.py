@@ -183,7 +183,7 @@ def run_command(
     try:
         from codemods.verify.run import make_gate  # build gate (issue 12)
 
-        gate = make_gate(verify, kustomize, jinja_vars, mods)
+        gate = make_gate(verify, kustomize, jinja_vars)
         if branch is not None:
             from codemods.vcs.branch import deliver  # git is only loaded when asked for
 

@@ -234,7 +234,7 @@ def batch_command(
     try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
         # Builds are cached in the workdir: a rerun on an unchanged base reuses them.
         cache = (workdir or _default_workdir()) / ".codemods-builds.sqlite"
-        gate = make_gate(verify, kustomize, jinja_vars, mods, cache)
+        gate = make_gate(verify, kustomize, jinja_vars, cache)
     except InputError as err:
         raise click.UsageError(str(err)) from None
     secrets = tuple(t for t in tokens.values() if t)

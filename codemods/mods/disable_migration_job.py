@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from codemods.charts import POLICIES, Fix, Policy
 from codemods.errors import InputError
+from codemods.intents import EffectiveValue
 from codemods.mods.base import Context
 from codemods.recipes import params
 from codemods.recipes.params import param
@@ -638,8 +639,8 @@ class DisableMigrationJob:
             except ValueError as err:
                 raise InputError(copy.path, None, f"conflicting edits: {err}") from None
             for each in fixes:
-                ctx.plan.value_fixes.append(
-                    (release.name, release.namespace, ".".join(each.path), each.value, copy.path)
+                ctx.plan.expect(
+                    EffectiveValue(release.name, ".".join(each.path), each.value, release.namespace, copy.path)
                 )
             where = "" if source.kind == "spec.values" else f" (in {source.label})"
             ctx.plan.edit(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 
+from codemods.intents import FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
 from codemods.repo.index import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
@@ -86,7 +87,8 @@ class RelocateMigrationJob:
                 ctx.plan.move(NAME, src, dst, f"moved into {target}/: {why}")
             else:
                 ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
-        ctx.plan.relocated[job.unit.logical] = dest_logical
+        owner = FluxRef(ks.file, placement.identity)
+        ctx.plan.expect(JobPlacement(job.name, job.unit.logical, dest_logical, owner))
         namespace = placement.needs_namespace
         if namespace is None:
             return

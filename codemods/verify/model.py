@@ -61,6 +61,7 @@ class MovedJob:
     # Set for a Job listed in place: a Job no Flux Kustomization applied before may be added
     # only in the namespace of this release, as its Flux Kustomization builds it.
     release: str | None = None
+    intent: str = ""  # the JobPlacement it checks, as refusals name it
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Problem:
     file: str
     line: int | None
     message: str
+    intent: str = ""  # the intent found violated (codemods.intents), as text
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -111,7 +111,8 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
             for m in semantic.moves
         ],
         "problems": [
-            {"kustomization": p.target, "file": p.file, "line": p.line, "message": p.message} for p in semantic.problems
+            {"kustomization": p.target, "file": p.file, "line": p.line, "message": p.message, "intent": p.intent}
+            for p in semantic.problems
         ],
     }
 

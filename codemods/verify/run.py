@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,6 @@ class Refused(InputError):
 @dataclass(frozen=True)
 class Gate:
     options: Options
-    mods: tuple[object, ...] = ()
 
     def __call__(self, plan: Plan) -> Semantic:
         """Judge a plan before anything is written; raises Refused."""
@@ -51,7 +50,7 @@ class Gate:
         from codemods.verify.adapter import build_input
         from codemods.verify.gate import verify
 
-        semantic = verify(plan.root, build_input(plan, self.mods), self.options)
+        semantic = verify(plan.root, build_input(plan), self.options)
         if semantic.refused:
             raise Refused(semantic, tuple(plan.warnings))
         return semantic
@@ -61,7 +60,6 @@ def make_gate(
     mode: bool | None,
     kustomize: str | None,
     jinja_vars: Path | None,
-    mods: Iterable[object],
     cache: Path | None = None,
 ) -> Gate | None:
     """mode None: verify when a kustomize is found; True: a missing one is an error; False: skip."""
@@ -76,7 +74,7 @@ def make_gate(
             "or give --kustomize PATH)",
         )
     variables = load_jinja_vars(jinja_vars) if jinja_vars is not None else None
-    return Gate(Options(command, variables, cache=cache), tuple(mods))
+    return Gate(Options(command, variables, cache=cache))
 
 
 def load_jinja_vars(path: Path) -> Mapping[str, object]:
