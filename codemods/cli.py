@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -15,15 +16,17 @@ import click
 from click.shell_completion import CompletionItem
 
 from codemods import __version__, subproc
+from codemods.diagnostics import Diagnostic
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
-from codemods.mods import every, is_opt_in
+from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
 
 if TYPE_CHECKING:
+    from codemods.vcs.dirty import Uncommitted
     from codemods.verify.model import Semantic
 
 
@@ -137,6 +140,12 @@ def cli() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --branch: a Jinja2 template for the commit message.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Edit, move or delete files that have uncommitted changes (or are untracked) too; "
+    "without it, such a run refuses (exit 2) and names them.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary on stderr.")
 @verify_options
 def run_command(
@@ -152,6 +161,7 @@ def run_command(
     base: str | None,
     summary_file: Path | None,
     message_template: Path | None,
+    allow_dirty: bool,
     quiet: bool,
     verify: bool | None,
     kustomize: str | None,
@@ -162,8 +172,13 @@ def run_command(
     Every change is planned first and written only when the whole plan succeeded, each file
     atomically. Run it twice: the second run changes nothing.
 
+    A file the change would edit, move or delete must have no uncommitted changes (in the work
+    tree or the index, or untracked); else nothing is written (exit 2) unless --allow-dirty.
+    Outside a git repository there is nothing to compare with, and no such check.
+
     With --branch, the change is planned on the committed tree of --base and committed on
-    branch NAME (created, rebuilt, or left alone when already up to date).
+    branch NAME (created, rebuilt, or left alone when already up to date); a warning names the
+    uncommitted files that this plan therefore did not see.
     """
     try:
         chosen_recipe = load_recipe(recipe)
@@ -180,6 +195,7 @@ def run_command(
     write = not (dry_run or check)
     branch_info: dict[str, object] | None = None
     semantic = None  # build gate (issue 12): the preview, or None with --no-verify
+    left_out: LeftOut | None = None  # with --branch: uncommitted files the plan did not see
     try:
         from codemods.verify.run import make_gate  # build gate (issue 12)
 
@@ -192,15 +208,11 @@ def run_command(
             plan, applied = result.plan, write and result.status in ("changed", "updated")
             findings = result.findings
             branch_info = result.info()
+            left_out = _left_out(path, plan)
             if summary_file is not None and result.summary is not None:
                 summary_file.write_text(result.summary, encoding="utf-8")
         else:
-            plan = plan_repository(path, mods)
-            semantic = gate(plan) if gate is not None else None  # raises Refused before any write
-            applied = write and not plan.is_empty
-            if applied:
-                plan.apply()
-            findings = touched_findings(plan, written=applied)
+            plan, semantic, applied, findings = _in_place(path, mods, gate, write, allow_dirty)
     except InputError as err:
         return _fail(path, err, as_json)
     except OSError as err:
@@ -210,10 +222,54 @@ def run_command(
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
         return _fail(path, InputError(str(path), None, message), as_json)
-    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic)
+    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic, left_out)
     if check and (not plan.is_empty or plan.unresolved):
         return ExitCode.CHANGES_NEEDED
     return ExitCode.OK
+
+
+def _in_place(
+    path: Path, mods: Sequence[Codemod], gate: Callable[[Plan], Semantic] | None, write: bool, allow_dirty: bool
+) -> tuple[Plan, Semantic | None, bool, list[Diagnostic]]:
+    """Plan PATH, refuse to overwrite uncommitted work, judge with the gate, write. Returns the
+    plan, the gate's verdict, whether files were written, and the doctor's findings."""
+    plan = plan_repository(path, mods)
+    if write and not allow_dirty and not plan.is_empty:
+        from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
+
+        refuse_dirty(path, plan.changed_files())
+    semantic = gate(plan) if gate is not None else None  # raises Refused before any write
+    applied = write and not plan.is_empty
+    if applied:
+        plan.apply()
+    return plan, semantic, applied, touched_findings(plan, written=applied)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """With --branch: the uncommitted files a plan on the committed tree did not see, or why
+    git could not say."""
+
+    files: list[Uncommitted]
+    problem: str | None = None
+
+    def lines(self, base: str) -> list[str]:
+        if self.problem is not None:
+            return [f"warning: {self.problem}: the plan may have left some out"]
+        if not self.files:
+            return []
+        listed = ", ".join(str(f) for f in self.files)
+        head = f"warning: planned on the committed tree of {base[:12]}, without the uncommitted changes"
+        return [f"{head} to {listed}; commit them and run again to include them"]
+
+
+def _left_out(path: Path, plan: Plan) -> LeftOut:
+    from codemods.vcs.dirty import GitStatusError, left_out
+
+    try:
+        return LeftOut(left_out(path, plan.changed_files()))
+    except GitStatusError as err:
+        return LeftOut([], err.diagnostic.message)
 
 
 def _output(
@@ -226,12 +282,15 @@ def _output(
     branch_info: dict[str, object] | None,
     findings: list,
     semantic: Semantic | None = None,
+    left_out: LeftOut | None = None,
 ) -> None:
     diff = plan.diff() if dry_run else None
     if as_json:
         data = report(str(path), plan, applied, None, diff, findings, semantic)
         if branch_info is not None:
             data["branch"] = branch_info
+        if left_out is not None and left_out.files:
+            data["uncommitted"] = [f.as_json() for f in left_out.files]
         click.echo(json.dumps(data, indent=2))
     elif diff:
         sys.stdout.write(diff)
@@ -240,6 +299,9 @@ def _output(
     wrote = applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
     for line in summary_lines(plan, applied=wrote, findings=findings, semantic=semantic):
         click.echo(line, err=True)
+    if left_out is not None and branch_info is not None:
+        for line in left_out.lines(str(branch_info["base"])):
+            click.echo(line, err=True)
     if branch_info is not None and not dry_run:
         from codemods.vcs.branch import describe
 
@@ -247,12 +309,16 @@ def _output(
 
 
 def _fail(path: Path, err: InputError, as_json: bool) -> int:
+    from codemods.vcs.dirty import DirtyCheckout
     from codemods.verify import preview
     from codemods.verify.run import Refused
 
     semantic = err.semantic if isinstance(err, Refused) else None  # build gate (issue 12)
     if as_json:
-        click.echo(json.dumps(report(str(path), None, False, err, None, semantic=semantic), indent=2))
+        data = report(str(path), None, False, err, None, semantic=semantic)
+        if isinstance(err, DirtyCheckout):
+            data["uncommitted"] = [f.as_json() for f in err.files]
+        click.echo(json.dumps(data, indent=2))
     if isinstance(err, Refused):
         for warning in err.warnings:
             click.echo(f"warning: {warning}", err=True)

@@ -94,6 +94,45 @@ def test_openhands_0_3_turns_the_subchart_job_off_itself() -> None:
     assert litellm.fix(("litellm-helm",), enabled, False, "openhands", "0.3.1") is not None  # set true on purpose
 
 
+# -- litellm-helm deployed directly: the database its Job migrates decides (issue 20 §4) ----------
+HOOK = ("migrationJob", "hooks", "helm", "enabled")
+OFF = ("migrationJob", "enabled")
+
+
+@pytest.mark.parametrize(
+    ("use_existing", "standalone", "path", "value", "reason"),
+    [
+        # db.useExisting: the Job migrates the external database, whatever deployStandalone says.
+        (True, False, HOOK, True, "with db.useExisting it migrates the external database"),
+        (True, True, HOOK, True, "db.deployStandalone does not change which database the Job migrates"),
+        (True, None, HOOK, True, "db.deployStandalone does not change which database the Job migrates"),
+        # Otherwise the bundled PostgreSQL (chart default), which a pre-install hook runs before.
+        (False, True, OFF, False, "a pre-install hook would run before the bundled database exists"),
+        (None, True, OFF, False, "a pre-install hook would run before the bundled database exists"),
+        (None, None, OFF, False, "a pre-install hook would run before the bundled database exists"),
+        # Neither: the chart's templates give the Job no database of their own.
+        (False, False, OFF, False, "does not tell the Job which database to migrate"),
+        (None, False, OFF, False, "does not tell the Job which database to migrate"),
+    ],
+)
+def test_litellm_direct_fix_follows_the_database_the_job_migrates(
+    use_existing: bool | None, standalone: bool | None, path: tuple[str, ...], value: bool, reason: str
+) -> None:
+    values = {("db", "useExisting"): use_existing, ("db", "deployStandalone"): standalone}
+    fix = POLICIES["litellm"].fix((), values.get, False)
+    assert fix is not None
+    assert (fix.path, fix.value) == (path, value)
+    assert reason in fix.why
+    if use_existing:
+        assert "bundled" not in fix.why, "the Job never uses the bundled database"
+
+
+def test_litellm_direct_with_its_own_migration_job_is_disabled_whatever_the_database() -> None:
+    values = {("db", "useExisting"): True}
+    fix = POLICIES["litellm"].fix((), values.get, True)
+    assert fix is not None and fix.path == OFF and "own migration Job" in fix.why
+
+
 # -- end to end: which version a release installs -------------------------------------------------
 FLUX = (
     "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\n"

@@ -222,3 +222,14 @@ def test_stale_render_follows_git_history(tmp_path: Path) -> None:
     assert {f for f in findings(repo) if f[0] == "stale-render"} == {
         ("stale-render", "kubernetes/apps/openhands/migration-job.yaml", 1, "warning")
     }
+
+
+def test_litellm_direct_with_an_external_database_is_told_to_use_the_hook() -> None:
+    # issue 20 §4: with db.useExisting the Job migrates the external database whatever
+    # db.deployStandalone says, so the fix is the hook, not disabling the Job.
+    for case in ("s07-helmrepo-external-db-standalone-true", "s07-oci-external-db-standalone-unset"):
+        result = run_codemods("doctor", "--format", "json", str(SNAPSHOTS / case / "before"))
+        assert result.returncode == 1, result.stderr
+        [finding] = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+        assert "it sets migrationJob.hooks.helm.enabled: true" in finding["fix"], case
+        assert "bundled" not in finding["fix"], case

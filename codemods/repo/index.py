@@ -183,6 +183,16 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str
                     skipped.append((rel, "not a regular file: not read"))
 
 
+def scanned(path: str) -> bool:
+    """Whether scan() reads the file at this posix path (relative to the scanned root), judged
+    by its name alone as _walk judges it: a YAML-ish name, no hidden or skipped directory on
+    the way. makejinja.toml too, which load_layout reads."""
+    *dirs, name = path.split("/")
+    if any(part.startswith(".") or part in _SKIP_DIRS for part in dirs):
+        return False
+    return name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES or path == "makejinja.toml"
+
+
 @dataclass(frozen=True)
 class Needles:
     """What the active codemods look for, as cheap byte tests."""
