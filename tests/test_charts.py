@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codemods.charts import POLICIES
-from codemods.charts.base import at_or_above, only_below
+from codemods.charts import POLICIES, Fix
+from codemods.charts.base import Lookup, Scalar, at_or_above, only_below
 from tests.helpers import ROOT, run_codemods
 
 FIXED = (0, 3, 0)
@@ -230,3 +230,105 @@ def test_a_broken_release_of_the_parent_chart_stops_the_run_and_the_doctor_says_
     assert check.returncode == 0 and "not checked for the fix" in check.stderr, check.stderr
     doctor = json.loads(run_codemods("doctor", "--format", "json", str(tmp_path)).stdout)
     assert any(s["file"] == "apps/openhands/helmrelease.yaml" for s in doctor["skipped"]), doctor
+
+
+# -- one release, several Flux builds: the fix made in a shared file must suit them all --------------
+TWO_CLUSTERS = {
+    "clusters/production/apps.yaml": (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps-production\n"
+        "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./apps/production\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    ),
+    "clusters/staging/apps.yaml": (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps-staging\n"
+        "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./apps/staging\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    ),
+    "apps/base/kustomization.yaml": "resources:\n  - release.yaml\n",
+    "apps/production/kustomization.yaml": "resources:\n  - ../base\n",
+    "apps/staging/kustomization.yaml": (
+        "resources:\n  - ../base\npatches:\n  - path: patch.yaml\n    target:\n      kind: HelmRelease\n      name: litellm\n"
+    ),
+}
+LITELLM_BASE = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: litellm\n  namespace: ai\n"
+    "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: litellm-helm\n      version: 0.1.600\n"
+    "      sourceRef: {kind: HelmRepository, name: litellm}\n"
+    "  values:\n    db:\n      useExisting: true\n      deployStandalone: false\n"
+)
+# Staging runs the chart's own PostgreSQL: a pre-install hook would run before it exists.
+LITELLM_STAGING_PATCH = (
+    "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: litellm\n"
+    "spec:\n  values:\n    db:\n      deployStandalone: true\n"
+)
+
+
+def test_overlays_that_need_the_hook_and_the_job_off_all_get_the_job_off(tmp_path: Path) -> None:
+    """The base is external (the hook), staging's patch bundles the database (the Job off). Both
+    edits land in the base: the hook would reach staging too. Before, the first build judged
+    decided for both (here staging got the hook); now both get the universal fix."""
+    _write(
+        tmp_path,
+        {**TWO_CLUSTERS, "apps/base/release.yaml": LITELLM_BASE, "apps/staging/patch.yaml": LITELLM_STAGING_PATCH},
+    )
+    result = run_codemods("run", "--no-verify", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    base = (tmp_path / "apps/base/release.yaml").read_text()
+    assert base == LITELLM_BASE.replace("  values:\n", "  values:\n    migrationJob:\n      enabled: false\n")
+    assert "in every Flux build of the release: they need different changes" in result.stderr
+    assert run_codemods("run", "--check", "--no-verify", str(tmp_path)).returncode == 0
+
+
+class _SplitPolicy:
+    """A chart whose builds may need two different fixes, neither safe for the other."""
+
+    name = "split-test"
+    charts = ("split-chart",)
+    subchart_keys: tuple[str, ...] = ()
+    job = None
+    needles = (b"split-chart",)
+    chart_needles: tuple[bytes, ...] = ()
+
+    def fix(
+        self,
+        prefix: tuple[str, ...],
+        lookup: Lookup,
+        has_standalone_job: bool,
+        chart: str | None = None,
+        version: str | None = None,
+    ) -> Fix | None:
+        if lookup(("done",)) is True:
+            return None
+        mode = lookup(("mode",))
+        return Fix(("a" if mode == "a" else "b", "on"), True, "test")
+
+    def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
+        return False
+
+    def implied_subchart(self, chart: str | None, version: str | None) -> tuple[str, ...] | None:
+        return None
+
+
+def test_overlays_that_need_different_fixes_without_a_universal_one_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codemods.mods.disable_migration_job import DisableMigrationJob
+    from codemods.runner import plan_repository
+
+    monkeypatch.setitem(POLICIES, _SplitPolicy.name, _SplitPolicy())
+    release = LITELLM_BASE.replace("litellm-helm", "split-chart").replace("name: litellm\n", "name: split\n")
+    release = release.split("  values:\n")[0] + "  values:\n    mode: a\n"
+    patch = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: split\nspec:\n  values:\n    mode: b\n"
+    files = {**TWO_CLUSTERS, "apps/base/release.yaml": release, "apps/staging/patch.yaml": patch}
+    files["apps/staging/kustomization.yaml"] = files["apps/staging/kustomization.yaml"].replace(
+        "name: litellm", "name: split"
+    )
+    _write(tmp_path, files)
+    plan = plan_repository(tmp_path, [DisableMigrationJob(policy="split-test")])
+    assert plan.is_empty
+    refusal = (
+        "apps/base/release.yaml:11: HelmRelease split: left as it is: its Flux builds need different changes "
+        "(a.on: true; b.on: true), and an edit in a file they share would apply to all of them; set each where only "
+        "its build reads it"
+    )
+    assert [str(w) for w in plan.unresolved] == [refusal]

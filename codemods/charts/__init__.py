@@ -6,9 +6,9 @@ a policy, and codemods/mods/disable_migration_job.py looks it up in POLICIES.
 
 from __future__ import annotations
 
-from codemods.charts.base import Fix, Policy
+from codemods.charts.base import Fix, Policy, Refusal
 from codemods.charts.litellm import LITELLM
 
 POLICIES: dict[str, Policy] = {LITELLM.name: LITELLM}
 
-__all__ = ["POLICIES", "Fix", "Policy"]
+__all__ = ["POLICIES", "Fix", "Policy", "Refusal"]

@@ -6,6 +6,10 @@ Upstream `deploy/charts/litellm-helm` (domain-facts §3): `migrationJob.enabled:
 once Kubernetes deletes it, every Helm upgrade fails with `jobs.batch "...-migrations" not
 found`. With `hooks.helm.enabled: true` the chart renders it as a `pre-install,pre-upgrade`
 hook with `before-hook-creation`, which is not a release resource.
+
+`migrationJob.enabled: false` is safe whatever the database (the proxy migrates its schema at
+start-up), so it is the universal fix: where two Flux builds of one release need the hook and
+the Job off, it is what both get.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ class LiteLLM:
         if prefix:
             return Fix((*job, "enabled"), False, WHY_SUBCHART)
         if has_standalone_job:
-            return Fix((*job, "enabled"), False, WHY_STANDALONE)
+            return Fix((*job, "enabled"), False, WHY_STANDALONE, universal=True)
         use_existing = lookup(("db", "useExisting"))
         standalone = lookup(("db", "deployStandalone"))
         external = (use_existing if use_existing is not None else DEFAULT_USE_EXISTING_DB) is True and (
@@ -82,7 +86,7 @@ class LiteLLM:
         ) is not True
         if external:
             return Fix((*job, "hooks", "helm", "enabled"), True, WHY_HOOK)
-        return Fix((*job, "enabled"), False, WHY_BUNDLED)
+        return Fix((*job, "enabled"), False, WHY_BUNDLED, universal=True)
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
         return bool(prefix) and block_enabled is False
