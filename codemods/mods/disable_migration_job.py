@@ -314,7 +314,8 @@ class Params:
 
     policy: str | None = param(
         params.policy,
-        "chart knowledge that decides the change, or refuses it (codemods/charts/): litellm",
+        "chart knowledge that decides the change, or refuses it (codemods/charts/): litellm, grafana-oncall, "
+        "haproxy-kubernetes-ingress",
     )
     values_path: tuple[str, ...] | None = param(params.values_path, "values key path, dotted or a list")
     set: dict | None = param(params.assignments, "keys to set under values_path: true/false, numbers, strings")
