@@ -22,6 +22,10 @@ before; there the Job is disabled and the proxy migrates at start-up. (The proxy
 templates/deployment.yaml at f77fbef, tests `db.deployStandalone` first: with both flags true
 the proxy itself talks to the bundled database. That is the chart's own inconsistency; the
 fix of the Job does not depend on it.)
+
+`migrationJob.enabled: false` is safe whatever the database (the proxy migrates its schema at
+start-up), so it is the universal fix: where two Flux builds of one release need the hook and
+the Job off, it is what both get.
 """
 
 from __future__ import annotations
@@ -84,7 +88,8 @@ def database_fix(job: tuple[str, ...], lookup: Lookup) -> Fix:
     if _flag(lookup, ("db", "useExisting"), DEFAULT_USE_EXISTING_DB):
         why = WHY_HOOK + (WHY_HOOK_STANDALONE if standalone else "")
         return Fix((*job, "hooks", "helm", "enabled"), True, why)
-    return Fix((*job, "enabled"), False, WHY_BUNDLED if standalone else WHY_NO_DATABASE)
+    # Disabling the Job is safe whatever the database: where builds disagree, all get it.
+    return Fix((*job, "enabled"), False, WHY_BUNDLED if standalone else WHY_NO_DATABASE, universal=True)
 
 
 class LiteLLM:
@@ -115,7 +120,7 @@ class LiteLLM:
         if prefix:
             return Fix((*job, "enabled"), False, WHY_SUBCHART)
         if has_standalone_job:
-            return Fix((*job, "enabled"), False, WHY_STANDALONE)
+            return Fix((*job, "enabled"), False, WHY_STANDALONE, universal=True)
         return database_fix(job, lookup)
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
