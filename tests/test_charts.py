@@ -424,10 +424,11 @@ LITELLM_BASE = (
     "      sourceRef: {kind: HelmRepository, name: litellm}\n"
     "  values:\n    db:\n      useExisting: true\n      deployStandalone: false\n"
 )
-# Staging runs the chart's own PostgreSQL: a pre-install hook would run before it exists.
+# Staging runs the chart's own PostgreSQL (and no external one, so the Job migrates the bundled
+# database): a pre-install hook would run before it exists.
 LITELLM_STAGING_PATCH = (
     "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: litellm\n"
-    "spec:\n  values:\n    db:\n      deployStandalone: true\n"
+    "spec:\n  values:\n    db:\n      useExisting: false\n      deployStandalone: true\n"
 )
 
 
