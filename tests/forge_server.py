@@ -13,7 +13,8 @@ unless rate_limit_first is off. `failures` injects answers: {regex on "METHOD pa
 Faults of a flaky forge (issue 21): `after_commit` does the request, then loses its answer,
 {regex on "METHOD path": (fault, times)} with fault "drop" (the connection is closed without
 an answer) or a status such as "502"; `rate_limit_after` = (regex, seconds) spends the quota at
-the first matching request, after which every API request is refused until the reset, with
+the first matching request, after which every API request is refused until the reset, and
+`rate_limit_at` does the same from the matching request itself (refused too), with
 the forge's headers (GitHub: 403, X-RateLimit-Remaining 0 and X-RateLimit-Reset; GitLab and
 Gitea: 429 with Retry-After and RateLimit-Reset); `rate_limited_until` sets the reset directly.
 The request log records when each request arrived (`at`) and the status answered (`status`,
@@ -70,6 +71,7 @@ class FakeForge:
     url: str = ""
     after_commit: dict[str, tuple[str, int]] = field(default_factory=dict)  # regex -> ("drop" or "502", times)
     rate_limit_after: tuple[str, float] | None = None  # (regex on "METHOD path", seconds until the reset)
+    rate_limit_at: tuple[str, float] | None = None  # the same, the matching request refused too
     rate_limited_until: float = 0.0  # epoch seconds: API requests are refused until then
 
     def calls(self, method: str, pattern: str = "") -> list[Recorded]:
@@ -91,6 +93,11 @@ class FakeForge:
         if self.rate_limit_after is not None and re.search(self.rate_limit_after[0], key):
             self.rate_limited_until = math.ceil(time.time() + self.rate_limit_after[1])
             self.rate_limit_after = None
+
+    def spend_quota_at(self, key: str) -> None:
+        if self.rate_limit_at is not None and re.search(self.rate_limit_at[0], key):
+            self.rate_limited_until = math.ceil(time.time() + self.rate_limit_at[1])
+            self.rate_limit_at = None
 
     def fault_after_commit(self, key: str) -> str | None:
         """How the answer of a request that was done is lost, if it is."""
@@ -449,6 +456,7 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
                 if not forge.authorized(headers):
                     self._reply(401, {"message": "Bad credentials"})
                     return
+                forge.spend_quota_at(key)
                 if (limited := forge.rate_limit_answer()) is not None:
                     self._reply(*limited)
                     return

@@ -220,9 +220,9 @@ def test_a_rejected_token_is_one_error_up_front_and_nothing_is_cloned(
 def test_a_rate_limit_is_waited_out_once_for_every_worker(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
     github = hosting.forge("github")
     urls = [hosting.host(github, f"acme/app{i}") for i in range(3)]
-    github.rate_limited_until = time.time() + 0.5  # the quota is spent when the run starts
-    reset = math.ceil(github.rate_limited_until)
+    github.rate_limit_at = (r"^GET /api/v3/user$", 0.5)  # the quota is spent when the run starts
     run = batch(cli, tmp_path, *urls, "--open-pr", "--jobs", "3", *host_flag(github))
+    reset = math.ceil(github.rate_limited_until)
     assert run.code == 0, run.err
     assert run.statuses == ["changed"] * 3
     clock = time.strftime("%H:%M:%S", time.localtime(reset))

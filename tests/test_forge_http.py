@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -179,7 +180,8 @@ def test_change_id_ignores_where_the_change_applies() -> None:
 
 class Scripted:
     """A server that answers each request with the next scripted status (0: close the
-    connection without an answer, after reading the request) and records what it got."""
+    connection without an answer, after reading the request; a "stall" header: answer that
+    many seconds late) and records what it got."""
 
     def __init__(self) -> None:
         self.script: list[tuple[int, dict[str, str]]] = []
@@ -197,13 +199,18 @@ class Scripted:
                 if status == 0:
                     self.close_connection = True
                     return
+                headers = dict(headers)
+                time.sleep(float(headers.pop("stall", 0)))  # answer late: after the client's timeout
                 body = json.dumps({"number": 1, "ok": status < 400}).encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up waiting
+                    self.close_connection = True
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
 
@@ -242,6 +249,15 @@ def test_idempotent_requests_are_sent_again_after_a_lost_answer(scripted: Script
     ] * 2
 
 
+def test_a_timed_out_post_is_not_sent_again_and_a_timed_out_get_is(scripted: Scripted) -> None:
+    scripted.script += [(201, {"stall": "0.6"}), (200, {"stall": "0.6"}), (200, {})]
+    api = Client(scripted.url, {}, policy=RetryPolicy(timeout=0.2, sleep=lambda _s: None))
+    with pytest.raises(AnswerLost, match="timed out; not sent again"):
+        api.request("POST", "/repos/a/b/pulls", {"title": "t"})
+    assert api.request("GET", "/repos/a/b/pulls").status == 200
+    assert [m for m, _p, _a in scripted.seen] == ["POST", "GET", "GET"]
+
+
 def test_a_post_the_forge_refused_for_its_rate_limit_is_sent_again(scripted: Scripted) -> None:
     scripted.script += [(429, {"Retry-After": "3"}), (403, {"X-RateLimit-Remaining": "0", "Retry-After": "1"})]
     waits: list[float] = []
@@ -253,7 +269,6 @@ def test_a_rate_limit_holds_every_thread_of_the_batch_once() -> None:
     """One thread meets the limit; a second one, started while the first waits, sends nothing
     before the reset (it used to be refused too, and sleep on its own); one message."""
     import math
-    import time
 
     from codemods.forge.github import GitHub
     from codemods.forge.http import RateGate
@@ -262,8 +277,7 @@ def test_a_rate_limit_holds_every_thread_of_the_batch_once() -> None:
     forge = FakeForge(SECRET, rate_limit_first=False)
     httpd = serve(forge, "github")
     try:
-        forge.rate_limited_until = time.time() + 0.3
-        reset = math.ceil(forge.rate_limited_until)  # X-RateLimit-Reset counts whole seconds
+        forge.rate_limit_at = ("^GET /repos/acme/one/pulls$", 0.3)  # the first request spends the quota
         messages: list[str] = []
         policy = RetryPolicy()
         github = GitHub(forge.url, SECRET, policy, gate=RateGate("GitHub", policy, messages.append))
@@ -274,6 +288,7 @@ def test_a_rate_limit_holds_every_thread_of_the_batch_once() -> None:
             time.sleep(0.01)
         github.pulls("acme/two", "b")
         first.join()
+        reset = math.ceil(forge.rate_limited_until)  # X-RateLimit-Reset counts whole seconds
         assert (forge.requests[0].path, forge.requests[0].status) == ("/repos/acme/one/pulls", 403)
         assert sorted((r.path, r.status) for r in forge.requests[1:]) == [
             ("/repos/acme/one/pulls", 200),
