@@ -9,15 +9,27 @@ and merges, branch deletions and code search act on real repositories.
 
 The very first API request gets GitHub's secondary-rate-limit answer (403 with Retry-After),
 unless rate_limit_first is off. `failures` injects answers: {regex on "METHOD path": (status, times)}.
+
+Faults of a flaky forge (issue 21): `after_commit` does the request, then loses its answer,
+{regex on "METHOD path": (fault, times)} with fault "drop" (the connection is closed without
+an answer) or a status such as "502"; `rate_limit_after` = (regex, seconds) spends the quota at
+the first matching request, after which every API request is refused until the reset, and
+`rate_limit_at` does the same from the matching request itself (refused too), with
+the forge's headers (GitHub: 403, X-RateLimit-Remaining 0 and X-RateLimit-Reset; GitLab and
+Gitea: 429 with Retry-After and RateLimit-Reset); `rate_limited_until` sets the reset directly.
+The request log records when each request arrived (`at`) and the status answered (`status`,
+0 for none), and `GET /user` answers who the token is, as the forges' token check asks.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +45,8 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: object
+    at: float = field(default_factory=time.time)  # when it arrived
+    status: int = 0  # the status answered; 0 when the answer was dropped
 
 
 def _git(git_dir: Path, *args: str, check: bool = True) -> str:
@@ -55,9 +69,44 @@ class FakeForge:
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)  # regex on "METHOD path" -> (status, times)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    after_commit: dict[str, tuple[str, int]] = field(default_factory=dict)  # regex -> ("drop" or "502", times)
+    rate_limit_after: tuple[str, float] | None = None  # (regex on "METHOD path", seconds until the reset)
+    rate_limit_at: tuple[str, float] | None = None  # the same, the matching request refused too
+    rate_limited_until: float = 0.0  # epoch seconds: API requests are refused until then
 
     def calls(self, method: str, pattern: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
+
+    # -- a flaky forge ------------------------------------------------------------------------
+    def rate_limit_answer(self) -> tuple[int, object, dict[str, str]] | None:
+        """The forge's refusal while the quota is spent, with its reset headers."""
+        if time.time() >= self.rate_limited_until:
+            return None
+        reset = str(math.ceil(self.rate_limited_until))
+        if self.kind == "github":
+            headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+            return 403, {"message": "API rate limit exceeded for user."}, headers
+        wait = str(max(math.ceil(self.rate_limited_until - time.time()), 1))
+        return 429, {"message": "429 Too Many Requests"}, {"Retry-After": wait, "RateLimit-Reset": reset}
+
+    def spend_quota(self, key: str) -> None:
+        if self.rate_limit_after is not None and re.search(self.rate_limit_after[0], key):
+            self.rate_limited_until = math.ceil(time.time() + self.rate_limit_after[1])
+            self.rate_limit_after = None
+
+    def spend_quota_at(self, key: str) -> None:
+        if self.rate_limit_at is not None and re.search(self.rate_limit_at[0], key):
+            self.rate_limited_until = math.ceil(time.time() + self.rate_limit_at[1])
+            self.rate_limit_at = None
+
+    def fault_after_commit(self, key: str) -> str | None:
+        """How the answer of a request that was done is lost, if it is."""
+        pattern = next((p for p, (_f, n) in self.after_commit.items() if n > 0 and re.search(p, key)), None)
+        if pattern is None:
+            return None
+        fault, left = self.after_commit[pattern]
+        self.after_commit[pattern] = (fault, left - 1)
+        return fault
 
     # -- hosted repositories --------------------------------------------------------------
     def git_dir(self, project: str) -> Path | None:
@@ -359,6 +408,8 @@ class FakeForge:
             variables = body.get("variables") or {}
             return 200, self.gitlab_graphql(variables) if self.kind == "gitlab" else self.github_graphql(variables)
         path = API_PREFIX.sub("", path)
+        if path == "/user":  # who the token is: the token check of every forge
+            return 200, {"login": "codemods-bot", "username": "codemods-bot", "id": 1}
         handler = self.gitlab if self.kind == "gitlab" else self.github
         return handler(method, path, query, body)
 
@@ -371,10 +422,13 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
     forge.kind = kind or forge.kind
 
     class Handler(BaseHTTPRequestHandler):
+        record: Recorded | None = None  # the API request being answered, for its logged status
+
         def log_message(self, *args: object) -> None:  # keep test output clean
             pass
 
         def _handle(self) -> None:
+            self.record = None
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             split = urlsplit(self.path)
@@ -385,8 +439,10 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
                 return
             body = json.loads(raw or b"null") if raw else {}
             headers = {k.lower(): v for k, v in self.headers.items()}
+            key = f"{self.command} {split.path}"
             with forge.lock:
-                forge.requests.append(Recorded(self.command, split.path, headers, body))
+                self.record = Recorded(self.command, split.path, headers, body)
+                forge.requests.append(self.record)
                 if forge.rate_limit_first:
                     forge.rate_limit_first = False
                     self._reply(
@@ -400,7 +456,18 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
                 if not forge.authorized(headers):
                     self._reply(401, {"message": "Bad credentials"})
                     return
+                forge.spend_quota_at(key)
+                if (limited := forge.rate_limit_answer()) is not None:
+                    self._reply(*limited)
+                    return
                 status, data = forge.api(self.command, split.path, parse_qs(split.query), body or {})
+                forge.spend_quota(key)
+                fault = forge.fault_after_commit(key)
+            if fault == "drop":  # done, and the answer never leaves: the client sees a closed connection
+                self.close_connection = True
+                return
+            if fault is not None:
+                status, data = int(fault), {"message": f"injected failure {fault} after the request was done"}
             self._reply(status, data)
 
         def _injected(self, key: str, locked: bool = False) -> bool:
@@ -454,6 +521,8 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
 
         def _reply(self, status: int, data: object, headers: dict[str, str] | None = None) -> None:
             raw = json.dumps(data).encode() if data is not None else b""
+            if self.record is not None:
+                self.record.status = status
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))

@@ -8,20 +8,22 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
 
 from codemods import subproc
-from codemods.batch.discover import Found, discover, parse_sources
+from codemods.batch.discover import Found, Source, discover, parse_sources
 from codemods.batch.output import print_table, write_report
-from codemods.batch.repos import in_shard, parse_shard, parse_spec, read_repos_file
+from codemods.batch.repos import RepoSpec, in_shard, parse_shard, parse_spec, read_repos_file
 from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, ForgeRouter, RepoResult, WorkdirBusy, run_batch
 from codemods.batch.track import SUBCOMMANDS
 from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode
-from codemods.forge import KINDS, TOKEN_ENV, ForgeError, host_of, token_for
+from codemods.forge import KINDS, TOKEN_ENV, ForgeError, RateLimited, TokenRejected, check_token, host_of, token_for
+from codemods.forge.http import DEFAULT_MAX_WAIT, RetryPolicy, token_url_problem
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
 from codemods.secrets import redact
@@ -79,7 +81,23 @@ class BatchCommand(click.Command):
     type=click.Choice(list(KINDS)),
     help="Forge of hosts that nothing else names (default github); --forge-host and host names decide the rest.",
 )
-@click.option("--api-url", help="API base URL of the --forge forge (GitHub Enterprise, self-hosted GitLab or Gitea).")
+@click.option(
+    "--api-url",
+    help="API base URL of the --forge forge (GitHub Enterprise, self-hosted GitLab or Gitea), discovery by name included.",
+)
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    help="Allow a token over plain http to a host that is not loopback (otherwise refused, exit 2).",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_MAX_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longest wait, in all, for one forge's rate limit; past it the run stops and the rest is not-started.",
+)
 @click.option(
     "--forge-host",
     "forge_hosts",
@@ -144,6 +162,8 @@ def batch_command(
     open_pr: bool,
     forge: str | None,
     api_url: str | None,
+    insecure_http: bool,
+    max_wait: float,
     draft: bool,
     labels: tuple[str, ...],
     reviewers: tuple[str, ...],
@@ -175,37 +195,36 @@ def batch_command(
     repository of an organisation, user or group. Each repository is planned on its default
     branch (the remote HEAD). Statuses: changed (new branch), updated (rebuilt), up-to-date
     (nothing pushed), unchanged (nothing to fix), closed-by-human (a person closed this change's
-    pull request: left alone), closed-stale (--close-stale closed the bot's pull request), failed.
+    pull request: left alone), closed-stale (--close-stale closed the bot's pull request), failed,
+    not-started (the run stopped at a rate limit that outlasts --max-wait: a rerun finishes it).
 
     \b
     Also: `codemods batch status|merge|close REPO...` track the pull requests (see --help of each).
-    Exit codes: 0 no repository failed, 1 some failed, 2 bad arguments.
-    Tokens come from GITHUB_TOKEN, GITLAB_TOKEN or GITEA_TOKEN and never appear in any output.
+    Exit codes: 0 every repository done, 1 some failed or not started, 2 bad arguments or a token
+    the forge rejects (checked once, before any clone).
+    Tokens come from GITHUB_TOKEN, GITLAB_TOKEN or GITEA_TOKEN and never appear in any output;
+    they go over https only (plain http to a loopback host, or with --insecure-http).
     """
     hosts = parse_forge_hosts(forge_hosts)
     default_kind = forge or "github"
     tokens = {kind: token_for(kind) for kind in KINDS}
-    router = ForgeRouter(default_kind, api_url, hosts, tokens)
+    console = Console(stderr=True)
+    router = ForgeRouter(
+        default_kind,
+        api_url,
+        hosts,
+        tokens,
+        policy=RetryPolicy(max_wait=max_wait),
+        insecure_http=insecure_http,
+        notify=lambda message: console.print(message, highlight=False, markup=False, soft_wrap=True),
+    )
     sources = parse_sources(
         {("github", "org"): github_org, ("github", "user"): github_user},
         {("gitlab", "group"): gitlab_group, ("gitea", "org"): gitea_org},
+        api_urls={default_kind: api_url} if api_url else {},
     )
-    found: list[Found] = []
-    if sources:
-        missing = sorted({TOKEN_ENV[s.kind] for s in sources if not tokens[s.kind]})
-        if missing:
-            raise click.UsageError(f"discovery needs a token in {', '.join(missing)}")
-        try:
-            found = discover(
-                sources, tokens, topics, code_search, include_archived=include_archived, include_forks=include_forks
-            )
-        except ForgeError as err:
-            raise click.UsageError(redact(f"discovery: {err}", tuple(t for t in tokens.values() if t))) from None
-        for item in found:
-            if item.included:
-                router.hosts.setdefault(host_of(item.repo.clone_url), item.source.kind)
-    elif topics or code_search or include_archived or include_forks:
-        raise click.UsageError("--topic, --code-search, --include-archived and --include-forks filter discovery")
+    checked: set[tuple[str, str]] = set()  # the APIs whose URL and token were checked
+    found = _discovered(router, sources, checked, topics, code_search, include_archived, include_forks)
     all_repos = list(repos) + (read_repos_file(repos_file) if repos_file else [])
     all_repos += [item.repo.clone_url for item in found if item.included and item.repo.clone_url not in all_repos]
     if not all_repos and not sources:
@@ -248,6 +267,10 @@ def batch_command(
         if missing:
             flag = "--open-pr" if open_pr else "--close-stale"
             raise click.UsageError(f"{flag} needs a token in {' and '.join(missing)}")
+        _check_apis(router, [router.api_of(s.url) for s in specs], checked)
+    if dry_run:
+        where = token_destinations(router, specs, checked, uses_forge)
+        console.print(f"tokens go to: {where}", highlight=False, markup=False, soft_wrap=True)
     options = BatchOptions(
         # Absolute: git runs in other directories, and errors are tidied by this very path.
         workdir=Path(os.path.abspath(workdir or _default_workdir())),
@@ -272,7 +295,6 @@ def batch_command(
         close_stale=close_stale,
         gate=gate,
     )
-    console = Console(stderr=True)
     try:
         results = _run_with_progress(console, specs, options, jobs)
     except WorkdirBusy as err:
@@ -287,7 +309,86 @@ def batch_command(
     print_table(console, results)
     if report is not None:
         write_report(report, results, branch, dry_run, [item.as_report() for item in found] if sources else None)
-    return ExitCode.SOME_FAILED if any(r.status == "failed" for r in results) else ExitCode.OK
+    # A repository not started is a rollout not finished: the run is not a success.
+    return ExitCode.SOME_FAILED if any(r.status in ("failed", "not-started") for r in results) else ExitCode.OK
+
+
+def _discovered(
+    router: ForgeRouter,
+    sources: list[Source],
+    checked: set[tuple[str, str]],
+    topics: tuple[str, ...],
+    code_search: str | None,
+    include_archived: bool,
+    include_forks: bool,
+) -> list[Found]:
+    """Every repository the discovery options find, with why each is in or out; the hosts of
+    those kept join the router. Their APIs' URLs and tokens are checked first."""
+    if not sources:
+        if topics or code_search or include_archived or include_forks:
+            raise click.UsageError("--topic, --code-search, --include-archived and --include-forks filter discovery")
+        return []
+    missing = sorted({TOKEN_ENV[s.kind] for s in sources if not router.tokens.get(s.kind)})
+    if missing:
+        raise click.UsageError(f"discovery needs a token in {', '.join(missing)}")
+    _check_apis(router, [(s.kind, s.api) for s in sources], checked)
+    try:
+        found = discover(
+            sources,
+            lambda source: router.client(source.kind, source.api),
+            topics,
+            code_search,
+            include_archived=include_archived,
+            include_forks=include_forks,
+        )
+    except ForgeError as err:
+        secrets = tuple(t for t in router.tokens.values() if t)
+        raise click.UsageError(redact(f"discovery: {err}", secrets)) from None
+    for item in found:
+        if item.included:
+            router.hosts.setdefault(host_of(item.repo.clone_url), item.source.kind)
+    return found
+
+
+def _check_apis(router: ForgeRouter, apis: list[tuple[str, str]], checked: set[tuple[str, str]]) -> None:
+    """Before any clone: every API the run will send a token to is one the token may go to
+    (https, or plain http to a loopback host or with --insecure-http; judged without DNS),
+    and the forge accepts the token. Each API once; a refusal is exit 2."""
+    todo = sorted(set(apis) - checked)
+    for kind, api in todo:
+        problem = token_url_problem(api, router.insecure_http)
+        if problem is not None:
+            raise click.UsageError(f"refusing to send {TOKEN_ENV[kind]} to {api}: {problem}")
+    for kind, api in todo:
+        checked.add((kind, api))
+        try:
+            check_token(router.client(kind, api))
+        except TokenRejected as err:
+            raise click.UsageError(str(err)) from None
+        except RateLimited:
+            pass  # the gate has stopped: every repository on this forge is reported not-started
+
+
+def token_destinations(router: ForgeRouter, specs: list[RepoSpec], apis: set[tuple[str, str]], uses_forge: bool) -> str:
+    """Where each token will be sent, for --dry-run: the forge APIs, and the hosts of https git
+    remotes that the token authenticates (remote.token_userinfo decides, as in the run)."""
+    from codemods.vcs.remote import token_userinfo
+
+    where: dict[str, list[str]] = {}
+    for kind, api in sorted(apis):
+        where.setdefault(TOKEN_ENV[kind], []).append(f"{urlsplit(api).netloc} (API {api})")
+    for spec in specs:
+        chosen = router.kind(spec.url) if uses_forge else None
+        for kind in KINDS:
+            only = {k: router.tokens.get(k) if k == kind else None for k in KINDS}
+            sent = token_userinfo(spec.url, only["github"], only["gitlab"], kind=chosen, gitea_token=only["gitea"])
+            if sent and spec.userinfo is None:
+                entry = f"{host_of(spec.url)} (git)"
+                if entry not in where.setdefault(TOKEN_ENV[kind], []):
+                    where[TOKEN_ENV[kind]].append(entry)
+    if not where:
+        return "nowhere: no token is sent"
+    return "; ".join(f"{env} to {', '.join(hosts)}" for env, hosts in sorted(where.items()))
 
 
 def parse_forge_hosts(values: tuple[str, ...]) -> dict[str, str]:

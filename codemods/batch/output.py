@@ -25,6 +25,7 @@ STATUS_STYLE = {
     "failed": "bold red",
     "closed-by-human": "yellow",
     "closed-stale": "magenta",
+    "not-started": "bold yellow",  # the run stopped at a rate limit past --max-wait: rerun
 }
 ALWAYS_COUNTED = ("changed", "updated", "up-to-date", "unchanged", "failed")
 

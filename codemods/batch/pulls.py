@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from codemods.forge import Forge, PullRequest, PullRequestSpec
+from codemods.forge import AnswerLost, Forge, PullRequest, PullRequestSpec
 
 MARKER = re.compile(r"\s*<!-- codemods: (?P<fields>[^>]*?) -->\s*$")
 DRAFT_PREFIXES = ("Draft: ", "WIP: ", "[Draft] ", "[WIP] ")
@@ -124,3 +124,25 @@ def plan_edit(pr: PullRequest, spec: PullRequestSpec, change: str, base_commit: 
 def apply_edit(forge: Forge, project: str, pr: PullRequest, edit: Edit) -> None:
     if edit:
         forge.edit(project, pr, title=edit.title, body=edit.body, base=edit.base)
+
+
+def open_pull_request(forge: Forge, spec: PullRequestSpec) -> tuple[PullRequest, str | None]:
+    """Open the pull request, sending the create once: (the pull request, a note on recovery).
+
+    A create whose answer was lost (a 5xx, a timeout, a dropped connection) may have been done.
+    The forge is asked for the branch's open pull request, and the run carries on from that one
+    (labels, reviewers). Only when the forge holds none is the create sent once more: all three
+    forges refuse a second open pull request for one head branch, so even a list that lags
+    behind cannot make a duplicate."""
+    try:
+        pr, note = forge.submit(spec), None
+    except AnswerLost:
+        held = next((p for p in forge.pulls(spec.owner_repo, spec.head) if p.state == "open"), None)
+        if held is None:
+            pr = forge.submit(spec)
+            note = "the forge lost its answer to opening the pull request and held none: opened it again"
+        else:
+            pr = replace(held, created=True)
+            note = f"the forge lost its answer to opening the pull request: found #{held.number} by its branch"
+    forge.decorate(spec, pr)
+    return pr, note

@@ -19,15 +19,18 @@ from typing import Literal
 import git
 from git.exc import GitCommandError
 
-from codemods.batch.pulls import apply_edit, change_id, decide, new_body, plan_edit
+from codemods.batch.pulls import apply_edit, change_id, decide, new_body, open_pull_request, plan_edit
 from codemods.batch.repos import RepoSpec
 from codemods.errors import InputError
 from codemods.forge import (
     DEFAULT_API,
+    NAMES,
     TOKEN_ENV,
     Forge,
     ForgeError,
     PullRequestSpec,
+    RateGate,
+    RateLimited,
     api_for_host,
     host_of,
     kind_for_host,
@@ -47,7 +50,9 @@ from codemods.vcs.message import context as message_context
 from codemods.vcs.message import logical_files, render
 from codemods.verify.model import Semantic
 
-Status = Literal["changed", "updated", "up-to-date", "unchanged", "failed", "closed-by-human", "closed-stale"]
+Status = Literal[
+    "changed", "updated", "up-to-date", "unchanged", "failed", "closed-by-human", "closed-stale", "not-started"
+]
 DEFAULT_BRANCH = "codemods/litellm-migration"
 STALE_COMMENT = (
     "This repository no longer needs this change (it was fixed another way), so codemods closes "
@@ -63,8 +68,11 @@ class ForgeRouter:
     api_url: str | None = None  # --api-url: the API of the default forge
     hosts: dict[str, str] = field(default_factory=dict)  # --forge-host HOST=KIND
     tokens: dict[str, str | None] = field(default_factory=dict)
-    policy: RetryPolicy | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    insecure_http: bool = False  # --insecure-http: a token may go over plain http to any host
+    notify: Callable[[str], None] | None = None  # where "waiting until ..." goes (stderr)
     _clients: dict[tuple[str, str], Forge] = field(default_factory=dict)
+    _gates: dict[tuple[str, str], RateGate] = field(default_factory=dict)  # one per API, for every worker
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def kind(self, url: str) -> str:
@@ -78,6 +86,11 @@ class ForgeRouter:
             return DEFAULT_API[kind]
         return api_for_host(kind, url.split("://", 1)[0] if "://" in url else "ssh", host)
 
+    def api_of(self, url: str) -> tuple[str, str]:
+        """(forge kind, API base URL) of a repository."""
+        kind = self.kind(url)
+        return kind, self.api(url, kind)
+
     def for_url(self, url: str) -> tuple[Forge, str]:
         """The forge client and the project path on it."""
         kind = self.kind(url)
@@ -89,8 +102,17 @@ class ForgeRouter:
             raise ForgeError(f"no token for {kind}: set {TOKEN_ENV[kind]}")
         with self._lock:
             if (kind, api) not in self._clients:
-                self._clients[(kind, api)] = make_forge(kind, api, token, self.policy)
+                gate = self._gates.setdefault((kind, api), RateGate(NAMES[kind], self.policy, self.notify))
+                self._clients[(kind, api)] = make_forge(
+                    kind, api, token, self.policy, gate=gate, insecure_http=self.insecure_http
+                )
             return self._clients[(kind, api)]
+
+    def stopped(self, url: str) -> str | None:
+        """Why the run stopped calling this repository's forge (its rate limit outlasts
+        --max-wait), or None."""
+        gate = self._gates.get(self.api_of(url))
+        return gate.stopped if gate is not None else None
 
 
 @dataclass(frozen=True)
@@ -178,6 +200,9 @@ def process(spec: RepoSpec, options: BatchOptions) -> RepoResult:
     error: str | None = None
     try:
         _process(spec, options, result)
+    except RateLimited as err:  # the run stopped waiting: this repository is for the next run
+        result.status, result.note = "not-started", redact(f"{err}; a rerun finishes it", secrets)
+        return result
     except InputError as err:
         error = str(err)
     except GitCommandError as err:
@@ -302,9 +327,10 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     if options.dry_run:
         result.note = result.note or "would open a pull request"
         return
-    created = forge.create(pr_spec)
+    created, recovery = open_pull_request(forge, pr_spec)
     if delivered.status == "up-to-date" and decision.closed_pr is None:
         result.note = "the branch had no pull request: opened one"
+    result.note = "; ".join(n for n in (result.note, recovery) if n) or None
     result.pr_url, result.pr_number = created.url, created.number
 
 
@@ -369,8 +395,13 @@ def run_batch(
         clones.setdefault(spec.slug(), threading.Lock())
 
     def work(spec: RepoSpec) -> RepoResult:
-        with clones[spec.slug()]:
-            result = process(spec, options)
+        stopped = options.forges.stopped(spec.url) if options.forges else None
+        if stopped is not None:  # its forge's rate limit outlasts --max-wait: not even cloned
+            result = RepoResult(spec.shown, "not-started", options.branch, name=short_name(spec.url))
+            result.note = f"{stopped}; a rerun finishes it"
+        else:
+            with clones[spec.slug()]:
+                result = process(spec, options)
         if on_done is not None:
             on_done(result)
         return result

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.github import PullRequestEdits
-from codemods.forge.http import Client, ForgeError, RetryPolicy
+from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
 
 DRAFT_PREFIX = "WIP: "
 CHECKS = {"success": "success", "failure": "failure", "error": "failure", "pending": "pending", "warning": "success"}
@@ -34,9 +34,29 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
 class Gitea(PullRequestEdits):
     kind = "gitea"
 
-    def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
         self.api_url = api_url
-        self.client = Client(api_url, {"Authorization": f"token {token}"}, secrets=(token,), policy=policy)
+        self.client = Client(
+            api_url,
+            {"Authorization": f"token {token}"},
+            secrets=(token,),
+            policy=policy,
+            gate=gate,
+            name="Gitea",
+            insecure_http=insecure_http,
+        )
+
+    def user(self) -> str:
+        data = self.client.request("GET", "/user").data
+        return str(data.get("login", "")) if isinstance(data, dict) else ""
 
     def _raw_pulls(self, project: str, head: str, pages: int) -> list[dict[str, Any]]:
         # Most recently updated first: the rollout's pull request is on the first page unless
@@ -55,18 +75,24 @@ class Gitea(PullRequestEdits):
         return [known[n] for n in names]
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
+        pr = self.submit(spec)
+        self.decorate(spec, pr)
+        return pr
+
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
         fields: dict[str, object] = {
             "title": f"{DRAFT_PREFIX}{spec.title}" if spec.draft else spec.title,
             "head": spec.head,
             "base": spec.base,
             "body": spec.body,
         }
-        if spec.labels:
+        if spec.labels:  # set by id with the pull request itself
             fields["labels"] = self._label_ids(spec.owner_repo, spec.labels)
-        pr = _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", fields).data, created=True)
+        return _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", fields).data, created=True)
+
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
         if spec.reviewers:
             self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
-        return pr
 
     def delete_branch(self, project: str, branch: str) -> None:
         self.client.request("DELETE", f"/repos/{project}/branches/{quote(branch, safe='')}")

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
-from codemods.forge.http import Client, ForgeError, RetryPolicy
+from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
 
 # One query gives state, draft, mergeability, review decision and the CI rollup of the
 # newest pull requests of a branch: `batch status` needs one call per repository.
@@ -65,15 +65,26 @@ class PullRequestEdits:
         self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", {"state": "closed"})
 
     def _request_reviewers(self, project: str, number: int, reviewers: tuple[str, ...]) -> None:
-        self.client.request(
-            "POST", f"/repos/{project}/pulls/{number}/requested_reviewers", {"reviewers": list(reviewers)}
+        self.client.request(  # adds to the set: sending it twice changes nothing
+            "POST",
+            f"/repos/{project}/pulls/{number}/requested_reviewers",
+            {"reviewers": list(reviewers)},
+            idempotent=True,
         )
 
 
 class GitHub(PullRequestEdits):
     kind = "github"
 
-    def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
         self.api_url = api_url
         self.client = Client(
             api_url,
@@ -84,7 +95,14 @@ class GitHub(PullRequestEdits):
             },
             secrets=(token,),
             policy=policy,
+            gate=gate,
+            name="GitHub",
+            insecure_http=insecure_http,
         )
+
+    def user(self) -> str:
+        data = self.client.request("GET", "/user").data
+        return str(data.get("login", "")) if isinstance(data, dict) else ""
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
         owner = project.split("/")[0]
@@ -93,15 +111,24 @@ class GitHub(PullRequestEdits):
         return sorted((_pull(p) for p in found), key=lambda p: -p.number)
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
+        pr = self.submit(spec)
+        self.decorate(spec, pr)
+        return pr
+
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
         body = {"title": spec.title, "head": spec.head, "base": spec.base, "body": spec.body, "draft": spec.draft}
-        pr = _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", body).data, created=True)
-        if spec.labels:
+        return _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", body).data, created=True)
+
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
+        if spec.labels:  # adds to the set: sending it twice changes nothing
             self.client.request(
-                "POST", f"/repos/{spec.owner_repo}/issues/{pr.number}/labels", {"labels": list(spec.labels)}
+                "POST",
+                f"/repos/{spec.owner_repo}/issues/{pr.number}/labels",
+                {"labels": list(spec.labels)},
+                idempotent=True,
             )
         if spec.reviewers:
             self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
-        return pr
 
     def delete_branch(self, project: str, branch: str) -> None:
         self.client.request("DELETE", f"/repos/{project}/git/refs/heads/{quote(branch, safe='/')}")
@@ -116,6 +143,7 @@ class GitHub(PullRequestEdits):
             "POST",
             graphql_url(self.api_url),
             {"query": STATUS_QUERY, "variables": {"owner": owner, "name": name, "head": head}},
+            idempotent=True,  # a query: it changes nothing
         ).data
         if reply.get("errors"):
             raise ForgeError(f"GraphQL: {reply['errors'][0].get('message', reply['errors'][0])}")

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
-from codemods.forge.http import Client, ForgeError, RetryPolicy
+from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
 
 STATUS_QUERY = """
 query($path: ID!, $head: String!) {
@@ -50,9 +50,29 @@ def graphql_url(api_url: str) -> str:
 class GitLab:
     kind = "gitlab"
 
-    def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
         self.api_url = api_url
-        self.client = Client(api_url, {"PRIVATE-TOKEN": token}, secrets=(token,), policy=policy)
+        self.client = Client(
+            api_url,
+            {"PRIVATE-TOKEN": token},
+            secrets=(token,),
+            policy=policy,
+            gate=gate,
+            name="GitLab",
+            insecure_http=insecure_http,
+        )
+
+    def user(self) -> str:
+        data = self.client.request("GET", "/user").data
+        return str(data.get("username", "")) if isinstance(data, dict) else ""
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
         branch = quote(head, safe="")
@@ -74,6 +94,14 @@ class GitLab:
         return ids
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
+        pr = self.submit(spec)
+        self.decorate(spec, pr)
+        return pr
+
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
+        pass  # labels and reviewers go with the merge request itself
+
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
         fields: dict[str, object] = {
             "title": f"Draft: {spec.title}" if spec.draft else spec.title,
             "description": spec.body,
@@ -116,7 +144,10 @@ class GitLab:
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         before = self.client.calls
         reply = self.client.request(
-            "POST", graphql_url(self.api_url), {"query": STATUS_QUERY, "variables": {"path": project, "head": head}}
+            "POST",
+            graphql_url(self.api_url),
+            {"query": STATUS_QUERY, "variables": {"path": project, "head": head}},
+            idempotent=True,  # a query: it changes nothing
         ).data
         if reply.get("errors"):
             raise ForgeError(f"GraphQL: {reply['errors'][0].get('message', reply['errors'][0])}")
