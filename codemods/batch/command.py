@@ -175,11 +175,12 @@ def batch_command(
     repository of an organisation, user or group. Each repository is planned on its default
     branch (the remote HEAD). Statuses: changed (new branch), updated (rebuilt), up-to-date
     (nothing pushed), unchanged (nothing to fix), closed-by-human (a person closed this change's
-    pull request: left alone), closed-stale (--close-stale closed the bot's pull request), failed.
+    pull request: left alone), closed-stale (--close-stale closed the bot's pull request),
+    blocked-by-human (a person pushed to the branch: left alone, the note says what to do), failed.
 
     \b
     Also: `codemods batch status|merge|close REPO...` track the pull requests (see --help of each).
-    Exit codes: 0 no repository failed, 1 some failed, 2 bad arguments.
+    Exit codes: 0 no repository failed (blocked-by-human is not a failure), 1 some failed, 2 bad arguments.
     Tokens come from GITHUB_TOKEN, GITLAB_TOKEN or GITEA_TOKEN and never appear in any output.
     """
     hosts = parse_forge_hosts(forge_hosts)

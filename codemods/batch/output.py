@@ -25,6 +25,7 @@ STATUS_STYLE = {
     "failed": "bold red",
     "closed-by-human": "yellow",
     "closed-stale": "magenta",
+    "blocked-by-human": "yellow",
 }
 ALWAYS_COUNTED = ("changed", "updated", "up-to-date", "unchanged", "failed")
 
