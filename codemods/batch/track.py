@@ -311,7 +311,12 @@ def _merge_checked_head(tracked: Tracked, client: Forge, project: str, branch: s
 @click.command("close")
 @_common
 @click.option("--comment", default=CLOSE_COMMENT, show_default=False, help="The comment left on each pull request.")
-@click.option("--delete-branch", is_flag=True, help="Delete the branch too.")
+@click.option(
+    "--delete-branch",
+    is_flag=True,
+    help="Delete the branch too, unless it holds a commit codemods did not make (a person's); with git, "
+    "and only while it is the commit checked.",
+)
 def close_command(
     repos: tuple[str, ...],
     repos_file: Path | None,
