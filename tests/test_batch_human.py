@@ -134,6 +134,19 @@ def test_merge_sends_the_head_it_checked_and_a_moved_head_is_skipped(
     assert [r["api_calls"] for r in again.report["repos"]] == [2, 2, 4], "status (Gitea: 3 with review), merge"
 
 
+def test_merge_refused_for_another_reason_is_still_an_error(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
+    github = hosting.forge("github")
+    url = hosting.host(github, "acme/app")
+    assert batch(cli, tmp_path, url, "--open-pr", *hosts(github)).code == 0
+    github.pulls["acme/app"][0].update(checks="success", review="APPROVED")
+    github.failures[r"^PUT .*/pulls/1/merge$"] = (405, 1)  # the head did not move: a real refusal
+    refused = cli("batch", "merge", url, *hosts(github))
+    assert refused.code == 1
+    (entry,) = refused.report["repos"]
+    assert "HTTP 405" in entry["error"] and entry["action"] is None and entry["state"] == "open"
+    assert entry["api_calls"] == 3, "the status, the merge and the read that found the head unmoved"
+
+
 def test_a_persons_push_to_the_bot_branch_is_blocked_by_human_on_every_rerun(
     cli: Cli, hosting: Hosting, tmp_path: Path
 ) -> None:

@@ -295,8 +295,11 @@ def _merge_checked_head(tracked: Tracked, client: Forge, project: str, branch: s
     checked = tracked.head_sha
     try:
         client.merge(project, PullRequest(tracked.number, tracked.pr_url), method, checked)
-    except ForgeError:
-        now = next((p for p in client.pulls(project, branch) if p.number == tracked.number), None)
+    except ForgeError as refusal:
+        try:
+            now = next((p for p in client.pulls(project, branch) if p.number == tracked.number), None)
+        except ForgeError:
+            raise refusal from None  # the merge's own error is the one to report
         if now is None or now.state != "open" or not now.head or now.head == checked:
             raise
         tracked.head_sha = now.head
