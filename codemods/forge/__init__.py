@@ -117,7 +117,8 @@ class Forge(Protocol):
 
     def close(self, project: str, pr: PullRequest) -> None: ...
 
-    def delete_branch(self, project: str, branch: str) -> None: ...
+    # No branch deletion here: the forges' APIs delete without an expected commit, so a branch is
+    # deleted by a git push with a lease (codemods.vcs.remote), never through them.
 
     def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         """Merge only if the head is still sha: a commit pushed after the check is not merged

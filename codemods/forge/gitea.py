@@ -7,7 +7,6 @@ a draft is a title starting with "WIP:", and there is no code search across repo
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.github import PullRequestEdits
@@ -68,9 +67,6 @@ class Gitea(PullRequestEdits):
         if spec.reviewers:
             self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
         return pr
-
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/repos/{project}/branches/{quote(branch, safe='')}")
 
     def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         # `head_commit_id`: Gitea/Forgejo answer 409 "head out of date" when the head moved.

@@ -104,9 +104,6 @@ class GitHub(PullRequestEdits):
             self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
         return pr
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/repos/{project}/git/refs/heads/{quote(branch, safe='/')}")
-
     def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         # `sha`: GitHub answers 409 "Head branch was modified" when the head is no longer it.
         body = {"merge_method": method, "sha": sha}

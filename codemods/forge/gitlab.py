@@ -105,9 +105,6 @@ class GitLab:
             "PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}", {"state_event": "close"}
         )
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/projects/{_project(project)}/repository/branches/{quote(branch, safe='')}")
-
     def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         if method == "rebase":
             # GitLab rebases per project setting (fast-forward merge), not per request.
