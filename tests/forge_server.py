@@ -19,6 +19,11 @@ the forge's headers (GitHub: 403, X-RateLimit-Remaining 0 and X-RateLimit-Reset;
 Gitea: 429 with Retry-After and RateLimit-Reset); `rate_limited_until` sets the reset directly.
 The request log records when each request arrived (`at`) and the status answered (`status`,
 0 for none), and `GET /user` answers who the token is, as the forges' token check asks.
+
+`on_request` runs an action once, just before the request it matches is answered: {regex on
+"METHOD path?query": action}, e.g. a person's push to the pull request's branch between the
+check and the merge. A merge that names the head it checked (GitHub and GitLab `sha`, Gitea
+`head_commit_id`) is refused with 409 when the head is no longer that commit, as the forges do.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,6 +72,7 @@ class FakeForge:
     repos: list[dict] = field(default_factory=list)  # for discovery: project, archived, fork, topics
     labels: dict[str, int] = field(default_factory=lambda: {"codemods": 1, "a": 2, "b": 3})  # Gitea label ids
     comments: list[tuple[str, int, str]] = field(default_factory=list)  # project, number, text
+    on_request: dict[str, Callable[[], None]] = field(default_factory=dict)  # regex -> action, run once
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)  # regex on "METHOD path" -> (status, times)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -224,6 +231,10 @@ class FakeForge:
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/merge", path):
             repo = m.group(1)
             pr = self.pulls[repo][int(m.group(2)) - 1]
+            checked = body.get("sha") or body.get("head_commit_id")
+            if checked and pr["state"] == "open" and checked != self.branch_sha(repo, pr["head"]["ref"]):
+                moved = "Head branch was modified. Review and try the merge again."
+                return 409, {"message": "head out of date" if gitea else moved}
             if pr["state"] != "open" or not self._merge(repo, pr["head"]["ref"], pr["base"]["ref"]):
                 return 405, {"message": "Pull Request is not mergeable"}
             pr.update({"state": "closed", "merged_at": "2026-01-01T00:00:00Z", "merged": True})
@@ -291,6 +302,7 @@ class FakeForge:
                     "mergeable": "MERGEABLE" if p["mergeable"] else "CONFLICTING",
                     "reviewDecision": review,
                     "baseRefName": p["base"]["ref"],
+                    "headRefOid": self.branch_sha(repo, p["head"]["ref"]),
                     "commits": {"nodes": [{"commit": {"statusCheckRollup": rollup}}]},
                 }
             )
@@ -309,7 +321,7 @@ class FakeForge:
             if method == "GET":
                 branch, state = query["source_branch"][0], query.get("state", ["opened"])[0]
                 found = [mr for mr in mrs if mr["source_branch"] == branch and state in ("all", mr["state"])]
-                return 200, sorted(found, key=lambda mr: -mr["iid"])
+                return 200, [self._mr_with_sha(repo, mr) for mr in sorted(found, key=lambda mr: -mr["iid"])]
             iid = len(mrs) + 1
             mr = {
                 "iid": iid,
@@ -330,10 +342,13 @@ class FakeForge:
             if event == "close":
                 mr["state"] = "closed"
             mr["draft"] = mr["title"].startswith("Draft: ")
-            return 200, mr
+            return 200, self._mr_with_sha(unquote(m.group(1)), mr)
         if m := re.fullmatch(r"/projects/([^/]+)/merge_requests/(\d+)/merge", path):
             repo = unquote(m.group(1))
             mr = self.pulls[repo][int(m.group(2)) - 1]
+            head = self.branch_sha(repo, mr["source_branch"])
+            if body.get("sha") and mr["state"] == "opened" and body["sha"] != head:
+                return 409, {"message": f"SHA does not match HEAD of source branch: {head}"}
             if mr["state"] != "opened" or not self._merge(repo, mr["source_branch"], mr["target_branch"]):
                 return 405, {"message": "405 Method Not Allowed"}
             mr.update({"state": "merged", "squash": body.get("squash", False)})
@@ -367,6 +382,9 @@ class FakeForge:
             return 200, [{"project_id": ids[p], "filename": "?"} for p in hits]
         return 404, {"message": "404 Not Found"}
 
+    def _mr_with_sha(self, repo: str, mr: dict) -> dict:
+        return {**mr, "sha": self.branch_sha(repo, mr["source_branch"])}
+
     def gitlab_graphql(self, variables: dict[str, str]) -> object:
         repo = variables["path"]
         if not any(r["project"] == repo for r in self.repos) and repo not in self.pulls:
@@ -390,6 +408,7 @@ class FakeForge:
                     "approved": mr["approved"],
                     "detailedMergeStatus": merge_status,
                     "targetBranch": mr["target_branch"],
+                    "diffHeadSha": self.branch_sha(repo, mr["source_branch"]),
                     "headPipeline": {"status": pipeline} if pipeline else None,
                 }
             )
@@ -432,6 +451,7 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             split = urlsplit(self.path)
+            self._run_action(f"{self.command} {self.path}")
             if is_git_path(split.path):
                 if self._injected(f"{self.command} {split.path}"):
                     return
@@ -469,6 +489,14 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
             if fault is not None:
                 status, data = int(fault), {"message": f"injected failure {fault} after the request was done"}
             self._reply(status, data)
+
+        def _run_action(self, key: str) -> None:
+            """The on_request action that matches, once; outside the lock, as it may touch git."""
+            with forge.lock:
+                pattern = next((p for p in forge.on_request if re.search(p, key)), None)
+                action = forge.on_request.pop(pattern) if pattern is not None else None
+            if action is not None:
+                action()
 
         def _injected(self, key: str, locked: bool = False) -> bool:
             """Answer with an injected failure when one matches "METHOD path"."""

@@ -195,13 +195,14 @@ def batch_command(
     repository of an organisation, user or group. Each repository is planned on its default
     branch (the remote HEAD). Statuses: changed (new branch), updated (rebuilt), up-to-date
     (nothing pushed), unchanged (nothing to fix), closed-by-human (a person closed this change's
-    pull request: left alone), closed-stale (--close-stale closed the bot's pull request), failed,
+    pull request: left alone), closed-stale (--close-stale closed the bot's pull request),
+    blocked-by-human (a person pushed to the branch: left alone, the note says what to do), failed,
     not-started (the run stopped at a rate limit that outlasts --max-wait: a rerun finishes it).
 
     \b
     Also: `codemods batch status|merge|close REPO...` track the pull requests (see --help of each).
-    Exit codes: 0 every repository done, 1 some failed or not started, 2 bad arguments or a token
-    the forge rejects (checked once, before any clone).
+    Exit codes: 0 every repository done (blocked-by-human is not a failure), 1 some failed or not
+    started, 2 bad arguments or a token the forge rejects (checked once, before any clone).
     Tokens come from GITHUB_TOKEN, GITLAB_TOKEN or GITEA_TOKEN and never appear in any output;
     they go over https only (plain http to a loopback host, or with --insecure-http).
     """

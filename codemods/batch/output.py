@@ -26,6 +26,7 @@ STATUS_STYLE = {
     "closed-by-human": "yellow",
     "closed-stale": "magenta",
     "not-started": "bold yellow",  # the run stopped at a rate limit past --max-wait: rerun
+    "blocked-by-human": "yellow",
 }
 ALWAYS_COUNTED = ("changed", "updated", "up-to-date", "unchanged", "failed")
 

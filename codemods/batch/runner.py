@@ -28,6 +28,7 @@ from codemods.forge import (
     TOKEN_ENV,
     Forge,
     ForgeError,
+    PullRequest,
     PullRequestSpec,
     RateGate,
     RateLimited,
@@ -51,7 +52,15 @@ from codemods.vcs.message import logical_files, render
 from codemods.verify.model import Semantic
 
 Status = Literal[
-    "changed", "updated", "up-to-date", "unchanged", "failed", "closed-by-human", "closed-stale", "not-started"
+    "changed",
+    "updated",
+    "up-to-date",
+    "unchanged",
+    "failed",
+    "closed-by-human",
+    "closed-stale",
+    "not-started",
+    "blocked-by-human",
 ]
 DEFAULT_BRANCH = "codemods/litellm-migration"
 STALE_COMMENT = (
@@ -270,6 +279,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             # A pushed run publishes the commit itself (push, then the local mirror); a dry run
             # puts the branch back anyway. Either way git's update-ref would be a wasted process.
             move_branch=not (options.push or options.dry_run),
+            keep_foreign=True,  # a person's commit on the branch: blocked-by-human, not failed
         )
     finally:
         if options.dry_run:
@@ -287,8 +297,10 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             _close_stale(repo, forge, project, default, remote_sha, env, options, result)
         return
     if forge is None or not options.open_pr:
-        if options.push and not options.dry_run and delivered.status in ("changed", "updated"):
-            remote.push(repo, options.branch, remote_sha, env, delivered.commit)
+        if delivered.foreign is not None:
+            _blocked(result, delivered.foreign, options.branch, None)
+        elif options.push and not options.dry_run and delivered.status in ("changed", "updated"):
+            _push_unless_moved(repo, options.branch, remote_sha, env, delivered.commit, result)
         return
     change = change_id(delivered.plan.diff() if result.diff is None else result.diff)
     decision = decide(forge.pulls(project, options.branch), change, options.reopen)
@@ -302,8 +314,12 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             decision.closed_pr.number,
         )
         return
-    if not options.dry_run and delivered.status in ("changed", "updated"):
-        remote.push(repo, options.branch, remote_sha, env, delivered.commit)
+    if delivered.foreign is not None:
+        _blocked(result, delivered.foreign, options.branch, decision.open_pr)
+        return
+    pushing = not options.dry_run and delivered.status in ("changed", "updated")
+    if pushing and not _push_unless_moved(repo, options.branch, remote_sha, env, delivered.commit, result):
+        return
     title, body = _pr_text(delivered, options)
     pr_spec = PullRequestSpec(
         owner_repo=project,
@@ -334,6 +350,42 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     result.pr_url, result.pr_number = created.url, created.number
 
 
+def _blocked(result: RepoResult, foreign: str, branch: str, pr: PullRequest | None) -> None:
+    """A person's commit is on the branch: codemods leaves it alone, and says what unblocks it.
+    Not a failure: a weekly rerun must not exit 1 until someone acts."""
+    result.status, result.commit = "blocked-by-human", None
+    if pr is None:
+        result.note = (
+            f"{branch} holds {foreign}, which codemods did not make; it is left alone: delete or rename "
+            "the branch, or pick another --branch, and the next run will take over"
+        )
+        return
+    result.pr_url, result.pr_number = pr.url, pr.number
+    result.note = (
+        f"a person pushed {foreign} to {branch}; codemods will not overwrite it: merge or close "
+        f"#{pr.number}, or delete the branch, and the next run will take over"
+    )
+
+
+def _push_unless_moved(
+    repo: git.Repo, branch: str, expected: str | None, env: dict[str, str], commit: str | None, result: RepoResult
+) -> bool:
+    """Push over exactly the commit checked (a lease the server enforces). When the push is
+    refused because the branch moved meanwhile (a person pushed), nothing was overwritten:
+    blocked-by-human, and the next run looks again. Any other refusal is an error."""
+    try:
+        remote.push(repo, branch, expected, env, commit)
+    except GitCommandError:
+        now = remote.remote_branch_now(repo, branch, env)
+        if now == expected:
+            raise
+        moved = f"moved to {now[:12]}" if now else "was deleted"
+        result.status, result.commit = "blocked-by-human", None
+        result.note = f"{branch} {moved} while codemods ran; nothing was overwritten, and the next run looks again"
+        return False
+    return True
+
+
 def _close_stale(
     repo: git.Repo,
     forge: Forge,
@@ -360,8 +412,16 @@ def _close_stale(
     for pr in open_prs:
         forge.comment(project, pr, STALE_COMMENT)
         forge.close(project, pr)
-    if remote_sha is not None:
+    if remote_sha is None:
+        return
+    try:
         remote.delete_remote_branch(repo, options.branch, remote_sha, env)
+    except GitCommandError:
+        now = remote.remote_branch_now(repo, options.branch, env)
+        if now == remote_sha:
+            raise
+        if now is not None:  # a push after the check: the lease kept it, and so does codemods
+            result.note = f"{options.branch} moved to {now[:12]} after codemods checked it: branch kept"
 
 
 class WorkdirBusy(Exception):

@@ -77,6 +77,7 @@ class PullRequest:
     title: str = ""
     body: str = ""
     draft: bool = False
+    head: str = ""  # the head commit's sha, when the forge's answer names it
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class PullStatus:
     mergeable: str  # yes, no, unknown
     review: str  # approved, changes-requested, review-required, none, unknown
     base: str = ""
+    head: str = ""  # the sha of the head commit these checks and this review are about
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,13 @@ class Forge(Protocol):
 
     def close(self, project: str, pr: PullRequest) -> None: ...
 
-    def delete_branch(self, project: str, branch: str) -> None: ...
+    # No branch deletion here: the forges' APIs delete without an expected commit, so a branch is
+    # deleted by a git push with a lease (codemods.vcs.remote), never through them.
 
-    def merge(self, project: str, pr: PullRequest, method: str) -> None: ...
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
+        """Merge only if the head is still sha: a commit pushed after the check is not merged
+        (the forge refuses, and this raises ForgeError)."""
+        ...
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         """The newest pull request of the branch and the API calls it took: at most 2, unless

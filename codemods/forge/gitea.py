@@ -7,7 +7,6 @@ a draft is a title starting with "WIP:", and there is no code search across repo
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.github import PullRequestEdits
@@ -28,6 +27,7 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
         title=title,
         body=data.get("body") or "",
         draft=bool(data.get("draft")) or title.startswith(("WIP:", "[WIP]")),
+        head=(data.get("head") or {}).get("sha") or "",
     )
 
 
@@ -94,11 +94,9 @@ class Gitea(PullRequestEdits):
         if spec.reviewers:
             self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/repos/{project}/branches/{quote(branch, safe='')}")
-
-    def merge(self, project: str, pr: PullRequest, method: str) -> None:
-        self.client.request("POST", f"/repos/{project}/pulls/{pr.number}/merge", {"Do": method})
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
+        # `head_commit_id`: Gitea/Forgejo answer 409 "head out of date" when the head moved.
+        self.client.request("POST", f"/repos/{project}/pulls/{pr.number}/merge", {"Do": method, "head_commit_id": sha})
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         before = self.client.calls
@@ -121,7 +119,8 @@ class Gitea(PullRequestEdits):
             else:
                 review = "none"
         mergeable = "yes" if data.get("mergeable") else "no" if data.get("mergeable") is False else "unknown"
-        return PullStatus(pr.number, pr.url, state, checks, mergeable, review, pr.base), self.client.calls - before
+        status = PullStatus(pr.number, pr.url, state, checks, mergeable, review, pr.base, pr.head)
+        return status, self.client.calls - before
 
     def list_repos(self, owner: str, scope: str) -> list[Discovered]:
         path = f"/orgs/{owner}/repos?limit=50" if scope == "org" else f"/users/{owner}/repos?limit=50"

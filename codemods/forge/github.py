@@ -15,7 +15,7 @@ query($owner: String!, $name: String!, $head: String!) {
   repository(owner: $owner, name: $name) {
     pullRequests(headRefName: $head, first: 5, orderBy: {field: CREATED_AT, direction: DESC}) {
       nodes {
-        number url state isDraft mergeable reviewDecision baseRefName
+        number url state isDraft mergeable reviewDecision baseRefName headRefOid
         commits(last: 1) { nodes { commit { statusCheckRollup { state } } } }
       }
     }
@@ -38,6 +38,7 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
         title=data.get("title") or "",
         body=data.get("body") or "",
         draft=bool(data.get("draft")),
+        head=(data.get("head") or {}).get("sha") or "",
     )
 
 
@@ -130,11 +131,10 @@ class GitHub(PullRequestEdits):
         if spec.reviewers:
             self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/repos/{project}/git/refs/heads/{quote(branch, safe='/')}")
-
-    def merge(self, project: str, pr: PullRequest, method: str) -> None:
-        self.client.request("PUT", f"/repos/{project}/pulls/{pr.number}/merge", {"merge_method": method})
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
+        # `sha`: GitHub answers 409 "Head branch was modified" when the head is no longer it.
+        body = {"merge_method": method, "sha": sha}
+        self.client.request("PUT", f"/repos/{project}/pulls/{pr.number}/merge", body)
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         owner, name = project.split("/", 1)
@@ -169,6 +169,7 @@ class GitHub(PullRequestEdits):
                 MERGEABLE.get(node["mergeable"], "unknown"),
                 REVIEW.get(node["reviewDecision"] or "", "none"),
                 node["baseRefName"],
+                node.get("headRefOid") or "",
             ),
             calls,
         )

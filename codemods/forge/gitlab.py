@@ -16,7 +16,9 @@ STATUS_QUERY = """
 query($path: ID!, $head: String!) {
   project(fullPath: $path) {
     mergeRequests(sourceBranches: [$head], sort: CREATED_DESC, first: 5) {
-      nodes { iid webUrl state draft approved detailedMergeStatus targetBranch headPipeline { status } }
+      nodes {
+        iid webUrl state draft approved detailedMergeStatus targetBranch diffHeadSha headPipeline { status }
+      }
     }
   }
 }
@@ -40,6 +42,7 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
         title=data.get("title") or "",
         body=data.get("description") or "",
         draft=bool(data.get("draft")),
+        head=data.get("sha") or "",
     )
 
 
@@ -130,16 +133,13 @@ class GitLab:
             "PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}", {"state_event": "close"}
         )
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/projects/{_project(project)}/repository/branches/{quote(branch, safe='')}")
-
-    def merge(self, project: str, pr: PullRequest, method: str) -> None:
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         if method == "rebase":
             # GitLab rebases per project setting (fast-forward merge), not per request.
             raise ForgeError("GitLab merges with the project's merge method; use --method merge or squash")
-        self.client.request(
-            "PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}/merge", {"squash": method == "squash"}
-        )
+        # `sha`: GitLab answers 409 "SHA does not match HEAD of source branch" when it moved.
+        fields = {"squash": method == "squash", "sha": sha}
+        self.client.request("PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}/merge", fields)
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         before = self.client.calls
@@ -179,6 +179,7 @@ class GitLab:
                 "yes" if merge_status == "MERGEABLE" else "no" if merge_status in UNMERGEABLE else "unknown",
                 review,
                 node.get("targetBranch", ""),
+                node.get("diffHeadSha") or "",
             ),
             calls,
         )
