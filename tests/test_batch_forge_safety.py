@@ -185,8 +185,11 @@ def test_dry_run_names_the_hosts_each_token_goes_to(cli: Cli, hosting: Hosting, 
     assert run.code == 0, run.err
     assert f"tokens go to: GITHUB_TOKEN to {host} (API {github.url}/api/v3)" in run.err
     https_repo = "https://127.0.0.1:9/acme/app.git"  # nothing listens: the clone fails, the line is printed first
+    named = batch(cli, tmp_path, https_repo, "--dry-run", "--forge-host", "127.0.0.1:9=github")
+    assert "tokens go to: GITHUB_TOKEN to 127.0.0.1:9 (git)" in named.err, named.err
+    # A host that is GitHub only because nothing names it (the --forge default) gets no token.
     plain = batch(cli, tmp_path, https_repo, "--dry-run")
-    assert "tokens go to: GITHUB_TOKEN to 127.0.0.1:9 (git)" in plain.err, plain.err
+    assert "tokens go to: nowhere: no token is sent" in plain.err, plain.err
     none = batch(cli, tmp_path, url, "--dry-run")
     assert "tokens go to: nowhere: no token is sent" in none.err, "plain http git gets no token"
 

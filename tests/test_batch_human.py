@@ -120,10 +120,14 @@ def test_merge_sends_the_head_it_checked_and_a_moved_head_is_skipped(
             f"skipped: the head moved from {str(sha)[:12]} to {now[:12]} after the check; "
             "the forge refused to merge it: review the new commit, then run merge again"
         )
-    # Every call is counted: the status, the refused merge and the read that explains it.
-    calls = [len(forge.requests) - n for forge, n in zip(forges, seen, strict=True)]
+    # Every call is counted: the status, the refused merge and the read that explains it, per
+    # repository; and in all, the token check made once per forge before any of them.
+    new = [forge.requests[n:] for forge, n in zip(forges, seen, strict=True)]
+    calls = [len([r for r in requests if not r.path.endswith("/user")]) for requests in new]
+    assert [len([r for r in requests if r.path.endswith("/user")]) for requests in new] == [1, 1, 1]
     assert [r["api_calls"] for r in merged.report["repos"]] == calls
-    assert merged.report["api_calls"] == sum(calls) and merged.report["api_calls_per_repo"] == max(calls)
+    assert merged.report["api_calls"] == sum(calls) + 3 and merged.report["api_calls_per_repo"] == max(calls)
+    assert merged.report["check_api_calls"] == 3
 
     # Reviewed again, the new head merges: the one the forge reported and merge checked.
     again = cli("batch", "merge", *urls, *hosts(*forges))

@@ -277,7 +277,8 @@ def test_tokens_stay_out_of_every_output(cli: Cli, hosting: Hosting, tmp_path: P
     second = batch(cli, tmp_path, url, "--open-pr", "--close-stale", *host_flag(forge))
     status = cli("batch", "status", url, *host_flag(forge), "--json")
     closed = cli("batch", "close", url, *host_flag(forge), "--json", tokens={kind: "WRONG" + TOKENS[kind]})
-    assert closed.code == 1 and "HTTP 401" in closed.report["repos"][0]["error"]
+    # The token is checked up front, as the rollout checks it: one error, exit 2, nothing closed.
+    assert closed.code == 2 and "token rejected: bad credentials" in closed.err, closed.err
     outputs = [first.out, first.err, second.out, second.err, status.out, status.err, closed.out, closed.err]
     outputs += [str(first.report), str(second.report), str(closed.report)]
     # Every file the batch keeps: git's config and FETCH_HEAD, the planning trees, the caches.

@@ -21,10 +21,12 @@ __all__ = [
     "KINDS",
     "NAMES",
     "TOKEN_ENV",
+    "WELL_KNOWN_HOSTS",
     "AnswerLost",
     "Discovered",
     "Forge",
     "ForgeError",
+    "Fork",
     "PullRequest",
     "PullRequestSpec",
     "PullStatus",
@@ -65,6 +67,17 @@ class PullRequestSpec:
     draft: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
+    team_reviewers: tuple[str, ...] = ()  # GitHub and Gitea: team slugs, "org/team" or "team"
+    assignees: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A fork the rollout's branch is pushed to (`--fork`)."""
+
+    project: str  # owner/name on the forge
+    clone_url: str
+    owner: str  # who owns it: the pull request's head is owner:branch
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,19 @@ class Forge(Protocol):
 
     def comment(self, project: str, pr: PullRequest, text: str) -> None: ...
 
-    def close(self, project: str, pr: PullRequest) -> None: ...
+    def close(self, project: str, pr: PullRequest, body: str | None = None) -> None:
+        """Close it; body, when given, replaces its body in the same request (the marker that
+        says codemods closed it)."""
+        ...
+
+    def find_fork(self, project: str, owner: str | None) -> Fork | None:
+        """owner's fork of project (owner: the token's user when None), or None when it has none.
+        A repository of that name that is not a fork of project is a ForgeError."""
+        ...
+
+    def fork(self, project: str, owner: str | None) -> Fork:
+        """owner's fork of project, made through the API when missing (waits until it exists)."""
+        ...
 
     # No branch deletion here: the forges' APIs delete without an expected commit, so a branch is
     # deleted by a git push with a lease (codemods.vcs.remote), never through them.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
-from codemods.forge.github import PullRequestEdits
+from codemods.forge.github import PullRequestEdits, split_head
 from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
 
 DRAFT_PREFIX = "WIP: "
@@ -54,15 +54,20 @@ class Gitea(PullRequestEdits):
             insecure_http=insecure_http,
         )
 
-    def user(self) -> str:
-        data = self.client.request("GET", "/user").data
-        return str(data.get("login", "")) if isinstance(data, dict) else ""
-
     def _raw_pulls(self, project: str, head: str, pages: int) -> list[dict[str, Any]]:
         # Most recently updated first: the rollout's pull request is on the first page unless
         # the repository is very busy, so status reads one page and a run a few.
         path = f"/repos/{project}/pulls?state=all&sort=recentupdate&limit=50"
-        return [p for p in self.client.paginate(path, limit=pages) if (p.get("head") or {}).get("ref") == head]
+        fork_owner, branch = split_head(head)
+
+        def matches(pull: dict[str, Any]) -> bool:
+            head_of = pull.get("head") or {}
+            if head_of.get("ref") != branch:
+                return False
+            owner = (((head_of.get("repo") or {}).get("owner")) or {}).get("login")
+            return fork_owner is None or owner == fork_owner
+
+        return [p for p in self.client.paginate(path, limit=pages) if matches(p)]
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
         return sorted((_pull(p) for p in self._raw_pulls(project, head, pages=5)), key=lambda p: -p.number)
@@ -88,11 +93,13 @@ class Gitea(PullRequestEdits):
         }
         if spec.labels:  # set by id with the pull request itself
             fields["labels"] = self._label_ids(spec.owner_repo, spec.labels)
+        if spec.assignees:
+            fields["assignees"] = list(spec.assignees)
         return _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", fields).data, created=True)
 
     def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
-        if spec.reviewers:
-            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
+        if spec.reviewers or spec.team_reviewers:
+            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers, spec.team_reviewers)
 
     def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         # `head_commit_id`: Gitea/Forgejo answer 409 "head out of date" when the head moved.

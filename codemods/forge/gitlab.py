@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
+from codemods.forge import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
 
 STATUS_QUERY = """
@@ -87,7 +87,7 @@ class GitLab:
         )
         return sorted((_pull(mr) for mr in found), key=lambda p: -p.number)
 
-    def _reviewer_ids(self, usernames: tuple[str, ...]) -> list[int]:
+    def _user_ids(self, usernames: tuple[str, ...]) -> list[int]:
         ids = []
         for name in usernames:
             users = self.client.request("GET", f"/users?username={quote(name, safe='')}").data or []
@@ -115,7 +115,11 @@ class GitLab:
         if spec.labels:
             fields["labels"] = ",".join(spec.labels)
         if spec.reviewers:
-            fields["reviewer_ids"] = self._reviewer_ids(spec.reviewers)
+            fields["reviewer_ids"] = self._user_ids(spec.reviewers)
+        if spec.assignees:
+            fields["assignee_ids"] = self._user_ids(spec.assignees)
+        if spec.team_reviewers:
+            raise ForgeError("GitLab has no team reviewers; name the people with --reviewer")
         data = self.client.request("POST", f"/projects/{_project(spec.owner_repo)}/merge_requests", fields).data
         return _pull(data, created=True)
 
@@ -128,10 +132,15 @@ class GitLab:
     def comment(self, project: str, pr: PullRequest, text: str) -> None:
         self.client.request("POST", f"/projects/{_project(project)}/merge_requests/{pr.number}/notes", {"body": text})
 
-    def close(self, project: str, pr: PullRequest) -> None:
-        self.client.request(
-            "PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}", {"state_event": "close"}
-        )
+    def close(self, project: str, pr: PullRequest, body: str | None = None) -> None:
+        fields = {"state_event": "close", **({"description": body} if body is not None else {})}
+        self.client.request("PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}", fields)
+
+    def find_fork(self, project: str, owner: str | None) -> Fork | None:
+        raise ForgeError("--fork is not supported on GitLab yet")
+
+    def fork(self, project: str, owner: str | None) -> Fork:
+        raise ForgeError("--fork is not supported on GitLab yet")
 
     def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         if method == "rebase":

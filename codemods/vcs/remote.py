@@ -39,13 +39,17 @@ def token_userinfo(
         return None
     host = urlsplit(url).hostname or ""
     kind = kind or ("gitlab" if "gitlab" in host else "github")
-    if kind == "gitlab" and gitlab_token:
-        return f"oauth2:{gitlab_token}"
-    if kind == "gitea" and gitea_token:
-        return f"{gitea_token}:x-oauth-basic"
-    if kind == "github" and github_token:
-        return f"x-access-token:{github_token}"
-    return None
+    token = {"github": github_token, "gitlab": gitlab_token, "gitea": gitea_token}.get(kind)
+    return credentials(kind, token) if token else None
+
+
+def credentials(kind: str, token: str) -> str:
+    """The basic-auth user:password each forge's git takes for its token."""
+    if kind == "gitlab":
+        return f"oauth2:{token}"
+    if kind == "gitea":
+        return f"{token}:x-oauth-basic"
+    return f"x-access-token:{token}"
 
 
 def git_env(url: str, userinfo: str | None) -> dict[str, str]:
@@ -159,7 +163,15 @@ def track_remote_branch(repo: git.Repo, branch: str, remote_sha: str | None) -> 
         repo.git.update_ref("-d", f"refs/heads/{branch}")
 
 
-def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str, str], commit: str | None) -> None:
+def push(
+    repo: git.Repo,
+    branch: str,
+    expected_remote: str | None,
+    env: dict[str, str],
+    commit: str | None,
+    *,
+    to: str = "origin",
+) -> None:
     """Push commit (or the local branch) to the branch; overwrite only the exact remote commit
     we checked (ours), never more.
 
@@ -175,7 +187,7 @@ def push(repo: git.Repo, branch: str, expected_remote: str | None, env: dict[str
             git.Head(repo, f"refs/heads/{branch}").set_reference(git.Commit(repo, bytes.fromhex(commit)))
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote or ''}"
     source = commit or f"refs/heads/{branch}"
-    repo.git.push("--quiet", lease, "origin", f"{source}:refs/heads/{branch}", env=env)
+    repo.git.push("--quiet", lease, "--", to, f"{source}:refs/heads/{branch}", env=env)
 
 
 def local_branch(repo: git.Repo, branch: str) -> str | None:
@@ -204,18 +216,22 @@ def describe_commit(commit: git.Commit) -> str:
     return f"{commit.hexsha[:12]} ({(message.splitlines()[0] if message else '')!r})"
 
 
-def delete_remote_branch(repo: git.Repo, branch: str, expected_remote: str, env: dict[str, str]) -> None:
+def delete_remote_branch(
+    repo: git.Repo, branch: str, expected_remote: str, env: dict[str, str], *, remote_name: str = "origin"
+) -> None:
     """Delete the remote branch, only if it is still the exact commit we checked."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote}"
-    repo.git.push("--quiet", lease, "origin", f":refs/heads/{branch}", env=env)
+    repo.git.push("--quiet", lease, "--", remote_name, f":refs/heads/{branch}", env=env)
 
 
-def remote_refs(repo: git.Repo, env: dict[str, str], *patterns: str) -> tuple[dict[str, str], str | None]:
+def remote_refs(
+    repo: git.Repo, env: dict[str, str], *patterns: str, remote_name: str = "origin"
+) -> tuple[dict[str, str], str | None]:
     """The remote's refs matching patterns ({full name: sha}, HEAD included when asked) and
     the branch its HEAD names, from one `ls-remote --symref` (one connection)."""
     refs: dict[str, str] = {}
     head: str | None = None
-    for line in str(repo.git.ls_remote("--symref", "origin", *patterns, env=env)).splitlines():
+    for line in str(repo.git.ls_remote("--symref", "--", remote_name, *patterns, env=env)).splitlines():
         sha, _tab, name = line.partition("\t")
         if sha.startswith("ref: ") and name == "HEAD":
             head = sha.removeprefix("ref: refs/heads/")
@@ -224,10 +240,22 @@ def remote_refs(repo: git.Repo, env: dict[str, str], *patterns: str) -> tuple[di
     return refs, head
 
 
-def remote_branch_now(repo: git.Repo, branch: str, env: dict[str, str]) -> str | None:
+def remote_branch_now(repo: git.Repo, branch: str, env: dict[str, str], *, remote_name: str = "origin") -> str | None:
     """Where the remote's branch is now (one `ls-remote`): after a refused lease, whether it moved."""
     ref = f"refs/heads/{branch}"
-    return remote_refs(repo, env, ref)[0].get(ref)
+    return remote_refs(repo, env, ref, remote_name=remote_name)[0].get(ref)
+
+
+FORK_REFS = "refs/remotes/codemods-fork"
+
+
+def fetch_branch(repo: git.Repo, url: str, branch: str, env: dict[str, str]) -> str | None:
+    """The branch's commit on another remote (a fork), fetched into the clone so the run can
+    build on it and push over it with a lease; None when that remote has no such branch."""
+    sha = remote_branch_now(repo, branch, env, remote_name=url)
+    if sha is not None:
+        repo.git.fetch("--quiet", "--no-tags", "--", url, f"+refs/heads/{branch}:{FORK_REFS}/{branch}", env=env)
+    return sha
 
 
 @dataclass(frozen=True)
