@@ -87,7 +87,7 @@ def cli() -> None:
     \b
     Exit codes:
       0  success (with --check: nothing to change)
-      1  with --check: changes are needed
+      1  with --check (and --check --dry-run, which prints the diff too): changes are needed
       2  bad input or failure; nothing was written
     """
 
@@ -95,7 +95,12 @@ def cli() -> None:
 @cli.command("run")
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Write nothing; print a git-format diff of the changes on stdout.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 when changes are needed, 0 when none are.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when changes are needed, 0 when none are. With --dry-run: print the diff too, "
+    "and exit 1 when there is one (as ruff's and black's --check --diff).",
+)
 @click.option(
     "--json",
     "as_json",

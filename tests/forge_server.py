@@ -20,6 +20,13 @@ Gitea: 429 with Retry-After and RateLimit-Reset); `rate_limited_until` sets the 
 The request log records when each request arrived (`at`) and the status answered (`status`,
 0 for none), and `GET /user` answers who the token is, as the forges' token check asks.
 
+Forks (`--fork`): `GET /repos/OWNER/NAME` answers a hosted repository (with `fork` and
+`parent`), and `POST /repos/OWNER/NAME/forks` makes a real bare clone under the token's user
+(codemods-bot) or the `organization` asked for. A pull request's head may be `owner:branch`
+from a fork. `read_only` projects refuse every push (git's receive-pack answers 403), as a
+repository the token may read but not write. `git_requests` logs git's own requests (method,
+path, headers), so a test can see which host got a token.
+
 `on_request` runs an action once, just before the request it matches is answered: {regex on
 "METHOD path?query": action}, e.g. a person's push to the pull request's branch between the
 check and the merge. A merge that names the head it checked (GitHub and GitLab `sha`, Gitea
@@ -80,6 +87,9 @@ class FakeForge:
     rate_limit_after: tuple[str, float] | None = None  # (regex on "METHOD path", seconds until the reset)
     rate_limit_at: tuple[str, float] | None = None  # the same, the matching request refused too
     rate_limited_until: float = 0.0  # epoch seconds: API requests are refused until then
+    read_only: set[str] = field(default_factory=set)  # projects the token may not push to
+    git_requests: list[Recorded] = field(default_factory=list)  # git smart-HTTP requests
+    user: str = "codemods-bot"  # who the token is
 
     def calls(self, method: str, pattern: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
@@ -176,6 +186,17 @@ class FakeForge:
         return [r for r in self.repos if below(r["project"])]
 
     # -- GitHub and Gitea ---------------------------------------------------------------------
+    def _head(self, repo: str, head: str) -> dict:
+        """A pull request's head: `branch`, or `owner:branch` from owner's fork of repo."""
+        owner, _sep, branch = head.rpartition(":")
+        owner = owner or repo.split("/")[0]
+        head_repo = repo if owner == repo.split("/")[0] else f"{owner}/{repo.split('/')[-1]}"
+        return {
+            "ref": branch,
+            "label": f"{owner}:{branch}",
+            "repo": {"full_name": head_repo, "owner": {"login": owner}},
+        }
+
     def _github_pr(self, repo: str, body: dict) -> dict:
         prs = self.pulls.setdefault(repo, [])
         number = len(prs) + 1
@@ -189,17 +210,52 @@ class FakeForge:
             "title": body["title"],
             "body": body["body"],
             "draft": body.get("draft", False),
-            "head": {"ref": body["head"]},
+            "head": self._head(repo, body["head"]),
             "base": {"ref": body["base"]},
             "labels": [],
             "requested_reviewers": [],
+            "requested_teams": [],
+            "assignees": list(body.get("assignees") or []),
             "checks": None,  # success, failure, pending: set by tests
             "review": None,  # APPROVED, CHANGES_REQUESTED: set by tests
             "mergeable": True,
         }
 
+    def head_sha(self, repo: str, pr: dict) -> str:
+        head = pr["head"]
+        return self.branch_sha((head.get("repo") or {}).get("full_name") or repo, head["ref"])
+
     def _with_sha(self, repo: str, pr: dict) -> dict:
-        return {**pr, "head": {**pr["head"], "sha": self.branch_sha(repo, pr["head"]["ref"])}}
+        return {**pr, "head": {**pr["head"], "sha": self.head_sha(repo, pr)}}
+
+    def _repo_answer(self, project: str) -> tuple[int, object]:
+        entry = next((r for r in self.repos if r["project"].lower() == project.lower()), None)
+        if entry is None or self.git_dir(entry["project"]) is None:
+            return 404, {"message": "Not Found"}
+        answer = {
+            "full_name": entry["project"],
+            "clone_url": self.clone_url(entry["project"]),
+            "owner": {"login": entry["project"].split("/")[0]},
+            "fork": bool(entry.get("fork")),
+        }
+        if entry.get("parent"):
+            answer["parent"] = {"full_name": entry["parent"]}
+        return 200, answer
+
+    def _fork(self, repo: str, body: dict) -> tuple[int, object]:
+        """A real fork: a bare clone of repo under the organization asked for, or the token's user."""
+        owner = (body or {}).get("organization") or self.user
+        fork = f"{owner}/{repo.split('/')[-1]}"
+        source, git_root = self.git_dir(repo), self.git_root
+        assert source is not None and git_root is not None
+        if self.git_dir(fork) is None:
+            subprocess.run(
+                ["git", "clone", "-q", "--bare", str(source), str(git_root / f"{fork}.git")],
+                check=True,
+                capture_output=True,
+            )
+            self.repos.append({"project": fork, "fork": True, "parent": repo})
+        return 202, self._repo_answer(fork)[1]
 
     def github(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, object]:
         gitea = self.kind == "gitea"
@@ -210,9 +266,10 @@ class FakeForge:
                 state = query.get("state", ["open"])[0]
                 found = [p for p in prs if state == "all" or p["state"] == state]
                 if not gitea and "head" in query:  # Gitea's list cannot filter by head
-                    found = [p for p in found if f"{repo.split('/')[0]}:{p['head']['ref']}" == query["head"][0]]
+                    found = [p for p in found if p["head"]["label"] == query["head"][0]]
                 return 200, [self._with_sha(repo, p) for p in sorted(found, key=lambda p: -p["number"])]
-            if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in prs):
+            label = self._head(repo, body["head"])["label"]
+            if any(p["head"]["label"] == label and p["state"] == "open" for p in prs):
                 return 422, {"message": "Validation Failed", "errors": [{"message": "A pull request already exists"}]}
             pr = self._github_pr(repo, body)
             if gitea and body.get("labels"):
@@ -232,7 +289,7 @@ class FakeForge:
             repo = m.group(1)
             pr = self.pulls[repo][int(m.group(2)) - 1]
             checked = body.get("sha") or body.get("head_commit_id")
-            if checked and pr["state"] == "open" and checked != self.branch_sha(repo, pr["head"]["ref"]):
+            if checked and pr["state"] == "open" and checked != self.head_sha(repo, pr):
                 moved = "Head branch was modified. Review and try the merge again."
                 return 409, {"message": "head out of date" if gitea else moved}
             if pr["state"] != "open" or not self._merge(repo, pr["head"]["ref"], pr["base"]["ref"]):
@@ -252,8 +309,17 @@ class FakeForge:
             return 201, {"body": body["body"]}
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/requested_reviewers", path):
             pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
-            pr["requested_reviewers"] = body["reviewers"]
+            pr["requested_reviewers"] = body.get("reviewers") or []
+            pr["requested_teams"] = body.get("team_reviewers") or []
             return 201, pr
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/assignees", path):
+            pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
+            pr["assignees"] = sorted(set(pr["assignees"]) | set(body["assignees"]))
+            return 201, pr
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/forks", path):
+            return self._fork(m.group(1), body)
+        if (m := re.fullmatch(r"/repos/([^/]+/[^/]+)", path)) and method == "GET":
+            return self._repo_answer(m.group(1))
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)/(?:git/refs/heads|branches)/(.+)", path)
         if m and method == "DELETE":
             self._delete_branch(m.group(1), unquote(m.group(2)))
@@ -302,7 +368,8 @@ class FakeForge:
                     "mergeable": "MERGEABLE" if p["mergeable"] else "CONFLICTING",
                     "reviewDecision": review,
                     "baseRefName": p["base"]["ref"],
-                    "headRefOid": self.branch_sha(repo, p["head"]["ref"]),
+                    "headRefOid": self.head_sha(repo, p),
+                    "headRepositoryOwner": {"login": p["head"]["repo"]["owner"]["login"]},
                     "commits": {"nodes": [{"commit": {"statusCheckRollup": rollup}}]},
                 }
             )
@@ -428,7 +495,7 @@ class FakeForge:
             return 200, self.gitlab_graphql(variables) if self.kind == "gitlab" else self.github_graphql(variables)
         path = API_PREFIX.sub("", path)
         if path == "/user":  # who the token is: the token check of every forge
-            return 200, {"login": "codemods-bot", "username": "codemods-bot", "id": 1}
+            return 200, {"login": self.user, "username": self.user, "id": 1}
         handler = self.gitlab if self.kind == "gitlab" else self.github
         return handler(method, path, query, body)
 
@@ -453,7 +520,10 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
             split = urlsplit(self.path)
             self._run_action(f"{self.command} {self.path}")
             if is_git_path(split.path):
-                if self._injected(f"{self.command} {split.path}"):
+                with forge.lock:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    forge.git_requests.append(Recorded(self.command, split.path, headers, None))
+                if self._injected(f"{self.command} {split.path}") or self._refused_push(split.path, split.query):
                     return
                 self._git(split.path, split.query, raw)
                 return
@@ -489,6 +559,16 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
             if fault is not None:
                 status, data = int(fault), {"message": f"injected failure {fault} after the request was done"}
             self._reply(status, data)
+
+        def _refused_push(self, path: str, query: str) -> bool:
+            """A push (receive-pack) to a project the token may only read: 403, as forges answer."""
+            if "git-receive-pack" not in path and "service=git-receive-pack" not in query:
+                return False
+            project = re.sub(r"\.git/.*$", "", path).strip("/")
+            if project not in forge.read_only:
+                return False
+            self._reply(403, {"message": f"Permission to {project}.git denied to {forge.user}."})
+            return True
 
         def _run_action(self, key: str) -> None:
             """The on_request action that matches, once; outside the lock, as it may touch git."""
