@@ -171,7 +171,7 @@ def test_status_merge_close_take_discovery_and_check_urls_and_tokens_first(
     assert status.code == 0, status.err
     assert [r["name"] for r in status.report["repos"]] == ["acme/app", "acme/lib"], "archived: left out"
     merged = cli("batch", "merge", *find)
-    assert [r["action"] for r in merged.report["repos"]][0] == "merged (merge)"
+    assert merged.report["repos"][0]["action"] == "merged (merge)", merged.report["repos"]
     closed = cli("batch", "close", *find, "--include-archived")
     assert [r["name"] for r in closed.report["repos"]] == ["acme/app", "acme/lib", "acme/old"]
 
