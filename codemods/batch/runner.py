@@ -147,7 +147,8 @@ class ForgeRouter:
         """API calls this thread made through every client: the up-front token checks."""
         with self._lock:
             clients = list(self._clients.values())
-        return sum(int(c.client.calls) for c in clients)  # type: ignore[attr-defined]
+        calls: list[int] = [c.client.calls for c in clients]  # type: ignore[attr-defined]
+        return sum(calls)
 
     def stopped(self, url: str) -> str | None:
         """Why the run stopped calling this repository's forge (its rate limit outlasts
