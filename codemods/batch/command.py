@@ -19,6 +19,7 @@ from codemods.batch.events import EventLog
 from codemods.batch.options import (
     Selection,
     check_apis,
+    make_router,
     output_options,
     parse_forge_hosts,
     parse_specs,
@@ -28,12 +29,22 @@ from codemods.batch.options import (
 )
 from codemods.batch.output import counts, print_table, summary_line, write_report
 from codemods.batch.repos import RepoSpec, in_shard, parse_shard
-from codemods.batch.runner import DEFAULT_BRANCH, BatchOptions, ForgeRouter, RepoResult, WorkdirBusy, run_batch
+from codemods.batch.runner import (
+    DEFAULT_BRANCH,
+    BatchOptions,
+    ForgeRouter,
+    RepoResult,
+    WorkdirBusy,
+    run_batch,
+    short_name,
+)
 from codemods.batch.track import SUBCOMMANDS
 from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode
 from codemods.forge import TOKEN_ENV, host_of
+from codemods.mods import Codemod
+from codemods.recipes import Recipe
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
 from codemods.verify.run import make_gate
@@ -198,35 +209,15 @@ def batch_command(
     """
     console = Console(stderr=True)
     events = EventLog(log_format, lines=not console.is_terminal)
-    router = _router(selection, events)
+    router = make_router(selection, notify=events.notice)
     checked: set[tuple[str, str]] = set()  # the APIs whose URL and token were checked
     listed, found, sources = repositories(selection, repos, router, checked)
     if not listed and not sources:
         raise click.UsageError("no repositories: give REPO arguments, --repos-file or a discovery option")
-    try:
-        chosen_recipe = load_recipe(recipe)
-    except InputError as err:
-        raise click.BadParameter(str(err), param_hint="--recipe") from None
+    chosen_recipe, mods = _recipe_and_mods(recipe, only, skip)
     branch = branch or chosen_recipe.branch
-    try:
-        mods = select(only, skip, (), chosen_recipe)
-    except UnknownCodemod as err:
-        raise click.BadParameter(str(err), param_hint="--only/--skip") from None
-    if shard:
-        try:
-            index, total = parse_shard(shard)
-        except ValueError as err:
-            raise click.BadParameter(str(err), param_hint="--shard") from None
-        listed = [r for r in listed if in_shard(r, index, total)]
-    specs = parse_specs(listed)
-    for name, hint in ((branch, "--branch"), (base_branch, "--base-branch")):
-        if (
-            name is not None
-            and subproc.run(["git", "check-ref-format", "--branch", name], subproc.Limits.git()).returncode
-        ):
-            raise click.BadParameter(f"{name!r} is not a valid branch name", param_hint=hint)
-    if base_branch is not None and base_branch == branch:
-        raise click.BadParameter("the pull request's branch cannot be its own base", param_hint="--base-branch")
+    specs = parse_specs(_sharded(listed, shard))
+    _check_branch_names(branch, base_branch)
     try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
         # Builds are cached in the workdir: a rerun on an unchanged base reuses them.
         cache = (workdir or _default_workdir()) / ".codemods-builds.sqlite"
@@ -243,11 +234,7 @@ def batch_command(
         _refuse_unsupported(router, specs, fork, team_reviewers)
         check_apis(router, [router.api_of(s.url) for s in specs], checked)
     if dry_run:
-        where = f"tokens go to: {token_destinations(router, specs, checked)}"
-        if events.json:
-            events.emit("tokens", message=where)
-        else:
-            console.print(where, highlight=False, markup=False, soft_wrap=True)
+        _say(console, events, "tokens", f"tokens go to: {token_destinations(router, specs, checked)}")
     options = BatchOptions(
         # Absolute: git runs in other directories, and errors are tidied by this very path.
         workdir=Path(os.path.abspath(workdir or _default_workdir())),
@@ -301,10 +288,44 @@ def batch_command(
     return ExitCode.SOME_FAILED if any(r.status in ("failed", "not-started") for r in results) else ExitCode.OK
 
 
-def _router(selection: Selection, events: EventLog) -> ForgeRouter:
-    from codemods.batch.options import make_router
+def _say(console: Console, events: EventLog, event: str, message: str) -> None:
+    """A line for people on stderr, or an event when stderr is JSON events."""
+    if events.json:
+        events.emit(event, message=message)
+    else:
+        console.print(message, highlight=False, markup=False, soft_wrap=True)
 
-    return make_router(selection, notify=events.notice)
+
+def _recipe_and_mods(recipe: str | None, only: tuple[str, ...], skip: tuple[str, ...]) -> tuple[Recipe, list[Codemod]]:
+    try:
+        chosen = load_recipe(recipe)
+    except InputError as err:
+        raise click.BadParameter(str(err), param_hint="--recipe") from None
+    try:
+        return chosen, list(select(only, skip, (), chosen))
+    except UnknownCodemod as err:
+        raise click.BadParameter(str(err), param_hint="--only/--skip") from None
+
+
+def _sharded(listed: list[str], shard: str | None) -> list[str]:
+    if not shard:
+        return listed
+    try:
+        index, total = parse_shard(shard)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--shard") from None
+    return [r for r in listed if in_shard(r, index, total)]
+
+
+def _check_branch_names(branch: str, base_branch: str | None) -> None:
+    for name, hint in ((branch, "--branch"), (base_branch, "--base-branch")):
+        if (
+            name is not None
+            and subproc.run(["git", "check-ref-format", "--branch", name], subproc.Limits.git()).returncode
+        ):
+            raise click.BadParameter(f"{name!r} is not a valid branch name", param_hint=hint)
+    if base_branch is not None and base_branch == branch:
+        raise click.BadParameter("the pull request's branch cannot be its own base", param_hint="--base-branch")
 
 
 def _refuse_unsupported(
@@ -383,6 +404,4 @@ def _run_with_progress(
 
 
 def _name(spec: RepoSpec) -> str:
-    from codemods.batch.runner import short_name
-
     return short_name(spec.url)

@@ -19,7 +19,16 @@ from typing import Literal
 import git
 from git.exc import GitCommandError
 
-from codemods.batch.pulls import apply_edit, change_id, decide, mark_closed, new_body, open_pull_request, plan_edit
+from codemods.batch.pulls import (
+    Decision,
+    apply_edit,
+    change_id,
+    decide,
+    mark_closed,
+    new_body,
+    open_pull_request,
+    plan_edit,
+)
 from codemods.batch.repos import RepoSpec
 from codemods.errors import InputError
 from codemods.forge import (
@@ -285,17 +294,21 @@ def _pr_text(delivered: BranchResult, options: BatchOptions) -> tuple[str, str]:
     return title, body
 
 
-def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
-    # Credentials in the URL win; else the forge token from the environment authenticates
-    # https pushes (it reaches git as a header in the environment, never in .git/config).
+def _userinfo(spec: RepoSpec, options: BatchOptions) -> str | None:
+    """Credentials in the URL win; else the forge token from the environment authenticates
+    git (it reaches git as a header in the environment, never in .git/config)."""
+    if spec.userinfo is not None:
+        return spec.userinfo
     if options.credentials is not None:  # the run's rule: only hosts the user pointed at
-        userinfo = spec.userinfo or options.credentials(spec.url)
-    else:
-        kind = options.forges.kind(spec.url) if options.forges else None
-        userinfo = spec.userinfo or remote.token_userinfo(
-            spec.url, options.github_token, options.gitlab_token, kind=kind, gitea_token=options.gitea_token
-        )
-    env = remote.git_env(spec.url, userinfo)
+        return options.credentials(spec.url)
+    kind = options.forges.kind(spec.url) if options.forges else None
+    return remote.token_userinfo(
+        spec.url, options.github_token, options.gitlab_token, kind=kind, gitea_token=options.gitea_token
+    )
+
+
+def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
+    env = remote.git_env(spec.url, _userinfo(spec, options))
     dest = options.workdir / spec.slug()
     repo = remote.clone_or_fetch(spec.url, dest, env)
     default = _base_branch(repo, options)
@@ -364,10 +377,26 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     pushing = not options.dry_run and delivered.status in ("changed", "updated")
     if pushing and not _push_unless_moved(repo, target, env, delivered.commit, result):
         return
+    _open_or_update(forge, project, target.head, default, delivered, decision, change, options, result)
+
+
+def _open_or_update(
+    forge: Forge,
+    project: str,
+    head: str,
+    default: str,
+    delivered: BranchResult,
+    decision: Decision,
+    change: str,
+    options: BatchOptions,
+    result: RepoResult,
+) -> None:
+    """Bring the open pull request up to date (retargeted, its text refreshed unless a person
+    edited it), or open one; a dry run says what it would do."""
     title, body = _pr_text(delivered, options)
     pr_spec = PullRequestSpec(
         owner_repo=project,
-        head=target.head,
+        head=head,
         base=default,
         title=title,
         body=new_body(title, body, change, delivered.base),
@@ -379,7 +408,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     )
     if decision.open_pr is not None:
         pr = decision.open_pr
-        edit = plan_edit(pr, PullRequestSpec(project, target.head, default, title, body), change, delivered.base)
+        edit = plan_edit(pr, PullRequestSpec(project, head, default, title, body), change, delivered.base)
         if edit.base is not None:
             result.note = f"{'would retarget' if options.dry_run else 'retargeted'} from {pr.base} to {default}"
         if not options.dry_run:
