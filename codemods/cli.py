@@ -19,6 +19,7 @@ from codemods import __version__, subproc
 from codemods.diagnostics import Diagnostic
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
+from codemods.intents import CarryOver
 from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
@@ -233,12 +234,22 @@ def _in_place(
 ) -> tuple[Plan, Semantic | None, bool, list[Diagnostic]]:
     """Plan PATH, refuse to overwrite uncommitted work, judge with the gate, write. Returns the
     plan, the gate's verdict, whether files were written, and the doctor's findings."""
-    plan = plan_repository(path, mods)
-    if write and not allow_dirty and not plan.is_empty:
-        from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
 
-        refuse_dirty(path, plan.changed_files())
-    semantic = gate(plan) if gate is not None else None  # raises Refused before any write
+    def plan_for(carry: tuple[CarryOver, ...]) -> Plan:
+        plan = plan_repository(path, mods, carry)
+        if write and not allow_dirty and not plan.is_empty:
+            from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
+
+            refuse_dirty(path, plan.changed_files())
+        return plan
+
+    semantic: Semantic | None = None
+    if gate is None:
+        plan = plan_for(())
+    else:  # the first candidate plan the builds prove; raises Refused before any write
+        from codemods.verify.run import prove
+
+        plan, semantic = prove(plan_for, gate)
     applied = write and not plan.is_empty
     if applied:
         plan.apply()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from codemods.diagnostics import NOT_UTF8, Diagnostic
 from codemods.errors import EncodingError, InputError
+from codemods.intents import CarryOver
 from codemods.mods import Codemod, Context, factory, is_known, names, run_order
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
@@ -56,7 +57,9 @@ def needles_for(mods: Sequence[Codemod]) -> Needles:
     return Needles(values=values, jobs=jobs, every_job=every_job, charts=charts)
 
 
-def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
+def plan_repository(root: Path, mods: Sequence[Codemod], carry: tuple[CarryOver, ...] = ()) -> Plan:
+    """Every codemod's edits and intents for the tree at root; `carry` is what a candidate plan
+    must carry over to moved Jobs (see codemods.verify.run.prove)."""
     needles = needles_for(mods)
     # The doctor's flags cost a few byte tests per file; with them the doctor can look at
     # the touched files through this same index instead of a second pass over the tree.
@@ -64,7 +67,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)
-    ctx = Context(index, plan)
+    ctx = Context(index, plan, carry)
     try:
         for mod in mods:
             mod.plan(ctx)
