@@ -343,3 +343,116 @@ def test_help_lists_every_rule_of_the_registry() -> None:
     listed = [(line.split()[0], line.split()[1]) for line in block.splitlines()]
     assert listed == [(rule.id, rule.severity) for rule in RULES.values()]
     assert "schema-never-migrated" in dict(listed)
+
+
+SECRET_RISK = "once this change is applied, Flux runs Job openhands-litellm-migrations, which reads Secret {!r}"
+
+
+def test_run_warns_of_a_moved_job_that_reads_a_secret_declared_nowhere(tmp_path: Path) -> None:
+    """Issue 22: the run's summary names what the change makes Flux do that can fail."""
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA / "attempt3", repo)
+    moved = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
+    preview = run_codemods("run", "--dry-run", "--no-verify", str(repo)).stderr
+    assert f"warning: {moved}:19: {SECRET_RISK.format('openhands-postgresql')}" in preview
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    [risk] = [w for w in report["warnings"] if "declared nowhere" in w["message"]]
+    assert (risk["file"], risk["line"], risk["codemod"]) == (moved, 19, "relocate-migration-job")
+    # The name the database release really declares (auth.existingSecret): nothing to say.
+    job = repo / "kubernetes/apps/openhands/migration-job.yaml"
+    job.write_text(job.read_text().replace("name: openhands-postgresql", "name: postgres-password"))
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    assert not [w for w in report["warnings"] if "declared nowhere" in w["message"]]
+
+
+def test_run_warns_of_a_listed_job_that_reads_a_secret_declared_nowhere() -> None:
+    """The incident's final fix: listing the Job makes Flux run it, and it reads the Secret name
+    the CloudNativePG cluster does not create (it makes openhands-postgresql-app)."""
+    repo = SNAPSHOTS / "cluster-template-final-fix" / "before"
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    [risk] = [w for w in report["warnings"] if "declared nowhere" in w["message"]]
+    job = "template/config/kubernetes/apps/openhands/openhands/app/migration-job.yaml.j2"
+    assert (risk["file"], risk["line"], risk["codemod"]) == (job, 21, "sync-kustomization-resources")
+    assert risk["message"].startswith(SECRET_RISK.format("openhands-postgresql"))
+
+
+CNPG_CLUSTER = """\
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: litellm-postgres
+spec:
+  instances: 1
+  storage:
+    size: 5Gi
+"""
+POSTGRES_STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: postgres
+spec:
+  serviceName: postgres
+  template:
+    spec:
+      containers:
+        - name: postgres
+          image: docker.io/library/postgres:16.4
+"""
+POSTGRES_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: litellm-db
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: postgresql
+      sourceRef:
+        kind: HelmRepository
+        name: bitnami
+"""
+DATABASES = {
+    "cnpg": (CNPG_CLUSTER, "CloudNativePG Cluster litellm-postgres"),
+    "statefulset": (POSTGRES_STATEFULSET, "StatefulSet postgres (image docker.io/library/postgres:16.4)"),
+    "helmrelease": (POSTGRES_RELEASE, "HelmRelease litellm-db (chart postgresql)"),
+}
+HOOK_RISK = "HelmRelease litellm now runs its migration Job as a pre-install hook"
+
+
+def _litellm_direct_with(tmp_path: Path, database: str, directory: str) -> Path:
+    """litellm-helm deployed directly with an external database (the run adds the pre-install
+    hook), plus a database manifest listed in directory's kustomization."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s07-helmrepo-external-db" / "before", repo)
+    (repo / directory / "database.yaml").write_text("---\n" + DATABASES[database][0])
+    kustomization = repo / directory / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - ./database.yaml\n")
+    return repo
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_run_warns_of_a_new_hook_waiting_on_a_database_of_the_same_kustomization(database: str, tmp_path: Path) -> None:
+    repo = _litellm_direct_with(tmp_path, database, "kubernetes/apps/ai/litellm/app")
+    result = run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo))
+    [risk] = [w for w in json.loads(result.stdout)["warnings"] if HOOK_RISK in w["message"]]
+    assert (risk["file"], risk["codemod"]) == (
+        "kubernetes/apps/ai/litellm/app/helmrelease.yaml",
+        "disable-migration-job",
+    )
+    assert (
+        f"Flux Kustomization litellm (kubernetes/apps/ai/litellm/ks.yaml), which applies it, also creates "
+        f"{DATABASES[database][1]} (kubernetes/apps/ai/litellm/app/database.yaml:3)"
+    ) in risk["message"]
+    assert "Helm's default 5-minute timeout" in risk["message"]
+    assert f"warning: kubernetes/apps/ai/litellm/app/helmrelease.yaml: {HOOK_RISK}" in result.stderr
+
+
+def test_no_hook_warning_for_a_database_another_kustomization_creates(tmp_path: Path) -> None:
+    # Listed in the namespace's kustomization: cluster-apps applies it, not the release's own
+    # Flux Kustomization (which waits for its database through dependsOn).
+    repo = _litellm_direct_with(tmp_path, "cnpg", "kubernetes/apps/ai")
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    assert any(c["codemod"] == "disable-migration-job" for c in report["changes"])
+    assert not [w for w in report["warnings"] if HOOK_RISK in w["message"]]
