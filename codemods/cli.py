@@ -19,6 +19,7 @@ from codemods import __version__, subproc
 from codemods.diagnostics import Diagnostic
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
+from codemods.intents import CarryOver
 from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
@@ -238,12 +239,22 @@ def _in_place(
 ) -> tuple[Plan, Semantic | None, bool, list[Diagnostic]]:
     """Plan PATH, refuse to overwrite uncommitted work, judge with the gate, write. Returns the
     plan, the gate's verdict, whether files were written, and the doctor's findings."""
-    plan = plan_repository(path, mods)
-    if write and not allow_dirty and not plan.is_empty:
-        from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
 
-        refuse_dirty(path, plan.changed_files())
-    semantic = gate(plan) if gate is not None else None  # raises Refused before any write
+    def plan_for(carry: tuple[CarryOver, ...]) -> Plan:
+        plan = plan_repository(path, mods, carry)
+        if write and not allow_dirty and not plan.is_empty:
+            from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
+
+            refuse_dirty(path, plan.changed_files())
+        return plan
+
+    semantic: Semantic | None = None
+    if gate is None:
+        plan = plan_for(())
+    else:  # the first candidate plan the builds prove; raises Refused before any write
+        from codemods.verify.run import prove
+
+        plan, semantic = prove(plan_for, gate)
     applied = write and not plan.is_empty
     if applied:
         plan.apply()
@@ -369,7 +380,21 @@ def list_command(as_json: bool) -> int:
     return ExitCode.OK
 
 
-@cli.command("doctor")
+def doctor_help() -> str:
+    """`codemods doctor --help`, its rule list made from the rule registry (it cannot drift)."""
+    from codemods.doctor.rules import RULES
+
+    width = max(len(rule.id) for rule in RULES.values())
+    rules = "\n".join(f"  {rule.id:<{width}}  {rule.severity:<7}  {rule.title}" for rule in RULES.values())
+    return (
+        "Report the incident's failure patterns in the repository at PATH; change nothing.\n\n"
+        f"\b\nRules (default severity):\n{rules}\n\n"
+        "\b\nExit codes: 0 no error-severity finding, 1 at least one error, 2 bad input\n"
+        "(with --format json or sarif, bad input is also written as an error result)."
+    )
+
+
+@cli.command("doctor", help=doctor_help())
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--format",
@@ -380,15 +405,6 @@ def list_command(as_json: bool) -> int:
     help="Output format.",
 )
 def doctor_command(path: Path, fmt: str) -> int:
-    """Report the incident's failure patterns in the repository at PATH; change nothing.
-
-    \b
-    Rules: helm-template-in-values, subchart-job-not-hook, hook-annotations-on-pod-template,
-    manifest-not-listed, job-secret-not-ready, job-ttl-under-flux, job-immutable-under-flux,
-    stale-render.
-    \b
-    Exit codes: 0 no error-severity finding, 1 at least one error, 2 bad input.
-    """
     from codemods.doctor import diagnose
     from codemods.doctor import output as doctor_output
 
@@ -397,6 +413,11 @@ def doctor_command(path: Path, fmt: str) -> int:
     try:
         findings, problems = diagnose(path)
     except InputError as err:
+        # A SARIF upload or a script must not get an empty file: the document holds the error.
+        if fmt == "json":
+            sys.stdout.write(doctor_output.json_error(err.diagnostic))
+        elif fmt == "sarif":
+            sys.stdout.write(doctor_output.sarif([], error=err.diagnostic))
         click.echo(f"error: {err}", err=True)
         return for_error(err)
     if fmt == "json":

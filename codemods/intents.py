@@ -90,3 +90,36 @@ class Unchanged:
 
 Intent = JobPlacement | EffectiveValue | MetadataMayGrow
 UNCHANGED = Unchanged()
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """What a refused candidate's builds say the next candidate must write into a moved Job's
+    manifest so that its build is the same: the labels and annotations that the kustomizations
+    which applied it before gave it (commonLabels, labels, commonAnnotations) and its new place
+    does not. Read from the build before the change, so it comes from what Flux built, not
+    from a list of known layouts."""
+
+    source: str  # the JobPlacement's source: the manifest's logical path before
+    job: str
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    # The pod template's (commonAnnotations and commonLabels reach spec.template.metadata too).
+    template_labels: tuple[tuple[str, str], ...] = ()
+    template_annotations: tuple[tuple[str, str], ...] = ()
+
+    def sections(self) -> tuple[tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]], ...]:
+        """(where, labels or annotations, items) to write, each non-empty."""
+        every = (
+            (("metadata",), "labels", self.labels),
+            (("metadata",), "annotations", self.annotations),
+            (("spec", "template", "metadata"), "labels", self.template_labels),
+            (("spec", "template", "metadata"), "annotations", self.template_annotations),
+        )
+        return tuple(entry for entry in every if entry[2])
+
+    def __str__(self) -> str:
+        items = list(
+            dict.fromkeys(f"{section[:-1]} {k}={v}" for _at, section, pairs in self.sections() for k, v in pairs)
+        )
+        return f"carry over to Job {self.job} what a parent kustomization gave it: {', '.join(items)}"

@@ -33,6 +33,12 @@ UNVERIFIED = ("--no-verify",)
 CASES = sorted(p.name for p in SNAPSHOTS.iterdir() if (p / "before").is_dir())
 
 
+def gate_flags(case: str) -> tuple[str, ...]:
+    """`verify = true` in case.toml: the case's expected result comes from the candidate search
+    (codemods.verify.run.prove), which only a run with the build gate makes."""
+    return ("--verify",) if spec(case).get("verify") else UNVERIFIED
+
+
 def spec(case: str) -> dict:
     return tomllib.loads((SNAPSHOTS / case / "case.toml").read_text())
 
@@ -55,7 +61,8 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
 
     args = spec(case).get("args", [])
     refused = spec(case).get("refused", [])
-    first = run_codemods("run", *UNVERIFIED, *args, str(work))
+    flags = gate_flags(case)
+    first = run_codemods("run", *flags, *args, str(work))
     assert first.returncode == expected_code, first.stderr
     assert not tree_diff(tree(work), after), tree_diff(tree(work), after)
     if expected_code == 2:
@@ -65,10 +72,10 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
     assert [r for r in refused if f"warning: {r}" not in first.stderr] == [], first.stderr
 
     # Cycle two: the result is a fixed point (a refused release still fails --check).
-    check = run_codemods("run", "--check", *UNVERIFIED, *args, str(work))
+    check = run_codemods("run", "--check", *flags, *args, str(work))
     assert check.returncode == (1 if refused else 0), f"second cycle:\n{check.stderr}"
     assert [r for r in refused if f"warning: {r}" not in check.stderr] == [], check.stderr
-    second = run_codemods("run", *UNVERIFIED, *args, str(work))
+    second = run_codemods("run", *flags, *args, str(work))
     assert second.returncode == 0, second.stderr
     assert tree(work) == after, "second cycle changed files"
     assert "nothing to change" in second.stderr
@@ -80,7 +87,7 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
 def test_dry_run_diff_applies_with_git(case: str, tmp_path: Path) -> None:
     work = fresh_copy(case, tmp_path)
     git_init(work)
-    result = run_codemods("run", "--dry-run", *UNVERIFIED, *spec(case).get("args", []), str(work))
+    result = run_codemods("run", "--dry-run", *gate_flags(case), *spec(case).get("args", []), str(work))
     assert result.returncode == spec(case).get("exit_code", 0), result.stderr
     after = tree(SNAPSHOTS / case / "after")
     if after == tree(SNAPSHOTS / case / "before"):

@@ -25,6 +25,10 @@ class Fix:
     # builds of one release need different fixes, an edit in a file they share applies to all
     # of them: the universal fix is then made for all (codemods/mods/disable_migration_job.py).
     universal: bool = False
+    # The fix makes the chart's Job a Helm pre-install hook: on a fresh install it runs before
+    # anything else of the release, and Helm waits for it (the run warns when what it needs is
+    # created by the same Flux Kustomization).
+    pre_install_hook: bool = False
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class GrafanaOnCall:
             )
         bundled = _bundled(lookup)
         if not bundled and at_or_above(version, SAFE_HOOK_SINCE):
-            return Fix(USE_HOOK, True, WHY_HOOK)
+            return Fix(USE_HOOK, True, WHY_HOOK, pre_install_hook=True)
         return Fix(TTL, "", _why_ttl(bundled, version), universal=True)
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:

@@ -87,7 +87,7 @@ def database_fix(job: tuple[str, ...], lookup: Lookup) -> Fix:
     standalone = _flag(lookup, ("db", "deployStandalone"), DEFAULT_DEPLOY_STANDALONE_DB)
     if _flag(lookup, ("db", "useExisting"), DEFAULT_USE_EXISTING_DB):
         why = WHY_HOOK + (WHY_HOOK_STANDALONE if standalone else "")
-        return Fix((*job, "hooks", "helm", "enabled"), True, why)
+        return Fix((*job, "hooks", "helm", "enabled"), True, why, pre_install_hook=True)
     # Disabling the Job is safe whatever the database: where builds disagree, all get it.
     return Fix((*job, "enabled"), False, WHY_BUNDLED if standalone else WHY_NO_DATABASE, universal=True)
 

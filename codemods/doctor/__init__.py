@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from codemods.diagnostics import Diagnostic
-from codemods.doctor.checks import jobs, kustomize, values
+from codemods.doctor.checks import jobs, kustomize, reach, values
 from codemods.doctor.model import DoctorContext, Finding
 from codemods.doctor.rules import RULES, Rule
 from codemods.repo.index import Needles, RepoIndex, scan
@@ -17,6 +17,7 @@ def diagnose_index(index: RepoIndex, only: set[str] | None = None) -> tuple[list
     """Findings (sorted by file and line), and the files that could not be read (each once)."""
     ctx = DoctorContext(index, only)
     found = {*values.check(ctx), *kustomize.check(ctx), *jobs.check(ctx)}
+    found.update(reach.check(ctx))  # last: it reports the files the others set aside
     return sorted(found, key=Diagnostic.sort_key), list(ctx.problems)
 
 

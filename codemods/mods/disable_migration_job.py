@@ -375,6 +375,40 @@ class DisableMigrationJob:
                 groups.setdefault((release.sources.index(source), fix.path[:-1]), []).append(fix)
             for (position, _parent), fixes in groups.items():
                 self._apply(ctx, release, release.sources[position], fixes)
+            for fixes in groups.values():
+                for fix in fixes:
+                    if fix.pre_install_hook and self._was_set(ctx, release, fix):
+                        self._warn_hook_waits(ctx, release)
+
+    @staticmethod
+    def _was_set(ctx: Context, release: _Release, fix: Fix) -> bool:
+        dotted = ".".join(fix.path)
+        return any(
+            isinstance(intent, EffectiveValue)
+            and (intent.release, intent.namespace, intent.path, intent.value)
+            == (release.name, release.namespace, dotted, fix.value)
+            for intent in ctx.plan.intents
+        )
+
+    @staticmethod
+    def _warn_hook_waits(ctx: Context, release: _Release) -> None:
+        """A new pre-install hook that needs a database the same Flux Kustomization creates: on a
+        fresh install Helm runs it, and waits for it, while that database is still coming up."""
+        from codemods.repo.databases import applied_with
+
+        timeout = _install_timeout(ctx, release)
+        waits = f"its install timeout of {timeout}" if timeout else "Helm's default 5-minute timeout"
+        for ks, database in applied_with(ctx.graph, release.unit.logical):
+            ctx.plan.warn(
+                release.unit.primary.path,
+                None,
+                f"HelmRelease {release.name} now runs its migration Job as a pre-install hook, and Flux Kustomization "
+                f"{ks.display()} ({ks.file}), which applies it, also creates {database.what} ({database.file}:"
+                f"{database.line}): on a fresh install Helm runs the hook before the release's own resources and "
+                f"waits for it while that database is still being created; past {waits} the install fails. Move the "
+                f"database into a Flux Kustomization of its own that {ks.name} dependsOn (with wait: true)",
+                NAME,
+            )
 
     def needed(self, ctx: Context) -> list[Needed]:
         """What plan() would change, as facts for the doctor: the same model, the same decision."""
@@ -784,3 +818,15 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
     out.splices.append(_scalar_splice(text, key, value, new))
     out.notes.append((key.start_mark.line + 1, f"set {dotted}: {new} (was {was})"))
     out.replaced.append((value.start_mark.index, dotted, was))
+
+
+def _install_timeout(ctx: Context, release: _Release) -> str | None:
+    """The HelmRelease's own install timeout (spec.install.timeout, else spec.timeout), if set."""
+    copy = release.unit.primary
+    try:
+        docs = compose(ctx.plan.text(copy.path), copy.path, copy.delimiters)
+    except InputError:
+        return None
+    doc = docs[release.document] if release.document < len(docs) else None
+    spec = first(doc, "spec")
+    return scalar_value(first(first(spec, "install"), "timeout")) or scalar_value(first(spec, "timeout"))

@@ -101,7 +101,12 @@ def deliver(
             if plan.is_empty:
                 return result
             # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
-            result.semantic = gate(plan) if gate is not None else None
+            if gate is not None:
+                from codemods.verify.run import prove  # the first candidate plan the builds prove
+
+                where = checkout / prefix if prefix else checkout
+                plan, result.semantic = prove(lambda carry: plan_repository(where, mods, carry), gate, first=plan)
+                result.plan = plan
             lead = f"{prefix}/" if prefix else ""
             values = message_context(plan, lead, recipe, result.semantic)  # one context for both texts
             result.message = commit_message(plan, lead, message_template, recipe, result.semantic, values)

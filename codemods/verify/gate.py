@@ -7,6 +7,7 @@ generates for a directory without one, `spec.components`, `targetNamespace`, and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import posixpath
@@ -19,13 +20,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 
-from codemods.intents import UNCHANGED, EffectiveValue
+from codemods.intents import UNCHANGED, CarryOver, EffectiveValue
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
@@ -592,6 +593,7 @@ class _Judge:
         if not o.metadata_only_added(old_job, new_job):
             message = f"Job {job.name} {_job_difference(old_job, new_job)}"
             self.refuse(job.to_target, job.destination, None, message, job.intent)
+            self.problems[-1] = replace(self.problems[-1], carry=_carry_over(job, old_job, new_job))
 
     # -- EffectiveValue: the fix is in what Helm receives, and nothing else moved -------------
     def values(self) -> None:
@@ -761,6 +763,46 @@ def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:
                 namespace = (doc.get("metadata") or {}).get("namespace")
                 return f"{namespace}/{job.name}" if namespace else job.name
     return f"{job.namespace}/{job.name}" if job.namespace else job.name
+
+
+_CARRIED = (("metadata",), ("spec", "template", "metadata"))
+
+
+def _carry_over(job: MovedJob, old: o.Obj, new: o.Obj) -> CarryOver | None:
+    """The labels and annotations the Job had where it was built before and lacks where it is
+    built after (on the Job and on its pod template), when writing them into its manifest
+    makes the two builds the same Job."""
+    lost: dict[tuple[tuple[str, ...], str], tuple[tuple[str, str], ...]] = {}
+    restored = copy.deepcopy(new)
+    for at in _CARRIED:
+        had_meta, has_meta = _at(old, at), _at(new, at)
+        for key in ("labels", "annotations"):
+            had, has = had_meta.get(key) or {}, has_meta.get(key) or {}
+            items = tuple(sorted((str(k), str(v)) for k, v in had.items() if k not in has and isinstance(v, str)))
+            lost[(at, key)] = items
+            if items:
+                target: dict[str, Any] = restored
+                for name in at:
+                    target = target.setdefault(name, {})
+                target.setdefault(key, {}).update(dict(items))
+    if not any(lost.values()) or not o.metadata_only_added(old, restored):
+        return None  # something else differs too: carrying metadata over would not be enough
+    meta, template = _CARRIED
+    return CarryOver(
+        job.source,
+        job.name,
+        lost[(meta, "labels")],
+        lost[(meta, "annotations")],
+        lost[(template, "labels")],
+        lost[(template, "annotations")],
+    )
+
+
+def _at(obj: o.Obj, path: tuple[str, ...]) -> dict[str, Any]:
+    node: Any = obj
+    for name in path:
+        node = node.get(name) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def _job_difference(old: o.Obj, new: o.Obj) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from codemods.intents import CarryOver
+
 Scalar = bool | int | float | str | None
 
 
@@ -143,10 +145,21 @@ class Problem:
     line: int | None
     message: str
     intent: str = ""  # the intent found violated (codemods.intents), as text
+    # What a next candidate can write so that this problem goes (a moved Job's lost metadata).
+    carry: CarryOver | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: Flux Kustomization {self.target}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One plan the search tried, simplest first: accepted, or refused with what it violated."""
+
+    description: str
+    accepted: bool
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,7 @@ class Semantic:
     moves: tuple[JobMove, ...] = ()
     problems: tuple[Problem, ...] = ()
     all_targets: tuple[FluxTarget, ...] = ()  # every Flux Kustomization, for the flowchart
+    candidates: tuple[Candidate, ...] = ()  # the plans tried, when more than one was
 
     @property
     def refused(self) -> bool:
