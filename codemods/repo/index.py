@@ -17,12 +17,14 @@ from typing import NamedTuple
 from codemods.errors import EncodingError
 from codemods.repo.layout import Copy, Layout, load_layout, normalize
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher
+from codemods.yamltext.guard import MAX_YAML_BYTES, too_large
 
 YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
-# No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+# No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse
+# (the YAML guard's cap: the build gate refuses to hand such a file to kustomize).
+MAX_FILE_BYTES = MAX_YAML_BYTES
 FIRST_READ = 64 * 1024
 _READ_ON = 1024 * 1024
 
@@ -140,9 +142,9 @@ class RepoIndex:
         return data if data is not None else _read_capped(os.path.join(self.root, path))
 
     def read_text(self, path: str) -> str:
-        data = self._kept.get(path)
-        if data is None:
-            data = (self.root / path).read_bytes()
+        data = self.read_bytes(path)
+        if data is None:  # grown past the cap since the scan
+            raise too_large(path, os.lstat(self.root / path).st_size)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -285,8 +287,10 @@ def _read_capped(abs_path: str) -> bytes | None:
     The scan reads every file of the repository, so this is os.open/os.read rather than open():
     no buffered reader to build and no fstat for its buffer size, which halves the cost of
     reading a small manifest. A first small read covers almost every manifest (os.read(n)
-    allocates n bytes up front); it still reads until end of file, as short reads are allowed."""
-    fd = os.open(abs_path, os.O_RDONLY)
+    allocates n bytes up front); it still reads until end of file, as short reads are allowed.
+    The walk only yields regular files; should a FIFO or a link take one's place before the
+    open, O_NONBLOCK makes the open and the read return at once and O_NOFOLLOW refuses the link."""
+    fd = os.open(abs_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     try:
         data = os.read(fd, FIRST_READ)
         if not data:

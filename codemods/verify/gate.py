@@ -42,7 +42,7 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise
+from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise, refuse_hostile
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -398,6 +398,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         copied: dict[str, list[str]] = {}  # side -> the files its builds may read
         for side in ("before", "after"):
             copied[side] = build_files(trees[side], files[side])
+            refuse_hostile(trees[side], copied[side], files[side])
             inputs[side] = digest(trees[side], copied[side])
         first = [_Build(t, side) for t in buildable for side in ("before", "after")]
         # Copied only for a build the cache does not answer (a batch rerun copies nothing).
@@ -441,7 +442,9 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         if failed:
             whole = {"before": scratch() / "whole-before", "after": scratch() / "whole-after"}
             for side in {b.side for b in failed}:
-                materialise(trees[side], build_files(trees[side], set(), whole=True), whole[side])
+                everything = build_files(trees[side], set(), whole=True)
+                refuse_hostile(trees[side], everything, files[side])
+                materialise(trees[side], everything, whole[side])
             retry = [_Build(b.target, b.side) for b in failed]
             run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
             replaced = {(b.target.uid, b.side): b for b in retry}

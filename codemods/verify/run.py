@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from codemods.diagnostics import Diagnostic
-from codemods.errors import InputError
+from codemods.errors import HostileYAML, InputError
 from codemods.intents import CarryOver
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
@@ -53,7 +53,13 @@ class Gate:
         from codemods.verify.adapter import build_input
         from codemods.verify.gate import verify
 
-        semantic = verify(plan.root, build_input(plan), self.options)
+        try:
+            semantic = verify(plan.root, build_input(plan), self.options)
+        except HostileYAML as err:  # refused before any build: say why it matters here
+            found = err.diagnostic
+            raise HostileYAML(
+                found.file, found.line, f"{found.message}; a build of the change would hand it to kustomize"
+            ) from None
         if semantic.refused:
             raise Refused(semantic, tuple(plan.warnings))
         return semantic
