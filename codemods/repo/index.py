@@ -169,7 +169,7 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str
             rel = f"{rel_dir}/{name}" if rel_dir else name
             wanted = name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES
             if entry.is_symlink():
-                if wanted or entry.is_dir():
+                if wanted or _is_dir_link(entry):
                     target = os.path.realpath(entry.path)
                     where = "outside the repository" if not _inside(root, target) else "inside the repository"
                     skipped.append((rel, f"symbolic link to {where}: not followed"))
@@ -193,6 +193,15 @@ def scanned(path: str) -> bool:
     if any(part.startswith(".") or part in _SKIP_DIRS for part in dirs):
         return False
     return name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES or path == "makejinja.toml"
+
+
+def _is_dir_link(entry: os.DirEntry[str]) -> bool:
+    """Does a link lead to a directory? A loop of links (ring-a -> ring-b -> ring-a) counts as
+    one: never followed, and said so, rather than an ELOOP that ends the run."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return True
 
 
 @dataclass(frozen=True)

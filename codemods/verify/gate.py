@@ -541,7 +541,8 @@ class _Judge:
                 self.refuse(target.uid, target.file, target.line, message)
                 self.previews.append(TargetPreview(target, "not built"))
             elif not old.ok:
-                self.previews.append(TargetPreview(target, "not built"))  # broken before: not this change's doing
+                # Broken before: not this change's doing (a cycle of kustomizations, a missing file).
+                self.previews.append(TargetPreview(target, "not built", error=old.error))
             else:
                 self.ok.append(target)
         self.excused = {t.uid: set() for t in self.ok}

@@ -134,6 +134,7 @@ class TargetPreview:
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     values: tuple[ValueChange, ...] = ()
+    error: str = ""  # not built: kustomize's own error, when it fails before the change too
 
 
 @dataclass(frozen=True)

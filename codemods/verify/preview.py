@@ -40,6 +40,8 @@ def _target_lines(preview: TargetPreview, indent: str = "  ") -> list[str]:
 def _status(preview: TargetPreview) -> str:
     if preview.status == "templates only":
         return "not verified: templates only"
+    if preview.status == "not built" and preview.error:
+        return f"not built, before the change either: {preview.error}"
     return "not built (see the problems)" if preview.status == "not built" else preview.status
 
 
@@ -107,6 +109,7 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
                     }
                     for v in p.values
                 ],
+                **({"error": p.error} if p.error else {}),
             }
             for p in semantic.targets
         ],

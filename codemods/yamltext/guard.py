@@ -52,9 +52,10 @@ ALIAS_FLOOR = 100_000
 ALIAS_RATIO = 10
 _SATURATED = 1 << 62  # sizes stop growing here: a chain of doublings stays a machine integer
 
-# ruamel.yaml's scanner is quadratic in flow depth: a run of this many flow openers outside
-# quotes and comments can only be refused, so say so before its parser sees it.
-_FLOW_RUN = re.compile(r"(?:[\[{][ \t\r\n]*){" + str(MAX_DEPTH + 1) + "}")
+# ruamel.yaml's scanner looks up to 1,024 characters ahead at a cost per level: a run of
+# flow openers takes it about a second to reach MAX_DEPTH. A run of 1,000 outside quotes and
+# comments is refused at once (only a block scalar could hold one as text, and none does).
+_FLOW_RUN = re.compile(r"(?:[\[{][ \t\r\n]*){1000}")
 # YAML allows a tab before a comment and go-yaml (kustomize) reads it; libyaml does not.
 # Spaces of the same length keep every position, and the whole text gets checked.
 _TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
@@ -115,7 +116,7 @@ def _may_be_hostile(text: str) -> bool:
 
 
 def _refuse_flow_run(source: str, path: str) -> None:
-    if source.count("[") + source.count("{") <= MAX_DEPTH:
+    if source.count("[") + source.count("{") < 1000:
         return
     for match in _FLOW_RUN.finditer(source):
         line_start = source.rfind("\n", 0, match.start()) + 1

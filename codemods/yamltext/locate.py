@@ -12,6 +12,7 @@ from typing import NoReturn
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import ReusedAnchorWarning
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from codemods.errors import InputError
@@ -63,6 +64,10 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
             except (YAMLError, RecursionError):
                 pass
         _raise(path, err)
+    except ReaderError as err:  # a character YAML does not allow: say where, not at which offset
+        line = source.count("\n", 0, err.position) + 1
+        what = "a NUL byte: binary data" if err.character == 0 else f"the character #x{err.character:04x}"
+        raise InputError(path, line, f"cannot parse YAML: {what}, which YAML text cannot hold") from None
     except YAMLError as err:
         raise InputError(path, None, f"cannot parse YAML: {err}") from None
     except RecursionError:
