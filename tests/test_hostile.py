@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CORPUS, ROOT, git
+from tests.helpers import CORPUS, ROOT, git, run_codemods
 
 SECONDS = 10.0
 PEAK_MIB = 400  # the CLI takes about 60 MiB, kubectl about 50; an expanded bomb, gigabytes
@@ -511,3 +511,43 @@ def test_the_guard_accepts_every_file_of_the_corpus_snapshots_and_examples() -> 
     assert len(files) > 500
     for path in files:
         check(path.read_bytes(), str(path))
+
+
+# -- the rule: refused where the change or its verification depends on the file, else skipped -------
+@pytest.mark.parametrize(
+    ("plant", "warned"),
+    [
+        (huge_values_file, r"apps/litellm/values\.yaml: 30 MiB: too large for a manifest, not read"),
+        (bomb_beside_release, None),  # never read without the builds: nothing to say
+    ],
+)
+def test_without_the_builds_a_hostile_file_the_run_only_reads_is_skipped(
+    plant: Callable[[Path], None], warned: str | None, tmp_path: Path
+) -> None:
+    plant(tmp_path)
+    before = state(tmp_path)
+    result = run_codemods("run", "--check", "--no-verify", str(tmp_path))
+    assert result.returncode == 1, result.stderr  # the release still needs its fix
+    assert warned is None or re.search(warned, result.stderr), result.stderr
+    assert state(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("vars.yaml", "\n".join(bomb_lines("")) + "\n", r"vars\.yaml:11: YAML alias bomb"),
+        ("vars.json", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", r"vars\.json:1: YAML is nested too deeply"),
+        ("vars.toml", "a = " + "[" * 100_000 + "]" * 100_000 + "\n", r"vars\.toml: cannot read --jinja-vars: nested"),
+    ],
+)
+def test_hostile_jinja_vars_are_refused(name: str, text: str, says: str, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    base_repo(repo)
+    (tmp_path / name).write_text(text)
+    kustomize, calls = spy(tmp_path, builds=False)
+    result = run_codemods(
+        "run", "--check", "--kustomize", str(kustomize), "--jinja-vars", str(tmp_path / name), str(repo)
+    )
+    assert result.returncode == 2 and re.search(says, result.stderr), result.stderr
+    assert not calls.exists()

@@ -17,6 +17,7 @@ from codemods.intents import CarryOver
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
 from codemods.verify.model import Candidate, Options, Semantic
+from codemods.yamltext.guard import check
 
 
 class Refused(InputError):
@@ -93,11 +94,15 @@ def load_jinja_vars(path: Path) -> Mapping[str, object]:
         if path.suffix == ".toml":
             data: object = tomllib.loads(text)
         elif path.suffix == ".json":
+            check(text, str(path))  # JSON is YAML to the guard: nesting that would exhaust json's recursion
             data = json.loads(text)
         else:
+            check(text, str(path))  # the templates render what the aliases expand to
             data = YAML(typ="safe", pure=False).load(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError, YAMLError) as err:
         raise InputError(str(path), None, f"cannot read --jinja-vars: {err}") from None
+    except RecursionError:  # TOML nested thousands deep
+        raise InputError(str(path), None, "cannot read --jinja-vars: nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(str(path), None, "--jinja-vars must hold a mapping of variables")
     return data
