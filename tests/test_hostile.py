@@ -551,3 +551,11 @@ def test_hostile_jinja_vars_are_refused(name: str, text: str, says: str, tmp_pat
     )
     assert result.returncode == 2 and re.search(says, result.stderr), result.stderr
     assert not calls.exists()
+
+
+def test_a_makejinja_toml_nested_too_deeply_is_an_input_error(tmp_path: Path) -> None:
+    base_repo(tmp_path)
+    (tmp_path / "makejinja.toml").write_text("[makejinja]\ninputs = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    result = run_codemods("run", "--check", "--no-verify", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "makejinja.toml: cannot parse makejinja.toml: nested too deeply" in result.stderr
