@@ -183,6 +183,19 @@ def _events(source: str | bytes, engine: Any, path: str) -> Iterator[tuple[int, 
         return  # the parser that reads it next says what is wrong, and where
 
 
+class _Open:
+    """A collection being read: its size so far, its tallest child, its anchor and line."""
+
+    __slots__ = ("anchor", "line", "size", "tallest")
+
+    def __init__(self, anchor: str | None, line: int, size: int = 1) -> None:
+        self.anchor, self.line, self.size, self.tallest = anchor, line, size, 0
+
+    def holds(self, size: int, height: int) -> None:
+        self.size = min(self.size + size, _SATURATED)
+        self.tallest = max(self.tallest, height)
+
+
 class _Counter:
     """Sizes and heights of the nodes being read, aliases counted by their anchor's size.
 
@@ -196,11 +209,10 @@ class _Counter:
 
     def _document(self) -> None:
         self.anchors: dict[str, tuple[int, int, int]] = {}  # name -> (size, height, line)
-        # Each open collection: [size so far, tallest child, anchor, line]; the first is the document.
-        self.open: list[list[Any]] = [[0, 0, None, 0]]
+        self.open = [_Open(None, 0, size=0)]  # the collections being read, the document first
         self.own = 0  # nodes written in the document
         self.total = 0  # nodes with every alias expanded
-        self.biggest: tuple[int, str, int, int] | None = None  # (size, name, line, anchor line) of the largest alias
+        self.biggest: tuple[int, str, int, int] | None = None  # the largest alias: size, name, line, anchor's line
 
     def feed(self, events: Iterable[tuple[int, Any]]) -> None:
         for kind, event in events:
@@ -221,7 +233,7 @@ class _Counter:
     def _scalar(self, event: Any) -> None:
         self.own += 1
         self.total += 1
-        self.open[-1][0] += 1
+        self.open[-1].holds(1, 0)
         if event.anchor:
             self.anchors[event.anchor] = (1, 0, event.start_mark.line + 1)
 
@@ -231,16 +243,14 @@ class _Counter:
         line = event.start_mark.line + 1
         if len(self.open) > MAX_DEPTH:  # this collection would be level MAX_DEPTH + 1
             raise HostileYAML(self.path, line, TOO_DEEP)
-        self.open.append([1, 0, event.anchor, line])
+        self.open.append(_Open(event.anchor, line))
 
     def _end(self) -> None:
-        size, tallest, anchor, line = self.open.pop()
-        height = tallest + 1
-        parent = self.open[-1]
-        parent[0] = min(parent[0] + size, _SATURATED)
-        parent[1] = max(parent[1], height)
-        if anchor:
-            self.anchors[anchor] = (size, height, line)
+        done = self.open.pop()
+        height = done.tallest + 1
+        self.open[-1].holds(done.size, height)
+        if done.anchor:
+            self.anchors[done.anchor] = (done.size, height, done.line)
 
     def _alias(self, event: Any) -> None:
         # An alias of an anchor still open (its own ancestor) is an error for every parser
@@ -255,9 +265,7 @@ class _Counter:
                 f"YAML is nested too deeply once its aliases are expanded: the alias *{event.anchor} here "
                 f"(anchor at line {anchor_line}) reaches {depth} levels, more than {MAX_DEPTH}",
             )
-        parent = self.open[-1]
-        parent[0] = min(parent[0] + size, _SATURATED)
-        parent[1] = max(parent[1], height)
+        self.open[-1].holds(size, height)
         self.total = min(self.total + size, _SATURATED)
         if self.biggest is None or size > self.biggest[0]:
             self.biggest = (size, event.anchor, line, anchor_line)
