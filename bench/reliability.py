@@ -670,7 +670,8 @@ def markdown(outcomes: list[Outcome], trials: int, seed: int) -> str:
         "  complete, the checkout unchanged; a rerun makes the expected branch.",
         "- **SIGKILL during `batch --push`**: a rerun pushes the expected branch to every remote.",
         "- **Disk full / read-only**: exit 2 with the system's reason, and not one byte changed.",
-        "- **Hostile input**: nothing outside the repository is read or written, nothing is expanded,",
+        "- **Hostile input**: nothing outside the repository is read or written, nothing is expanded",
+        "  (an alias bomb or nesting too deep is refused at its line, exit 2, nothing written),",
         "  nothing is evaluated by a shell, no token is shown; time stays bounded.",
         "",
     ]
