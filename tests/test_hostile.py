@@ -237,14 +237,16 @@ CASES = {
     "kustomization-includes-itself": Case(
         kustomization_includes_itself,
         (1, 0, 0),
-        r"apps/litellm/kustomization\.yaml.*cycle|cycle.*apps/litellm",
+        r"\(\./apps/litellm\): not built, before the change either: .*from '\./'.*cycle detected: "
+        r"candidate root 'apps/litellm'",
         builds=True,
         refused=False,
     ),
     "two-kustomizations-include-each-other": Case(
         kustomizations_include_each_other,
         (1, 0, 0),
-        r"cycle detected",
+        r"\(\./apps/litellm\): not built, before the change either: .*from '\.\./other'.*cycle detected: "
+        r"candidate root 'apps/litellm'",
         builds=True,
         refused=False,
     ),
@@ -559,3 +561,15 @@ def test_a_makejinja_toml_nested_too_deeply_is_an_input_error(tmp_path: Path) ->
     result = run_codemods("run", "--check", "--no-verify", str(tmp_path))
     assert result.returncode == 2, result.stderr
     assert "makejinja.toml: cannot parse makejinja.toml: nested too deeply" in result.stderr
+
+
+def test_the_report_carries_kustomize_error_for_a_target_broken_before_the_change(tmp_path: Path) -> None:
+    import jsonschema
+
+    kustomizations_include_each_other(tmp_path)
+    result = run_codemods("run", "--check", "--json", "--kustomize", KUBECTL, str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, json.loads((ROOT / "codemods/schemas/report.schema.json").read_text()))
+    (target,) = report["semantic"]["targets"]
+    assert target["status"] == "not built" and "cycle detected" in target["error"], target

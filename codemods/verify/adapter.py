@@ -61,13 +61,13 @@ def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bo
     ):
         return True
     # Through spec.components only when a reached directory is a Component at all.
-    return components and b"components:" in (plan.index.root / path).read_bytes()
+    return components and b"components:" in (plan.index.read_bytes(path) or b"")
 
 
 def _reaches_a_component(plan: Plan, reached: set[str]) -> bool:
     for directory in reached:
         unit = plan.index.kustomization(directory)
-        if unit is not None and b"Component" in (plan.index.root / unit.primary.path).read_bytes():
+        if unit is not None and b"Component" in (plan.index.read_bytes(unit.primary.path) or b""):
             return True
     return False
 
