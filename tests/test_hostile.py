@@ -451,6 +451,16 @@ GUARDED = {
         200,
         r"nested too deeply once its aliases are expanded: the alias \*a198 here",
     ),
+    # Blocks of 41 nodes each reused three times: 30,801 nodes written, 116,901 expanded: past
+    # the floor, and past twice the own.
+    "reuse past twice the own": (
+        "".join(
+            f"n{i}: &n{i} {{" + ", ".join(f"k{j}: v" for j in range(20)) + f"}}\nm{i}: [*n{i}, *n{i}, *n{i}]\n"
+            for i in range(700)
+        ),
+        2,
+        r"alias bomb: .* 116,901 nodes, written as 30,801 \(at most 100,000\); the alias \*n0 here",
+    ),
     "a bomb after a tab before a comment": (
         "a: 1\t# kustomize reads this\n" + "\n".join(bomb_lines("")) + "\n",
         12,
@@ -470,7 +480,10 @@ def test_the_guard_refuses_at_the_line_at_fault_quickly(name: str, engine: str) 
     start = time.perf_counter()
     with pytest.raises(HostileYAML, match=says) as err:
         check(text, "x.yaml")
-    assert time.perf_counter() - start < 2, f"{engine} took {time.perf_counter() - start:.1f} s"
+    # libyaml reads a megabyte in milliseconds; ruamel.yaml's pure-Python parser, the fallback
+    # without PyYAML, is a hundred times slower, and held to the issue's bound.
+    limit = 2 if engine == "libyaml" else SECONDS
+    assert time.perf_counter() - start < limit, f"{engine} took {time.perf_counter() - start:.1f} s"
     assert err.value.diagnostic.line == line, str(err.value)
     assert str(err.value).startswith(f"x.yaml:{line}: ")
 
@@ -480,7 +493,7 @@ ACCEPTED = {
     + ", ".join(f"k{i}: v" for i in range(100))
     + "}\n"
     + "".join(f"app{i}: *base\n" for i in range(400)),  # 81,003 nodes expanded, 603 written
-    # 113,301 nodes written, 224,401 expanded: over the floor, within ten times the own.
+    # 113,301 nodes written, 224,401 expanded: over the floor, within twice the own.
     "reuse within the ratio": "".join(
         f"n{i}: &n{i} {{" + ", ".join(f"k{j}: v" for j in range(50)) + f"}}\nm{i}: *n{i}\n" for i in range(1_100)
     ),
