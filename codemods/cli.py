@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -15,15 +16,18 @@ import click
 from click.shell_completion import CompletionItem
 
 from codemods import __version__, subproc
+from codemods.diagnostics import Diagnostic
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
-from codemods.mods import every, is_opt_in
+from codemods.intents import CarryOver
+from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
 
 if TYPE_CHECKING:
+    from codemods.vcs.dirty import Uncommitted
     from codemods.verify.model import Semantic
 
 
@@ -84,7 +88,7 @@ def cli() -> None:
     \b
     Exit codes:
       0  success (with --check: nothing to change)
-      1  with --check: changes are needed
+      1  with --check (and --check --dry-run, which prints the diff too): changes are needed
       2  bad input or failure; nothing was written
     """
 
@@ -92,7 +96,12 @@ def cli() -> None:
 @cli.command("run")
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Write nothing; print a git-format diff of the changes on stdout.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 when changes are needed, 0 when none are.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when changes are needed, 0 when none are. With --dry-run: print the diff too, "
+    "and exit 1 when there is one (as ruff's and black's --check --diff).",
+)
 @click.option(
     "--json",
     "as_json",
@@ -137,6 +146,12 @@ def cli() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --branch: a Jinja2 template for the commit message.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Edit, move or delete files that have uncommitted changes (or are untracked) too; "
+    "without it, such a run refuses (exit 2) and names them.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary on stderr.")
 @verify_options
 def run_command(
@@ -152,6 +167,7 @@ def run_command(
     base: str | None,
     summary_file: Path | None,
     message_template: Path | None,
+    allow_dirty: bool,
     quiet: bool,
     verify: bool | None,
     kustomize: str | None,
@@ -162,8 +178,13 @@ def run_command(
     Every change is planned first and written only when the whole plan succeeded, each file
     atomically. Run it twice: the second run changes nothing.
 
+    A file the change would edit, move or delete must have no uncommitted changes (in the work
+    tree or the index, or untracked); else nothing is written (exit 2) unless --allow-dirty.
+    Outside a git repository there is nothing to compare with, and no such check.
+
     With --branch, the change is planned on the committed tree of --base and committed on
-    branch NAME (created, rebuilt, or left alone when already up to date).
+    branch NAME (created, rebuilt, or left alone when already up to date); a warning names the
+    uncommitted files that this plan therefore did not see.
     """
     try:
         chosen_recipe = load_recipe(recipe)
@@ -180,10 +201,11 @@ def run_command(
     write = not (dry_run or check)
     branch_info: dict[str, object] | None = None
     semantic = None  # build gate (issue 12): the preview, or None with --no-verify
+    left_out: LeftOut | None = None  # with --branch: uncommitted files the plan did not see
     try:
         from codemods.verify.run import make_gate  # build gate (issue 12)
 
-        gate = make_gate(verify, kustomize, jinja_vars, mods)
+        gate = make_gate(verify, kustomize, jinja_vars)
         if branch is not None:
             from codemods.vcs.branch import deliver  # git is only loaded when asked for
 
@@ -192,15 +214,11 @@ def run_command(
             plan, applied = result.plan, write and result.status in ("changed", "updated")
             findings = result.findings
             branch_info = result.info()
+            left_out = _left_out(path, plan)
             if summary_file is not None and result.summary is not None:
                 summary_file.write_text(result.summary, encoding="utf-8")
         else:
-            plan = plan_repository(path, mods)
-            semantic = gate(plan) if gate is not None else None  # raises Refused before any write
-            applied = write and not plan.is_empty
-            if applied:
-                plan.apply()
-            findings = touched_findings(plan, written=applied)
+            plan, semantic, applied, findings = _in_place(path, mods, gate, write, allow_dirty)
     except InputError as err:
         return _fail(path, err, as_json)
     except OSError as err:
@@ -210,10 +228,64 @@ def run_command(
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
         return _fail(path, InputError(str(path), None, message), as_json)
-    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic)
+    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic, left_out)
     if check and (not plan.is_empty or plan.unresolved):
         return ExitCode.CHANGES_NEEDED
     return ExitCode.OK
+
+
+def _in_place(
+    path: Path, mods: Sequence[Codemod], gate: Callable[[Plan], Semantic] | None, write: bool, allow_dirty: bool
+) -> tuple[Plan, Semantic | None, bool, list[Diagnostic]]:
+    """Plan PATH, refuse to overwrite uncommitted work, judge with the gate, write. Returns the
+    plan, the gate's verdict, whether files were written, and the doctor's findings."""
+
+    def plan_for(carry: tuple[CarryOver, ...]) -> Plan:
+        plan = plan_repository(path, mods, carry)
+        if write and not allow_dirty and not plan.is_empty:
+            from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
+
+            refuse_dirty(path, plan.changed_files())
+        return plan
+
+    semantic: Semantic | None = None
+    if gate is None:
+        plan = plan_for(())
+    else:  # the first candidate plan the builds prove; raises Refused before any write
+        from codemods.verify.run import prove
+
+        plan, semantic = prove(plan_for, gate)
+    applied = write and not plan.is_empty
+    if applied:
+        plan.apply()
+    return plan, semantic, applied, touched_findings(plan, written=applied)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """With --branch: the uncommitted files a plan on the committed tree did not see, or why
+    git could not say."""
+
+    files: list[Uncommitted]
+    problem: str | None = None
+
+    def lines(self, base: str) -> list[str]:
+        if self.problem is not None:
+            return [f"warning: {self.problem}: the plan may have left some out"]
+        if not self.files:
+            return []
+        listed = ", ".join(str(f) for f in self.files)
+        head = f"warning: planned on the committed tree of {base[:12]}, without the uncommitted changes"
+        return [f"{head} to {listed}; commit them and run again to include them"]
+
+
+def _left_out(path: Path, plan: Plan) -> LeftOut:
+    from codemods.vcs.dirty import GitStatusError, left_out
+
+    try:
+        return LeftOut(left_out(path, plan.changed_files()))
+    except GitStatusError as err:
+        return LeftOut([], err.diagnostic.message)
 
 
 def _output(
@@ -226,12 +298,15 @@ def _output(
     branch_info: dict[str, object] | None,
     findings: list,
     semantic: Semantic | None = None,
+    left_out: LeftOut | None = None,
 ) -> None:
     diff = plan.diff() if dry_run else None
     if as_json:
         data = report(str(path), plan, applied, None, diff, findings, semantic)
         if branch_info is not None:
             data["branch"] = branch_info
+        if left_out is not None and left_out.files:
+            data["uncommitted"] = [f.as_json() for f in left_out.files]
         click.echo(json.dumps(data, indent=2))
     elif diff:
         sys.stdout.write(diff)
@@ -240,6 +315,9 @@ def _output(
     wrote = applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
     for line in summary_lines(plan, applied=wrote, findings=findings, semantic=semantic):
         click.echo(line, err=True)
+    if left_out is not None and branch_info is not None:
+        for line in left_out.lines(str(branch_info["base"])):
+            click.echo(line, err=True)
     if branch_info is not None and not dry_run:
         from codemods.vcs.branch import describe
 
@@ -247,12 +325,16 @@ def _output(
 
 
 def _fail(path: Path, err: InputError, as_json: bool) -> int:
+    from codemods.vcs.dirty import DirtyCheckout
     from codemods.verify import preview
     from codemods.verify.run import Refused
 
     semantic = err.semantic if isinstance(err, Refused) else None  # build gate (issue 12)
     if as_json:
-        click.echo(json.dumps(report(str(path), None, False, err, None, semantic=semantic), indent=2))
+        data = report(str(path), None, False, err, None, semantic=semantic)
+        if isinstance(err, DirtyCheckout):
+            data["uncommitted"] = [f.as_json() for f in err.files]
+        click.echo(json.dumps(data, indent=2))
     if isinstance(err, Refused):
         for warning in err.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -298,7 +380,21 @@ def list_command(as_json: bool) -> int:
     return ExitCode.OK
 
 
-@cli.command("doctor")
+def doctor_help() -> str:
+    """`codemods doctor --help`, its rule list made from the rule registry (it cannot drift)."""
+    from codemods.doctor.rules import RULES
+
+    width = max(len(rule.id) for rule in RULES.values())
+    rules = "\n".join(f"  {rule.id:<{width}}  {rule.severity:<7}  {rule.title}" for rule in RULES.values())
+    return (
+        "Report the incident's failure patterns in the repository at PATH; change nothing.\n\n"
+        f"\b\nRules (default severity):\n{rules}\n\n"
+        "\b\nExit codes: 0 no error-severity finding, 1 at least one error, 2 bad input\n"
+        "(with --format json or sarif, bad input is also written as an error result)."
+    )
+
+
+@cli.command("doctor", help=doctor_help())
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--format",
@@ -309,15 +405,6 @@ def list_command(as_json: bool) -> int:
     help="Output format.",
 )
 def doctor_command(path: Path, fmt: str) -> int:
-    """Report the incident's failure patterns in the repository at PATH; change nothing.
-
-    \b
-    Rules: helm-template-in-values, subchart-job-not-hook, hook-annotations-on-pod-template,
-    manifest-not-listed, job-secret-not-ready, job-ttl-under-flux, job-immutable-under-flux,
-    stale-render.
-    \b
-    Exit codes: 0 no error-severity finding, 1 at least one error, 2 bad input.
-    """
     from codemods.doctor import diagnose
     from codemods.doctor import output as doctor_output
 
@@ -326,6 +413,11 @@ def doctor_command(path: Path, fmt: str) -> int:
     try:
         findings, problems = diagnose(path)
     except InputError as err:
+        # A SARIF upload or a script must not get an empty file: the document holds the error.
+        if fmt == "json":
+            sys.stdout.write(doctor_output.json_error(err.diagnostic))
+        elif fmt == "sarif":
+            sys.stdout.write(doctor_output.sarif([], error=err.diagnostic))
         click.echo(f"error: {err}", err=True)
         return for_error(err)
     if fmt == "json":

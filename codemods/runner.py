@@ -7,6 +7,7 @@ from pathlib import Path
 
 from codemods.diagnostics import NOT_UTF8, Diagnostic
 from codemods.errors import EncodingError, InputError
+from codemods.intents import CarryOver, JobPlacement
 from codemods.mods import Codemod, Context, factory, is_known, names, run_order
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
@@ -56,7 +57,9 @@ def needles_for(mods: Sequence[Codemod]) -> Needles:
     return Needles(values=values, jobs=jobs, every_job=every_job, charts=charts)
 
 
-def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
+def plan_repository(root: Path, mods: Sequence[Codemod], carry: tuple[CarryOver, ...] = ()) -> Plan:
+    """Every codemod's edits and intents for the tree at root; `carry` is what a candidate plan
+    must carry over to moved Jobs (see codemods.verify.run.prove)."""
     needles = needles_for(mods)
     # The doctor's flags cost a few byte tests per file; with them the doctor can look at
     # the touched files through this same index instead of a second pass over the tree.
@@ -64,7 +67,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)
-    ctx = Context(index, plan)
+    ctx = Context(index, plan, carry)
     try:
         for mod in mods:
             mod.plan(ctx)
@@ -78,6 +81,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
         if needed.code == NOT_UTF8:
             raise EncodingError(needed.file, needed.line, NEEDED_NON_UTF8)
         raise InputError(needed.file, needed.line, f"{needed.message}; {NEEDED}", needed.column)
+    _warn_what_flux_will_do(plan)
     names_run = {mod.name for mod in mods}
     if plan.moves and "sync-kustomization-resources" not in names_run:
         plan.warn(
@@ -87,6 +91,18 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
             "where Flux builds them, and their old kustomization entries now point at missing files",
         )
     return plan
+
+
+def _warn_what_flux_will_do(plan: Plan) -> None:
+    """Say what the change will make Flux do that can fail: a Job it moves or lists that reads a
+    Secret declared nowhere (the doctor's model). The codemods say the rest themselves (a new
+    pre-install hook that waits on a database the same Flux Kustomization creates)."""
+    if not any(isinstance(intent, JobPlacement) for intent in plan.intents):
+        return
+    from codemods.doctor.risks import secrets_declared_nowhere  # only loaded when a Job moves
+
+    for said in secrets_declared_nowhere(plan):
+        plan.report(said, said.source)
 
 
 def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:

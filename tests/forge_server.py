@@ -9,15 +9,40 @@ and merges, branch deletions and code search act on real repositories.
 
 The very first API request gets GitHub's secondary-rate-limit answer (403 with Retry-After),
 unless rate_limit_first is off. `failures` injects answers: {regex on "METHOD path": (status, times)}.
+
+Faults of a flaky forge (issue 21): `after_commit` does the request, then loses its answer,
+{regex on "METHOD path": (fault, times)} with fault "drop" (the connection is closed without
+an answer) or a status such as "502"; `rate_limit_after` = (regex, seconds) spends the quota at
+the first matching request, after which every API request is refused until the reset, and
+`rate_limit_at` does the same from the matching request itself (refused too), with
+the forge's headers (GitHub: 403, X-RateLimit-Remaining 0 and X-RateLimit-Reset; GitLab and
+Gitea: 429 with Retry-After and RateLimit-Reset); `rate_limited_until` sets the reset directly.
+The request log records when each request arrived (`at`) and the status answered (`status`,
+0 for none), and `GET /user` answers who the token is, as the forges' token check asks.
+
+Forks (`--fork`): `GET /repos/OWNER/NAME` answers a hosted repository (with `fork` and
+`parent`), and `POST /repos/OWNER/NAME/forks` makes a real bare clone under the token's user
+(codemods-bot) or the `organization` asked for. A pull request's head may be `owner:branch`
+from a fork. `read_only` projects refuse every push (git's receive-pack answers 403), as a
+repository the token may read but not write. `git_requests` logs git's own requests (method,
+path, headers), so a test can see which host got a token.
+
+`on_request` runs an action once, just before the request it matches is answered: {regex on
+"METHOD path?query": action}, e.g. a person's push to the pull request's branch between the
+check and the merge. A merge that names the head it checked (GitHub and GitLab `sha`, Gitea
+`head_commit_id`) is refused with 409 when the head is no longer that commit, as the forges do.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +58,8 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: object
+    at: float = field(default_factory=time.time)  # when it arrived
+    status: int = 0  # the status answered; 0 when the answer was dropped
 
 
 def _git(git_dir: Path, *args: str, check: bool = True) -> str:
@@ -52,12 +79,51 @@ class FakeForge:
     repos: list[dict] = field(default_factory=list)  # for discovery: project, archived, fork, topics
     labels: dict[str, int] = field(default_factory=lambda: {"codemods": 1, "a": 2, "b": 3})  # Gitea label ids
     comments: list[tuple[str, int, str]] = field(default_factory=list)  # project, number, text
+    on_request: dict[str, Callable[[], None]] = field(default_factory=dict)  # regex -> action, run once
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)  # regex on "METHOD path" -> (status, times)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    after_commit: dict[str, tuple[str, int]] = field(default_factory=dict)  # regex -> ("drop" or "502", times)
+    rate_limit_after: tuple[str, float] | None = None  # (regex on "METHOD path", seconds until the reset)
+    rate_limit_at: tuple[str, float] | None = None  # the same, the matching request refused too
+    rate_limited_until: float = 0.0  # epoch seconds: API requests are refused until then
+    read_only: set[str] = field(default_factory=set)  # projects the token may not push to
+    git_requests: list[Recorded] = field(default_factory=list)  # git smart-HTTP requests
+    user: str = "codemods-bot"  # who the token is
 
     def calls(self, method: str, pattern: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
+
+    # -- a flaky forge ------------------------------------------------------------------------
+    def rate_limit_answer(self) -> tuple[int, object, dict[str, str]] | None:
+        """The forge's refusal while the quota is spent, with its reset headers."""
+        if time.time() >= self.rate_limited_until:
+            return None
+        reset = str(math.ceil(self.rate_limited_until))
+        if self.kind == "github":
+            headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+            return 403, {"message": "API rate limit exceeded for user."}, headers
+        wait = str(max(math.ceil(self.rate_limited_until - time.time()), 1))
+        return 429, {"message": "429 Too Many Requests"}, {"Retry-After": wait, "RateLimit-Reset": reset}
+
+    def spend_quota(self, key: str) -> None:
+        if self.rate_limit_after is not None and re.search(self.rate_limit_after[0], key):
+            self.rate_limited_until = math.ceil(time.time() + self.rate_limit_after[1])
+            self.rate_limit_after = None
+
+    def spend_quota_at(self, key: str) -> None:
+        if self.rate_limit_at is not None and re.search(self.rate_limit_at[0], key):
+            self.rate_limited_until = math.ceil(time.time() + self.rate_limit_at[1])
+            self.rate_limit_at = None
+
+    def fault_after_commit(self, key: str) -> str | None:
+        """How the answer of a request that was done is lost, if it is."""
+        pattern = next((p for p, (_f, n) in self.after_commit.items() if n > 0 and re.search(p, key)), None)
+        if pattern is None:
+            return None
+        fault, left = self.after_commit[pattern]
+        self.after_commit[pattern] = (fault, left - 1)
+        return fault
 
     # -- hosted repositories --------------------------------------------------------------
     def git_dir(self, project: str) -> Path | None:
@@ -120,6 +186,17 @@ class FakeForge:
         return [r for r in self.repos if below(r["project"])]
 
     # -- GitHub and Gitea ---------------------------------------------------------------------
+    def _head(self, repo: str, head: str) -> dict:
+        """A pull request's head: `branch`, or `owner:branch` from owner's fork of repo."""
+        owner, _sep, branch = head.rpartition(":")
+        owner = owner or repo.split("/")[0]
+        head_repo = repo if owner == repo.split("/")[0] else f"{owner}/{repo.split('/')[-1]}"
+        return {
+            "ref": branch,
+            "label": f"{owner}:{branch}",
+            "repo": {"full_name": head_repo, "owner": {"login": owner}},
+        }
+
     def _github_pr(self, repo: str, body: dict) -> dict:
         prs = self.pulls.setdefault(repo, [])
         number = len(prs) + 1
@@ -133,17 +210,52 @@ class FakeForge:
             "title": body["title"],
             "body": body["body"],
             "draft": body.get("draft", False),
-            "head": {"ref": body["head"]},
+            "head": self._head(repo, body["head"]),
             "base": {"ref": body["base"]},
             "labels": [],
             "requested_reviewers": [],
+            "requested_teams": [],
+            "assignees": list(body.get("assignees") or []),
             "checks": None,  # success, failure, pending: set by tests
             "review": None,  # APPROVED, CHANGES_REQUESTED: set by tests
             "mergeable": True,
         }
 
+    def head_sha(self, repo: str, pr: dict) -> str:
+        head = pr["head"]
+        return self.branch_sha((head.get("repo") or {}).get("full_name") or repo, head["ref"])
+
     def _with_sha(self, repo: str, pr: dict) -> dict:
-        return {**pr, "head": {**pr["head"], "sha": self.branch_sha(repo, pr["head"]["ref"])}}
+        return {**pr, "head": {**pr["head"], "sha": self.head_sha(repo, pr)}}
+
+    def _repo_answer(self, project: str) -> tuple[int, object]:
+        entry = next((r for r in self.repos if r["project"].lower() == project.lower()), None)
+        if entry is None or self.git_dir(entry["project"]) is None:
+            return 404, {"message": "Not Found"}
+        answer = {
+            "full_name": entry["project"],
+            "clone_url": self.clone_url(entry["project"]),
+            "owner": {"login": entry["project"].split("/")[0]},
+            "fork": bool(entry.get("fork")),
+        }
+        if entry.get("parent"):
+            answer["parent"] = {"full_name": entry["parent"]}
+        return 200, answer
+
+    def _fork(self, repo: str, body: dict) -> tuple[int, object]:
+        """A real fork: a bare clone of repo under the organization asked for, or the token's user."""
+        owner = (body or {}).get("organization") or self.user
+        fork = f"{owner}/{repo.split('/')[-1]}"
+        source, git_root = self.git_dir(repo), self.git_root
+        assert source is not None and git_root is not None
+        if self.git_dir(fork) is None:
+            subprocess.run(
+                ["git", "clone", "-q", "--bare", str(source), str(git_root / f"{fork}.git")],
+                check=True,
+                capture_output=True,
+            )
+            self.repos.append({"project": fork, "fork": True, "parent": repo})
+        return 202, self._repo_answer(fork)[1]
 
     def github(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, object]:
         gitea = self.kind == "gitea"
@@ -154,9 +266,10 @@ class FakeForge:
                 state = query.get("state", ["open"])[0]
                 found = [p for p in prs if state == "all" or p["state"] == state]
                 if not gitea and "head" in query:  # Gitea's list cannot filter by head
-                    found = [p for p in found if f"{repo.split('/')[0]}:{p['head']['ref']}" == query["head"][0]]
+                    found = [p for p in found if p["head"]["label"] == query["head"][0]]
                 return 200, [self._with_sha(repo, p) for p in sorted(found, key=lambda p: -p["number"])]
-            if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in prs):
+            label = self._head(repo, body["head"])["label"]
+            if any(p["head"]["label"] == label and p["state"] == "open" for p in prs):
                 return 422, {"message": "Validation Failed", "errors": [{"message": "A pull request already exists"}]}
             pr = self._github_pr(repo, body)
             if gitea and body.get("labels"):
@@ -175,6 +288,10 @@ class FakeForge:
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/merge", path):
             repo = m.group(1)
             pr = self.pulls[repo][int(m.group(2)) - 1]
+            checked = body.get("sha") or body.get("head_commit_id")
+            if checked and pr["state"] == "open" and checked != self.head_sha(repo, pr):
+                moved = "Head branch was modified. Review and try the merge again."
+                return 409, {"message": "head out of date" if gitea else moved}
             if pr["state"] != "open" or not self._merge(repo, pr["head"]["ref"], pr["base"]["ref"]):
                 return 405, {"message": "Pull Request is not mergeable"}
             pr.update({"state": "closed", "merged_at": "2026-01-01T00:00:00Z", "merged": True})
@@ -192,8 +309,17 @@ class FakeForge:
             return 201, {"body": body["body"]}
         if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/requested_reviewers", path):
             pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
-            pr["requested_reviewers"] = body["reviewers"]
+            pr["requested_reviewers"] = body.get("reviewers") or []
+            pr["requested_teams"] = body.get("team_reviewers") or []
             return 201, pr
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/assignees", path):
+            pr = self.pulls[m.group(1)][int(m.group(2)) - 1]
+            pr["assignees"] = sorted(set(pr["assignees"]) | set(body["assignees"]))
+            return 201, pr
+        if m := re.fullmatch(r"/repos/([^/]+/[^/]+)/forks", path):
+            return self._fork(m.group(1), body)
+        if (m := re.fullmatch(r"/repos/([^/]+/[^/]+)", path)) and method == "GET":
+            return self._repo_answer(m.group(1))
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)/(?:git/refs/heads|branches)/(.+)", path)
         if m and method == "DELETE":
             self._delete_branch(m.group(1), unquote(m.group(2)))
@@ -242,6 +368,8 @@ class FakeForge:
                     "mergeable": "MERGEABLE" if p["mergeable"] else "CONFLICTING",
                     "reviewDecision": review,
                     "baseRefName": p["base"]["ref"],
+                    "headRefOid": self.head_sha(repo, p),
+                    "headRepositoryOwner": {"login": p["head"]["repo"]["owner"]["login"]},
                     "commits": {"nodes": [{"commit": {"statusCheckRollup": rollup}}]},
                 }
             )
@@ -260,7 +388,7 @@ class FakeForge:
             if method == "GET":
                 branch, state = query["source_branch"][0], query.get("state", ["opened"])[0]
                 found = [mr for mr in mrs if mr["source_branch"] == branch and state in ("all", mr["state"])]
-                return 200, sorted(found, key=lambda mr: -mr["iid"])
+                return 200, [self._mr_with_sha(repo, mr) for mr in sorted(found, key=lambda mr: -mr["iid"])]
             iid = len(mrs) + 1
             mr = {
                 "iid": iid,
@@ -281,10 +409,13 @@ class FakeForge:
             if event == "close":
                 mr["state"] = "closed"
             mr["draft"] = mr["title"].startswith("Draft: ")
-            return 200, mr
+            return 200, self._mr_with_sha(unquote(m.group(1)), mr)
         if m := re.fullmatch(r"/projects/([^/]+)/merge_requests/(\d+)/merge", path):
             repo = unquote(m.group(1))
             mr = self.pulls[repo][int(m.group(2)) - 1]
+            head = self.branch_sha(repo, mr["source_branch"])
+            if body.get("sha") and mr["state"] == "opened" and body["sha"] != head:
+                return 409, {"message": f"SHA does not match HEAD of source branch: {head}"}
             if mr["state"] != "opened" or not self._merge(repo, mr["source_branch"], mr["target_branch"]):
                 return 405, {"message": "405 Method Not Allowed"}
             mr.update({"state": "merged", "squash": body.get("squash", False)})
@@ -318,6 +449,9 @@ class FakeForge:
             return 200, [{"project_id": ids[p], "filename": "?"} for p in hits]
         return 404, {"message": "404 Not Found"}
 
+    def _mr_with_sha(self, repo: str, mr: dict) -> dict:
+        return {**mr, "sha": self.branch_sha(repo, mr["source_branch"])}
+
     def gitlab_graphql(self, variables: dict[str, str]) -> object:
         repo = variables["path"]
         if not any(r["project"] == repo for r in self.repos) and repo not in self.pulls:
@@ -341,6 +475,7 @@ class FakeForge:
                     "approved": mr["approved"],
                     "detailedMergeStatus": merge_status,
                     "targetBranch": mr["target_branch"],
+                    "diffHeadSha": self.branch_sha(repo, mr["source_branch"]),
                     "headPipeline": {"status": pipeline} if pipeline else None,
                 }
             )
@@ -359,6 +494,8 @@ class FakeForge:
             variables = body.get("variables") or {}
             return 200, self.gitlab_graphql(variables) if self.kind == "gitlab" else self.github_graphql(variables)
         path = API_PREFIX.sub("", path)
+        if path == "/user":  # who the token is: the token check of every forge
+            return 200, {"login": self.user, "username": self.user, "id": 1}
         handler = self.gitlab if self.kind == "gitlab" else self.github
         return handler(method, path, query, body)
 
@@ -371,22 +508,31 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
     forge.kind = kind or forge.kind
 
     class Handler(BaseHTTPRequestHandler):
+        record: Recorded | None = None  # the API request being answered, for its logged status
+
         def log_message(self, *args: object) -> None:  # keep test output clean
             pass
 
         def _handle(self) -> None:
+            self.record = None
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             split = urlsplit(self.path)
+            self._run_action(f"{self.command} {self.path}")
             if is_git_path(split.path):
-                if self._injected(f"{self.command} {split.path}"):
+                with forge.lock:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    forge.git_requests.append(Recorded(self.command, split.path, headers, None))
+                if self._injected(f"{self.command} {split.path}") or self._refused_push(split.path, split.query):
                     return
                 self._git(split.path, split.query, raw)
                 return
             body = json.loads(raw or b"null") if raw else {}
             headers = {k.lower(): v for k, v in self.headers.items()}
+            key = f"{self.command} {split.path}"
             with forge.lock:
-                forge.requests.append(Recorded(self.command, split.path, headers, body))
+                self.record = Recorded(self.command, split.path, headers, body)
+                forge.requests.append(self.record)
                 if forge.rate_limit_first:
                     forge.rate_limit_first = False
                     self._reply(
@@ -400,8 +546,37 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
                 if not forge.authorized(headers):
                     self._reply(401, {"message": "Bad credentials"})
                     return
+                forge.spend_quota_at(key)
+                if (limited := forge.rate_limit_answer()) is not None:
+                    self._reply(*limited)
+                    return
                 status, data = forge.api(self.command, split.path, parse_qs(split.query), body or {})
+                forge.spend_quota(key)
+                fault = forge.fault_after_commit(key)
+            if fault == "drop":  # done, and the answer never leaves: the client sees a closed connection
+                self.close_connection = True
+                return
+            if fault is not None:
+                status, data = int(fault), {"message": f"injected failure {fault} after the request was done"}
             self._reply(status, data)
+
+        def _refused_push(self, path: str, query: str) -> bool:
+            """A push (receive-pack) to a project the token may only read: 403, as forges answer."""
+            if "git-receive-pack" not in path and "service=git-receive-pack" not in query:
+                return False
+            project = re.sub(r"\.git/.*$", "", path).strip("/")
+            if project not in forge.read_only:
+                return False
+            self._reply(403, {"message": f"Permission to {project}.git denied to {forge.user}."})
+            return True
+
+        def _run_action(self, key: str) -> None:
+            """The on_request action that matches, once; outside the lock, as it may touch git."""
+            with forge.lock:
+                pattern = next((p for p in forge.on_request if re.search(p, key)), None)
+                action = forge.on_request.pop(pattern) if pattern is not None else None
+            if action is not None:
+                action()
 
         def _injected(self, key: str, locked: bool = False) -> bool:
             """Answer with an injected failure when one matches "METHOD path"."""
@@ -454,6 +629,8 @@ def serve(forge: FakeForge, kind: str | None = None) -> ThreadingHTTPServer:
 
         def _reply(self, status: int, data: object, headers: dict[str, str] | None = None) -> None:
             raw = json.dumps(data).encode() if data is not None else b""
+            if self.record is not None:
+                self.record.status = status
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))

@@ -14,19 +14,28 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from codemods.forge.http import ForgeError, RetryPolicy
+from codemods.forge.http import AnswerLost, ForgeError, RateGate, RateLimited, RetryPolicy, UnsafeDestination
 
 __all__ = [
     "DEFAULT_API",
     "KINDS",
+    "NAMES",
     "TOKEN_ENV",
+    "WELL_KNOWN_HOSTS",
+    "AnswerLost",
     "Discovered",
     "Forge",
     "ForgeError",
+    "Fork",
     "PullRequest",
     "PullRequestSpec",
     "PullStatus",
+    "RateGate",
+    "RateLimited",
+    "TokenRejected",
+    "UnsafeDestination",
     "api_for_host",
+    "check_token",
     "host_of",
     "kind_for_host",
     "make_forge",
@@ -42,6 +51,7 @@ DEFAULT_API = {
     "gitea": "https://codeberg.org/api/v1",
 }
 TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN", "gitea": "GITEA_TOKEN"}
+NAMES = {"github": "GitHub", "gitlab": "GitLab", "gitea": "Gitea"}  # as messages name them
 # Public hosts whose forge is known without asking.
 WELL_KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab", "codeberg.org": "gitea"}
 API_PATH = {"github": "/api/v3", "gitlab": "/api/v4", "gitea": "/api/v1"}
@@ -57,6 +67,17 @@ class PullRequestSpec:
     draft: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
+    team_reviewers: tuple[str, ...] = ()  # GitHub and Gitea: team slugs, "org/team" or "team"
+    assignees: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A fork the rollout's branch is pushed to (`--fork`)."""
+
+    project: str  # owner/name on the forge
+    clone_url: str
+    owner: str  # who owns it: the pull request's head is owner:branch
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,7 @@ class PullRequest:
     title: str = ""
     body: str = ""
     draft: bool = False
+    head: str = ""  # the head commit's sha, when the forge's answer names it
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,7 @@ class PullStatus:
     mergeable: str  # yes, no, unknown
     review: str  # approved, changes-requested, review-required, none, unknown
     base: str = ""
+    head: str = ""  # the sha of the head commit these checks and this review are about
 
 
 @dataclass(frozen=True)
@@ -107,17 +130,47 @@ class Forge(Protocol):
         """Every pull request whose head is this branch, any state, newest first."""
         ...
 
-    def create(self, spec: PullRequestSpec) -> PullRequest: ...
+    def create(self, spec: PullRequestSpec) -> PullRequest:
+        """submit, then decorate."""
+        ...
+
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
+        """The one request that opens the pull request (AnswerLost when its answer was lost)."""
+        ...
+
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
+        """What opening sets after the pull request exists (labels, reviewers): safe to repeat."""
+        ...
+
+    def user(self) -> str:
+        """Who the token belongs to (GET /user on every forge): the token's check."""
+        ...
 
     def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None: ...
 
     def comment(self, project: str, pr: PullRequest, text: str) -> None: ...
 
-    def close(self, project: str, pr: PullRequest) -> None: ...
+    def close(self, project: str, pr: PullRequest, body: str | None = None) -> None:
+        """Close it; body, when given, replaces its body in the same request (the marker that
+        says codemods closed it)."""
+        ...
 
-    def delete_branch(self, project: str, branch: str) -> None: ...
+    def find_fork(self, project: str, owner: str | None) -> Fork | None:
+        """owner's fork of project (owner: the token's user when None), or None when it has none.
+        A repository of that name that is not a fork of project is a ForgeError."""
+        ...
 
-    def merge(self, project: str, pr: PullRequest, method: str) -> None: ...
+    def fork(self, project: str, owner: str | None) -> Fork:
+        """owner's fork of project, made through the API when missing (waits until it exists)."""
+        ...
+
+    # No branch deletion here: the forges' APIs delete without an expected commit, so a branch is
+    # deleted by a git push with a lease (codemods.vcs.remote), never through them.
+
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
+        """Merge only if the head is still sha: a commit pushed after the check is not merged
+        (the forge refuses, and this raises ForgeError)."""
+        ...
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         """The newest pull request of the branch and the API calls it took: at most 2, unless
@@ -203,17 +256,49 @@ def token_for(kind: str) -> str | None:
     return os.environ.get(TOKEN_ENV[kind]) or None
 
 
-def make_forge(kind: str, api_url: str | None, token: str, policy: RetryPolicy | None = None) -> Forge:
+def make_forge(
+    kind: str,
+    api_url: str | None,
+    token: str,
+    policy: RetryPolicy | None = None,
+    *,
+    gate: RateGate | None = None,
+    insecure_http: bool = False,
+) -> Forge:
+    """gate: the rate limit shared by everything that calls this API; insecure_http: the
+    token may go over plain http to a host that is not loopback (`--insecure-http`)."""
+    policy = policy or RetryPolicy()
+    gate = gate or RateGate(NAMES[kind], policy)
     if kind == "github":
         from codemods.forge.github import GitHub
 
-        return GitHub(api_url or DEFAULT_API["github"], token, policy)
+        return GitHub(api_url or DEFAULT_API["github"], token, policy, gate=gate, insecure_http=insecure_http)
     if kind == "gitlab":
         from codemods.forge.gitlab import GitLab
 
-        return GitLab(api_url or DEFAULT_API["gitlab"], token, policy)
+        return GitLab(api_url or DEFAULT_API["gitlab"], token, policy, gate=gate, insecure_http=insecure_http)
     if kind == "gitea":
         from codemods.forge.gitea import Gitea
 
-        return Gitea(api_url or DEFAULT_API["gitea"], token, policy)
+        return Gitea(api_url or DEFAULT_API["gitea"], token, policy, gate=gate, insecure_http=insecure_http)
     raise ValueError(f"unknown forge {kind!r}")
+
+
+class TokenRejected(ForgeError):
+    """The forge answered 401 to the token: nothing the run does there can succeed."""
+
+
+def check_token(forge: Forge) -> None:
+    """Ask the forge who the token is, once, before any work. Only a 401 condemns the token:
+    a 403 (a GitHub App's installation token may not read /user), a 404 (an API that lacks
+    the endpoint) or a flaky forge leaves the verdict to the calls the run makes."""
+    try:
+        forge.user()
+    except (RateLimited, UnsafeDestination):
+        raise
+    except ForgeError as err:
+        if err.status == 401:
+            raise TokenRejected(
+                f"{NAMES[forge.kind]} token rejected: bad credentials ({TOKEN_ENV[forge.kind]}, API {forge.api_url})",
+                401,
+            ) from None

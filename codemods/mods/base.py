@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from codemods.errors import EncodingError, InputError
+from codemods.intents import CarryOver
 from codemods.plan import Plan
 from codemods.recipes import params
 from codemods.recipes.params import param
@@ -90,6 +91,9 @@ class Placement:
 class Context:
     index: RepoIndex
     plan: Plan
+    # What this candidate plan must carry over to moved Jobs (codemods.verify.run.prove): empty
+    # for the first candidate, learnt from the builds of a refused one for the next.
+    carry: tuple[CarryOver, ...] = ()
     graph: RepoGraph = field(init=False)
     _cache: dict = field(init=False, default_factory=dict)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from codemods.charts import POLICIES, Fix, Policy
+from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
+from codemods.intents import EffectiveValue
 from codemods.mods.base import Context
 from codemods.recipes import params
 from codemods.recipes.params import param
@@ -305,13 +306,18 @@ class _Release:
     sources: tuple[ValuesSource, ...]
     target_paths: tuple[tuple[str, ...], ...] = ()  # every valuesFrom targetPath, found or not
     chart_version: str | None = None  # a version or a range; None when nothing pins it
+    line: int | None = None  # where a warning about the release points: its chart version, else its name
 
 
 @dataclass(frozen=True)
 class Params:
     """Parameters of disable-migration-job (a recipe's `with:`)."""
 
-    policy: str | None = param(params.policy, "chart knowledge that decides the change (codemods/charts/): litellm")
+    policy: str | None = param(
+        params.policy,
+        "chart knowledge that decides the change, or refuses it (codemods/charts/): litellm, grafana-oncall, "
+        "haproxy-kubernetes-ingress",
+    )
     values_path: tuple[str, ...] | None = param(params.values_path, "values key path, dotted or a list")
     set: dict | None = param(params.assignments, "keys to set under values_path: true/false, numbers, strings")
     chart: str | None = param(params.string, "act on every release of this chart, creating the path")
@@ -320,10 +326,12 @@ class Params:
 class DisableMigrationJob:
     """Set a chart's values so that its TTL Job stops breaking Helm upgrades under Flux.
 
-    With a policy (the default, `litellm`), chart knowledge decides the change per release:
-    see codemods/charts/. With values_path and set (recipes for other charts), every selected
-    release gets exactly those values. Either way the value is changed where it comes from:
-    the source that wins among valuesFrom, spec.values and overlay patches."""
+    With a policy (the default, `litellm`), chart knowledge decides the change per release, or
+    refuses it where every known fix would trade one outage for another (a warning naming the
+    release, no edit, `--check` fails): see codemods/charts/. With values_path and set (recipes
+    for other charts), every selected release gets exactly those values. Either way the value
+    is changed where it comes from: the source that wins among valuesFrom, spec.values and
+    overlay patches."""
 
     name = NAME
     Params = Params
@@ -352,23 +360,61 @@ class DisableMigrationJob:
     def needs(self) -> Needles:
         if self.policy is None:
             return Needles(values=self.needles, jobs=())
-        return Needles(values=self.needles, jobs=(self.policy.job,), charts=self.policy.chart_needles)
+        jobs = (self.policy.job,) if self.policy.job is not None else ()
+        return Needles(values=self.needles, jobs=jobs, charts=self.policy.chart_needles)
 
     def plan(self, ctx: Context) -> None:
-        for release in self._releases(ctx):
+        for release, outcome in self._outcomes(ctx):
+            if isinstance(outcome, Refusal):
+                self._refuse(ctx, release, outcome)
+                continue
             # Keys set under one mapping from one source are written together, in the given order.
             groups: dict[tuple[int, tuple[str, ...]], list[Fix]] = {}
-            for fix in self._fixes(ctx, release):
+            for fix in outcome:
                 source = self._winner(ctx, release, fix.path)
                 groups.setdefault((release.sources.index(source), fix.path[:-1]), []).append(fix)
             for (position, _parent), fixes in groups.items():
                 self._apply(ctx, release, release.sources[position], fixes)
+            for fixes in groups.values():
+                for fix in fixes:
+                    if fix.pre_install_hook and self._was_set(ctx, release, fix):
+                        self._warn_hook_waits(ctx, release)
+
+    @staticmethod
+    def _was_set(ctx: Context, release: _Release, fix: Fix) -> bool:
+        dotted = ".".join(fix.path)
+        return any(
+            isinstance(intent, EffectiveValue)
+            and (intent.release, intent.namespace, intent.path, intent.value)
+            == (release.name, release.namespace, dotted, fix.value)
+            for intent in ctx.plan.intents
+        )
+
+    @staticmethod
+    def _warn_hook_waits(ctx: Context, release: _Release) -> None:
+        """A new pre-install hook that needs a database the same Flux Kustomization creates: on a
+        fresh install Helm runs it, and waits for it, while that database is still coming up."""
+        from codemods.repo.databases import applied_with
+
+        timeout = _install_timeout(ctx, release)
+        waits = f"its install timeout of {timeout}" if timeout else "Helm's default 5-minute timeout"
+        for ks, database in applied_with(ctx.graph, release.unit.logical):
+            ctx.plan.warn(
+                release.unit.primary.path,
+                None,
+                f"HelmRelease {release.name} now runs its migration Job as a pre-install hook, and Flux Kustomization "
+                f"{ks.display()} ({ks.file}), which applies it, also creates {database.what} ({database.file}:"
+                f"{database.line}): on a fresh install Helm runs the hook before the release's own resources and "
+                f"waits for it while that database is still being created; past {waits} the install fails. Move the "
+                f"database into a Flux Kustomization of its own that {ks.name} dependsOn (with wait: true)",
+                NAME,
+            )
 
     def needed(self, ctx: Context) -> list[Needed]:
         """What plan() would change, as facts for the doctor: the same model, the same decision."""
         found: list[Needed] = []
-        for release in self._releases(ctx):
-            for fix in self._fixes(ctx, release):
+        for release, outcome in self._outcomes(ctx):
+            for fix in [] if isinstance(outcome, Refusal) else outcome:
                 source = self._winner(ctx, release, fix.path)
                 hit = None
                 for located, hits in self._hits(ctx, source, fix.path):
@@ -429,6 +475,7 @@ class DisableMigrationJob:
                 split_target_path(scalar_value(first(item, "targetPath")) or "")
                 for item in (values_from.value if isinstance(values_from, SequenceNode) else [])
             )
+            line = _release_line(doc)
             # One per distinct Flux build: overlays may patch the release differently.
             for sources in ctx.values.variants(unit, index, doc):
                 found.append(
@@ -441,6 +488,7 @@ class DisableMigrationJob:
                         tuple(sources),
                         tuple(t for t in targets if t),
                         ctx.chart_version_of(unit, doc),
+                        line,
                     )
                 )
         return found
@@ -457,7 +505,14 @@ class DisableMigrationJob:
 
         return lookup
 
-    def _fixes(self, ctx: Context, release: _Release) -> list[Fix]:
+    def _outcomes(self, ctx: Context) -> list[tuple[_Release, list[Fix] | Refusal]]:
+        """Every release variant with its changes, all judged before any edit (an edit made for
+        one Flux build must not change what another is judged on), and made to agree."""
+        releases = self._releases(ctx)
+        return list(zip(releases, _agree(releases, [self._outcome(ctx, r) for r in releases]), strict=True))
+
+    def _outcome(self, ctx: Context, release: _Release) -> list[Fix] | Refusal:
+        """The changes the release needs, or the policy's refusal to change it."""
         if self.policy is None:
             if self.chart is not None:
                 if release.chart != self.chart:
@@ -465,12 +520,30 @@ class DisableMigrationJob:
             elif not self._holds(ctx, release, (self.values_path[0],)):
                 return []
             return [Fix((*self.values_path, k), v, WHY) for k, v in self.assignments.items()]
+        decision = self._decision(ctx, release)
+        if decision is None:
+            return []
+        return decision if isinstance(decision, Refusal) else [decision]
+
+    def _decision(self, ctx: Context, release: _Release) -> Fix | Refusal | None:
+        """The policy's word on one release, judged on its effective values."""
+        assert self.policy is not None
         prefix = self._prefix(ctx, release)
         if prefix is None:
-            return []
-        has_job = any(p.release.unit is release.unit for p in ctx.placements(matcher=self.policy.job))
-        fix = self.policy.fix(prefix, self._lookup(ctx, release), has_job, release.chart, release.chart_version)
-        return [fix] if fix is not None else []
+            return None
+        job = self.policy.job
+        has_job = job is not None and any(p.release.unit is release.unit for p in ctx.placements(matcher=job))
+        return self.policy.fix(prefix, self._lookup(ctx, release), has_job, release.chart, release.chart_version)
+
+    @staticmethod
+    def _refuse(ctx: Context, release: _Release, refusal: Refusal) -> None:
+        """Say why the release is left as it is; `--check` keeps failing, as it is not fixed."""
+        ctx.plan.unresolved_warning(
+            release.unit.primary.path,
+            release.line,
+            f"HelmRelease {release.name}: left as it is: {refusal.why}",
+            NAME,
+        )
 
     def _holds(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> bool:
         if any(target[: len(path)] == path for target in release.target_paths):
@@ -638,8 +711,8 @@ class DisableMigrationJob:
             except ValueError as err:
                 raise InputError(copy.path, None, f"conflicting edits: {err}") from None
             for each in fixes:
-                ctx.plan.value_fixes.append(
-                    (release.name, release.namespace, ".".join(each.path), each.value, copy.path)
+                ctx.plan.expect(
+                    EffectiveValue(release.name, ".".join(each.path), each.value, release.namespace, copy.path)
                 )
             where = "" if source.kind == "spec.values" else f" (in {source.label})"
             ctx.plan.edit(
@@ -659,6 +732,59 @@ class DisableMigrationJob:
             return
         for spec_key, spec in entries(docs[release.document], "spec"):
             _ensure(text, spec_key, spec, ("values", *parent), "spec", assignments, 2, out)
+
+
+def _describe(fix: Fix) -> str:
+    return f"{'.'.join(fix.path)}: {render_scalar(fix.value)}"
+
+
+def _agree(releases: list[_Release], outcomes: list[list[Fix] | Refusal]) -> list[list[Fix] | Refusal]:
+    """One HelmRelease built by several Flux Kustomizations (overlays) is one variant per build,
+    but an edit lands in the file that sets the value, often a base they share: an edit made for
+    one build applies to all. Where the builds need different changes, the policy's universal
+    one (safe for every configuration) is made for all of them; without one, none is made."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for position, release in enumerate(releases):
+        groups.setdefault((release.unit.logical, release.document), []).append(position)
+    agreed = list(outcomes)
+    for positions in groups.values():
+        changing: dict[int, list[Fix]] = {}
+        for p in positions:
+            outcome = outcomes[p]
+            if not isinstance(outcome, Refusal) and outcome:
+                changing[p] = outcome
+        if len({tuple((f.path, f.value) for f in fixes) for fixes in changing.values()}) <= 1:
+            continue  # the same changes in every build that needs one
+        every = [f for fixes in changing.values() for f in fixes]
+        universal = {(f.path, f.value): f for f in every if f.universal}
+        wanted = sorted({_describe(f) for f in every})
+        for p in changing:
+            if len(universal) == 1:
+                fix = next(iter(universal.values()))
+                why = (
+                    f"{fix.why} (in every Flux build of the release: they need different changes, {'; '.join(wanted)})"
+                )
+                agreed[p] = [replace(fix, why=why)]
+            else:
+                agreed[p] = Refusal(
+                    f"its Flux builds need different changes ({'; '.join(wanted)}), and an edit in a file they "
+                    "share would apply to all of them; set each where only its build reads it"
+                )
+    return agreed
+
+
+def _release_line(doc: Node) -> int | None:
+    """The line a warning about a release names: its chart version (what a refusal is about most
+    often), else its name, else the document's start."""
+    spec = first(doc, "spec")
+    for node in (
+        first(first(first(spec, "chart"), "spec"), "version"),
+        first(first(doc, "metadata"), "name"),
+        doc,
+    ):
+        if node is not None:
+            return node.start_mark.line + 1
+    return None
 
 
 def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSource, fix: Fix, out: _Result) -> None:
@@ -692,3 +818,15 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
     out.splices.append(_scalar_splice(text, key, value, new))
     out.notes.append((key.start_mark.line + 1, f"set {dotted}: {new} (was {was})"))
     out.replaced.append((value.start_mark.index, dotted, was))
+
+
+def _install_timeout(ctx: Context, release: _Release) -> str | None:
+    """The HelmRelease's own install timeout (spec.install.timeout, else spec.timeout), if set."""
+    copy = release.unit.primary
+    try:
+        docs = compose(ctx.plan.text(copy.path), copy.path, copy.delimiters)
+    except InputError:
+        return None
+    doc = docs[release.document] if release.document < len(docs) else None
+    spec = first(doc, "spec")
+    return scalar_value(first(first(spec, "install"), "timeout")) or scalar_value(first(spec, "timeout"))

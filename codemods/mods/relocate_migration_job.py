@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import posixpath
 
+from codemods.intents import CarryOver, FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
 from codemods.repo.index import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
-from codemods.repo.workloads import set_namespace
+from codemods.repo.workloads import add_metadata, set_namespace
+from codemods.yamltext.jinja import Delimiters
 
 NAME = "relocate-migration-job"
 
@@ -86,24 +88,43 @@ class RelocateMigrationJob:
                 ctx.plan.move(NAME, src, dst, f"moved into {target}/: {why}")
             else:
                 ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
-        ctx.plan.relocated[job.unit.logical] = dest_logical
+        owner = FluxRef(ks.file, placement.identity)
+        ctx.plan.expect(JobPlacement(job.name, job.unit.logical, dest_logical, owner))
+        moved = [
+            (next(c for c in job.unit.copies if c.path == src), dst) for action, src, dst in steps if action == "move"
+        ]
         namespace = placement.needs_namespace
-        if namespace is None:
-            return
-        for action, src, dst in steps:
-            if action != "move":
-                continue
-            copy = next(c for c in job.unit.copies if c.path == src)
-            text = ctx.plan.text(dst)
-            new_text = set_namespace(text, dst, copy.delimiters, namespace)
+        if namespace is not None:
+            for copy, dst in moved:
+                new_text = set_namespace(ctx.plan.text(dst), dst, copy.delimiters, namespace)
+                if new_text is not None:
+                    ctx.plan.edit(
+                        NAME,
+                        dst,
+                        new_text,
+                        f"added metadata.namespace: {namespace}: it came from a parent kustomization's namespace, "
+                        f"which {target}/ does not set; the Job stays in {namespace}",
+                    )
+        carried = next((c for c in ctx.carry if c.source == job.unit.logical and c.job == job.name), None)
+        if carried is not None:
+            for copy, dst in moved:
+                self._carry_over(ctx, carried, copy.delimiters, dst, target)
+
+    @staticmethod
+    def _carry_over(ctx: Context, carried: CarryOver, delimiters: Delimiters | None, dst: str, target: str) -> None:
+        """Write into the moved manifest what the kustomizations that applied it before gave it."""
+        text = ctx.plan.text(dst)
+        for at, section, items in carried.sections():
+            new_text = add_metadata(text, dst, delimiters, section, items, at)
             if new_text is not None:
-                ctx.plan.edit(
-                    NAME,
-                    dst,
-                    new_text,
-                    f"added metadata.namespace: {namespace}: it came from a parent kustomization's namespace, "
-                    f"which {target}/ does not set; the Job stays in {namespace}",
-                )
+                text = new_text
+        if text != ctx.plan.text(dst):
+            ctx.plan.edit(
+                NAME,
+                dst,
+                text,
+                f"{carried}, which {target}/ does not: without it the Job Flux builds would not be the same",
+            )
 
     @staticmethod
     def _is_redundant(ctx: Context, path: str, twin: str, orphan_render: bool) -> bool:

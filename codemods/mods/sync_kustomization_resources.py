@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import posixpath
 
+from codemods.intents import FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
 from codemods.repo.graph import APPLYING_FIELDS, KustomizeFile, Ref
 from codemods.repo.index import Needles
@@ -47,7 +48,8 @@ class SyncKustomizationResources:
 
     def _sync(self, ctx: Context, placement: Placement) -> None:
         job = placement.job
-        final = ctx.plan.relocated.get(job.unit.logical, job.unit.logical)
+        placed = ctx.plan.placement(job.unit.logical)
+        final = placed.destination if placed is not None else job.unit.logical
         if placement.move and final == job.unit.logical:
             return  # relocate-migration-job left it in place (and said why): its entries must stay
         guard: Guard | None = None
@@ -95,7 +97,8 @@ class SyncKustomizationResources:
             if new_text is not None:
                 ctx.plan.edit(NAME, copy.path, new_text, reason)
                 if final == job.unit.logical:
-                    ctx.plan.listed[final] = placement.release.name
+                    owner = FluxRef(placement.kustomization.file, placement.identity)
+                    ctx.plan.expect(JobPlacement(job.name, final, final, owner, release=placement.release.name))
 
     @staticmethod
     def _unlist(ctx: Context, kustomize: KustomizeFile, ref: Ref, reason: str) -> None:

@@ -295,8 +295,8 @@ class RepoGraph:
             self.needed_unreadable.add(diagnostic)
 
     def _lossy(self, path: str) -> str:
-        try:
-            return (self.index.root / path).read_bytes().decode("utf-8", "replace")
+        try:  # read as the scan reads: never through a link, never more than the size cap
+            return (self.index.read_bytes(path) or b"").decode("utf-8", "replace")
         except OSError:
             return ""
 

@@ -255,6 +255,8 @@ def load_layout(root: Path) -> Layout:
         config = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError("makejinja.toml", None, f"cannot parse makejinja.toml: {err}") from None
+    except RecursionError:  # tomllib recurses per level: `a = [[[[...` thousands deep
+        raise InputError("makejinja.toml", None, "cannot parse makejinja.toml: nested too deeply") from None
     section = config.get("makejinja", {})
     delimiter = section.get("delimiter", {})
     delims = Delimiters(

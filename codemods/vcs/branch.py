@@ -18,12 +18,13 @@ from codemods.plan import Plan
 from codemods.recipes import Recipe
 from codemods.runner import plan_repository, touched_findings
 from codemods.vcs import git as g
-from codemods.vcs.message import commit_message, has_trailer, summary_markdown
+from codemods.vcs.message import commit_message, summary_markdown
 from codemods.vcs.message import context as message_context
+from codemods.vcs.remote import describe_commit, first_foreign
 from codemods.verify.model import Semantic
 
-# The same names as `codemods batch` statuses.
-BranchStatus = Literal["changed", "updated", "up-to-date", "unchanged"]
+# The same names as `codemods batch` statuses. blocked-by-human only with keep_foreign.
+BranchStatus = Literal["changed", "updated", "up-to-date", "unchanged", "blocked-by-human"]
 
 
 @dataclass
@@ -38,6 +39,7 @@ class BranchResult:
     summary: str | None = None
     findings: list[Diagnostic] = field(default_factory=list)  # the doctor's, on the touched files
     semantic: Semantic | None = None  # build gate (issue 12): what Flux will apply differently
+    foreign: str | None = None  # blocked-by-human: the person's commit on the branch, described
 
     def info(self) -> dict[str, object]:
         return {"name": self.branch, "status": self.status, "commit": self.commit, "base": self.base}
@@ -52,6 +54,7 @@ def describe(info: dict[str, object]) -> str:
         "updated": f"rebuilt branch {name} at {short} on {base}",
         "up-to-date": f"branch {name} is up to date ({short} on {base})",
         "unchanged": f"nothing to change on {base}: no branch created",
+        "blocked-by-human": f"branch {name} holds a commit codemods did not make: left alone",
     }[str(status)]
 
 
@@ -68,13 +71,17 @@ def deliver(
     gate: Callable[[Plan], Semantic] | None = None,
     scratch: Path | None = None,
     move_branch: bool = True,
+    keep_foreign: bool = False,
 ) -> BranchResult:
     """Plan on base's tree, commit the change once and move branch to it (compare-and-swap).
 
     The base is checked out into a temporary directory, or, with scratch, into a planning tree
     kept there between runs (a batch clone's: only what moved since the last run is written,
     and nothing is deleted at the end). move_branch=False makes the commit and leaves the
-    branch where it is, for a caller that publishes the commit itself (a batch push)."""
+    branch where it is, for a caller that publishes the commit itself (a batch push).
+
+    A branch holding a commit codemods did not make is never rewritten: refused (InputError),
+    or, with keep_foreign, reported as status blocked-by-human with that commit in foreign."""
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
@@ -94,7 +101,12 @@ def deliver(
             if plan.is_empty:
                 return result
             # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
-            result.semantic = gate(plan) if gate is not None else None
+            if gate is not None:
+                from codemods.verify.run import prove  # the first candidate plan the builds prove
+
+                where = checkout / prefix if prefix else checkout
+                plan, result.semantic = prove(lambda carry: plan_repository(where, mods, carry), gate, first=plan)
+                result.plan = plan
             lead = f"{prefix}/" if prefix else ""
             values = message_context(plan, lead, recipe, result.semantic)  # one context for both texts
             result.message = commit_message(plan, lead, message_template, recipe, result.semantic, values)
@@ -113,7 +125,10 @@ def deliver(
                 if [p.hexsha for p in current.parents] == [base_sha] and current.tree.hexsha == tree:
                     result.status, result.commit = "up-to-date", tip
                     return result
-                _check_safe_to_rewrite(repo, branch, tip, base_sha)
+                foreign = _check_safe_to_rewrite(repo, branch, tip, base_sha, refuse=not keep_foreign)
+                if foreign is not None:
+                    result.status, result.foreign = "blocked-by-human", foreign
+                    return result
             result.commit = g.commit_tree(repo, tree, base_sha, result.message, config)
             if move_branch:
                 g.update_branch(repo, branch, result.commit, tip)
@@ -123,19 +138,23 @@ def deliver(
         raise g.command_error(where, err) from None
 
 
-def _check_safe_to_rewrite(repo, branch: str, tip: str, base: str) -> None:
+def _check_safe_to_rewrite(repo, branch: str, tip: str, base: str, refuse: bool = True) -> str | None:
+    """None when codemods may rewrite the branch; else the person's commit on it, described
+    (or, with refuse, an InputError naming it)."""
     where = repo.working_tree_dir or ""
     worktree = g.checked_out_in(repo, branch)
     if worktree is not None:
         raise InputError(
             where, None, f"branch {branch} is checked out in {worktree}; codemods will not move it under you"
         )
-    for commit in g.commits_not_in(repo, tip, base):
-        if not has_trailer(commit.message):
-            subject = commit.message.splitlines()[0] if commit.message else ""
-            raise InputError(
-                where,
-                None,
-                f"branch {branch} holds commit {commit.hexsha[:12]} ({subject!r}) that codemods did not make; "
-                "refusing to rewrite it (delete or rename the branch, or pick another --branch)",
-            )
+    commit = first_foreign(repo, tip, base)
+    if commit is None:
+        return None
+    if not refuse:
+        return describe_commit(commit)
+    raise InputError(
+        where,
+        None,
+        f"branch {branch} holds commit {describe_commit(commit)} that codemods did not make; "
+        "refusing to rewrite it (delete or rename the branch, or pick another --branch)",
+    )

@@ -7,6 +7,7 @@ generates for a directory without one, `spec.components`, `targetNamespace`, and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from codemods.flux import envsubst
 from codemods.flux.envsubst import SubstitutionError
 from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.flux.spec import dump, flux_kustomization, present_components, read_kustomization
+from codemods.intents import UNCHANGED, CarryOver, EffectiveValue
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
@@ -45,7 +47,7 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise
+from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise, refuse_hostile
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -459,6 +461,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         copied: dict[str, list[str]] = {}  # side -> the files its builds may read
         for side in ("before", "after"):
             copied[side] = build_files(trees[side], files[side])
+            refuse_hostile(trees[side], copied[side], files[side])
             inputs[side] = digest(trees[side], copied[side])
         first = [_Build(t, side) for t in buildable for side in ("before", "after")]
         # Copied only for a build the cache does not answer (a batch rerun copies nothing).
@@ -507,7 +510,9 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         if failed:
             whole = {"before": scratch() / "whole-before", "after": scratch() / "whole-after"}
             for side in {b.side for b in failed}:
-                materialise(trees[side], build_files(trees[side], set(), whole=True), whole[side])
+                everything = build_files(trees[side], set(), whole=True)
+                refuse_hostile(trees[side], everything, files[side])
+                materialise(trees[side], everything, whole[side])
             retry = [_Build(b.target, b.side) for b in failed]
             run_all(retry, whole, "r", {"before": "", "after": ""}, whole=True)  # a whole-tree build is not cached
             replaced = {(b.target.uid, b.side): b for b in retry}
@@ -550,215 +555,216 @@ def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget) -> 
 def _judge(
     data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], _Build]
 ) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
-    problems: list[Problem] = []
-    ok: list[FluxTarget] = []
-    # namespace/name in the messages, and the declaring file too when two clusters share it.
-    sharing: dict[str, set[str]] = {}
-    for t in data.targets:
-        sharing.setdefault(t.key, set()).add(t.uid)
-    shown = {t.uid: t.key if len(sharing[t.key]) == 1 else f"{t.key} ({t.file})" for t in data.targets}
-    previews: list[TargetPreview] = []
-    for target in built:
-        old, new = outputs[(target.uid, "before")], outputs[(target.uid, "after")]
-        assert old.output is not None and new.output is not None
-        stopped = next((b.output.error for b in (old, new) if b.output is not None and b.output.limited), None)
-        if stopped is not None:  # nothing is known of what it builds: the change cannot be proven
-            problems.append(
-                Problem(shown.get(target.uid, target.key), target.file, target.line, f"./{target.path}: {stopped}")
-            )
-            previews.append(TargetPreview(target, "not built"))
-        elif old.output.ok and not new.output.ok:
-            problems.append(
-                Problem(
-                    shown.get(target.uid, target.key),
-                    target.file,
-                    target.line,
-                    f"builds ./{target.path} before the change but not after: {new.output.error}",
-                )
-            )
-            previews.append(TargetPreview(target, "not built"))
-        elif not old.output.ok:
-            previews.append(TargetPreview(target, "not built"))  # broken before: not this change's doing
-        else:
-            ok.append(target)
-
-    def objs(target: FluxTarget, side: str) -> list[o.Obj]:
-        return outputs[(target.uid, side)].objects or []
-
-    # Moved Jobs: applied by exactly their release's Flux Kustomization, and the same Job.
-    excused: dict[str, set[str]] = {t.uid: set() for t in ok}
-    moves: list[JobMove] = []
+    """Every intent of the plan against the builds, then Unchanged for everything else."""
+    judge = _Judge(data, outputs)
+    judge.builds(built)
     for job in data.moved_jobs:
+        judge.placement(job)
+    judge.values()
+    judge.unchanged()
+    judge.single_owner()
+    # A release that no Flux Kustomization of this repository applies cannot be judged here:
+    # that is "not verified", never a refusal (nothing Flux builds can break).
+    unjudged = tuple(e for e in data.values if id(e) not in judge.seen_expectations)
+    return _unique(judge.problems), judge.moves, judge.previews, unjudged
+
+
+class _Judge:
+    """The builds before and after, judged intent by intent. Each check adds its problems,
+    naming the intent it found violated; `excused` collects what an intent allows to change."""
+
+    def __init__(self, data: VerifyInput, outputs: Mapping[tuple[str, str], _Build]) -> None:
+        self.data, self.outputs = data, outputs
+        self.problems: list[Problem] = []
+        self.previews: list[TargetPreview] = []
+        self.moves: list[JobMove] = []
+        self.ok: list[FluxTarget] = []
+        self.excused: dict[str, set[str]] = {}
+        self.value_changes: dict[str, list[ValueChange]] = {}
+        self.seen_expectations: set[int] = set()
+        # namespace/name in the messages, and the declaring file too when two clusters share it.
+        sharing: dict[str, set[str]] = {}
+        for t in data.targets:
+            sharing.setdefault(t.key, set()).add(t.uid)
+        self.shown = {t.uid: t.key if len(sharing[t.key]) == 1 else f"{t.key} ({t.file})" for t in data.targets}
+
+    def objs(self, target: FluxTarget, side: str) -> list[o.Obj]:
+        return self.outputs[(target.uid, side)].objects or []
+
+    def refuse(self, who: str, file: str, line: int | None, message: str, intent: object = UNCHANGED) -> None:
+        self.problems.append(Problem(self.shown.get(who, who), file, line, message, str(intent)))
+
+    # -- Unchanged: every build that worked still works ---------------------------------------
+    def builds(self, built: list[FluxTarget]) -> None:
+        for target in built:
+            old, new = self.outputs[(target.uid, "before")].output, self.outputs[(target.uid, "after")].output
+            assert old is not None and new is not None
+            stopped = next((b.error for b in (old, new) if b.limited), None)
+            if stopped is not None:  # nothing is known of what it builds: the change cannot be proven
+                self.refuse(target.uid, target.file, target.line, f"./{target.path}: {stopped}")
+                self.previews.append(TargetPreview(target, "not built"))
+            elif old.ok and not new.ok:
+                message = f"builds ./{target.path} before the change but not after: {new.error}"
+                self.refuse(target.uid, target.file, target.line, message)
+                self.previews.append(TargetPreview(target, "not built"))
+            elif not old.ok:
+                # Broken before: not this change's doing (a cycle of kustomizations, a missing file).
+                self.previews.append(TargetPreview(target, "not built", error=old.error))
+            else:
+                self.ok.append(target)
+        self.excused = {t.uid: set() for t in self.ok}
+        self.value_changes = {t.uid: [] for t in self.ok}
+
+    # -- JobPlacement: built by exactly its owner, and the same Job ---------------------------
+    def placement(self, job: MovedJob) -> None:
+        ok, objs = self.ok, self.objs
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
         landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job, t)]
         namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
 
-        def named(found: list[o.Obj], namespace: str | None = namespace) -> list[o.Obj]:
+        def named(found: list[o.Obj]) -> list[o.Obj]:
             return [d for d in found if namespace is None or (d.get("metadata") or {}).get("namespace") == namespace]
 
         was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job, t)))
         if not was and any(_jobs_named(objs(t, "before"), job, t) for t in ok):
-            before_ns = sorted(
+            spaces = sorted(
                 {
                     str((d.get("metadata") or {}).get("namespace"))
                     for t in ok
                     for d in _jobs_named(objs(t, "before"), job, t)
                 }
             )
-            problems.append(
-                Problem(
-                    shown.get(job.to_target, job.to_target),
-                    job.destination,
-                    None,
-                    f"Job {job.name} would move from namespace {', '.join(before_ns)} to {namespace}",
-                )
-            )
+            message = f"Job {job.name} would move from namespace {', '.join(spaces)} to {namespace}"
+            self.refuse(job.to_target, job.destination, None, message, job.intent)
         now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job, t)))
-        moves.append(JobMove(_job_label(job, now or was, objs), was, now))
+        self.moves.append(JobMove(_job_label(job, now or was, objs), was, now))
         for t in (*was, *now):
             for side in ("before", "after"):
-                excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t)}
+                self.excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t)}
         if job.to_target not in {t.uid for t in ok}:
-            continue  # its build was not run (templates only) or already refused: nothing to judge
+            return  # its build was not run (templates only) or already refused: nothing to judge
+        owner = self.shown.get(job.to_target, job.to_target)
         if [t.uid for t in now] != [job.to_target]:
-            appliers = ", ".join(shown.get(t.uid, t.key) for t in now) or "no Flux Kustomization"
-            problems.append(
-                Problem(
-                    shown.get(job.to_target, job.to_target),
-                    job.destination,
-                    None,
-                    f"Job {job.name} must be applied by its release's Flux Kustomization "
-                    f"{shown.get(job.to_target, job.to_target)} "
-                    f"alone; after the change it is applied by {appliers}",
-                )
+            appliers = ", ".join(self.shown.get(t.uid, t.key) for t in now) or "no Flux Kustomization"
+            message = (
+                f"Job {job.name} must be applied by its release's Flux Kustomization {owner} "
+                f"alone; after the change it is applied by {appliers}"
             )
-            continue
+            self.refuse(job.to_target, job.destination, None, message, job.intent)
+            return
         if not was:
             if job.release is not None:  # newly applied: in its release's namespace, nowhere else
                 problem = _outside_release_namespace(job, now[0], objs(now[0], "after"), namespace)
                 if problem:
-                    problems.append(Problem(shown.get(job.to_target, job.to_target), job.destination, None, problem))
-            continue
+                    self.refuse(job.to_target, job.destination, None, problem, job.intent)
+            return
         old_job = named(_jobs_named(objs(was[0], "before"), job, was[0]))[0]
         new_job = named(_jobs_named(objs(now[0], "after"), job, now[0]))[0]
         if not o.metadata_only_added(old_job, new_job):
-            problems.append(
-                Problem(
-                    shown.get(job.to_target, job.to_target),
-                    job.destination,
-                    None,
-                    f"Job {job.name} {_job_difference(old_job, new_job)}",
+            message = f"Job {job.name} {_job_difference(old_job, new_job)}"
+            self.refuse(job.to_target, job.destination, None, message, job.intent)
+            self.problems[-1] = replace(self.problems[-1], carry=_carry_over(job, old_job, new_job))
+
+    # -- EffectiveValue: the fix is in what Helm receives, and nothing else moved -------------
+    def values(self) -> None:
+        for target in self.ok:
+            before_map = o.by_identity(self.objs(target, "before"))
+            for ident, release in o.by_identity(self.objs(target, "after")).items():
+                if release.get("kind") == "HelmRelease":
+                    self._release(target, ident, release, before_map.get(ident))
+
+    def _release(self, target: FluxTarget, ident: str, release: o.Obj, old_release: o.Obj | None) -> None:
+        expectation = _expected(self.data.values, release, target)
+        eff_after, _missing = o.effective_values(release, self.objs(target, "after"))
+        eff_before: dict[str, Any] = {}
+        if old_release is not None:
+            eff_before, _ = o.effective_values(old_release, self.objs(target, "before"))
+        diff = o.value_diff(eff_before, eff_after) if old_release is not None else []
+        if expectation is not None:  # an empty parent the fix fills is part of the fix
+            diff = [d for d in diff if not o.intended_ancestor(*d, expectation.values)]
+        self.value_changes[target.uid] += [
+            ValueChange(ident, f"spec.values.{path}", was, now) for path, was, now in diff
+        ]
+        if expectation is None:
+            return
+        self.seen_expectations.add(id(expectation))
+        where, line = expectation.file or target.file, None if expectation.file else target.line
+        for dotted, wanted in expectation.values.items():
+            found, actual = o.lookup(eff_after, dotted)
+            if not found or actual != wanted or type(actual) is not type(wanted):
+                got = o.show(actual) if found else "unset"
+                message = (
+                    f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
+                    f"after the change (wanted {o.show(wanted)})"
+                )
+                intent = EffectiveValue(expectation.release, dotted, wanted, expectation.namespace, expectation.file)
+                self.refuse(target.uid, where, line, message, intent)
+        allowed = set(expectation.values)
+        stray = [path for path, _w, _n in diff if path not in allowed]
+        if stray:
+            message = f"{ident}: the change also alters the effective value {stray[0]}"
+            self.refuse(target.uid, expectation.file or target.file, None, message)
+            return
+        if old_release is not None:
+            paths = [("spec", "values", *p.split(".")) for p in allowed]
+            if o.without_intended(old_release, paths) == o.without_intended(release, paths):
+                self.excused[target.uid].add(ident)
+                self.excused[target.uid] |= _values_sources(release)
+
+    # -- Unchanged: everything no intent names is exactly as it was ---------------------------
+    def unchanged(self) -> None:
+        for target in self.ok:
+            before_map, after_map = (
+                o.by_identity(self.objs(target, "before")),
+                o.by_identity(self.objs(target, "after")),
+            )
+            added = tuple(sorted(after_map.keys() - before_map.keys()))
+            removed = tuple(sorted(before_map.keys() - after_map.keys()))
+            moved_values = {v.subject for v in self.value_changes[target.uid]}
+            changed = tuple(
+                sorted(
+                    k
+                    for k in before_map.keys() & after_map.keys()
+                    if before_map[k] != after_map[k] or k in moved_values
                 )
             )
-    # Values the fix must carry, and nothing else.
-    value_changes: dict[str, list[ValueChange]] = {t.uid: [] for t in ok}
-    seen_expectations: set[int] = set()
-    for target in ok:
-        before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
-        for ident, release in after_map.items():
-            if release.get("kind") != "HelmRelease":
-                continue
-            expectation = _expected(data.values, release, target)
-            eff_after, _missing = o.effective_values(release, objs(target, "after"))
-            old_release = before_map.get(ident)
-            eff_before: dict[str, Any] = {}
-            if old_release is not None:
-                eff_before, _ = o.effective_values(old_release, objs(target, "before"))
-            diff = o.value_diff(eff_before, eff_after) if old_release is not None else []
-            if expectation is not None:  # an empty parent the fix fills is part of the fix
-                diff = [d for d in diff if not o.intended_ancestor(*d, expectation.values)]
-            value_changes[target.uid] += [
-                ValueChange(ident, f"spec.values.{path}", was, now) for path, was, now in diff
-            ]
-            if expectation is None:
-                continue
-            seen_expectations.add(id(expectation))
-            for dotted, wanted in expectation.values.items():
-                found, actual = o.lookup(eff_after, dotted)
-                if not found or actual != wanted or type(actual) is not type(wanted):
-                    got = o.show(actual) if found else "unset"
-                    problems.append(
-                        Problem(
-                            shown.get(target.uid, target.key),
-                            expectation.file or target.file,
-                            None if expectation.file else target.line,
-                            f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
-                            f"after the change (wanted {o.show(wanted)})",
-                        )
-                    )
-            allowed = set(expectation.values)
-            stray = [path for path, _w, _n in diff if path not in allowed]
-            if stray:
-                problems.append(
-                    Problem(
-                        shown.get(target.uid, target.key),
-                        expectation.file or target.file,
-                        None,
-                        f"{ident}: the change also alters the effective value {stray[0]}",
-                    )
-                )
-                continue
-            if old_release is not None:
-                paths = [("spec", "values", *p.split(".")) for p in allowed]
-                if o.without_intended(old_release, paths) == o.without_intended(release, paths):
-                    excused[target.uid].add(ident)
-                    excused[target.uid] |= _values_sources(release)
-    # A release that no Flux Kustomization of this repository applies cannot be judged here:
-    # that is "not verified", never a refusal (nothing Flux builds can break).
-    unjudged = tuple(e for e in data.values if id(e) not in seen_expectations)
-    # Everything else must be exactly as it was.
-    for target in ok:
-        before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
-        added = tuple(sorted(after_map.keys() - before_map.keys()))
-        removed = tuple(sorted(before_map.keys() - after_map.keys()))
-        changed = tuple(
-            sorted(
-                k
-                for k in before_map.keys() & after_map.keys()
-                if before_map[k] != after_map[k] or any(v.subject == k for v in value_changes[target.uid])
-            )
-        )
-        for ident in (*added, *removed, *changed):
-            if ident in excused[target.uid]:
-                continue
-            if (
-                ident in changed
-                and _may_gain(data, ident)
-                and o.metadata_only_added(before_map[ident], after_map[ident])
-            ):
-                continue
-            verb = "adds" if ident in added else "removes" if ident in removed else "changes"
-            detail = ""
-            if ident in changed:
-                diff = o.value_diff(before_map[ident], after_map[ident])
-                if diff:
-                    path, was, now = diff[0]
-                    detail = f" ({path}: {o.show(was, now)} -> {o.show(now, was)})"
-            problems.append(
-                Problem(
-                    shown.get(target.uid, target.key),
-                    target.file,
-                    target.line,
-                    f"the change {verb} {ident}{detail}, which it must not touch",
-                )
-            )
-        previews.append(TargetPreview(target, "verified", added, removed, changed, tuple(value_changes[target.uid])))
-    # An object that more Flux Kustomizations apply after than before: they would fight over it.
-    count_before: dict[str, list[str]] = {}
-    count_after: dict[str, list[str]] = {}
-    for target in ok:
-        for ident in o.by_identity(objs(target, "before")):
-            count_before.setdefault(ident, []).append(target.uid)
-        for ident in o.by_identity(objs(target, "after")):
-            count_after.setdefault(ident, []).append(target.uid)
-    for ident, owners in sorted(count_after.items()):
-        if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
-            first = next(t for t in ok if t.uid == owners[0])
-            names = ", ".join(shown.get(u, u) for u in owners)
-            message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
-            problems.append(Problem(shown.get(first.uid, first.key), first.file, first.line, message))
-    return _unique(problems), moves, previews, unjudged
+            for ident in (*added, *removed, *changed):
+                if ident in self.excused[target.uid]:
+                    continue
+                if (
+                    ident in changed
+                    and _may_gain(self.data, ident)
+                    and o.metadata_only_added(before_map[ident], after_map[ident])
+                ):
+                    continue
+                verb = "adds" if ident in added else "removes" if ident in removed else "changes"
+                detail = ""
+                if ident in changed:
+                    diff = o.value_diff(before_map[ident], after_map[ident])
+                    if diff:
+                        path, was, now = diff[0]
+                        detail = f" ({path}: {o.show(was, now)} -> {o.show(now, was)})"
+                message = f"the change {verb} {ident}{detail}, which it must not touch"
+                self.refuse(target.uid, target.file, target.line, message)
+            preview = TargetPreview(target, "verified", added, removed, changed, tuple(self.value_changes[target.uid]))
+            self.previews.append(preview)
+
+    def single_owner(self) -> None:
+        """An object that more Flux Kustomizations apply after than before: they would fight over it."""
+        count_before: dict[str, list[str]] = {}
+        count_after: dict[str, list[str]] = {}
+        for target in self.ok:
+            for ident in o.by_identity(self.objs(target, "before")):
+                count_before.setdefault(ident, []).append(target.uid)
+            for ident in o.by_identity(self.objs(target, "after")):
+                count_after.setdefault(ident, []).append(target.uid)
+        for ident, owners in sorted(count_after.items()):
+            if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
+                first = next(t for t in self.ok if t.uid == owners[0])
+                names = ", ".join(self.shown.get(u, u) for u in owners)
+                message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
+                self.refuse(first.uid, first.file, first.line, message)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -826,6 +832,46 @@ def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:
                 namespace, name = (doc.get("metadata") or {}).get("namespace"), target.built_name(job.name)
                 return f"{namespace}/{name}" if namespace else name
     return f"{job.namespace}/{job.name}" if job.namespace else job.name
+
+
+_CARRIED = (("metadata",), ("spec", "template", "metadata"))
+
+
+def _carry_over(job: MovedJob, old: o.Obj, new: o.Obj) -> CarryOver | None:
+    """The labels and annotations the Job had where it was built before and lacks where it is
+    built after (on the Job and on its pod template), when writing them into its manifest
+    makes the two builds the same Job."""
+    lost: dict[tuple[tuple[str, ...], str], tuple[tuple[str, str], ...]] = {}
+    restored = copy.deepcopy(new)
+    for at in _CARRIED:
+        had_meta, has_meta = _at(old, at), _at(new, at)
+        for key in ("labels", "annotations"):
+            had, has = had_meta.get(key) or {}, has_meta.get(key) or {}
+            items = tuple(sorted((str(k), str(v)) for k, v in had.items() if k not in has and isinstance(v, str)))
+            lost[(at, key)] = items
+            if items:
+                target: dict[str, Any] = restored
+                for name in at:
+                    target = target.setdefault(name, {})
+                target.setdefault(key, {}).update(dict(items))
+    if not any(lost.values()) or not o.metadata_only_added(old, restored):
+        return None  # something else differs too: carrying metadata over would not be enough
+    meta, template = _CARRIED
+    return CarryOver(
+        job.source,
+        job.name,
+        lost[(meta, "labels")],
+        lost[(meta, "annotations")],
+        lost[(template, "labels")],
+        lost[(template, "annotations")],
+    )
+
+
+def _at(obj: o.Obj, path: tuple[str, ...]) -> dict[str, Any]:
+    node: Any = obj
+    for name in path:
+        node = node.get(name) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def _job_difference(old: o.Obj, new: o.Obj) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from codemods.flux.envsubst import Variables
 from codemods.flux.spec import BuildEdits, CommonMetadata
+from codemods.intents import CarryOver
 
 Scalar = bool | int | float | str | None
 
@@ -98,6 +99,7 @@ class MovedJob:
     # Set for a Job listed in place: a Job no Flux Kustomization applied before may be added
     # only in the namespace of this release, as its Flux Kustomization builds it.
     release: str | None = None
+    intent: str = ""  # the JobPlacement it checks, as refusals name it
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class TargetPreview:
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     values: tuple[ValueChange, ...] = ()
+    error: str = ""  # not built: kustomize's own error, when it fails before the change too
 
 
 @dataclass(frozen=True)
@@ -178,10 +181,22 @@ class Problem:
     file: str
     line: int | None
     message: str
+    intent: str = ""  # the intent found violated (codemods.intents), as text
+    # What a next candidate can write so that this problem goes (a moved Job's lost metadata).
+    carry: CarryOver | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: Flux Kustomization {self.target}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One plan the search tried, simplest first: accepted, or refused with what it violated."""
+
+    description: str
+    accepted: bool
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +213,7 @@ class Semantic:
     moves: tuple[JobMove, ...] = ()
     problems: tuple[Problem, ...] = ()
     all_targets: tuple[FluxTarget, ...] = ()  # every Flux Kustomization, for the flowchart
+    candidates: tuple[Candidate, ...] = ()  # the plans tried, when more than one was
 
     @property
     def refused(self) -> bool:

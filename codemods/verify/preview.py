@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from codemods.verify.model import FluxTarget, Semantic, TargetPreview
+from codemods.verify.model import FluxTarget, Problem, Semantic, TargetPreview
 from codemods.verify.objects import show
 
 HEADING = "What Flux will apply differently"
@@ -40,6 +40,8 @@ def _target_lines(preview: TargetPreview, indent: str = "  ") -> list[str]:
 def _status(preview: TargetPreview) -> str:
     if preview.status == "templates only":
         return "not verified: templates only"
+    if preview.status == "not built" and preview.error:
+        return f"not built, before the change either: {preview.error}"
     return "not built (see the problems)" if preview.status == "not built" else preview.status
 
 
@@ -60,6 +62,10 @@ def text_lines(semantic: Semantic, timings: bool = True) -> list[str]:
     if semantic.status == "skipped":
         return []
     lines = [headline(semantic, timings)]
+    for number, candidate in enumerate(semantic.candidates, 1):
+        verdict = "accepted" if candidate.accepted else "refused"
+        lines.append(f"  candidate {number}, {candidate.description}: {verdict}")
+        lines.extend(f"    violates {p.intent or 'Unchanged(everything else)'}: {p}" for p in candidate.problems)
     for problem in semantic.problems:
         lines.append(f"  refused: {problem}")
     for preview in semantic.targets:
@@ -103,6 +109,7 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
                     }
                     for v in p.values
                 ],
+                **({"error": p.error} if p.error else {}),
             }
             for p in semantic.targets
         ],
@@ -110,10 +117,16 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
             {"job": m.job, "from": [target(t) for t in m.before], "to": [target(t) for t in m.after], "text": m.line()}
             for m in semantic.moves
         ],
-        "problems": [
-            {"kustomization": p.target, "file": p.file, "line": p.line, "message": p.message} for p in semantic.problems
+        "problems": [_problem(p) for p in semantic.problems],
+        "candidates": [
+            {"candidate": c.description, "accepted": c.accepted, "violated": [_problem(p) for p in c.problems]}
+            for c in semantic.candidates
         ],
     }
+
+
+def _problem(p: Problem) -> dict[str, Any]:
+    return {"kustomization": p.target, "file": p.file, "line": p.line, "message": p.message, "intent": p.intent}
 
 
 # -- pull-request body ---------------------------------------------------------------------------

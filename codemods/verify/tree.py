@@ -12,6 +12,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ import jinja2
 from codemods.flux import fields
 from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.verify.yamlload import LoadError, load
+from codemods.yamltext.guard import MAX_YAML_BYTES, check, too_large
 
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
 _SKIP_DIRS = {".git", "node_modules", "__pycache__"}
 
 
@@ -73,10 +76,7 @@ class Tree:
         data = self.on_disk.get(path)
         if data is not None:
             return data
-        full = self.root / path
-        if full.is_file() and not full.is_symlink():
-            return full.read_bytes()
-        return None
+        return read_regular(self.root, path)
 
     def raw(self, path: str) -> tuple[bytes | None, bool]:
         """(bytes, rendered?) without rendering: an in-place template's own text, unrendered."""
@@ -168,6 +168,7 @@ class Tree:
         data = self.read(kustomization)
         if data is None:
             return []
+        check(data, kustomization)  # before PyYAML builds it, and kustomize expands it
         try:
             doc = load(data)
         except LoadError:
@@ -189,11 +190,56 @@ class Tree:
             stack.extend(posixpath.join(directory, d) for d in dirs)
 
 
+def is_yaml_name(path: str) -> bool:
+    """A file kustomize parses as YAML when it reads it (JSON is YAML to it)."""
+    return path.endswith(_YAML_SUFFIXES) or posixpath.basename(path) in KUSTOMIZATION_NAMES
+
+
+def read_regular(root: Path, path: str) -> bytes | None:
+    """The bytes of a regular file of the repository; None for anything else.
+
+    The type comes from lstat, before any open: a FIFO named `x.yaml` would block a read
+    for ever, a link may lead out of the repository or round in a loop. A YAML file over
+    the guard's size cap is refused unread (HostileYAML): kustomize would parse all of it."""
+    full = os.path.join(root, path)
+    try:
+        info = os.lstat(full)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if info.st_size > MAX_YAML_BYTES and is_yaml_name(path):
+        raise too_large(path, info.st_size)
+    try:
+        # O_NONBLOCK: should a FIFO take the file's place after the lstat, open() returns at once.
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def build_files(tree: Tree, files: set[str], whole: bool = False) -> list[str]:
     """What builds need: the files, and every file beside them (a kustomization may read a file
     this walk does not know of); with whole, the entire tree. Never anything outside it."""
     wanted = set(tree.all_files()) if whole else _with_neighbours(tree, files)
     return sorted(p for p in wanted if p != ".." and not p.startswith(("../", "/")))
+
+
+def refuse_hostile(tree: Tree, wanted: list[str], closure: set[str]) -> None:
+    """Raise HostileYAML for a file a build may parse that the YAML guard refuses (an alias
+    bomb kustomize would expand to gigabytes, nesting too deep, a file too large), before
+    any is copied: every YAML file of wanted, and whatever a kustomization names (a
+    resource need not be called .yaml)."""
+    for path in wanted:
+        if not (is_yaml_name(path) or path in closure):
+            continue
+        try:
+            data = tree.read(path)
+        except TemplatesOnly:
+            continue  # never copied: no build reads it
+        if data is not None:
+            check(data, path)
 
 
 def materialise(tree: Tree, wanted: list[str], dest: Path) -> None:
