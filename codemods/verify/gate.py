@@ -9,32 +9,25 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
-import os
 import posixpath
-import sqlite3
 import tempfile
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 
-from codemods.errors import InputError
 from codemods.flux import envsubst
 from codemods.flux.envsubst import SubstitutionError
 from codemods.flux.fields import KUSTOMIZATION_NAMES
-from codemods.flux.spec import dump, flux_kustomization, present_components, read_kustomization
 from codemods.intents import UNCHANGED, CarryOver, EffectiveValue
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
-from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
+from codemods.verify.building import Built, build_targets
+from codemods.verify.builds import execute, flux_spec
+from codemods.verify.decompose import Asked
+from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, describe
 from codemods.verify.model import (
     FluxTarget,
     JobMove,
@@ -47,7 +40,7 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise, refuse_hostile
+from codemods.verify.tree import TemplatesOnly, Tree
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -172,7 +165,7 @@ def _compute_reach(
     before = Tree(root, {}, templates, jinja_vars, on_disk=on_disk)
     templates_after = {logical: t for logical, t in templates.items() if writes.get(t, b"") is not None}
     after = Tree(root, writes, templates_after, jinja_vars, base=before)
-    touched = set(writes) | {logical for logical, t in templates.items() if t in writes}
+    touched = _touched(writes, templates)
     kustomizations = list(kustomizations)
     kustomizations_after = {k for k in kustomizations if writes.get(k, b"") is not None}
     kustomizations_after |= {
@@ -200,201 +193,6 @@ def relevant(
 
 
 # -- one build ------------------------------------------------------------------------------------
-@dataclass
-class _Build:
-    target: FluxTarget
-    side: str  # "before" or "after"
-    output: BuildOutput | None = None
-    objects: list[o.Obj] | None = None
-    seconds: float = 0.0
-    cached: bool = False
-    hit: BuildOutput | None = None  # the cache's answer, looked up before anything is copied
-
-
-def _prepare(tree: Tree, target: FluxTarget, base: Path, where: Path, files: list[str]) -> tuple[Path, str | None]:
-    """Lay out in where the kustomization Flux builds for target (the model's merge of its fields,
-    codemods/flux/spec.py): (the directory to build, None) or (where, why it cannot be built).
-
-    A directory without a kustomization gets Flux's generated one, written in where and naming
-    the shared copy in base. A directory with its own, when target changes it, is built in a copy
-    of its own (files, hard-linked) with the merged file in its place, exactly as Flux edits it."""
-    kustomization = tree.kustomization(target.path)
-    if not tree.is_dir(target.path) and kustomization is None:
-        return where, f"spec.path ./{target.path} does not exist"
-    edits = target.edits
-    components = present_components(edits, lambda c: tree.is_dir(c) or tree.kustomization(c) is not None)
-    if kustomization is not None and edits:
-        try:
-            own = read_kustomization((tree.read(kustomization) or b"").decode("utf-8-sig"), kustomization)
-        except (InputError, UnicodeDecodeError) as err:
-            return where, f"{kustomization}: {err}"
-        materialise(tree, files, where)
-        written = where / kustomization
-        written.unlink(missing_ok=True)  # a hard link: the shared copy keeps its bytes
-        relative = [_relative(where / c, where / target.path) for c in components]
-        merged = flux_kustomization(own, [], edits, relative)
-        written.write_text(dump(merged), encoding="utf-8", errors="surrogateescape")
-        return where / target.path, None
-    if kustomization is not None:
-        resources = [_relative(base / target.path, where)]
-    else:
-        resources = [_relative(base / entry, where) for entry in tree.generated(target.path)]
-    merged = flux_kustomization(None, resources, edits, [_relative(base / c, where) for c in components])
-    where.mkdir(parents=True, exist_ok=True)
-    # Entries are file names: one that is not UTF-8 is written as its own bytes.
-    (where / "kustomization.yaml").write_text(dump(merged), encoding="utf-8", errors="surrogateescape")
-    return where, None
-
-
-def _relative(path: Path, where: Path) -> str:
-    # kustomize refuses an absolute directory ("new root cannot be absolute"): relative it is.
-    return os.path.relpath(path, where)
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str:
-    # Everything of the target that changes kustomize's output (substitution and commonMetadata
-    # are applied to the output after, not cached).
-    edits = target.edits
-    build: list[Any] = [target.path, edits.target_namespace, edits.name_prefix, edits.name_suffix, edits.components]
-    build += [edits.ignore_missing_components, edits.patches, edits.images]
-    # And what turns the output into objects: the parsed objects are remembered (_Recent) too.
-    common = target.common_metadata
-    build += [sorted(target.substitute.items()), target.substitute_complete, common.labels, common.annotations]
-    fields = [*command, target.uid, json.dumps(build, sort_keys=True, default=str)]
-    return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
-
-
-class _Recent:
-    """The builds this process has already read from the cache or made, parsed, by cache key.
-
-    A batch over a fleet of repositories cut from one template asks for the same builds again
-    and again: each is then read from SQLite and parsed once per process, not once per
-    repository. Only used with a cache (a key names its inputs exactly). The objects are shared
-    between repositories, so they are only ever read (the gate copies what it changes).
-
-    Bounded by the size of the builds' output (parsed objects take several times that): the
-    least recently used go first, and an output over a quarter of the budget is not kept."""
-
-    BUDGET = 8 * 1024 * 1024  # characters of kustomize output
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple[str, str], tuple[BuildOutput, list[o.Obj] | None]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, cache: Path, key: str) -> tuple[BuildOutput, list[o.Obj] | None] | None:
-        with self._lock:
-            found = self._items.get((str(cache), key))
-            if found is not None:
-                self._items.move_to_end((str(cache), key))
-            return found
-
-    def put(self, cache: Path, key: str, output: BuildOutput, objects: list[o.Obj] | None) -> None:
-        size = len(output.stdout) + len(output.error)
-        if size > self.BUDGET // 4:
-            return
-        with self._lock:
-            old = self._items.pop((str(cache), key), None)
-            if old is not None:
-                self._size -= len(old[0].stdout) + len(old[0].error)
-            self._items[(str(cache), key)] = (output, objects)
-            self._size += size
-            while self._size > self.BUDGET:
-                _key, (dropped, _objects) = self._items.popitem(last=False)
-                self._size -= len(dropped.stdout) + len(dropped.error)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def cache_clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._size = 0
-
-
-_RECENT = _Recent()
-
-
-def _cached(cache: Path | None, key: str) -> BuildOutput | None:
-    """A build result from the cache: one SQLite file (a workdir holds only clones as
-    directories), one connection per call, so parallel repositories share it safely."""
-    if cache is None or not cache.exists():
-        return None
-    try:
-        with closing(sqlite3.connect(cache, timeout=30)) as db:
-            row = db.execute("SELECT ok, stdout, error FROM builds WHERE key = ?", (key,)).fetchone()
-    except sqlite3.Error:
-        return None
-    return BuildOutput(bool(row[0]), str(row[1]), str(row[2])) if row else None
-
-
-def _store(cache: Path | None, key: str, output: BuildOutput) -> None:
-    if cache is None:
-        return
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(cache, timeout=30)) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS builds (key TEXT PRIMARY KEY, ok INTEGER, stdout TEXT, error TEXT)")
-            db.execute(
-                "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?)", (key, int(output.ok), output.stdout, output.error)
-            )
-    except (OSError, sqlite3.Error):
-        pass  # a cache that cannot be written only costs the next run a build
-
-
-def _objects(item: _Build) -> None:
-    """The build's objects as Flux applies them; a substitution Flux cannot run fails the build."""
-    assert item.output is not None
-    try:
-        item.objects = o.parse(item.output.stdout, item.target.variables, item.target.common_metadata)
-    except SubstitutionError as err:
-        item.output = BuildOutput(False, item.output.stdout, f"post-build variable substitution failed: {err}")
-        item.objects = None
-
-
-def _run(
-    command: tuple[str, ...],
-    tree: Tree,
-    item: _Build,
-    base: Path,
-    where: Path,
-    cache: Path | None,
-    inputs: str,
-    files: list[str],
-) -> None:
-    start = time.perf_counter()
-    key = _cache_key(command, item.target, inputs)
-    hit = item.hit if inputs else None
-    built, missing = _prepare(tree, item.target, base, where, files) if hit is None else (where, None)
-    if hit is not None:
-        item.output, item.cached = hit, True
-        if hit.ok and item.objects is None:
-            _objects(item)
-        if cache is not None:
-            _RECENT.put(cache, key, item.output, item.objects)
-    elif missing is not None:
-        item.output = BuildOutput(False, "", missing)
-    else:
-        result = build(command, built)
-        # Name files as the repository does, not as the temporary copies are laid out.
-        error = result.error
-        for shown in (f"{_relative(base, where)}/", f"{base}/", f"{where}/"):
-            error = error.replace(shown, "")
-        error = error.replace(str(where), "<flux>")
-        item.output = BuildOutput(result.ok, result.stdout, error, limited=result.limited)
-        if result.ok:
-            _objects(item)
-        if inputs and not result.limited:  # a stopped build says nothing to remember
-            _store(cache, key, item.output)
-            if cache is not None:
-                _RECENT.put(cache, key, item.output, item.objects)
-    item.seconds = time.perf_counter() - start
-
-
 def build_alone(tree: Tree, target: FluxTarget, command: tuple[str, ...]) -> tuple[BuildOutput, list[o.Obj] | None]:
     """One Flux Kustomization built the way the gate builds it, on its own (no cache): what Flux
     would apply, as objects, or why the build fails."""
@@ -402,14 +200,15 @@ def build_alone(tree: Tree, target: FluxTarget, command: tuple[str, ...]) -> tup
     for directory in (target.path, *target.components):
         if tree.is_dir(directory) or tree.kustomization(directory):
             reads |= tree.closure(directory)
-    files = build_files(tree, reads)
-    item = _Build(target, "after")
+    spec = flux_spec(tree, target.path, target.edits, reads)
     with tempfile.TemporaryDirectory(prefix="codemods-build-") as scratch:
-        base = Path(scratch) / "base"
-        materialise(tree, files, base)
-        _run(command, tree, item, base, Path(scratch) / "build", None, "", files)
-    assert item.output is not None
-    return item.output, item.objects
+        output = execute(spec, tree, command, Path(scratch))
+    if not output.ok:
+        return output, None
+    try:
+        return output, o.parse(output.stdout, target.variables, target.common_metadata)
+    except SubstitutionError as err:
+        return BuildOutput(False, output.stdout, f"post-build variable substitution failed: {err}"), None
 
 
 # -- the gate -------------------------------------------------------------------------------------
@@ -429,7 +228,6 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     ]
     previews: dict[str, TargetPreview] = {}
     buildable: list[FluxTarget] = []
-    files: dict[str, set[str]] = {"before": set(), "after": set()}
     own: dict[tuple[str, str], set[str]] = {}  # (target uid, side) -> what its build reads
     for target in affected:
         try:
@@ -438,87 +236,17 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
                 for directory in (target.path, *target.components):
                     if tree.is_dir(directory) or tree.kustomization(directory):
                         reads |= tree.closure(directory)
-                files[side] |= reads
         except (TemplatesOnly, jinja2.TemplateError):
             previews[target.uid] = TargetPreview(target, "templates only")
             continue
         buildable.append(target)
-    builds: list[_Build] = []
-    with ExitStack() as stack:
-        made: list[Path] = []
-
-        def scratch() -> Path:
-            """The directory for copies and builds, made on first use: a batch rerun whose
-            every build the cache answers needs none."""
-            if not made:
-                made.append(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-verify-"))))
-            return made[0]
-
-        trees = {"before": before, "after": after}
-        assert options.kustomize is not None
-        command = options.kustomize
-        inputs: dict[str, str] = {}  # side -> digest of every file its builds may read
-        copied: dict[str, list[str]] = {}  # side -> the files its builds may read
-        for side in ("before", "after"):
-            copied[side] = build_files(trees[side], files[side])
-            refuse_hostile(trees[side], copied[side], files[side])
-            inputs[side] = digest(trees[side], copied[side])
-        first = [_Build(t, side) for t in buildable for side in ("before", "after")]
-        # Copied only for a build the cache does not answer (a batch rerun copies nothing).
-        for item in first:
-            key = _cache_key(command, item.target, inputs[item.side])
-            recent = _RECENT.get(options.cache, key) if options.cache is not None else None
-            if recent is not None:
-                item.hit, item.objects = recent
-            else:
-                item.hit = _cached(options.cache, key)
-        base = {"before": Path(), "after": Path()}
-        for side in {b.side for b in first if b.hit is None}:
-            base[side] = scratch() / side
-            materialise(trees[side], copied[side], base[side])
-        jobs = options.jobs or os.cpu_count() or 1
-
-        def run_all(
-            items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str], whole: bool = False
-        ) -> None:
-            def one(pair: tuple[int, _Build]) -> None:
-                i, item = pair
-                where = scratch() / f"{label}{i}-{item.side}" if item.hit is None else Path()
-                tree = trees[item.side]
-                # What a build in a copy of its own needs (only made when Flux edits its kustomization).
-                reads = build_files(tree, own.get((item.target.uid, item.side), set()), whole=whole)
-                _run(command, tree, item, bases[item.side], where, options.cache, digests[item.side], reads)
-
-            # Threads only for real builds (kubectl waits on I/O); an answer from the cache is
-            # parsed here. Starting a pool costs milliseconds per repository in a batch rerun.
-            pairs = list(enumerate(items))
-            to_build = [pair for pair in pairs if pair[1].hit is None]
-            if to_build:
-                scratch()  # made here, not by two threads at once
-            for pair in pairs:
-                if pair[1].hit is not None or len(to_build) == 1:
-                    one(pair)
-            if len(to_build) > 1:
-                with ThreadPoolExecutor(max_workers=min(jobs, len(to_build))) as pool:
-                    list(pool.map(one, to_build))
-            builds.extend(items)
-
-        run_all(first, base, "w", inputs)
-        # A file this walk does not know of (a transformer's config, say) may be missing from the
-        # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
-        failed = [b for b in first if b.output is not None and not b.output.ok and not b.output.limited]
-        if failed:
-            whole = {"before": scratch() / "whole-before", "after": scratch() / "whole-after"}
-            for side in {b.side for b in failed}:
-                everything = build_files(trees[side], set(), whole=True)
-                refuse_hostile(trees[side], everything, files[side])
-                materialise(trees[side], everything, whole[side])
-            retry = [_Build(b.target, b.side) for b in failed]
-            run_all(retry, whole, "r", {"before": "", "after": ""}, whole=True)  # a whole-tree build is not cached
-            replaced = {(b.target.uid, b.side): b for b in retry}
-            first = [replaced.get((b.target.uid, b.side), b) for b in first]
-    outputs = {(b.target.uid, b.side): b for b in first}
-    problems, moves, target_previews, unjudged = _judge(data, buildable, outputs)
+    asked = Asked(
+        jobs=frozenset(m.name for m in data.moved_jobs),
+        release=lambda name: any(_same_name(e.release, name) for e in data.values),
+    )
+    touched = frozenset(_touched(data.writes, data.templates))
+    outcome = build_targets({"before": before, "after": after}, buildable, own, touched, options, asked)
+    problems, moves, target_previews, unjudged = _judge(data, buildable, outcome.builds)
     for preview in target_previews:
         previews[preview.target.uid] = preview
     ordered = tuple(previews[t.uid] for t in affected if t.uid in previews)
@@ -529,20 +257,27 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     elif not problems and unjudged:
         names = ", ".join(sorted({f"HelmRelease {e.release} ({e.file})" for e in unjudged}))
         reason = f"not verified: no Flux Kustomization in this repository applies {names}"
-    if not problems and not builds and reason:
+    runs = outcome.runs
+    if not problems and not runs and reason:
         status = "not verified"  # nothing could be built; with no reason, nothing Flux builds was touched
     return Semantic(
         status,
         reason=reason,
         kustomize=describe(options.kustomize),
-        builds=sum(1 for b in builds if not b.cached),
-        build_seconds=round(sum(b.seconds for b in builds if not b.cached), 3),
-        cached=sum(1 for b in builds if b.cached),
+        builds=sum(1 for b in runs if not b.cached),
+        build_seconds=round(sum(b.seconds for b in runs if not b.cached), 3),
+        cached=sum(1 for b in runs if b.cached),
         targets=ordered,
         moves=tuple(moves),
         problems=tuple(problems),
         all_targets=data.targets,
+        decomposed=outcome.decomposed,
     )
+
+
+def _touched(writes: Mapping[str, bytes | None], templates: Mapping[str, str]) -> set[str]:
+    """Every logical path the change writes, deletes or renders anew."""
+    return set(writes) | {logical for logical, t in templates.items() if t in writes}
 
 
 def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget) -> list[o.Obj]:
@@ -553,7 +288,7 @@ def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget) -> 
 
 
 def _judge(
-    data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], _Build]
+    data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], Built]
 ) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
     """Every intent of the plan against the builds, then Unchanged for everything else."""
     judge = _Judge(data, outputs)
@@ -573,7 +308,7 @@ class _Judge:
     """The builds before and after, judged intent by intent. Each check adds its problems,
     naming the intent it found violated; `excused` collects what an intent allows to change."""
 
-    def __init__(self, data: VerifyInput, outputs: Mapping[tuple[str, str], _Build]) -> None:
+    def __init__(self, data: VerifyInput, outputs: Mapping[tuple[str, str], Built]) -> None:
         self.data, self.outputs = data, outputs
         self.problems: list[Problem] = []
         self.previews: list[TargetPreview] = []

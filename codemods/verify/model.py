@@ -137,6 +137,10 @@ class Options:
     jinja_vars: Mapping[str, object] | None = None  # renders in-place .j2 files for the build
     jobs: int = 0  # parallel builds; 0: the number of cores
     cache: Path | None = None  # SQLite file of build results by input digest (batch reruns)
+    # A target whose build reads at least this many files is built decomposed where that is
+    # exact (codemods/verify/decompose.py): only the parts the change touches. Below it, a whole
+    # build costs less than the probe a decomposed one may need.
+    decompose_from: int = 256
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,22 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Decomposed:
+    """How a large target was built: only the parts the change touches, or whole, and why."""
+
+    target: FluxTarget
+    built: tuple[str, ...]  # the parts built before and after (entries of its kustomizations)
+    untouched: int  # the parts not built: known by their objects' identities, the same on both sides
+    whole: str = ""  # set when it was built whole after all: why
+
+    def line(self) -> str:
+        if self.whole:
+            return f"{self.target.key}: {self.whole}"
+        parts = len(self.built) + self.untouched
+        return f"{self.target.key}: {len(self.built)} of {parts} parts built"
+
+
+@dataclass(frozen=True)
 class Semantic:
     """The gate's verdict and the preview of what Flux will apply differently."""
 
@@ -214,6 +234,7 @@ class Semantic:
     problems: tuple[Problem, ...] = ()
     all_targets: tuple[FluxTarget, ...] = ()  # every Flux Kustomization, for the flowchart
     candidates: tuple[Candidate, ...] = ()  # the plans tried, when more than one was
+    decomposed: tuple[Decomposed, ...] = ()  # the targets large enough to be built in parts
 
     @property
     def refused(self) -> bool:

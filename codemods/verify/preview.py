@@ -51,7 +51,8 @@ def headline(semantic: Semantic, timings: bool = True) -> str:
         note = f"; {semantic.reason}" if semantic.reason else ""
         reused = f", {semantic.cached} reused" if semantic.cached else ""
         cost = f": {semantic.builds} build{plural}, {semantic.build_seconds:.1f} s{reused}" if timings else ""
-        return f"{HEADING} (verified with {semantic.kustomize}{cost}{note}):"
+        parts = "".join(f"; {d.line()}" for d in semantic.decomposed) if timings else ""
+        return f"{HEADING} (verified with {semantic.kustomize}{cost}{parts}{note}):"
     if semantic.status == "refused":
         return f"{HEADING}: REFUSED, the change would break what Flux builds:"
     return f"{HEADING}: {semantic.reason or semantic.status}"
@@ -121,6 +122,16 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
         "candidates": [
             {"candidate": c.description, "accepted": c.accepted, "violated": [_problem(p) for p in c.problems]}
             for c in semantic.candidates
+        ],
+        "decomposed": [
+            {
+                "kustomization": d.target.key,
+                "file": d.target.file,
+                "built": list(d.built),
+                "untouched": d.untouched,
+                "whole": d.whole or None,
+            }
+            for d in semantic.decomposed
         ],
     }
 
