@@ -25,7 +25,7 @@ from codemods.repo.index import scan
 from codemods.verify import objects
 from codemods.verify.adapter import build_input, target
 from codemods.verify.building import Outcome, build_targets
-from codemods.verify.decompose import Asked
+from codemods.verify.decompose import Change
 from codemods.verify.gate import verify
 from codemods.verify.kustomize import discover
 from codemods.verify.model import FluxTarget, Options
@@ -47,9 +47,7 @@ def _generate() -> object:
 
 
 # -- building both ways -----------------------------------------------------------------------------
-def both_ways(
-    root: Path, writes: Mapping[str, bytes | None], targets: list[FluxTarget], asked: Asked | None = None
-) -> tuple[Outcome, Outcome]:
+def both_ways(root: Path, writes: Mapping[str, bytes | None], targets: list[FluxTarget]) -> tuple[Outcome, Outcome]:
     assert COMMAND is not None
     before = Tree(root)
     trees = {"before": before, "after": Tree(root, writes, base=before)}
@@ -68,10 +66,9 @@ def both_ways(
         except TemplatesOnly:
             continue
         buildable.append(flux)
-    touched = frozenset(writes)
+    change = Change(touched=frozenset(writes))
     outcomes = [
-        build_targets(trees, buildable, reads, touched, Options(COMMAND, decompose_from=size), asked or Asked())
-        for size in (WHOLE, PARTS)
+        build_targets(trees, buildable, reads, Options(COMMAND, decompose_from=size), change) for size in (WHOLE, PARTS)
     ]
     return outcomes[0], outcomes[1]
 

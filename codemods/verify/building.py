@@ -51,13 +51,12 @@ def build_targets(
     trees: Mapping[str, Tree],
     targets: list[FluxTarget],
     reads: Mapping[tuple[str, str], set[str]],
-    touched: frozenset[str],
     options: Options,
-    asked: decompose.Asked,
+    change: decompose.Change,
 ) -> Outcome:
     """Build targets before and after (reads: what each build reads, by (uid, side))."""
     with _Runner(trees, options) as runner:
-        plans, notes = _plans(trees, targets, reads, touched, options)
+        plans, notes = _plans(trees, targets, reads, change.touched, options)
         first = {
             (t.uid, side): Built(t, side, plans[t.uid].specs[side] if t.uid in plans else _whole(trees, t, reads, side))
             for t in targets
@@ -73,7 +72,7 @@ def build_targets(
             plan = plans.get(target.uid)
             if plan is None:
                 continue
-            reason = _combine(plan, [first[(target.uid, side)] for side in SIDES], scope, asked)
+            reason = _combine(plan, [first[(target.uid, side)] for side in SIDES], scope, change)
             if reason:
                 notes[target.uid] = f"built whole: {reason}"
                 del plans[target.uid]
@@ -123,7 +122,7 @@ def _whole(
 
 
 def _combine(
-    plan: decompose.Decomposition, pair: list[Built], scope: decompose.Scope | None, asked: decompose.Asked
+    plan: decompose.Decomposition, pair: list[Built], scope: decompose.Scope | None, change: decompose.Change
 ) -> str:
     """Put each side's untouched objects beside its pruned build's; why not, when that is not exact."""
     for item in pair:
@@ -135,7 +134,7 @@ def _combine(
         if item.output is not None and item.output.limited:
             combined.append(None)
             continue
-        found = decompose.combine(plan, item.objects or [], scope, asked)
+        found = decompose.combine(plan, item.objects or [], scope, change)
         if isinstance(found, str):
             return found
         combined.append(found)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codemods.errors import InputError
@@ -350,29 +350,47 @@ def _why_not(data: Any) -> str | None:
     """Why a kustomization is not a plain aggregation of its entries (None: it is)."""
     if not isinstance(data, dict):
         return "not a mapping"
+    for rule in (_only_aggregating, _header, _entries_and_namespace, _metadata_transformers):
+        reason = rule(data)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _only_aggregating(data: dict[str, Any]) -> str | None:
     extra = sorted(k for k in data if k not in _AGGREGATING)
-    if extra:
-        return f"{extra[0]} acts across objects or beyond their metadata"
+    return f"{extra[0]} acts across objects or beyond their metadata" if extra else None
+
+
+def _header(data: dict[str, Any]) -> str | None:
     if data.get("kind") not in (None, "Kustomization"):
         return f"kind {data.get('kind')}"
     api = data.get("apiVersion")
     if api is not None and not (isinstance(api, str) and api.startswith(KUSTOMIZE_API)):
         return f"apiVersion {api}"
+    return None
+
+
+def _entries_and_namespace(data: dict[str, Any]) -> str | None:
     namespace = data.get("namespace")
     if namespace is not None and not (isinstance(namespace, str) and plain_name(namespace)):
         return "a namespace written other than as a plain name"
     if any(not _strings(data.get(key)) for key in ("resources", "bases")):
         return "an entry that is not a path"
+    return None
+
+
+def _metadata_transformers(data: dict[str, Any]) -> str | None:
+    if not isinstance(data.get("patches") or [], list) or not isinstance(data.get("labels") or [], list):
+        return "patches or labels that are not lists"
     annotations = data.get("commonAnnotations")
     if annotations is not None and not _pairs(annotations):
-        return "commonAnnotations"
+        return "commonAnnotations that are not names and values"
     for labels in data.get("labels") or ():
         if not isinstance(labels, dict) or set(labels) - {"pairs", "includeSelectors", "includeTemplates"}:
             return "labels with fields"
         if labels.get("includeSelectors") or labels.get("includeTemplates") or not _pairs(labels.get("pairs") or {}):
             return "labels on selectors or templates"
-    if not isinstance(data.get("patches") or [], list) or not isinstance(data.get("labels") or [], list):
-        return "patches or labels that are not lists"
     return None
 
 
@@ -545,15 +563,21 @@ def read_probe(stdout: str, kinds: list[tuple[str, str]]) -> Scope | None:
 
 
 # -- the objects of a decomposed build --------------------------------------------------------
+def _no_release(name: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
-class Asked:
-    """What the intents' checks read in full (so none of it may be a stub)."""
+class Change:
+    """What a change touches, and what its intents' checks read in full (so none of it may be
+    known by identity only)."""
 
-    jobs: frozenset[str] = frozenset()  # Job names, as built
-    release: Callable[[str], bool] = field(default=lambda name: False)  # is a HelmRelease name an expected one?
+    touched: frozenset[str] = frozenset()  # logical paths written, deleted or rendered anew
+    jobs: frozenset[str] = frozenset()  # the Jobs it places, by name as built
+    release: Callable[[str], bool] = _no_release  # is a HelmRelease name one whose values it sets?
 
 
-def combine(decomposition: Decomposition, built: list[o.Obj], scope: Scope | None, asked: Asked) -> list[o.Obj] | str:
+def combine(decomposition: Decomposition, built: list[o.Obj], scope: Scope | None, change: Change) -> list[o.Obj] | str:
     """The whole build's objects: the pruned build's and the untouched ones (the same objects on
     both sides, by identity); or why that would not be exactly the whole build."""
     if decomposition.stubs and scope is None:
@@ -565,7 +589,7 @@ def combine(decomposition: Decomposition, built: list[o.Obj], scope: Scope | Non
         if clash:
             return f"two untouched objects are {stub.id.kind} {stub.id.name} in {clash}"
         finals.append(final)
-    reason = _unique(built, finals, scope or {}) or _asked(built, finals, decomposition.stubs, asked)
+    reason = _unique(built, finals, scope or {}) or _read_in_full(built, finals, decomposition.stubs, change)
     if reason:
         return reason
     return built + [_stub_object(i) for i in finals]
@@ -608,11 +632,11 @@ def _unique(built: list[o.Obj], finals: list[ObjectId], scope: Scope) -> str:
     return ""
 
 
-def _asked(built: list[o.Obj], finals: list[ObjectId], stubs: tuple[Stub, ...], asked: Asked) -> str:
-    for ident, stub in zip(finals, stubs, strict=True):
-        if ident.kind == "Job" and ident.name in asked.jobs:
+def _read_in_full(built: list[o.Obj], finals: list[ObjectId], stubs: tuple[Stub, ...], change: Change) -> str:
+    for ident in finals:
+        if ident.kind == "Job" and ident.name in change.jobs:
             return f"Job {ident.name}, which the change places, is untouched"
-        if ident.kind == "HelmRelease" and asked.release(ident.name):
+        if ident.kind == "HelmRelease" and change.release(ident.name):
             return f"HelmRelease {ident.name}, whose values the change sets, is untouched"
     sources = {(k, n) for obj in built for k, n in _values_sources(obj)}
     if any((i.kind, i.name) in sources for i in finals):

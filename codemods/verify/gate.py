@@ -26,7 +26,7 @@ from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
 from codemods.verify.building import Built, build_targets
 from codemods.verify.builds import execute, flux_spec
-from codemods.verify.decompose import Asked
+from codemods.verify.decompose import Change
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, describe
 from codemods.verify.model import (
     FluxTarget,
@@ -240,12 +240,12 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             previews[target.uid] = TargetPreview(target, "templates only")
             continue
         buildable.append(target)
-    asked = Asked(
+    change = Change(
+        touched=frozenset(_touched(data.writes, data.templates)),
         jobs=frozenset(m.name for m in data.moved_jobs),
         release=lambda name: any(_same_name(e.release, name) for e in data.values),
     )
-    touched = frozenset(_touched(data.writes, data.templates))
-    outcome = build_targets({"before": before, "after": after}, buildable, own, touched, options, asked)
+    outcome = build_targets({"before": before, "after": after}, buildable, own, options, change)
     problems, moves, target_previews, unjudged = _judge(data, buildable, outcome.builds)
     for preview in target_previews:
         previews[preview.target.uid] = preview
