@@ -34,7 +34,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codemods.errors import InputError
+import jinja2
+
+from codemods.errors import HostileYAML, InputError
 from codemods.flux.fields import KUSTOMIZATION_NAMES, KUSTOMIZE_API, is_remote, resolve
 from codemods.flux.spec import dump, flux_kustomization, read_kustomization
 from codemods.verify import objects as o
@@ -127,6 +129,8 @@ def plan(trees: Mapping[str, Tree], target: FluxTarget, touched: frozenset[str])
         return str(err)
     except TemplatesOnly as err:
         return f"{err.logical} is an in-place template"
+    except jinja2.TemplateError as err:
+        return f"a template does not render: {err}"
 
 
 class _Planner:
@@ -417,8 +421,8 @@ def _patch(entry: Any, directory: str, tree: Tree) -> _Patch | None:
     try:
         check(text, directory)
         docs = [d for d in load_all(text) if d is not None]
-    except LoadError:
-        return None
+    except (LoadError, HostileYAML):
+        return None  # the whole build's to refuse, where it names the file
     if not docs or not all(isinstance(d, dict) and _merges_plainly(d) for d in docs):
         return None  # a JSON 6902 patch (a list) fails on a missing path
     return _Patch(kind, tuple(docs))

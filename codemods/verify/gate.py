@@ -1,8 +1,10 @@
 """The build gate: build every affected Flux Kustomization before and after, judge the change.
 
-Flux's semantics, emulated here for one Flux Kustomization at a time: the kustomization Flux
-generates for a directory without one, `spec.components`, `targetNamespace`, and
-`postBuild.substitute`; built with `--load-restrictor LoadRestrictionsNone`, as Flux does.
+Which Flux Kustomizations a change reaches is decided here; how each is built (as Flux builds it:
+the kustomization Flux generates for a directory without one, the fields it merges in,
+`--load-restrictor LoadRestrictionsNone`, then post-build substitution and commonMetadata) is
+codemods/verify/builds.py, in parts where that is exact (codemods/verify/decompose.py), run by
+codemods/verify/building.py; the judgement of the builds against the plan's intents is _Judge.
 """
 
 from __future__ import annotations
