@@ -47,7 +47,15 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise, refuse_hostile
+from codemods.verify.tree import (
+    TemplatesOnly,
+    Tree,
+    build_files,
+    digest,
+    materialise,
+    refuse_hostile,
+    refuse_oversized,
+)
 
 TEMPLATES_ONLY = "not verified: templates only"
 
@@ -462,6 +470,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         for side in ("before", "after"):
             copied[side] = build_files(trees[side], files[side])
             refuse_hostile(trees[side], copied[side], files[side])
+            refuse_oversized(trees[side], copied[side])
             inputs[side] = digest(trees[side], copied[side])
         first = [_Build(t, side) for t in buildable for side in ("before", "after")]
         # Copied only for a build the cache does not answer (a batch rerun copies nothing).
@@ -512,6 +521,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
             for side in {b.side for b in failed}:
                 everything = build_files(trees[side], set(), whole=True)
                 refuse_hostile(trees[side], everything, files[side])
+                refuse_oversized(trees[side], everything)
                 materialise(trees[side], everything, whole[side])
             retry = [_Build(b.target, b.side) for b in failed]
             run_all(retry, whole, "r", {"before": "", "after": ""}, whole=True)  # a whole-tree build is not cached
