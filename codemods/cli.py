@@ -13,19 +13,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from codemods import __version__, subproc
+from codemods.cli_options import RECIPE_HELP, complete_codemods, complete_recipes, verify_options
 from codemods.diagnostics import Diagnostic
+from codemods.doctor import diagnose  # `doctor --help` lists the rules: the doctor loads with the CLI anyway
+from codemods.doctor import output as doctor_output
+from codemods.doctor.rules import RULES
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
 from codemods.intents import CarryOver
 from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
+from codemods.recipes import builtin
 from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
 
+# Imported where used, never here (start-up time, not import cycles): GitPython through
+# codemods.vcs (about 0.3 s), the build gate (codemods.verify.run) and its preview (about
+# 0.1 s with PyYAML). `run` without --branch, or with --no-verify, pays for none of them;
+# rich and the forges are for `batch` only (LazyGroup).
 if TYPE_CHECKING:
     from codemods.vcs.dirty import Uncommitted
     from codemods.verify.model import Semantic
@@ -44,40 +52,6 @@ class LazyGroup(click.Group):
             module, attr = self.lazy[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
-
-
-RECIPE_HELP = "A recipe file, or a built-in recipe's name (see `codemods recipes`); default: litellm-migration."
-
-
-def complete_codemods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from codemods.mods import names
-
-    return [n for n in names() if n.startswith(incomplete)]
-
-
-def complete_recipes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    from codemods.recipes import builtin
-
-    items = [CompletionItem(n) for n in builtin() if n.startswith(incomplete)]
-    return items or [CompletionItem(incomplete, type="file")]
-
-
-def verify_options(command: Callable[..., int]) -> Callable[..., int]:
-    """The build gate's flags (issue 12), shared by `run` and `batch`."""
-    command = click.option(
-        "--jinja-vars",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Variables (TOML, JSON or YAML) to render in-place .j2 templates with, for the build only.",
-    )(command)
-    command = click.option(
-        "--kustomize", metavar="PATH", help="The kustomize (or kubectl) to build with; default: found on PATH."
-    )(command)
-    return click.option(
-        "--verify/--no-verify",
-        default=None,
-        help="Build every affected Flux Kustomization before and after, and refuse a change that breaks one "
-        "[default: on when a kustomize is found; --verify makes a missing one an error].",
-    )(command)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -349,8 +323,6 @@ def _fail(path: Path, err: InputError, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def recipes_command(as_json: bool) -> int:
     """List the built-in recipes (`--recipe NAME`); a recipe file works the same way."""
-    from codemods.recipes import builtin
-
     recipes = builtin()
     if as_json:
         listing = [
@@ -382,8 +354,6 @@ def list_command(as_json: bool) -> int:
 
 def doctor_help() -> str:
     """`codemods doctor --help`, its rule list made from the rule registry (it cannot drift)."""
-    from codemods.doctor.rules import RULES
-
     width = max(len(rule.id) for rule in RULES.values())
     rules = "\n".join(f"  {rule.id:<{width}}  {rule.severity:<7}  {rule.title}" for rule in RULES.values())
     return (
@@ -405,9 +375,6 @@ def doctor_help() -> str:
     help="Output format.",
 )
 def doctor_command(path: Path, fmt: str) -> int:
-    from codemods.doctor import diagnose
-    from codemods.doctor import output as doctor_output
-
     if not path.is_dir():
         raise click.BadParameter(f"{path} is not a directory", param_hint="PATH")
     try:

@@ -39,7 +39,7 @@ from codemods.batch.runner import (
     short_name,
 )
 from codemods.batch.track import SUBCOMMANDS
-from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
+from codemods.cli_options import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode
 from codemods.forge import TOKEN_ENV, host_of

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.http import AnswerLost, Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 
 FORK_POLLS = 10  # GitHub makes a fork asynchronously: ask this many times, FORK_POLL_WAIT apart
 FORK_POLL_WAIT = 3.0

@@ -13,13 +13,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from codemods import params
 from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
 from codemods.intents import EffectiveValue
 from codemods.mods.base import Context
-from codemods.recipes import params
-from codemods.recipes.params import param
-from codemods.repo.index import Needles, Unit
+from codemods.params import param
+from codemods.repo.databases import applied_with
+from codemods.repo.index import Unit
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import ReleaseSelector
 from codemods.repo.values import Embedded, ValuesSource, locate, split_target_path, value_at
 from codemods.repo.workloads import is_selected
@@ -394,8 +396,6 @@ class DisableMigrationJob:
     def _warn_hook_waits(ctx: Context, release: _Release) -> None:
         """A new pre-install hook that needs a database the same Flux Kustomization creates: on a
         fresh install Helm runs it, and waits for it, while that database is still coming up."""
-        from codemods.repo.databases import applied_with
-
         timeout = _install_timeout(ctx, release)
         waits = f"its install timeout of {timeout}" if timeout else "Helm's default 5-minute timeout"
         for ks, database in applied_with(ctx.graph, release.unit.logical):

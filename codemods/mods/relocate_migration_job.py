@@ -11,7 +11,7 @@ import posixpath
 
 from codemods.intents import CarryOver, FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
-from codemods.repo.index import Needles
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.repo.workloads import add_metadata, set_namespace
 from codemods.yamltext.jinja import Delimiters

@@ -18,8 +18,8 @@ import posixpath
 from codemods.intents import FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
 from codemods.repo.graph import APPLYING_FIELDS, KustomizeFile, Ref
-from codemods.repo.index import Needles
 from codemods.repo.kustomize import Guard, add_entry, find_guard, in_jinja_block, lists_entry, remove_entry
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 
 NAME = "sync-kustomization-resources"

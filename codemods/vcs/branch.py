@@ -102,7 +102,8 @@ def deliver(
                 return result
             # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
             if gate is not None:
-                from codemods.verify.run import prove  # the first candidate plan the builds prove
+                # The first candidate plan the builds prove; loaded only with a gate (start-up, not a cycle).
+                from codemods.verify.run import prove
 
                 where = checkout / prefix if prefix else checkout
                 plan, result.semantic = prove(lambda carry: plan_repository(where, mods, carry), gate, first=plan)
