@@ -102,8 +102,7 @@ def deliver(
                 return result
             # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
             if gate is not None:
-                # The first candidate plan the builds prove; loaded only with a gate (start-up, not a cycle).
-                from codemods.verify.run import prove
+                from codemods.verify.run import prove  # the first candidate plan the builds prove
 
                 where = checkout / prefix if prefix else checkout
                 plan, result.semantic = prove(lambda carry: plan_repository(where, mods, carry), gate, first=plan)
