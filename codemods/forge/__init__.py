@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from codemods.forge.gitea import Gitea
@@ -60,6 +61,9 @@ API_PATH = {"github": "/api/v3", "gitlab": "/api/v4", "gitea": "/api/v1"}
 CLIENTS: dict[str, type[GitHub | GitLab | Gitea]] = {"github": GitHub, "gitlab": GitLab, "gitea": Gitea}
 
 
+_OWNER_AND_NAME = 2  # the fewest path segments a repository's URL has: owner (or group) and name
+
+
 def _path_parts(url: str) -> list[str]:
     path = urlsplit(url).path if "://" in url else url.split(":", 1)[-1]
     return [p for p in path.rstrip("/").split("/") if p]
@@ -68,7 +72,7 @@ def _path_parts(url: str) -> list[str]:
 def owner_repo(url: str) -> str:
     """`owner/repo` from the last two path segments of a clone URL (scp-style included)."""
     parts = _path_parts(url)
-    if len(parts) < 2:
+    if len(parts) < _OWNER_AND_NAME:
         raise ForgeError(f"cannot tell owner/repo from {url!r}")
     return posixpath.join(parts[-2], parts[-1].removesuffix(".git"))
 
@@ -80,7 +84,7 @@ def project_path(url: str, kind: str) -> str:
     if kind != "gitlab" or not host_of(url):
         return owner_repo(url)
     parts = _path_parts(url)
-    if len(parts) < 2:
+    if len(parts) < _OWNER_AND_NAME:
         raise ForgeError(f"cannot tell the project path from {url!r}")
     parts[-1] = parts[-1].removesuffix(".git")
     return "/".join(parts)
@@ -161,7 +165,7 @@ def check_token(forge: Forge) -> None:
     except (RateLimited, UnsafeDestination):
         raise
     except ForgeError as err:
-        if err.status == 401:
+        if err.status == HTTPStatus.UNAUTHORIZED:
             raise TokenRejected(
                 f"{NAMES[forge.kind]} token rejected: bad credentials ({TOKEN_ENV[forge.kind]}, API {forge.api_url})",
                 401,

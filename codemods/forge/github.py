@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -114,7 +115,7 @@ class PullRequestEdits:
         try:
             data = self.client.request("GET", f"/repos/{owner}/{name}").data
         except ForgeError as err:
-            if err.status == 404:
+            if err.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
         return self._fork_of(data, project)

@@ -22,6 +22,7 @@ from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode
 PRESETS = Path(__file__).parent / "presets"
 
 DEFAULT = "litellm-migration"
+MAX_SUBJECT = 72  # git's convention for a commit subject: one line in `git log --oneline` and mail
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -117,8 +118,8 @@ def parse_recipe(text: str, source: str, known: set[str] | None = None) -> Recip
         raise reader.fail(steps_node, "steps must be a non-empty list")
     steps = tuple(_step(reader, node, known) for node in steps_node.value)
     subject = reader.text(commit, "subject", f"Apply codemods recipe {name}")
-    if len(subject) > 72:
-        raise reader.fail(commit["subject"][1], "commit subject: at most 72 characters")
+    if len(subject) > MAX_SUBJECT:
+        raise reader.fail(commit["subject"][1], f"commit subject: at most {MAX_SUBJECT} characters")
     return Recipe(
         name=name,
         description=reader.text(top, "description"),

@@ -164,7 +164,7 @@ def _data(source: Obj, key: str) -> str | None:
 
 
 def _typed_strval(raw: str) -> Any:
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+    if len(raw) > 1 and raw[0] == raw[-1] and raw[0] in "'\"":
         return raw[1:-1]
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
