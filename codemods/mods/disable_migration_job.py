@@ -15,13 +15,14 @@ from dataclasses import dataclass, field, replace
 
 from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
+from codemods.flux.values import split_target_path, typed_strval
 from codemods.intents import EffectiveValue
 from codemods.mods.base import Context
 from codemods.recipes import params
 from codemods.recipes.params import param
 from codemods.repo.index import Needles, Unit
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import Embedded, ValuesSource, locate, split_target_path, value_at
+from codemods.repo.values import Embedded, ValuesSource, locate, value_at
 from codemods.repo.workloads import is_selected
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
@@ -256,18 +257,9 @@ def _root_insert(text: str, root: Node, parent: tuple[str, ...], assignments: di
     out.notes.extend((first_key.start_mark.line + 1, f"added {'.'.join((*parent, item))}") for item in items)
 
 
-def _strval(text: str) -> Scalar | None:
-    """A targetPath value as helm-controller types it (Helm's --set: strvals typedVal)."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", text):
-        return int(text)
-    return None if text.lower() == "null" else text
-
-
 def _value(source: ValuesSource, node: Node) -> Scalar | None:
     if source.strval:
-        return _strval(node.value) if isinstance(node, ScalarNode) else None
+        return typed_strval(node.value) if isinstance(node, ScalarNode) else None
     return _plain(node)
 
 
