@@ -21,9 +21,11 @@ from codemods.mods.base import Context
 from codemods.recipes import params
 from codemods.recipes.params import param
 from codemods.repo.index import Needles, Unit
+from codemods.repo.layout import Copy
 from codemods.repo.selectors import ReleaseSelector
 from codemods.repo.values import Embedded, ValuesSource, locate, value_at
 from codemods.repo.workloads import is_selected
+from codemods.yamltext.anchors import expand_alias, expand_anchor
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
     MappingNode,
@@ -154,6 +156,48 @@ def _shared_anchor(text: str, node: Node, dotted: str) -> str | None:
         f"{dotted} is the anchor &{anchor}, which the alias *{anchor} reuses at line {lines}: "
         f"changing it would change that path too; left as it is, split the anchor by hand"
     )
+
+
+def _split_shared_anchors(ctx: Context, source: ValuesSource, copy: Copy, relative: tuple[str, ...]) -> None:
+    """A YAML anchor on the path to change that another path shares: expand it first
+    (codemods.yamltext.anchors), so the edit reaches this path alone and the anchor's other
+    users keep their value. Plain YAML only: a template's Jinja may build the text around it."""
+    if copy.delimiters is not None or source.in_block:
+        return
+    for _ in range(8):  # one anchor at a time: a nested one is found on the next pass
+        text = ctx.plan.text(copy.path)
+        expanded = _expanded_once(text, copy.path, source, relative)
+        if expanded is None:
+            return
+        new_text, why = expanded
+        ctx.plan.edit(NAME, copy.path, new_text, why)
+
+
+def _expanded_once(text: str, path: str, source: ValuesSource, relative: tuple[str, ...]) -> tuple[str, str] | None:
+    for place in locate(source, text, path, None):
+        key, node = place.key, place.root
+        for step in (None, *relative):
+            if step is not None:
+                pairs = entries(node, step) if isinstance(node, MappingNode) else []
+                if len(pairs) != 1:
+                    break
+                key, node = pairs[0]
+            if key is None or node is None or not getattr(node, "anchor", None):
+                continue
+            line = key.start_mark.line + 1
+            if is_alias_of(key, node):
+                new_text = expand_alias(text, path, key, node)
+                why = f"line {line}: expanded the alias *{node.anchor} into a copy, so that only this path changes"
+            elif _shared_anchor(text, node, key.value) is not None:
+                new_text = expand_anchor(text, path, source.document, node)
+                why = (
+                    f"line {line}: replaced each alias *{node.anchor} by a copy and dropped the anchor "
+                    f"&{node.anchor}, so that changing this path leaves the other paths as they were"
+                )
+            else:
+                continue
+            return (new_text, why) if new_text is not None else None
+    return None
 
 
 # skip(key, block): leave this block alone (e.g. a Jinja branch that disables the sub-chart).
@@ -617,6 +661,8 @@ class DisableMigrationJob:
                 enabled = first(block, "enabled")
                 return key in prefix and policy.skip_branch(prefix, _plain(enabled) if enabled is not None else None)
 
+        for copy in source.unit.copies:
+            _split_shared_anchors(ctx, source, copy, relative)
         for copy in source.unit.copies:
             if copy.path not in ctx.index.facts and copy.path != source.unit.primary.path:
                 pass  # a copy the pre-filter passed over is still edited: it renders the same values
