@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from codemods import params
 from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
+from codemods.flux.values import split_target_path, typed_strval
 from codemods.intents import EffectiveValue
 from codemods.mods.base import Context
 from codemods.params import param
@@ -24,8 +25,9 @@ from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.repo.needles import Needles
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import Embedded, Located, ValuesSource, locate, split_target_path, value_at
+from codemods.repo.values import Embedded, Located, ValuesSource, locate, value_at
 from codemods.repo.workloads import is_selected
+from codemods.yamltext.anchors import expand_alias, expand_anchor
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
     MappingNode,
@@ -158,6 +160,48 @@ def _shared_anchor(text: str, node: Node, dotted: str) -> str | None:
     )
 
 
+def _split_shared_anchors(ctx: Context, source: ValuesSource, copy: Copy, relative: tuple[str, ...]) -> None:
+    """A YAML anchor on the path to change that another path shares: expand it first
+    (codemods.yamltext.anchors), so the edit reaches this path alone and the anchor's other
+    users keep their value. Plain YAML only: a template's Jinja may build the text around it."""
+    if copy.delimiters is not None or source.in_block:
+        return
+    for _ in range(8):  # one anchor at a time: a nested one is found on the next pass
+        text = ctx.plan.text(copy.path)
+        expanded = _expanded_once(text, copy.path, source, relative)
+        if expanded is None:
+            return
+        new_text, why = expanded
+        ctx.plan.edit(NAME, copy.path, new_text, why)
+
+
+def _expanded_once(text: str, path: str, source: ValuesSource, relative: tuple[str, ...]) -> tuple[str, str] | None:
+    for place in locate(source, text, path, None):
+        key, node = place.key, place.root
+        for step in (None, *relative):
+            if step is not None:
+                pairs = entries(node, step) if isinstance(node, MappingNode) else []
+                if len(pairs) != 1:
+                    break
+                key, node = pairs[0]
+            if key is None or node is None or not getattr(node, "anchor", None):
+                continue
+            line = key.start_mark.line + 1
+            if is_alias_of(key, node):
+                new_text = expand_alias(text, path, key, node)
+                why = f"line {line}: expanded the alias *{node.anchor} into a copy, so that only this path changes"
+            elif _shared_anchor(text, node, key.value) is not None:
+                new_text = expand_anchor(text, path, source.document, node)
+                why = (
+                    f"line {line}: replaced each alias *{node.anchor} by a copy and dropped the anchor "
+                    f"&{node.anchor}, so that changing this path leaves the other paths as they were"
+                )
+            else:
+                continue
+            return (new_text, why) if new_text is not None else None
+    return None
+
+
 # skip(key, block): leave this block alone (e.g. a Jinja branch that disables the sub-chart).
 BranchFilter = Callable[[str, Node], bool]
 
@@ -263,18 +307,9 @@ def _root_insert(text: str, root: Node, parent: tuple[str, ...], assignments: di
     out.notes.extend((first_key.start_mark.line + 1, f"added {'.'.join((*parent, item))}") for item in items)
 
 
-def _strval(text: str) -> Scalar | None:
-    """A targetPath value as helm-controller types it (Helm's --set: strvals typedVal)."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", text):
-        return int(text)
-    return None if text.lower() == "null" else text
-
-
 def _value(source: ValuesSource, node: Node) -> Scalar | None:
     if source.strval:
-        return _strval(node.value) if isinstance(node, ScalarNode) else None
+        return typed_strval(node.value) if isinstance(node, ScalarNode) else None
     return _plain(node)
 
 
@@ -612,6 +647,8 @@ class DisableMigrationJob:
             _refuse_uneditable(ctx, release, source, fixes[0])
             return
         target = _Target.of(source, tuple(fixes), self._branch_filter(fixes[0]))
+        for copy in source.unit.copies:
+            _split_shared_anchors(ctx, source, copy, target.relative)
         for copy in source.unit.copies:
             # Every copy renders these values, so each must be edited, even one the pre-filter
             # passed over: one that is not UTF-8 stops the run here (exit 2), as a YAML error

@@ -15,7 +15,7 @@ from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
-from codemods.repo.workloads import add_metadata, set_namespace
+from codemods.repo.workloads import add_metadata, set_container_image, set_namespace
 from codemods.yamltext.jinja import Delimiters
 
 NAME = "relocate-migration-job"
@@ -116,6 +116,10 @@ class RelocateMigrationJob:
         text = ctx.plan.text(dst)
         for at, section, items in carried.sections():
             new_text = add_metadata(text, dst, delimiters, section, items, at)
+            if new_text is not None:
+                text = new_text
+        for container, image in carried.images:
+            new_text = set_container_image(text, dst, delimiters, container, image)
             if new_text is not None:
                 text = new_text
         if text != ctx.plan.text(dst):
