@@ -104,7 +104,14 @@ def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:
     from codemods.doctor import default_needles, diagnose_index  # only loaded when there is a change
 
     index = plan.index
-    if written or not index.doctor or not flags_alike(index.needles, default_needles()):
-        index = scan(plan.root, doctor=True, needles=default_needles())
-    findings, _problems = diagnose_index(index, only=touched)
+    try:
+        if written or not index.doctor or not flags_alike(index.needles, default_needles()):
+            index = scan(plan.root, doctor=True, needles=default_needles())
+        findings, _problems = diagnose_index(index, only=touched)
+    except InputError as err:
+        if not written:
+            raise
+        # The change is written already: a file the doctor cannot read now is a finding to
+        # show, never an error that would report "nothing was written" (exit 2).
+        return [err.diagnostic.as_warning("doctor")]
     return findings
