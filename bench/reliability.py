@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from generate import monorepo
 
+from codemods.exitcodes import ExitCode
+
+# Seconds: a hostile input the tool refuses or skips is said within QUICK_SECONDS on a small
+# machine; the deepest nesting tried (50,000 levels) within DEEP_SECONDS.
+QUICK_SECONDS = 10
+DEEP_SECONDS = 20
+ANYWHERE_EVERY = 4  # sigkill-run: one kill in this many lands anywhere in the run, the rest in the write phase
+IMMUTABLE_SHARE = 0.3  # read-only: the share of trials with an immutable file; the rest mount the directory read-only
+
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
@@ -155,7 +164,7 @@ def sigkill_run(trials: int, work: Path, rng: random.Random, window: float = 0.1
     trigger = (repo / first_edit).with_name(f".{Path(first_edit).name}.codemods.tmp")
     for trial in range(trials):
         fresh()
-        if trial % 4 == 3:  # a quarter of the kills anywhere in the run
+        if trial % ANYWHERE_EVERY == ANYWHERE_EVERY - 1:  # a quarter of the kills anywhere in the run
             what = kill_at_random(argv, rng.uniform(0, span), cwd=work)
         else:  # the rest inside the write phase (about 0.1 s for this repository)
             what = kill_at_random(argv, rng.uniform(0, window), cwd=work, trigger=trigger)
@@ -333,7 +342,7 @@ cp -a {mnt}/repo {result_dir}
                 problems.append("exit 0 but the result is not the full change")
         else:
             state = "exit 2, nothing changed" if now == before else "partial state"
-            if rc != 2 or "No space left" not in err:
+            if rc != ExitCode.FAILURE or "No space left" not in err:
                 problems.append(f"exit {rc}, message: {err.strip()[:200]}")
             if now != before:
                 problems.append("files changed although the run failed")
@@ -364,7 +373,7 @@ def read_only(trials: int, work: Path, rng: random.Random) -> Outcome:
         shutil.rmtree(repo, ignore_errors=True)
         shutil.copytree(pristine, repo)
         target = rng.choice(targets)
-        immutable = rng.random() < 0.3
+        immutable = rng.random() < IMMUTABLE_SHARE
         if immutable:
             victim = repo / rng.choice([p for p in changed if p.startswith(target + "/")])
             subprocess.run(["chattr", "+i", str(victim)], check=True)
@@ -390,7 +399,7 @@ echo $? > {work}/rc.txt
             rc, err, kind = int((work / "rc.txt").read_text()), (work / "err.txt").read_text(), "read-only mount"
             now = tree(repo)
         problems = []
-        if rc != 2 or "not writable" not in err and "Read-only" not in err:
+        if rc != ExitCode.FAILURE or "not writable" not in err and "Read-only" not in err:
             problems.append(f"{kind}: exit {rc}: {err.strip()[:200]}")
         if now != before:
             problems.append(f"{kind}: files changed although the run failed")
@@ -474,7 +483,7 @@ def _huge(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     problems = []
     if "too large for a manifest" not in result.stderr:
         problems.append("no warning for the huge file")
-    if elapsed > 10:
+    if elapsed > QUICK_SECONDS:
         problems.append(f"took {elapsed:.1f} s")
     return f"skipped with a warning ({mib} MiB)", problems
 
@@ -489,9 +498,9 @@ def _deep(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     result = codemods("run", str(repo), timeout=60)
     elapsed = time.perf_counter() - start
     problems = []
-    if result.returncode != 2 or "helmrelease.yaml" not in result.stderr:
+    if result.returncode != ExitCode.FAILURE or "helmrelease.yaml" not in result.stderr:
         problems.append(f"exit {result.returncode}: {result.stderr[-200:]}")
-    if elapsed > 20:
+    if elapsed > DEEP_SECONDS:
         problems.append(f"took {elapsed:.1f} s")
     return "refused: exit 2 naming the file", problems
 
@@ -511,13 +520,15 @@ def _bomb(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     problems = []
     # Refused at an alias of the bomb (issue 21): kustomize, or a walk over the values, would expand it.
     named = re.compile(r"helmrelease\.yaml:(\d+): YAML alias bomb")
+    first_alias = OUTSIDE_RELEASE.count("\n") + 2  # the line of l1, the first that holds aliases
     for command, done in (("run", result), ("doctor", doctor)):
         match = named.search(done.stderr)
-        if done.returncode != 2 or match is None or not 10 < int(match.group(1)) <= 9 + levels:
+        at_alias = match is not None and first_alias <= int(match.group(1)) < first_alias + levels - 1
+        if done.returncode != ExitCode.FAILURE or not at_alias:
             problems.append(f"{command} exit {done.returncode}: {done.stderr[-200:]}")
     if (repo / "helmrelease.yaml").read_text() != text:
         problems.append("the file changed although the run was refused")
-    if elapsed > 10:
+    if elapsed > QUICK_SECONDS:
         problems.append(f"took {elapsed:.1f} s")
     return "refused at an alias: exit 2 naming file and line, nothing written", problems
 
@@ -567,7 +578,7 @@ def _shell(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     valid = git(case, "check-ref-format", "--branch", branch, check=False).returncode == 0
     if valid and run.returncode != 0:
         problems.append(f"valid branch name refused: {run.stderr[-200:]}")
-    if not valid and run.returncode != 2:
+    if not valid and run.returncode != ExitCode.FAILURE:
         problems.append("invalid branch name not refused with exit 2")
     if batch.returncode != 0:
         problems.append(f"batch on a path with metacharacters failed: {batch.stderr[-200:]}")

@@ -33,3 +33,8 @@ class HostileYAML(InputError):
     a file the run only reads is a warning, like a YAML error in it."""
 
     code = HOSTILE_YAML
+
+
+class BuildTooLarge(InputError):
+    """A build would read more than the input limit (codemods.subproc.Limits.build().input): the
+    run is refused before kustomize starts (exit 2, nothing written)."""

@@ -107,6 +107,7 @@ class CarryOver:
     # The pod template's (commonAnnotations and commonLabels reach spec.template.metadata too).
     template_labels: tuple[tuple[str, str], ...] = ()
     template_annotations: tuple[tuple[str, str], ...] = ()
+    images: tuple[tuple[str, str], ...] = ()  # (container, image) an `images:` transformer gave it
 
     def sections(self) -> tuple[tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]], ...]:
         """(where, labels or annotations, items) to write, each non-empty."""
@@ -122,4 +123,5 @@ class CarryOver:
         items = list(
             dict.fromkeys(f"{section[:-1]} {k}={v}" for _at, section, pairs in self.sections() for k, v in pairs)
         )
+        items += [f"image {image} for container {name}" for name, image in self.images]
         return f"carry over to Job {self.job} what a parent kustomization gave it: {', '.join(items)}"

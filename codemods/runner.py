@@ -12,7 +12,8 @@ from codemods.mods import Codemod, Context, factory, is_known, names, run_order
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
 from codemods.recipes import load as load_recipe
-from codemods.repo.index import Needles, scan
+from codemods.repo.index import scan
+from codemods.repo.needles import flags_alike, needles_for
 
 MUST_EDIT_NON_UTF8 = "not valid UTF-8, and the change must edit it: save it as UTF-8 and run again"
 NEEDED = "what Flux applies, and so what the change must do, depends on this file: fix it and run again"
@@ -44,17 +45,6 @@ def select(
         chosen = base + [pick(name) for name in include if name not in configured]
     chosen.sort(key=lambda m: run_order(m.name))
     return [m for m in chosen if m.name not in skip]
-
-
-def needles_for(mods: Sequence[Codemod]) -> Needles:
-    """What the active codemods declared they read. A plugin that declares nothing gets the
-    fullest pre-filter: every flag the index knows."""
-    declared = [getattr(m, "needs", None) for m in mods]
-    values = tuple(sorted({n for d in declared if d is not None for n in d.values}))
-    jobs = tuple(sorted({j for d in declared if d is not None for j in d.jobs}, key=repr))
-    every_job = any(d is None or d.every_job for d in declared)
-    charts = tuple(sorted({c for d in declared if d is not None for c in d.charts}))
-    return Needles(values=values, jobs=jobs, every_job=every_job, charts=charts)
 
 
 def plan_repository(root: Path, mods: Sequence[Codemod], carry: tuple[CarryOver, ...] = ()) -> Plan:
@@ -114,18 +104,14 @@ def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:
     from codemods.doctor import default_needles, diagnose_index  # only loaded when there is a change
 
     index = plan.index
-    if written or not index.doctor or not _same(index.needles, default_needles()):
-        index = scan(plan.root, doctor=True, needles=default_needles())
-    findings, _problems = diagnose_index(index, only=touched)
+    try:
+        if written or not index.doctor or not flags_alike(index.needles, default_needles()):
+            index = scan(plan.root, doctor=True, needles=default_needles())
+        findings, _problems = diagnose_index(index, only=touched)
+    except InputError as err:
+        if not written:
+            raise
+        # The change is written already: a file the doctor cannot read now is a finding to
+        # show, never an error that would report "nothing was written" (exit 2).
+        return [err.diagnostic.as_warning("doctor")]
     return findings
-
-
-def _same(needles: Needles | None, other: Needles) -> bool:
-    """True when an index flagged with needles flags what one flagged with other would."""
-    return (
-        needles is not None
-        and set(needles.values) == set(other.values)
-        and set(needles.jobs) == set(other.jobs)
-        and needles.every_job == other.every_job
-        and set(needles.charts) == set(other.charts)
-    )

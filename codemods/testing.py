@@ -34,7 +34,8 @@ from typing import Any, ClassVar
 from codemods.intents import CarryOver
 from codemods.mods import Codemod
 from codemods.plan import Plan
-from codemods.runner import plan_repository
+from codemods.recipes import load as load_recipe
+from codemods.runner import plan_repository, select
 
 Tree = Mapping[str, str | bytes] | Path
 
@@ -77,7 +78,7 @@ def differences(actual: Mapping[str, bytes], expected: Mapping[str, bytes]) -> l
 def _plan(root: Path, mods: Sequence[Codemod], verify: bool, kustomize: str | None) -> Plan:
     if not verify:
         return plan_repository(root, mods)
-    from codemods.verify.run import make_gate, prove
+    from codemods.verify.run import make_gate, prove  # start-up: only a verify=True test loads the gate
 
     gate = make_gate(True, kustomize, None)
     assert gate is not None
@@ -128,9 +129,6 @@ def assert_snapshot_case(case: Path, mods: Sequence[Codemod] | None = None, *, v
 
 
 def _codemods_of(args: Sequence[str]) -> list[Codemod]:
-    from codemods.recipes import load as load_recipe
-    from codemods.runner import select
-
     picked: dict[str, list[str]] = {"--only": [], "--skip": [], "--include": []}
     recipe = None
     pairs = list(zip(args, [*args[1:], ""], strict=False))  # each flag with the word after it

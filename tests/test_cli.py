@@ -267,3 +267,19 @@ def test_ignored_files_and_directories_outside_git_are_not_checked(tmp_path: Pat
     result = run_codemods("run", str(work))
     assert result.returncode == 0, result.stderr
     assert "enabled: false" in (work / HELM).read_text()
+
+
+def test_a_written_change_is_never_reported_as_nothing_written(tmp_path: Path) -> None:
+    """Once files are written, a touched file the doctor's after-look cannot parse is a warning,
+    never an error that makes the run say "nothing was written" and exit 2 (the adversarial
+    trial's W2: a written file with an undefined alias, under --no-verify)."""
+    from codemods.runner import plan_repository, select, touched_findings
+
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s17-namespace-from-parent" / "before", work)
+    plan = plan_repository(work, select())
+    plan.apply(durable=False)
+    release = work / "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+    release.write_text(release.read_text().replace("    litellm-helm:\n", "    litellm-helm: *nowhere\n    x:\n", 1))
+    findings = touched_findings(plan, written=True)
+    assert any("nowhere" in f.message and f.severity == "warning" for f in findings), findings

@@ -446,3 +446,39 @@ def test_the_gate_builds_what_the_harness_builds(case: str, side: str) -> None:
         if flux.substitute_complete:
             theirs = objects._unhash([json.loads(json.dumps(o)) for o in expected.objects])
             assert objects.by_identity(built or []) == objects.by_identity(theirs), flux.key
+
+
+# -- one valuesFrom reading (codemods.flux.values) ------------------------------------------------
+def test_one_values_from_reading_for_planner_and_gate() -> None:
+    """helm-controller sets a quoted targetPath value as a string without its quotes: the gate
+    knew, the planner did not (it kept the quotes). Both now read valuesFrom through one module."""
+    import inspect
+
+    from codemods.flux import values
+    from codemods.mods import disable_migration_job
+    from codemods.repo import values as planner_values
+    from codemods.verify import objects
+
+    assert values.typed_strval('"false"') == "false"
+    assert values.typed_strval("false") is False
+    assert values.typed_strval("007") == "007" and values.typed_strval("-12") == -12
+    assert values.split_target_path(r"a\.b.c") == ("a.b", "c")
+    for module in (planner_values, objects, disable_migration_job):
+        source = inspect.getsource(module)
+        assert "def split_target_path" not in source and "def deep_merge" not in source, module.__name__
+        assert "strval(" not in source.replace("typed_strval(", ""), module.__name__
+
+
+def test_compose_merges_in_helm_controllers_order() -> None:
+    from codemods.flux.values import ValuesRef, compose
+
+    entries = [
+        ValuesRef("ConfigMap", "base"),
+        ValuesRef("Secret", "over", target_path=("db", "useExisting")),
+        ValuesRef("ConfigMap", "absent", optional=True),
+        ValuesRef("ConfigMap", "missing"),
+    ]
+    data = {"base": "db:\n  useExisting: false\n  host: a\nx: 1\n", "over": "true"}
+    got, missing = compose(entries, lambda r: data.get(r.name), __import__("yaml").safe_load, {"x": 2})
+    assert got == {"db": {"useExisting": True, "host": "a"}, "x": 2}
+    assert missing == ["ConfigMap/missing[values.yaml]"]

@@ -179,6 +179,15 @@ def fifo_manifest(root: Path) -> None:
     os.mkfifo(root / APP / "x.yaml")
 
 
+def generator_over_a_large_file(root: Path) -> None:
+    """A 40 MiB text file that three configMapGenerators each copy: not YAML, so no guard reads it,
+    but kustomize would hold 120 MiB of it several times over (minutes and gigabytes)."""
+    generators = "".join(f"  - name: blob{i}\n    files:\n      - data.txt\n" for i in range(3))
+    base_repo(root, "resources:\n  - release.yaml\nconfigMapGenerator:\n" + generators)
+    with open(root / APP / "data.txt", "wb") as handle:
+        handle.write((b"x" * 99 + b"\n") * (40 * 1024 * 1024 // 100))
+
+
 @dataclass(frozen=True)
 class Case:
     plant: Callable[[Path], None]
@@ -219,6 +228,11 @@ CASES = {
         (2, 2, 1),
         r"apps/litellm/values\.yaml: 30 MiB: over the 4 MiB a YAML file may hold.*would hand it to kustomize",
         r"apps/litellm/values\.yaml:1: skipped: 30 MiB: too large for a manifest, not read",
+    ),
+    "generator-over-a-large-file": Case(
+        generator_over_a_large_file,
+        (2, 2, 1),
+        r"apps/litellm/data\.txt: 40 MiB named by 3 generators: the build would read 120 MiB, over the 64 MiB",
     ),
     "nul-byte-in-release": Case(
         nul_in_release,

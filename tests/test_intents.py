@@ -167,3 +167,23 @@ def test_the_gate_names_no_codemod() -> None:
         "annotate-job-force",
     ):
         assert not any(name in text for text in gate_sources), name
+
+
+def test_an_image_a_parent_kustomization_set_is_carried_over(tmp_path: Path) -> None:
+    """A parent's `images:` transformer pins the Job's tag: the plain move would build the
+    manifest's tag; the next candidate writes the pinned image into the moved manifest."""
+    work = example_copy(tmp_path)
+    parent = work / "kubernetes/apps/openhands/kustomization.yaml"
+    parent.write_text(
+        parent.read_text() + "images:\n  - name: ghcr.io/berriai/litellm-database\n    newTag: main-v1.80.0-stable\n"
+    )
+    result = run_codemods("run", "--json", str(work))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    first, second = report["semantic"]["candidates"]
+    assert not first["accepted"] and "image" in first["violated"][0]["message"]
+    assert second["accepted"]
+    assert "image ghcr.io/berriai/litellm-database:main-v1.80.0-stable for container migrations" in second["candidate"]
+    moved = (work / "kubernetes/apps/openhands/openhands/app/migration-job.yaml").read_text()
+    assert "image: ghcr.io/berriai/litellm-database:main-v1.80.0-stable\n" in moved
+    assert run_codemods("run", "--check", str(work)).returncode == 0

@@ -41,6 +41,7 @@ class Layout:
     app_kustomization: bool  # a written app kustomization, or Flux's generated one
     target_namespace: bool
     clusters: int
+    parent_images: bool = False  # the namespace kustomization pins the Job's image (`images:`)
 
     @property
     def apps(self) -> str:
@@ -59,6 +60,7 @@ LAYOUTS = st.builds(
     app_kustomization=st.booleans(),
     target_namespace=st.booleans(),
     clusters=st.sampled_from([1, 1, 2]),
+    parent_images=st.booleans(),
 ).filter(lambda layout: layout.parent_namespace or layout.job_namespace)  # a Job must land somewhere
 
 
@@ -88,6 +90,8 @@ def files_of(layout: Layout) -> dict[str, str]:
         parent.append("labels:\n  - pairs:\n      example.com/team: ai\n    includeSelectors: false\n")
     if layout.parent_annotations:
         parent.append("commonAnnotations:\n  example.com/owner: ai-team\n")
+    if layout.parent_images:
+        parent.append("images:\n  - name: ghcr.io/berriai/litellm-database\n    newTag: main-v1.80.0-stable\n")
     parent.append("resources:\n  - ./namespace.yaml\n  - ./litellm/ks.yaml\n  - ./migration-job.yaml\n")
     out[f"{apps}/{ns}/kustomization.yaml"] = "".join(parent)
     out[f"{apps}/{ns}/namespace.yaml"] = f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
@@ -163,7 +167,7 @@ def test_a_claimed_success_is_what_flux_builds_more_examples(layout: Layout) -> 
 @pytest.mark.parametrize(
     "layout",
     [
-        Layout("ai", None, True, False, True, True, False, True, False, 1),  # the carry-over candidate
+        Layout("ai", None, True, False, True, True, False, True, False, 1, True),  # the carry-over candidate
         Layout("ai", "platform", True, True, False, False, False, False, True, 2),  # two clusters, generated app
         Layout("openhands", None, True, False, False, False, True, True, False, 1),  # a prefix: refused
     ],

@@ -189,8 +189,8 @@ def test_each_built_in_codemod_declares_its_parameters_and_needs() -> None:
     import dataclasses
 
     from codemods.mods import BUILTIN
-    from codemods.recipes.params import validators_of
-    from codemods.runner import needles_for
+    from codemods.params import validators_of
+    from codemods.repo.needles import needles_for
 
     for name, make in BUILTIN.items():
         params = make.Params

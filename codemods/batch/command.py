@@ -7,6 +7,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ import click
 from rich.console import Console
 
 from codemods import subproc
+from codemods.batch.discover import Found
 from codemods.batch.events import EventLog
 from codemods.batch.options import (
     Selection,
@@ -39,7 +41,7 @@ from codemods.batch.runner import (
     short_name,
 )
 from codemods.batch.track import SUBCOMMANDS
-from codemods.cli import RECIPE_HELP, complete_recipes, verify_options
+from codemods.cli_options import RECIPE_HELP, complete_recipes, verify_options
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode
 from codemods.forge import TOKEN_ENV, host_of
@@ -47,7 +49,7 @@ from codemods.mods import Codemod
 from codemods.recipes import Recipe
 from codemods.recipes import load as load_recipe
 from codemods.runner import UnknownCodemod, select
-from codemods.verify.run import make_gate
+from codemods.verify.run import Gate, make_gate
 
 __all__ = ["batch_command", "output_options", "parse_forge_hosts", "token_destinations"]
 
@@ -154,39 +156,7 @@ class BatchCommand(click.Command):
     help="A Jinja2 template for the commit message.",
 )
 @verify_options
-def batch_command(
-    repos: tuple[str, ...],
-    selection: Selection,
-    workdir: Path | None,
-    jobs: int,
-    branch: str | None,
-    base_branch: str | None,
-    recipe: str | None,
-    dry_run: bool,
-    push: bool,
-    open_pr: bool,
-    fork: bool,
-    fork_owner: str | None,
-    draft: bool,
-    labels: tuple[str, ...],
-    reviewers: tuple[str, ...],
-    team_reviewers: tuple[str, ...],
-    assignees: tuple[str, ...],
-    report: Path | None,
-    log_format: str,
-    fmt: str,
-    shard: str | None,
-    only: tuple[str, ...],
-    skip: tuple[str, ...],
-    message_template: Path | None,
-    reopen: bool,
-    close_stale: bool,
-    pr_title_template: Path | None,
-    pr_body_template: Path | None,
-    verify: bool | None,
-    kustomize: str | None,
-    jinja_vars: Path | None,
-) -> int:
+def batch_command(**flags: Any) -> int:
     """Run the codemods on many repositories: one branch and one pull request each.
 
     A REPO is a git URL (https, ssh, file://) or a local path; discovery options add every
@@ -207,85 +177,167 @@ def batch_command(
     git gets one only on the forge's public host or a host named by --forge-host, --api-url or a
     discovery URL.
     """
+    return rollout(BatchFlags(**flags))
+
+
+@dataclass(frozen=True)
+class BatchFlags:
+    """`codemods batch`'s flags as click parsed them, one field per option. Click passes each as
+    a keyword, so an option without a field (or a field without an option) is a TypeError on the
+    command's first use, not a silent default."""
+
+    repos: tuple[str, ...]
+    selection: Selection
+    workdir: Path | None
+    jobs: int
+    branch: str | None
+    base_branch: str | None
+    recipe: str | None
+    dry_run: bool
+    push: bool
+    open_pr: bool
+    fork: bool
+    fork_owner: str | None
+    draft: bool
+    labels: tuple[str, ...]
+    reviewers: tuple[str, ...]
+    team_reviewers: tuple[str, ...]
+    assignees: tuple[str, ...]
+    report: Path | None
+    log_format: str
+    fmt: str
+    shard: str | None
+    only: tuple[str, ...]
+    skip: tuple[str, ...]
+    message_template: Path | None
+    reopen: bool
+    close_stale: bool
+    pr_title_template: Path | None
+    pr_body_template: Path | None
+    verify: bool | None
+    kustomize: str | None
+    jinja_vars: Path | None
+
+    @property
+    def forks(self) -> bool:
+        return self.fork or self.fork_owner is not None  # --fork-owner implies --fork
+
+    @property
+    def uses_forge(self) -> bool:
+        return self.open_pr or self.close_stale or self.forks
+
+    @property
+    def pushes(self) -> bool:
+        return (self.push or self.open_pr) and not self.dry_run  # --open-pr implies --push
+
+    @property
+    def forge_flag(self) -> str:
+        """The flag that makes the run call a forge, for a message about its tokens."""
+        return "--open-pr" if self.open_pr else "--close-stale" if self.close_stale else "--fork"
+
+
+def rollout(flags: BatchFlags) -> int:
+    """The rollout, step by step: which repositories and codemods, the checks made before any
+    clone (branch names, the gate, the forges and their tokens), the run, its results."""
     console = Console(stderr=True)
-    events = EventLog(log_format, lines=not console.is_terminal)
-    router = make_router(selection, notify=events.notice)
+    events = EventLog(flags.log_format, lines=not console.is_terminal)
+    router = make_router(flags.selection, notify=events.notice)
     checked: set[tuple[str, str]] = set()  # the APIs whose URL and token were checked
-    listed, found, sources = repositories(selection, repos, router, checked)
+    listed, found, sources = repositories(flags.selection, flags.repos, router, checked)
     if not listed and not sources:
         raise click.UsageError("no repositories: give REPO arguments, --repos-file or a discovery option")
-    chosen_recipe, mods = _recipe_and_mods(recipe, only, skip)
-    branch = branch or chosen_recipe.branch
-    specs = parse_specs(_sharded(listed, shard))
-    _check_branch_names(branch, base_branch)
-    try:  # build gate (issue 12): every repository is verified; a refused one is `failed`
-        # Builds are cached in the workdir: a rerun on an unchanged base reuses them.
-        cache = (workdir or _default_workdir()) / ".codemods-builds.sqlite"
-        gate = make_gate(verify, kustomize, jinja_vars, cache)
+    chosen_recipe, mods = _recipe_and_mods(flags.recipe, flags.only, flags.skip)
+    branch = flags.branch or chosen_recipe.branch
+    specs = parse_specs(_sharded(listed, flags.shard))
+    _check_branch_names(branch, flags.base_branch)
+    gate = _gate(flags)
+    if flags.uses_forge:
+        require_tokens(router, specs, flags.forge_flag)
+        _refuse_unsupported(router, specs, flags.forks, flags.team_reviewers)
+        check_apis(router, [router.api_of(s.url) for s in specs], checked)
+    if flags.dry_run:
+        _say(console, events, "tokens", f"tokens go to: {token_destinations(router, specs, checked)}")
+    options = _batch_options(flags, branch, chosen_recipe, mods, router, gate)
+    try:
+        results = _run_with_progress(console, events, specs, options, flags.jobs)
+    except WorkdirBusy as err:
+        raise click.UsageError(str(err)) from None
+    _show_results(flags, console, events, results, branch, found if sources else None)
+    # A repository not started is a rollout not finished: the run is not a success.
+    return ExitCode.SOME_FAILED if any(r.status in ("failed", "not-started") for r in results) else ExitCode.OK
+
+
+def _gate(flags: BatchFlags) -> Gate | None:
+    """The build gate (issue 12): every repository is verified; a refused one is `failed`.
+    Builds are cached in the workdir: a rerun on an unchanged base reuses them."""
+    cache = (flags.workdir or _default_workdir()) / ".codemods-builds.sqlite"
+    try:
+        return make_gate(flags.verify, flags.kustomize, flags.jinja_vars, cache)
     except InputError as err:
         raise click.UsageError(str(err)) from None
-    fork = fork or fork_owner is not None
-    uses_forge = open_pr or close_stale or fork
-    if open_pr and not dry_run:
-        push = True
-    if uses_forge:
-        flag = "--open-pr" if open_pr else "--close-stale" if close_stale else "--fork"
-        require_tokens(router, specs, flag)
-        _refuse_unsupported(router, specs, fork, team_reviewers)
-        check_apis(router, [router.api_of(s.url) for s in specs], checked)
-    if dry_run:
-        _say(console, events, "tokens", f"tokens go to: {token_destinations(router, specs, checked)}")
-    options = BatchOptions(
+
+
+def _batch_options(
+    flags: BatchFlags, branch: str, recipe: Recipe, mods: list[Codemod], router: ForgeRouter, gate: Gate | None
+) -> BatchOptions:
+    return BatchOptions(
         # Absolute: git runs in other directories, and errors are tidied by this very path.
-        workdir=Path(os.path.abspath(workdir or _default_workdir())),
+        workdir=Path(os.path.abspath(flags.workdir or _default_workdir())),
         branch=branch,
         mods=mods,
-        dry_run=dry_run,
-        push=push and not dry_run,
-        forges=router if uses_forge else None,
-        open_pr=open_pr,
-        draft=draft,
-        labels=labels,
-        reviewers=reviewers,
-        team_reviewers=team_reviewers,
-        assignees=assignees,
-        base_branch=base_branch,
-        fork=fork,
-        fork_owner=fork_owner,
-        message_template=message_template,
-        pr_title_template=pr_title_template,
-        pr_body_template=pr_body_template,
+        dry_run=flags.dry_run,
+        push=flags.pushes,
+        forges=router if flags.uses_forge else None,
+        open_pr=flags.open_pr,
+        draft=flags.draft,
+        labels=flags.labels,
+        reviewers=flags.reviewers,
+        team_reviewers=flags.team_reviewers,
+        assignees=flags.assignees,
+        base_branch=flags.base_branch,
+        fork=flags.forks,
+        fork_owner=flags.fork_owner,
+        message_template=flags.message_template,
+        pr_title_template=flags.pr_title_template,
+        pr_body_template=flags.pr_body_template,
         secrets=tuple(t for t in router.tokens.values() if t),
-        recipe=chosen_recipe,
+        recipe=recipe,
         github_token=router.tokens["github"],
         gitlab_token=router.tokens["gitlab"],
         gitea_token=router.tokens["gitea"],
-        reopen=reopen,
-        close_stale=close_stale,
+        reopen=flags.reopen,
+        close_stale=flags.close_stale,
         gate=gate,
         credentials=router.git_userinfo,
     )
-    try:
-        results = _run_with_progress(console, events, specs, options, jobs)
-    except WorkdirBusy as err:
-        raise click.UsageError(str(err)) from None
-    if dry_run:
+
+
+def _show_results(
+    flags: BatchFlags,
+    console: Console,
+    events: EventLog,
+    results: list[RepoResult],
+    branch: str,
+    found: list[Found] | None,
+) -> None:
+    """The diffs of a dry run, the table (or events), the summary and the JSON report; found:
+    what discovery found, when discovery options were given (None otherwise)."""
+    if flags.dry_run:
         for result in results:
             if result.diff:
                 sys.stdout.write(f"# codemods: {result.repo}\n{result.diff}")
-    reasons = {item.repo.clone_url: item.as_report() for item in found}
+    reasons = {item.repo.clone_url: item.as_report() for item in found or []}
     for result in results:
         result.discovery = reasons.get(result.repo)
-    if not (events.json and fmt == "table"):  # stderr holds JSON events only
-        print_table(console, results, fmt)
+    if not (events.json and flags.fmt == "table"):  # stderr holds JSON events only
+        print_table(console, results, flags.fmt)
     if events.json:
         events.summary(counts(results))
     else:
         console.print(summary_line(results), highlight=False)
-    if report is not None:
-        write_report(report, results, branch, dry_run, [item.as_report() for item in found] if sources else None)
-    # A repository not started is a rollout not finished: the run is not a success.
-    return ExitCode.SOME_FAILED if any(r.status in ("failed", "not-started") for r in results) else ExitCode.OK
+    if flags.report is not None:
+        discovery = [item.as_report() for item in found] if found is not None else None
+        write_report(flags.report, results, branch, flags.dry_run, discovery)
 
 
 def _say(console: Console, events: EventLog, event: str, message: str) -> None:
@@ -383,6 +435,7 @@ def _run_with_progress(
 
     if events.json or not console.is_terminal:  # a CI log gets a line (or an event) per repository
         return run_batch(specs, options, jobs, finished, started)
+    # Start-up time, not a cycle: only a terminal gets the progress bar (rich.progress, ~30 ms).
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(

@@ -16,6 +16,8 @@ from typing import Any
 import click
 
 from codemods.batch.discover import Found, Source, discover, parse_sources
+from codemods.batch.events import LOG_FORMATS
+from codemods.batch.output import FORMATS
 from codemods.batch.repos import RepoSpec, parse_spec, read_repos_file
 from codemods.batch.runner import ForgeRouter
 from codemods.forge import KINDS, TOKEN_ENV, ForgeError, RateLimited, TokenRejected, check_token, host_of, token_for
@@ -127,9 +129,6 @@ def selection_options(command: Callable[..., int]) -> Callable[..., int]:
 
 def output_options(command: Callable[..., int]) -> Callable[..., int]:
     """--log-format and --format, shared by the rollout and its tracking subcommands."""
-    from codemods.batch.events import LOG_FORMATS
-    from codemods.batch.output import FORMATS
-
     command = click.option(
         "--format",
         "fmt",

@@ -377,14 +377,22 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     pushing = not options.dry_run and delivered.status in ("changed", "updated")
     if pushing and not _push_unless_moved(repo, target, env, delivered.commit, result):
         return
-    _open_or_update(forge, project, target.head, default, delivered, decision, change, options, result)
+    place = PullRequestPlace(forge, project, target.head, default)
+    _open_or_update(place, delivered, decision, change, options, result)
+
+
+@dataclass(frozen=True)
+class PullRequestPlace:
+    """Where a repository's pull request lives: the forge, the project there, its head and base."""
+
+    forge: Forge
+    project: str
+    head: str  # the branch, or owner:branch from a fork
+    base: str
 
 
 def _open_or_update(
-    forge: Forge,
-    project: str,
-    head: str,
-    default: str,
+    place: PullRequestPlace,
     delivered: BranchResult,
     decision: Decision,
     change: str,
@@ -393,6 +401,7 @@ def _open_or_update(
 ) -> None:
     """Bring the open pull request up to date (retargeted, its text refreshed unless a person
     edited it), or open one; a dry run says what it would do."""
+    forge, project, head, default = place.forge, place.project, place.head, place.base
     title, body = _pr_text(delivered, options)
     pr_spec = PullRequestSpec(
         owner_repo=project,

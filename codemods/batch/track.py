@@ -13,13 +13,14 @@ deletion APIs take no expected commit, and their compare APIs cap the commits th
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,38 @@ class Tracked:
         }
 
 
-def _common(command: Callable[..., int]) -> Callable[..., int]:
+@dataclass(frozen=True)
+class Tracking:
     """The options every tracking subcommand shares: which repositories (REPO arguments,
     --repos-file, discovery), which forge and how it is reached, whose branch, output."""
+
+    repos: tuple[str, ...]
+    selection: Selection
+    branch: str
+    fork: bool
+    fork_owner: str | None
+    jobs: int
+    as_json: bool  # the JSON report on stdout
+    report: Path | None  # the JSON report to this file
+    log_format: str
+    fmt: str
+
+    @property
+    def forks(self) -> bool:
+        return self.fork or self.fork_owner is not None
+
+
+TRACKING_FIELDS = tuple(f.name for f in fields(Tracking))
+
+
+def _common(command: Callable[..., int]) -> Callable[..., int]:
+    """Add the shared options to a tracking subcommand, which receives them as `tracking`."""
+
+    @functools.wraps(command)
+    def with_tracking(**kwargs: Any) -> int:
+        tracking = Tracking(**{name: kwargs.pop(name) for name in TRACKING_FIELDS})
+        return command(tracking, **kwargs)
+
     decorators: list[Callable[[Any], Any]] = [
         click.argument("repos", nargs=-1),
         selection_options,
@@ -110,8 +140,8 @@ def _common(command: Callable[..., int]) -> Callable[..., int]:
         output_options,
     ]
     for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+        with_tracking = decorator(with_tracking)
+    return with_tracking
 
 
 @dataclass
@@ -126,16 +156,15 @@ class Setup:
     check_calls: int = 0  # the up-front token checks (GET /user, once per forge API)
 
 
-def _setup(
-    repos: tuple[str, ...], selection: Selection, log_format: str, fork: bool, fork_owner: str | None, branch: str
-) -> Setup:
+def _setup(tracking: Tracking) -> Setup:
     """The repositories (arguments, --repos-file, discovery), their forges, and the same checks
     as the rollout's, before anything else: each API's URL may have the token, and the forge
     accepts it (exit 2 otherwise)."""
-    events = EventLog(log_format, lines=False)
+    selection, branch, fork_owner = tracking.selection, tracking.branch, tracking.fork_owner
+    events = EventLog(tracking.log_format, lines=False)
     router = make_router(selection, notify=events.notice)
     checked: set[tuple[str, str]] = set()
-    listed, _found, sources = repositories(selection, repos, router, checked)
+    listed, _found, sources = repositories(selection, tracking.repos, router, checked)
     if not listed:
         where = (
             "discovery found none to track" if sources else "give REPO arguments, --repos-file or a discovery option"
@@ -144,7 +173,7 @@ def _setup(
     specs = parse_specs(listed)
     require_tokens(router, specs, "")
     check_apis(router, [router.api_of(s.url) for s in specs], checked)
-    fork = fork or fork_owner is not None
+    fork = tracking.forks
     if fork and any(router.kind(s.url) == "gitlab" for s in specs):
         raise click.UsageError("--fork: not supported on GitLab yet")
     owners: dict[tuple[str, str], str] = {}
@@ -215,20 +244,13 @@ COLUMNS = {
 }
 
 
-def _output(
-    results: list[Tracked],
-    title: str,
-    columns: Sequence[str],
-    options: Output,
-    branch: str,
-    setup: Setup,
-) -> None:
+def _output(results: list[Tracked], title: str, columns: Sequence[str], tracking: Tracking, setup: Setup) -> None:
     events = setup.events
     counts = dict(Counter(r.state for r in results))
     data = {
         "version": 1,
         "command": title,
-        "branch": branch,
+        "branch": tracking.branch,
         "counts": counts,
         # Every call: each repository's, and the token checks made once per forge API first.
         "api_calls": sum(r.api_calls for r in results) + setup.check_calls,
@@ -237,9 +259,9 @@ def _output(
         "repos": [r.as_report() for r in results],
     }
     text = json.dumps(data, indent=2) + "\n"
-    if options.report is not None:
-        options.report.write_text(text, encoding="utf-8")
-    if options.as_json:
+    if tracking.report is not None:
+        tracking.report.write_text(text, encoding="utf-8")
+    if tracking.as_json:
         sys.stdout.write(text)
     console = Console(stderr=True)
     rows = []
@@ -254,12 +276,12 @@ def _output(
             "calls": str(r.api_calls),
             "note": r.error or r.action or "",
         }
-        if options.fmt in ("plain", "markdown") and r.pr_url:
-            values["PR"] = r.pr_url if options.fmt == "plain" else f"[#{r.number}]({r.pr_url})"
+        if tracking.fmt in ("plain", "markdown") and r.pr_url:
+            values["PR"] = r.pr_url if tracking.fmt == "plain" else f"[#{r.number}]({r.pr_url})"
         rows.append(values)
     shown = [Column("repo", short=24), Column("PR"), *(COLUMNS[c] for c in columns)]
-    if not (events.json and options.fmt == "table") and not (options.as_json and options.fmt == "json"):
-        show(console, f"codemods batch {title}", shown, rows, options.fmt, data)
+    if not (events.json and tracking.fmt == "table") and not (tracking.as_json and tracking.fmt == "json"):
+        show(console, f"codemods batch {title}", shown, rows, tracking.fmt, data)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     if events.json:
         events.summary(counts, api_calls=data["api_calls"], api_calls_per_repo=data["api_calls_per_repo"])
@@ -270,36 +292,18 @@ def _output(
         )
 
 
-@dataclass(frozen=True)
-class Output:
-    as_json: bool
-    report: Path | None
-    fmt: str
-
-
 @click.command("status")
 @_common
-def status_command(
-    repos: tuple[str, ...],
-    selection: Selection,
-    branch: str,
-    fork: bool,
-    fork_owner: str | None,
-    jobs: int,
-    as_json: bool,
-    report: Path | None,
-    log_format: str,
-    fmt: str,
-) -> int:
+def status_command(tracking: Tracking) -> int:
     """Where each repository's pull request stands: state (open, draft, merged, closed), CI,
     mergeability and review. Reads the forge only, at most 2 API calls per repository.
 
     Exit 1 while any pull request fails its checks (or a repository could not be read)."""
-    setup = _setup(repos, selection, log_format, fork, fork_owner, branch)
+    setup = _setup(tracking)
     router = setup.router
-    results = _each(setup, jobs, lambda t, s: _read_status(t, s, router, setup.head(s), False))
+    results = _each(setup, tracking.jobs, lambda t, s: _read_status(t, s, router, setup.head(s), False))
     columns = ("state", "checks", "merge", "review", "calls", "note")
-    _output(results, "status", columns, Output(as_json, report, fmt), branch, setup)
+    _output(results, "status", columns, tracking, setup)
     failing = any(r.checks == "failure" and r.state in ("open", "draft") for r in results)
     return ExitCode.SOME_FAILED if failing or any(r.error for r in results) else ExitCode.OK
 
@@ -309,26 +313,14 @@ def status_command(
 @click.option(
     "--method", type=click.Choice(["merge", "squash", "rebase"]), default="merge", show_default=True, help="How."
 )
-def merge_command(
-    repos: tuple[str, ...],
-    selection: Selection,
-    branch: str,
-    fork: bool,
-    fork_owner: str | None,
-    jobs: int,
-    as_json: bool,
-    report: Path | None,
-    log_format: str,
-    fmt: str,
-    method: str,
-) -> int:
+def merge_command(tracking: Tracking, method: str) -> int:
     """Merge the rollout's pull requests that are approved and green; skip the others, saying why.
 
     The merge names the head commit that was checked: one pushed since is not merged (the
     forge refuses, and the repository is skipped, saying so).
 
     Exit 1 when a merge the forge was asked for failed."""
-    setup = _setup(repos, selection, log_format, fork, fork_owner, branch)
+    setup = _setup(tracking)
     router = setup.router
 
     def merge(tracked: Tracked, spec: RepoSpec) -> None:
@@ -345,8 +337,8 @@ def merge_command(
         finally:  # every call, the merge's and a re-read's included
             tracked.api_calls = _calls(client) - before
 
-    results = _each(setup, jobs, merge)
-    _output(results, "merge", ("state", "checks", "review", "note"), Output(as_json, report, fmt), branch, setup)
+    results = _each(setup, tracking.jobs, merge)
+    _output(results, "merge", ("state", "checks", "review", "note"), tracking, setup)
     return ExitCode.SOME_FAILED if any(r.error for r in results) else ExitCode.OK
 
 
@@ -403,20 +395,7 @@ def _merge_checked_head(tracked: Tracked, client: Forge, project: str, branch: s
     help="Delete the branch too, unless it holds a commit codemods did not make (a person's); with git, "
     "and only while it is the commit checked.",
 )
-def close_command(
-    repos: tuple[str, ...],
-    selection: Selection,
-    branch: str,
-    fork: bool,
-    fork_owner: str | None,
-    jobs: int,
-    as_json: bool,
-    report: Path | None,
-    log_format: str,
-    fmt: str,
-    comment: str,
-    delete_branch: bool,
-) -> int:
+def close_command(tracking: Tracking, comment: str, delete_branch: bool) -> int:
     """Close the rollout's open pull requests, with a comment. Only the bot's: a pull request
     without codemods' marker in its body is left to the person who owns it. The marker then
     records that codemods closed it: the next rollout reports `closed-by-codemods` (not a person's
@@ -424,9 +403,9 @@ def close_command(
 
     --delete-branch deletes the branch only when it holds nothing but codemods' commits, and
     only if it is still the commit checked; a branch with a person's commit is kept, saying so."""
-    if delete_branch and (fork or fork_owner is not None):
+    if delete_branch and tracking.forks:
         raise click.UsageError("--delete-branch with --fork: the branch is on the fork; its owner deletes it")
-    setup = _setup(repos, selection, log_format, fork, fork_owner, branch)
+    setup = _setup(tracking)
     router = setup.router
 
     def close(tracked: Tracked, spec: RepoSpec) -> None:
@@ -438,8 +417,8 @@ def close_command(
         left_open = False
         for pr in open_prs:
             tracked.pr_url, tracked.number, tracked.state = pr.url, pr.number, "open"
-            fields, _text = read_marker(pr.body)
-            if not fields:
+            marker, _text = read_marker(pr.body)
+            if not marker:
                 tracked.action, left_open = "left open: not made by codemods", True
                 continue
             client.comment(project, pr, comment)
@@ -448,10 +427,10 @@ def close_command(
         tracked.api_calls = _calls(client) - calls_before
         # Not under a pull request a person still has open: deleting the branch would close it.
         if delete_branch and tracked.state == "closed" and not left_open:
-            _delete_branch(tracked, spec, router, branch)
+            _delete_branch(tracked, spec, router, tracking.branch)
 
-    results = _each(setup, jobs, close)
-    _output(results, "close", ("state", "note"), Output(as_json, report, fmt), branch, setup)
+    results = _each(setup, tracking.jobs, close)
+    _output(results, "close", ("state", "note"), tracking, setup)
     return ExitCode.SOME_FAILED if any(r.error for r in results) else ExitCode.OK
 
 

@@ -8,7 +8,9 @@ from codemods.diagnostics import Diagnostic, warning
 from codemods.doctor.checks import jobs, kustomize, reach, values
 from codemods.doctor.model import DoctorContext, Finding
 from codemods.doctor.rules import RULES, Rule
-from codemods.repo.index import Needles, RepoIndex, scan
+from codemods.recipes import instantiate, load
+from codemods.repo.index import RepoIndex, scan
+from codemods.repo.needles import Needles, needles_for
 
 __all__ = ["RULES", "Finding", "Rule", "diagnose", "diagnose_index"]
 
@@ -31,7 +33,4 @@ def diagnose(root: Path, only: set[str] | None = None) -> tuple[list[Diagnostic]
 def default_needles() -> Needles:
     """What the default recipe's codemods declared they read: the doctor judges the files
     `codemods run` would look at, no fewer (a direct litellm-helm release may never name the chart)."""
-    from codemods.recipes import instantiate, load
-    from codemods.runner import needles_for
-
     return needles_for(instantiate(load(None)))

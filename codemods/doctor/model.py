@@ -9,6 +9,9 @@ from functools import cached_property
 
 from codemods.diagnostics import Diagnostic, Diagnostics, Severity, finding
 from codemods.errors import InputError
+from codemods.mods.base import Context
+from codemods.plan import Plan
+from codemods.recipes import instantiate, load
 from codemods.repo.graph import FluxKustomization, Ref, RepoGraph, parse_kustomize_file
 from codemods.repo.index import KUSTOMIZATION_NAMES, RepoIndex, Unit
 from codemods.repo.layout import is_within
@@ -146,10 +149,6 @@ class DoctorContext:
 
         The same model and decision as the run (Context.placements), so a Job the run cannot
         place is not called an error the run would fix."""
-        from codemods.mods.base import Context
-        from codemods.plan import Plan
-        from codemods.recipes import instantiate, load
-
         context = Context(self.index, Plan(self.index))  # a scratch plan: its warnings are the run's to say
         context.graph = self.flux
         found: set[str] = set()

@@ -30,6 +30,7 @@ from functools import cached_property, lru_cache
 # kustomize-controller refuses any other variable name (varsubRegex).
 VARIABLE_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*\Z")
 _FLUX_NAME_RULE = "^[_[:alpha:]][_[:alpha:][:digit:]]*$"  # as Flux's error message spells it
+_LONGEST_CASE_OP = 2  # ${v^}, ${v^^}, ${v,}, ${v,,}
 _DEFAULT_OPS = frozenset({"=", ":=", ":-", ":?", ":+", "-", "+"})
 _GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 
@@ -197,7 +198,7 @@ class _Parser:
         if char == "=":
             return self.default(name, start)
         if char in (",", "^"):
-            op = self.run(lambda c, i: c in ",^" and i < 2)
+            op = self.run(lambda c, i: c in ",^" and i < _LONGEST_CASE_OP)
             return self.closed(Expression(op, name, (), ""), start)
         if char == "/":
             return self.replace(name, start)
@@ -332,15 +333,17 @@ def _substring(value: str, args: list[str]) -> str:
 
 
 def _replace_prefix(value: str, args: list[str]) -> str:
-    if len(args) != 2:
-        return value
-    return args[1] + value[len(args[0]) :] if value.startswith(args[0]) else value
+    match args:
+        case [old, new]:
+            return new + value[len(old) :] if value.startswith(old) else value
+    return value
 
 
 def _replace_suffix(value: str, args: list[str]) -> str:
-    if len(args) != 2:
-        return value
-    return value[: len(value) - len(args[0])] + args[1] if value.endswith(args[0]) else value
+    match args:
+        case [old, new]:
+            return value[: len(value) - len(old)] + new if value.endswith(old) else value
+    return value
 
 
 def _replace(value: str, args: list[str], count: int) -> str:

@@ -61,13 +61,14 @@ class PathField:
     item: str = ""
     builds: bool = False  # kustomize builds what it names into the output (the others feed it)
     key_value: bool = False  # entries may be written `key=path`
+    data: bool = False  # kustomize copies the file's bytes (or env lines), never parses it as YAML
 
 
 def _generator_fields(generator: str) -> tuple[PathField, ...]:
     return (
-        PathField(f"{generator}.files", generator, "item-lists", "files", key_value=True),
-        PathField(f"{generator}.envs", generator, "item-lists", "envs"),
-        PathField(f"{generator}.envs", generator, "items", "env"),
+        PathField(f"{generator}.files", generator, "item-lists", "files", key_value=True, data=True),
+        PathField(f"{generator}.envs", generator, "item-lists", "envs", data=True),
+        PathField(f"{generator}.envs", generator, "items", "env", data=True),
     )
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
-from typing import Protocol
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from codemods.forge.gitea import Gitea
+from codemods.forge.github import GitHub
+from codemods.forge.gitlab import GitLab
 from codemods.forge.http import AnswerLost, ForgeError, RateGate, RateLimited, RetryPolicy, UnsafeDestination
+from codemods.forge.model import Discovered, Forge, Fork, PullRequest, PullRequestSpec, PullStatus
 
 __all__ = [
     "DEFAULT_API",
@@ -55,135 +58,10 @@ NAMES = {"github": "GitHub", "gitlab": "GitLab", "gitea": "Gitea"}  # as message
 # Public hosts whose forge is known without asking.
 WELL_KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab", "codeberg.org": "gitea"}
 API_PATH = {"github": "/api/v3", "gitlab": "/api/v4", "gitea": "/api/v1"}
+CLIENTS: dict[str, type[GitHub | GitLab | Gitea]] = {"github": GitHub, "gitlab": GitLab, "gitea": Gitea}
 
 
-@dataclass(frozen=True)
-class PullRequestSpec:
-    owner_repo: str  # the project path on the forge: owner/repo, or group/sub/repo on GitLab
-    head: str  # branch with the change
-    base: str  # default branch
-    title: str
-    body: str
-    draft: bool = False
-    labels: tuple[str, ...] = ()
-    reviewers: tuple[str, ...] = ()
-    team_reviewers: tuple[str, ...] = ()  # GitHub and Gitea: team slugs, "org/team" or "team"
-    assignees: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Fork:
-    """A fork the rollout's branch is pushed to (`--fork`)."""
-
-    project: str  # owner/name on the forge
-    clone_url: str
-    owner: str  # who owns it: the pull request's head is owner:branch
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    url: str
-    created: bool = False
-    state: str = "open"  # open, closed (unmerged) or merged
-    base: str = ""
-    title: str = ""
-    body: str = ""
-    draft: bool = False
-    head: str = ""  # the head commit's sha, when the forge's answer names it
-
-
-@dataclass(frozen=True)
-class PullStatus:
-    """What `batch status` shows for one pull request."""
-
-    number: int
-    url: str
-    state: str  # open, draft, merged, closed
-    checks: str  # success, failure, pending, none
-    mergeable: str  # yes, no, unknown
-    review: str  # approved, changes-requested, review-required, none, unknown
-    base: str = ""
-    head: str = ""  # the sha of the head commit these checks and this review are about
-
-
-@dataclass(frozen=True)
-class Discovered:
-    project: str  # path on the forge
-    clone_url: str
-    archived: bool = False
-    fork: bool = False
-    topics: tuple[str, ...] = ()
-    source: str = ""  # e.g. "github-org acme"
-    key: str = ""  # what search_code answers with: the project path, or GitLab's project id
-
-    @property
-    def search_key(self) -> str:
-        return self.key or self.project
-
-
-class Forge(Protocol):
-    kind: str
-    api_url: str
-
-    def pulls(self, project: str, head: str) -> list[PullRequest]:
-        """Every pull request whose head is this branch, any state, newest first."""
-        ...
-
-    def create(self, spec: PullRequestSpec) -> PullRequest:
-        """submit, then decorate."""
-        ...
-
-    def submit(self, spec: PullRequestSpec) -> PullRequest:
-        """The one request that opens the pull request (AnswerLost when its answer was lost)."""
-        ...
-
-    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
-        """What opening sets after the pull request exists (labels, reviewers): safe to repeat."""
-        ...
-
-    def user(self) -> str:
-        """Who the token belongs to (GET /user on every forge): the token's check."""
-        ...
-
-    def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None: ...
-
-    def comment(self, project: str, pr: PullRequest, text: str) -> None: ...
-
-    def close(self, project: str, pr: PullRequest, body: str | None = None) -> None:
-        """Close it; body, when given, replaces its body in the same request (the marker that
-        says codemods closed it)."""
-        ...
-
-    def find_fork(self, project: str, owner: str | None) -> Fork | None:
-        """owner's fork of project (owner: the token's user when None), or None when it has none.
-        A repository of that name that is not a fork of project is a ForgeError."""
-        ...
-
-    def fork(self, project: str, owner: str | None) -> Fork:
-        """owner's fork of project, made through the API when missing (waits until it exists)."""
-        ...
-
-    # No branch deletion here: the forges' APIs delete without an expected commit, so a branch is
-    # deleted by a git push with a lease (codemods.vcs.remote), never through them.
-
-    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
-        """Merge only if the head is still sha: a commit pushed after the check is not merged
-        (the forge refuses, and this raises ForgeError)."""
-        ...
-
-    def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
-        """The newest pull request of the branch and the API calls it took: at most 2, unless
-        with_review asks a forge whose list endpoints lack the review state for one more."""
-        ...
-
-    def list_repos(self, owner: str, scope: str) -> list[Discovered]:
-        """scope: org, user or group (GitLab groups include their subgroups)."""
-        ...
-
-    def search_code(self, query: str, owner: str, scope: str) -> set[str]:
-        """The search keys (Discovered.search_key) of projects below owner whose files mention query."""
-        ...
+_OWNER_AND_NAME = 2  # the fewest path segments a repository's URL has: owner (or group) and name
 
 
 def _path_parts(url: str) -> list[str]:
@@ -194,7 +72,7 @@ def _path_parts(url: str) -> list[str]:
 def owner_repo(url: str) -> str:
     """`owner/repo` from the last two path segments of a clone URL (scp-style included)."""
     parts = _path_parts(url)
-    if len(parts) < 2:
+    if len(parts) < _OWNER_AND_NAME:
         raise ForgeError(f"cannot tell owner/repo from {url!r}")
     return posixpath.join(parts[-2], parts[-1].removesuffix(".git"))
 
@@ -206,7 +84,7 @@ def project_path(url: str, kind: str) -> str:
     if kind != "gitlab" or not host_of(url):
         return owner_repo(url)
     parts = _path_parts(url)
-    if len(parts) < 2:
+    if len(parts) < _OWNER_AND_NAME:
         raise ForgeError(f"cannot tell the project path from {url!r}")
     parts[-1] = parts[-1].removesuffix(".git")
     return "/".join(parts)
@@ -269,19 +147,9 @@ def make_forge(
     token may go over plain http to a host that is not loopback (`--insecure-http`)."""
     policy = policy or RetryPolicy()
     gate = gate or RateGate(NAMES[kind], policy)
-    if kind == "github":
-        from codemods.forge.github import GitHub
-
-        return GitHub(api_url or DEFAULT_API["github"], token, policy, gate=gate, insecure_http=insecure_http)
-    if kind == "gitlab":
-        from codemods.forge.gitlab import GitLab
-
-        return GitLab(api_url or DEFAULT_API["gitlab"], token, policy, gate=gate, insecure_http=insecure_http)
-    if kind == "gitea":
-        from codemods.forge.gitea import Gitea
-
-        return Gitea(api_url or DEFAULT_API["gitea"], token, policy, gate=gate, insecure_http=insecure_http)
-    raise ValueError(f"unknown forge {kind!r}")
+    if kind not in CLIENTS:
+        raise ValueError(f"unknown forge {kind!r}")
+    return CLIENTS[kind](api_url or DEFAULT_API[kind], token, policy, gate=gate, insecure_http=insecure_http)
 
 
 class TokenRejected(ForgeError):
@@ -297,7 +165,7 @@ def check_token(forge: Forge) -> None:
     except (RateLimited, UnsafeDestination):
         raise
     except ForgeError as err:
-        if err.status == 401:
+        if err.status == HTTPStatus.UNAUTHORIZED:
             raise TokenRejected(
                 f"{NAMES[forge.kind]} token rejected: bad credentials ({TOKEN_ENV[forge.kind]}, API {forge.api_url})",
                 401,

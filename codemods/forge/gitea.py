@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.github import PullRequestEdits, split_head
 from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, PullRequest, PullRequestSpec, PullStatus
 
 DRAFT_PREFIX = "WIP: "
 CHECKS = {"success": "success", "failure": "failure", "error": "failure", "pending": "pending", "warning": "success"}

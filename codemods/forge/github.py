@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.http import AnswerLost, Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 
 FORK_POLLS = 10  # GitHub makes a fork asynchronously: ask this many times, FORK_POLL_WAIT apart
 FORK_POLL_WAIT = 3.0
@@ -114,7 +115,7 @@ class PullRequestEdits:
         try:
             data = self.client.request("GET", f"/repos/{owner}/{name}").data
         except ForgeError as err:
-            if err.status == 404:
+            if err.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
         return self._fork_of(data, project)

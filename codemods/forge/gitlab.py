@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 
 STATUS_QUERY = """
 query($path: ID!, $head: String!) {

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -170,9 +171,9 @@ class RateGate:
 
 
 def _is_rate_limited(status: int, headers: dict[str, str], body: str) -> bool:
-    if status == 429:
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
         return True
-    if status != 403:
+    if status != HTTPStatus.FORBIDDEN:
         return False
     return (
         "retry-after" in headers
@@ -292,7 +293,7 @@ class Client:
             message = f"{method} {path}: HTTP {err.code}: {text[:300]}"
             if _is_rate_limited(err.code, reply_headers, text):
                 return _Failure(message, "rate-limit", _rate_limit_wait(reply_headers, self.policy.clock()), err.code)
-            if err.code >= 500:
+            if err.code >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 return _Failure(message, "server", status=err.code)
             raise ForgeError(redact(message, self.secrets), err.code) from None
         except urllib.error.URLError as err:

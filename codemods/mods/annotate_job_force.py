@@ -11,7 +11,7 @@ from codemods.errors import InputError
 from codemods.intents import MetadataMayGrow
 from codemods.mods.base import Context, PlacementParams
 from codemods.repo.flux import FORCE_ANNOTATION
-from codemods.repo.index import Needles
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.yamltext.locate import MappingNode, compose, entries, first, scalar_value
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of

@@ -6,14 +6,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from codemods import params
 from codemods.errors import EncodingError, InputError
 from codemods.intents import CarryOver
+from codemods.params import param
 from codemods.plan import Plan
-from codemods.recipes import params
-from codemods.recipes.params import param
 from codemods.repo.graph import Application, FluxKustomization, KustomizeFile, Link, Ref, RepoGraph
-from codemods.repo.index import Needles, RepoIndex, Unit
+from codemods.repo.index import RepoIndex, Unit
 from codemods.repo.layout import is_within
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.repo.values import ValuesModel, locate, value_at
 from codemods.repo.workloads import (

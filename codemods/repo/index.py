@@ -17,7 +17,7 @@ from typing import NamedTuple
 from codemods.errors import EncodingError
 from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.repo.layout import Copy, Layout, load_layout, normalize
-from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher
+from codemods.repo.needles import Needles
 from codemods.yamltext.guard import MAX_YAML_BYTES, too_large
 
 YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
@@ -202,19 +202,6 @@ def _is_dir_link(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir()
     except OSError:
         return True
-
-
-@dataclass(frozen=True)
-class Needles:
-    """What the active codemods look for, as cheap byte tests."""
-
-    values: tuple[bytes, ...] = LITELLM_RELEASE.needles
-    # Chart names whose releases matter even when their values never mention a wanted key (a
-    # parent chart that deploys the sub-chart by default). Weaker than values: a word like
-    # "openhands" is also a namespace, so such a file is a candidate, not a certain match.
-    charts: tuple[bytes, ...] = ()
-    jobs: tuple[JobMatcher, ...] = (LITELLM_JOB,)
-    every_job: bool = False  # reads every Job manifest: the doctor's fuller pre-filter
 
 
 def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:

@@ -50,7 +50,7 @@ def relative_path(path: str, start: str) -> str:
 
 
 def is_within(path: str, directory: str) -> bool:
-    return directory == "" or path == directory or path.startswith(directory + "/")
+    return directory in ("", path) or path.startswith(directory + "/")
 
 
 class TemplateLayout(Protocol):

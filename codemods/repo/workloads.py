@@ -16,6 +16,7 @@ from codemods.yamltext.locate import (
     MappingNode,
     Node,
     ScalarNode,
+    SequenceNode,
     compose,
     entries,
     first,
@@ -259,3 +260,23 @@ def add_metadata(
         return apply_splices(text, [add_first_child(text, meta_key, meta, block, flow, step)])
     key, node = current[0]
     return apply_splices(text, [add_first_child(text, key, node, lines, ", ".join(lines), child_step(key, node, step))])
+
+
+def set_container_image(text: str, path: str, delims: Delimiters | None, container: str, image: str) -> str | None:
+    """Text with the image of the named container (or init container) of its one document's pod
+    template replaced, the scalar's own quoting kept; None when nothing changes."""
+    docs = [d for d in compose(text, path, delims) if isinstance(d, MappingNode)]
+    if len(docs) != 1:
+        return None
+    splices = []
+    for pod in walk_path(docs[0], ("spec", "template", "spec")):
+        for key in ("initContainers", "containers"):
+            items = first(pod, key)
+            for item in items.value if isinstance(items, SequenceNode) else ():
+                node = first(item, "image")
+                if scalar_value(first(item, "name")) != container or not isinstance(node, ScalarNode):
+                    continue
+                if node.value != image:
+                    quote = text[node.start_mark.index] if text[node.start_mark.index] in "'\"" else ""
+                    splices.append(Splice(node.start_mark.index, node.end_mark.index, f"{quote}{image}{quote}"))
+    return apply_splices(text, splices) if splices else None

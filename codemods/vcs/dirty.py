@@ -29,6 +29,7 @@ ALLOW_FLAG = "--allow-dirty"
 # git's own message for a directory outside any repository (the locale is pinned to C below).
 _NOT_A_REPOSITORY = b"not a git repository"
 # The porcelain v1 codes of a path with a merge conflict (git-status(1), "Short Format").
+_SHORTEST_ENTRY = len("XY p")  # two status letters, a space, a path of one character
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 # Y, the work tree against the index (Y "A": `git add -N`); else X, the index against HEAD.
 _WORK_TREE_STATES = {"M": "modified", "D": "deleted", "T": "type changed", "A": "added"}
@@ -86,7 +87,7 @@ def parse_status(output: bytes, prefix: str = "") -> dict[str, Uncommitted]:
     found: dict[str, Uncommitted] = {}
     fields = iter(output.split(b"\0"))
     for entry in fields:
-        if len(entry) < 4:
+        if len(entry) < _SHORTEST_ENTRY:
             continue  # the empty field after the last NUL
         code = entry[:2].decode("ascii", "replace")
         if code[0] in "RC":

@@ -22,7 +22,7 @@ from codemods.verify import objects as o
 from codemods.verify.builds import BuildSpec, Objects, execute, flux_spec, obtain
 from codemods.verify.kustomize import BuildOutput
 from codemods.verify.model import Decomposed, FluxTarget, Options
-from codemods.verify.tree import Tree, build_files, refuse_hostile
+from codemods.verify.tree import Tree, build_files, refuse_hostile, refuse_oversized
 
 SIDES = ("before", "after")
 
@@ -64,7 +64,7 @@ def build_targets(
         }
         kinds = sorted({k for p in plans.values() for k in p.kinds()})
         probe = Built(None, "before", decompose.probe_spec(kinds)) if kinds else None
-        _refuse_hostile(trees, first.values())
+        _refuse_hostile(trees, first.values(), reads)
         runner.run([*first.values(), *([probe] if probe else [])])
         scope = decompose.read_probe(probe.output.stdout, kinds) if probe and probe.output and probe.output.ok else None
         fallback = []
@@ -77,7 +77,7 @@ def build_targets(
                 notes[target.uid] = f"built whole: {reason}"
                 del plans[target.uid]
                 fallback += [Built(target, side, _whole(trees, target, reads, side)) for side in SIDES]
-        _refuse_hostile(trees, fallback)
+        _refuse_hostile(trees, fallback, reads)
         runner.run(fallback)
         first.update({(b.target.uid, b.side): b for b in fallback if b.target is not None})
         retried = runner.retry_whole([b for b in first.values() if _failed(b)], reads)
@@ -147,13 +147,18 @@ def _failed(item: Built) -> bool:
     return item.output is not None and not item.output.ok and not item.output.limited
 
 
-def _refuse_hostile(trees: Mapping[str, Tree], items: Iterable[Built]) -> None:
-    """The YAML guard on every file a build is handed (before any is copied)."""
+def _refuse_hostile(
+    trees: Mapping[str, Tree], items: Iterable[Built], reads: Mapping[tuple[str, str], set[str]]
+) -> None:
+    """The YAML guard on every file a build is handed (a YAML file, or one a kustomization
+    names), and the input limit on what one side's builds read (before any is copied)."""
     items = list(items)
     for side in SIDES:
         files = sorted({f for b in items if b.side == side for f in b.spec.files})
         if files:
-            refuse_hostile(trees[side], files, set(files))
+            named = set().union(*(r for (_uid, s), r in reads.items() if s == side))
+            refuse_hostile(trees[side], files, named)
+            refuse_oversized(trees[side], files)
 
 
 def _parser(target: FluxTarget | None) -> Callable[[BuildOutput], tuple[BuildOutput, Objects]]:
@@ -236,6 +241,7 @@ class _Runner:
             tree = self.trees[item.side]
             everything = build_files(tree, set(), whole=True)
             refuse_hostile(tree, everything, set().union(*(r for (_u, s), r in reads.items() if s == item.side)))
+            refuse_oversized(tree, everything)
             assert item.target is not None
             spec = _whole(self.trees, item.target, reads, item.side)
             retry.append(Built(item.target, item.side, replace(spec, files=tuple(everything), cacheable=False)))

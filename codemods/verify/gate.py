@@ -48,7 +48,7 @@ TEMPLATES_ONLY = "not verified: templates only"
 
 
 def _is_within(path: str, directory: str) -> bool:
-    return directory == "" or path == directory or path.startswith(directory + "/")
+    return directory in ("", path) or path.startswith(directory + "/")
 
 
 # -- which Flux Kustomizations a change reaches ------------------------------------------------
@@ -591,7 +591,10 @@ def _carry_over(job: MovedJob, old: o.Obj, new: o.Obj) -> CarryOver | None:
                 for name in at:
                     target = target.setdefault(name, {})
                 target.setdefault(key, {}).update(dict(items))
-    if not any(lost.values()) or not o.metadata_only_added(old, restored):
+    images = _lost_images(old, restored)
+    if not any(lost.values()) and not images:
+        return None
+    if not o.metadata_only_added(old, restored):
         return None  # something else differs too: carrying metadata over would not be enough
     meta, template = _CARRIED
     return CarryOver(
@@ -601,7 +604,26 @@ def _carry_over(job: MovedJob, old: o.Obj, new: o.Obj) -> CarryOver | None:
         lost[(meta, "annotations")],
         lost[(template, "labels")],
         lost[(template, "annotations")],
+        images,
     )
+
+
+def _containers(obj: o.Obj) -> list[dict[str, Any]]:
+    spec = _at(obj, ("spec", "template", "spec"))
+    return [c for key in ("initContainers", "containers") for c in spec.get(key) or () if isinstance(c, dict)]
+
+
+def _lost_images(old: o.Obj, restored: o.Obj) -> tuple[tuple[str, str], ...]:
+    """(container, image) where a parent's `images:` transformer gave the Job another image than
+    its manifest names; restored gets the old image (so the caller can test the rest is equal)."""
+    before = {c.get("name"): c.get("image") for c in _containers(old)}
+    lost = []
+    for container in _containers(restored):
+        name, image = container.get("name"), before.get(container.get("name"))
+        if isinstance(name, str) and isinstance(image, str) and container.get("image") != image:
+            container["image"] = image
+            lost.append((name, image))
+    return tuple(lost)
 
 
 def _at(obj: o.Obj, path: tuple[str, ...]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import jinja2
 
+from codemods import subproc
+from codemods.errors import BuildTooLarge
 from codemods.flux import fields
 from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.verify.yamlload import LoadError, load
@@ -49,6 +51,9 @@ class Tree:
     _read: dict[str, bytes | None] = field(default_factory=dict)
     _listing: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     _closure: dict[str, frozenset[str]] = field(default_factory=dict)
+    _parsed: set[str] = field(default_factory=set)  # named where kustomize parses it as YAML
+    _data: set[str] = field(default_factory=set)  # named as a generator's data
+    _data_uses: dict[str, set[tuple[str, int]]] = field(default_factory=dict)  # the generator entries naming it
 
     # -- files -------------------------------------------------------------------------
     def read(self, path: str) -> bytes | None:
@@ -174,11 +179,33 @@ class Tree:
         except LoadError:
             return []
         here = posixpath.dirname(kustomization)
-        return [
-            fields.resolve(here, entry.value)
-            for entry in fields.path_entries(doc, fields.DATA)
-            if not fields.is_remote(entry.value)
-        ]
+        found = []
+        for number, entry in enumerate(fields.path_entries(doc, fields.DATA)):
+            if not fields.is_remote(entry.value):
+                path = fields.resolve(here, entry.value)
+                (self._data if entry.field.data else self._parsed).add(path)
+                if entry.field.data:
+                    self._data_uses.setdefault(path, set()).add((kustomization, number))
+                found.append(path)
+        return found
+
+    def size(self, path: str) -> int:
+        """Bytes of a file as a build reads it, without reading an unchanged one."""
+        if path in self.writes or path in self.templates:
+            data = self.read(path)
+            return len(data) if data is not None else 0
+        try:
+            info = os.lstat(self.root / path)
+        except OSError:
+            return 0
+        return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+    def data_uses(self, path: str) -> int:
+        return len(self._data_uses.get(path, ()))
+
+    def only_data(self, path: str) -> bool:
+        """Is path named only as a generator's data (a file kustomize copies, never parses)?"""
+        return path in self._data and path not in self._parsed
 
     def all_files(self) -> Iterator[str]:
         """Every file of the tree (for the full copy a partial one falls back to)."""
@@ -234,12 +261,35 @@ def refuse_hostile(tree: Tree, wanted: list[str], closure: set[str]) -> None:
     for path in wanted:
         if not (is_yaml_name(path) or path in closure):
             continue
+        if not is_yaml_name(path) and tree.only_data(path):
+            continue  # a generator's data.txt is no YAML: the build's output cap bounds it
         try:
             data = tree.read(path)
         except TemplatesOnly:
             continue  # never copied: no build reads it
         if data is not None:
             check(data, path)
+
+
+def refuse_oversized(tree: Tree, wanted: list[str]) -> None:
+    """Raise BuildTooLarge when the builds of a side would read more than the input limit,
+    before anything is copied or built: kustomize holds what it reads in memory several times
+    over, so a generator over a file of hundreds of MB (or one file named by many generators)
+    takes gigabytes and minutes before any output or memory limit can stop it."""
+    limit = subproc.Limits.build().input
+    weights = {path: tree.size(path) * max(1, tree.data_uses(path)) for path in wanted}
+    total = sum(weights.values())
+    if total <= limit:
+        return
+    largest = max(weights, key=lambda p: weights[p])
+    uses = tree.data_uses(largest)
+    times = f" named by {uses} generators" if uses > 1 else ""
+    raise BuildTooLarge(
+        largest,
+        None,
+        f"{subproc.size(tree.size(largest))}{times}: the build would read {subproc.size(total)}, over the "
+        f"{subproc.size(limit)} a build may read (CODEMODS_BUILD_INPUT_MB); kustomize would need gigabytes",
+    )
 
 
 def materialise(tree: Tree, wanted: list[str], dest: Path) -> None:

@@ -58,7 +58,8 @@ _SATURATED = 1 << 62  # sizes stop growing here: a chain of doublings stays a ma
 # ruamel.yaml's scanner looks up to 1,024 characters ahead at a cost per level: a run of
 # flow openers takes it about a second to reach MAX_DEPTH. A run of 1,000 outside quotes and
 # comments is refused at once (only a block scalar could hold one as text, and none does).
-_FLOW_RUN = re.compile(r"(?:[\[{][ \t\r\n]*){1000}")
+_FLOW_RUN_LENGTH = 1000
+_FLOW_RUN = re.compile(rf"(?:[\[{{][ \t\r\n]*){{{_FLOW_RUN_LENGTH}}}")
 # YAML allows a tab before a comment and go-yaml (kustomize) reads it; libyaml does not.
 # Spaces of the same length keep every position, and the whole text gets checked.
 _TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
@@ -119,7 +120,7 @@ def _may_be_hostile(text: str) -> bool:
 
 
 def _refuse_flow_run(source: str, path: str) -> None:
-    if source.count("[") + source.count("{") < 1000:
+    if source.count("[") + source.count("{") < _FLOW_RUN_LENGTH:  # too few openers for a run: no search
         return
     for match in _FLOW_RUN.finditer(source):
         line_start = source.rfind("\n", 0, match.start()) + 1
