@@ -58,6 +58,9 @@ from codemods.verify.tree import (
 )
 
 TEMPLATES_ONLY = "not verified: templates only"
+# kustomize would fetch a remote base or resource: from a repository other people control, that
+# is a request to any URL (and a wait of up to the build's time limit), so it is never built.
+REMOTE = "not built: a remote resource, which the build gate does not fetch"
 
 
 def _is_within(path: str, directory: str) -> bool:
@@ -386,6 +389,8 @@ def _run(
             _RECENT.put(cache, key, item.output, item.objects)
     elif missing is not None:
         item.output = BuildOutput(False, "", missing)
+    elif (remote := _remote(tree, item.target)) is not None:
+        item.output = BuildOutput(False, "", f"{REMOTE}: {remote}")
     else:
         result = build(command, built)
         # Name files as the repository does, not as the temporary copies are laid out.
@@ -536,6 +541,8 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     reason = None
     if not problems and any(p.status == "templates only" for p in ordered):
         reason = TEMPLATES_ONLY
+    elif not problems and (fetched := _not_fetched(first)):
+        reason, status = f"not verified: {fetched}", "not verified"
     elif not problems and unjudged:
         names = ", ".join(sorted({f"HelmRelease {e.release} ({e.file})" for e in unjudged}))
         reason = f"not verified: no Flux Kustomization in this repository applies {names}"
@@ -775,6 +782,22 @@ class _Judge:
                 names = ", ".join(self.shown.get(u, u) for u in owners)
                 message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
                 self.refuse(first.uid, first.file, first.line, message)
+
+
+def _remote(tree: Tree, target: FluxTarget) -> str | None:
+    try:
+        return tree.remote_in(target.path)
+    except TemplatesOnly:
+        return None
+
+
+def _not_fetched(builds: list[_Build]) -> str | None:
+    """Why a build was not run: a Flux Kustomization whose build names a remote resource."""
+    for item in builds:
+        if item.output is not None and item.output.error.startswith(REMOTE):
+            where = item.output.error[len(REMOTE) + 2 :]
+            return f"Flux Kustomization {item.target.key}: {where}, a remote resource the gate does not fetch"
+    return None
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
