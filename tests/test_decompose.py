@@ -481,3 +481,22 @@ def test_the_identity_reader_agrees_with_the_yaml_parser_or_declines() -> None:
         if found:  # what it reads is what the parser reads
             (doc,) = [d for d in load_all(text) if d]
             assert (doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace")) == wanted
+
+
+def test_a_target_naming_a_remote_resource_is_never_built_in_parts_either(tmp_path: Path) -> None:
+    """An untouched remote entry would be built with the touched ones (its objects cannot be
+    read here): the target is not built at all, as a whole one is not (kustomize would fetch)."""
+    from codemods.verify.building import REMOTE
+
+    files = {
+        "apps/kustomization.yaml": "resources:\n  - local.yaml\n  - https://github.com/example/repo//base?ref=v1\n",
+        "apps/local.yaml": Obj("ConfigMap", "a", None, 0).text(),
+    }
+    _materialise(tmp_path, files)
+    flux = FluxTarget("apps", "flux-system", "apps", file="c.yaml")
+    writes = {"apps/local.yaml": files["apps/local.yaml"].replace("'0'", "'1'").encode()}
+    whole, parts = both_ways(tmp_path, writes, [flux])
+    for outcome in (whole, parts):
+        assert not outcome.decomposed
+        assert all(b.output is not None and b.output.error.startswith(REMOTE) for b in outcome.builds.values())
+        assert all(b.spec.error for b in outcome.runs)  # no kustomize ran

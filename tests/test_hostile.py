@@ -600,3 +600,41 @@ def test_the_report_carries_kustomize_error_for_a_target_broken_before_the_chang
     jsonschema.validate(report, json.loads((ROOT / "codemods/schemas/report.schema.json").read_text()))
     (target,) = report["semantic"]["targets"]
     assert target["status"] == "not built" and "cycle detected" in target["error"], target
+
+
+def test_a_remote_resource_is_never_fetched(tmp_path: Path) -> None:
+    """A kustomization naming an http resource would make the gate's kustomize fetch any URL a
+    repository's author chose (a hanging one took the build's whole time limit): the build is not
+    run, the report says why, and nothing connects."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    base_repo(repo, f"resources:\n  - release.yaml\n  - http://127.0.0.1:{port}/evil.yaml\n")
+    kustomize, _calls = spy(tmp_path, builds=True)
+    outcome = run_measured("run", "--dry-run", "--json", "--kustomize", str(kustomize), str(repo), cwd=tmp_path)
+    assert outcome.code == 0, outcome.output
+    assert_bounded(outcome, "run --dry-run")
+    assert f"names http://127.0.0.1:{port}/evil.yaml, a remote resource the gate does not fetch" in outcome.output
+    with pytest.raises(OSError):
+        server.accept()
+    server.close()
+
+
+def test_a_large_file_beside_a_build_is_not_read(tmp_path: Path) -> None:
+    """A 1 GiB archive beside the release (no kustomization names it) used to be read whole into
+    the gate's memory for its copy and cache key."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    base_repo(repo)
+    with open(repo / APP / "backup.tar", "wb") as handle:
+        handle.truncate(1024**3)  # sparse: no disk, all the size
+    kustomize, _calls = spy(tmp_path, builds=True)
+    outcome = run_measured("run", "--dry-run", "--kustomize", str(kustomize), str(repo), cwd=tmp_path)
+    assert outcome.code == 0, outcome.output
+    assert_bounded(outcome, "run --dry-run")

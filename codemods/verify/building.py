@@ -22,9 +22,12 @@ from codemods.verify import objects as o
 from codemods.verify.builds import BuildSpec, Objects, execute, flux_spec, obtain
 from codemods.verify.kustomize import BuildOutput
 from codemods.verify.model import Decomposed, FluxTarget, Options
-from codemods.verify.tree import Tree, build_files, refuse_hostile, refuse_oversized
+from codemods.verify.tree import TemplatesOnly, Tree, build_files, refuse_hostile, refuse_oversized
 
 SIDES = ("before", "after")
+# kustomize would fetch a remote base or resource: from a repository other people control, that
+# is a request to any URL (and a wait of up to the build's time limit), so it is never built.
+REMOTE = "not built: a remote resource, which the build gate does not fetch"
 
 
 @dataclass
@@ -107,6 +110,8 @@ def _plans(
     for target in targets:
         if max(len(reads[(target.uid, side)]) for side in SIDES) < options.decompose_from:
             continue
+        if any(_remote(tree, target) for tree in trees.values()):
+            continue  # not built at all (_whole)
         found = decompose.plan(trees, target, touched)
         if isinstance(found, str):
             notes[target.uid] = f"built whole: {found}"
@@ -118,7 +123,18 @@ def _plans(
 def _whole(
     trees: Mapping[str, Tree], target: FluxTarget, reads: Mapping[tuple[str, str], set[str]], side: str
 ) -> BuildSpec:
+    remote = _remote(trees[side], target)
+    if remote is not None:
+        return BuildSpec(target.path, error=f"{REMOTE}: {remote}", cacheable=False)
     return flux_spec(trees[side], target.path, target.edits, reads[(target.uid, side)])
+
+
+def _remote(tree: Tree, target: FluxTarget) -> str | None:
+    """`file names url`: a remote resource the build of target would fetch (None: there is none)."""
+    try:
+        return tree.remote_in(target.path)
+    except TemplatesOnly:
+        return None
 
 
 def _combine(
@@ -144,7 +160,8 @@ def _combine(
 
 
 def _failed(item: Built) -> bool:
-    return item.output is not None and not item.output.ok and not item.output.limited
+    """A build kustomize ran that failed (not one stopped at a limit, nor one never run)."""
+    return item.output is not None and not item.output.ok and not item.output.limited and item.spec.error is None
 
 
 def _refuse_hostile(

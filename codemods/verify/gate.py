@@ -26,7 +26,7 @@ from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.intents import UNCHANGED, CarryOver, EffectiveValue
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
-from codemods.verify.building import Built, build_targets
+from codemods.verify.building import REMOTE, Built, build_targets
 from codemods.verify.builds import execute, flux_spec
 from codemods.verify.decompose import Change
 from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, describe
@@ -256,6 +256,8 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     reason = None
     if not problems and any(p.status == "templates only" for p in ordered):
         reason = TEMPLATES_ONLY
+    elif not problems and (fetched := _not_fetched(list(outcome.builds.values()))):
+        reason, status = f"not verified: {fetched}", "not verified"
     elif not problems and unjudged:
         names = ", ".join(sorted({f"HelmRelease {e.release} ({e.file})" for e in unjudged}))
         reason = f"not verified: no Flux Kustomization in this repository applies {names}"
@@ -502,6 +504,15 @@ class _Judge:
                 names = ", ".join(self.shown.get(u, u) for u in owners)
                 message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
                 self.refuse(first.uid, first.file, first.line, message)
+
+
+def _not_fetched(builds: list[Built]) -> str | None:
+    """Why a build was not run: a Flux Kustomization whose build names a remote resource."""
+    for item in builds:
+        if item.target is not None and item.output is not None and item.output.error.startswith(REMOTE):
+            where = item.output.error[len(REMOTE) + 2 :]
+            return f"Flux Kustomization {item.target.key}: {where}, a remote resource the gate does not fetch"
+    return None
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

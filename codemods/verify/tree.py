@@ -54,6 +54,7 @@ class Tree:
     _parsed: set[str] = field(default_factory=set)  # named where kustomize parses it as YAML
     _data: set[str] = field(default_factory=set)  # named as a generator's data
     _data_uses: dict[str, set[tuple[str, int]]] = field(default_factory=dict)  # the generator entries naming it
+    _remote: dict[str, str] = field(default_factory=dict)  # kustomization -> a remote resource it names
 
     # -- files -------------------------------------------------------------------------
     def read(self, path: str) -> bytes | None:
@@ -181,7 +182,9 @@ class Tree:
         here = posixpath.dirname(kustomization)
         found = []
         for number, entry in enumerate(fields.path_entries(doc, fields.DATA)):
-            if not fields.is_remote(entry.value):
+            if fields.is_remote(entry.value):
+                self._remote.setdefault(kustomization, entry.value)
+            else:
                 path = fields.resolve(here, entry.value)
                 (self._data if entry.field.data else self._parsed).add(path)
                 if entry.field.data:
@@ -202,6 +205,13 @@ class Tree:
 
     def data_uses(self, path: str) -> int:
         return len(self._data_uses.get(path, ()))
+
+    def remote_in(self, directory: str) -> str | None:
+        """`file: url` of a remote resource the build of directory would fetch, if any."""
+        for path in sorted(self.closure(directory)):
+            if path in self._remote:
+                return f"{path} names {self._remote[path]}"
+        return None
 
     def only_data(self, path: str) -> bool:
         """Is path named only as a generator's data (a file kustomize copies, never parses)?"""
@@ -327,8 +337,12 @@ def digest(tree: Tree, paths: list[str]) -> str:
 
 
 def _with_neighbours(tree: Tree, files: set[str]) -> set[str]:
+    """The files, and the others beside them, in case a kustomization reads one the walk does
+    not know of; a neighbour larger than a manifest may be (a backup, an archive) is left out
+    unread: no kustomization names it, and copying it would cost its size twice."""
     wanted = set(files)
     for directory in {posixpath.dirname(f) for f in files}:
         names, _dirs = tree.listdir(directory)
-        wanted.update(posixpath.join(directory, n) for n in names)
+        beside = (posixpath.join(directory, n) for n in names)
+        wanted.update(p for p in beside if p in files or tree.size(p) <= MAX_YAML_BYTES)
     return {p for p in wanted if not p.endswith(".j2") or p in files}
