@@ -395,7 +395,7 @@ def _materialise(root: Path, files: Mapping[str, str]) -> None:
         (root / path).write_text(text)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases())
 def test_random_aggregation_layouts_build_the_same_objects_decomposed(case: Case) -> None:
     _check_layout(case)
