@@ -2,8 +2,11 @@
 
 `monorepo(root, apps=3000, broken=0)`: a home-ops style tree, 30 apps per namespace, four
 files per app (ks.yaml, app/kustomization.yaml, app/helmrelease.yaml, app/ocirepository.yaml)
-plus two per namespace. `broken` apps get the incident: a litellm-helm block with the Job
-enabled and a stray migration Job in the namespace directory.
+plus two per namespace, and one Flux Kustomization (kubernetes/flux/cluster/ks.yaml) that
+builds the whole of kubernetes/apps through the kustomization Flux generates for it (the
+billimek/onedr0p layout: a single root applies every namespace and every app's ks.yaml).
+`broken` apps get the incident: a litellm-helm block with the Job enabled and a stray
+migration Job in the namespace directory.
 """
 
 from __future__ import annotations
@@ -142,6 +145,34 @@ metadata:
   name: {ns}
 """
 
+ROOT = """---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: cluster-apps
+  namespace: flux-system
+spec:
+  interval: 1h
+  path: ./kubernetes/apps
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  patches:
+    - # the defaults every app's Flux Kustomization gets
+      patch: |-
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata:
+          name: not-used
+        spec:
+          decryption:
+            provider: sops
+      target:
+        group: kustomize.toolkit.fluxcd.io
+        kind: Kustomization
+"""
+
 JOB = """---
 apiVersion: batch/v1
 kind: Job
@@ -164,7 +195,8 @@ def _write(path: Path, text: str) -> None:
 
 def monorepo(root: Path, apps: int = 3000, broken: int = 0) -> int:
     """Write the tree; return the number of files written."""
-    written = 0
+    _write(root / "kubernetes" / "flux" / "cluster" / "ks.yaml", ROOT)
+    written = 1
     namespaces = (apps + APPS_PER_NAMESPACE - 1) // APPS_PER_NAMESPACE
     broken_every = max(1, apps // broken) if broken else 0
     for n in range(namespaces):

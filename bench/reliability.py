@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from generate import monorepo
+
+from codemods.exitcodes import ExitCode
+
+# Seconds: a hostile input the tool refuses or skips is said within QUICK_SECONDS on a small
+# machine; the deepest nesting tried (50,000 levels) within DEEP_SECONDS.
+QUICK_SECONDS = 10
+DEEP_SECONDS = 20
+ANYWHERE_EVERY = 4  # sigkill-run: one kill in this many lands anywhere in the run, the rest in the write phase
+IMMUTABLE_SHARE = 0.3  # read-only: the share of trials with an immutable file; the rest mount the directory read-only
 
 EXAMPLE = ROOT / "examples" / "openhands-cluster-template"
 GIT_ENV = {
@@ -154,7 +164,7 @@ def sigkill_run(trials: int, work: Path, rng: random.Random, window: float = 0.1
     trigger = (repo / first_edit).with_name(f".{Path(first_edit).name}.codemods.tmp")
     for trial in range(trials):
         fresh()
-        if trial % 4 == 3:  # a quarter of the kills anywhere in the run
+        if trial % ANYWHERE_EVERY == ANYWHERE_EVERY - 1:  # a quarter of the kills anywhere in the run
             what = kill_at_random(argv, rng.uniform(0, span), cwd=work)
         else:  # the rest inside the write phase (about 0.1 s for this repository)
             what = kill_at_random(argv, rng.uniform(0, window), cwd=work, trigger=trigger)
@@ -332,7 +342,7 @@ cp -a {mnt}/repo {result_dir}
                 problems.append("exit 0 but the result is not the full change")
         else:
             state = "exit 2, nothing changed" if now == before else "partial state"
-            if rc != 2 or "No space left" not in err:
+            if rc != ExitCode.FAILURE or "No space left" not in err:
                 problems.append(f"exit {rc}, message: {err.strip()[:200]}")
             if now != before:
                 problems.append("files changed although the run failed")
@@ -363,7 +373,7 @@ def read_only(trials: int, work: Path, rng: random.Random) -> Outcome:
         shutil.rmtree(repo, ignore_errors=True)
         shutil.copytree(pristine, repo)
         target = rng.choice(targets)
-        immutable = rng.random() < 0.3
+        immutable = rng.random() < IMMUTABLE_SHARE
         if immutable:
             victim = repo / rng.choice([p for p in changed if p.startswith(target + "/")])
             subprocess.run(["chattr", "+i", str(victim)], check=True)
@@ -389,7 +399,7 @@ echo $? > {work}/rc.txt
             rc, err, kind = int((work / "rc.txt").read_text()), (work / "err.txt").read_text(), "read-only mount"
             now = tree(repo)
         problems = []
-        if rc != 2 or "not writable" not in err and "Read-only" not in err:
+        if rc != ExitCode.FAILURE or "not writable" not in err and "Read-only" not in err:
             problems.append(f"{kind}: exit {rc}: {err.strip()[:200]}")
         if now != before:
             problems.append(f"{kind}: files changed although the run failed")
@@ -473,7 +483,7 @@ def _huge(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     problems = []
     if "too large for a manifest" not in result.stderr:
         problems.append("no warning for the huge file")
-    if elapsed > 10:
+    if elapsed > QUICK_SECONDS:
         problems.append(f"took {elapsed:.1f} s")
     return f"skipped with a warning ({mib} MiB)", problems
 
@@ -488,9 +498,9 @@ def _deep(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     result = codemods("run", str(repo), timeout=60)
     elapsed = time.perf_counter() - start
     problems = []
-    if result.returncode != 2 or "helmrelease.yaml" not in result.stderr:
+    if result.returncode != ExitCode.FAILURE or "helmrelease.yaml" not in result.stderr:
         problems.append(f"exit {result.returncode}: {result.stderr[-200:]}")
-    if elapsed > 20:
+    if elapsed > DEEP_SECONDS:
         problems.append(f"took {elapsed:.1f} s")
     return "refused: exit 2 naming the file", problems
 
@@ -508,13 +518,19 @@ def _bomb(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     doctor = codemods("doctor", str(repo), timeout=60)
     elapsed = time.perf_counter() - start
     problems = []
-    if result.returncode != 0 or "enabled: false" not in (repo / "helmrelease.yaml").read_text():
-        problems.append(f"run exit {result.returncode}: {result.stderr[-200:]}")
-    if doctor.returncode not in (0, 1):
-        problems.append(f"doctor exit {doctor.returncode}")
-    if elapsed > 10:
+    # Refused at an alias of the bomb (issue 21): kustomize, or a walk over the values, would expand it.
+    named = re.compile(r"helmrelease\.yaml:(\d+): YAML alias bomb")
+    first_alias = OUTSIDE_RELEASE.count("\n") + 2  # the line of l1, the first that holds aliases
+    for command, done in (("run", result), ("doctor", doctor)):
+        match = named.search(done.stderr)
+        at_alias = match is not None and first_alias <= int(match.group(1)) < first_alias + levels - 1
+        if done.returncode != ExitCode.FAILURE or not at_alias:
+            problems.append(f"{command} exit {done.returncode}: {done.stderr[-200:]}")
+    if (repo / "helmrelease.yaml").read_text() != text:
+        problems.append("the file changed although the run was refused")
+    if elapsed > QUICK_SECONDS:
         problems.append(f"took {elapsed:.1f} s")
-    return "never expanded: fixed in linear time", problems
+    return "refused at an alias: exit 2 naming file and line, nothing written", problems
 
 
 def _encodings(case: Path, rng: random.Random) -> tuple[str, list[str]]:
@@ -562,7 +578,7 @@ def _shell(case: Path, rng: random.Random) -> tuple[str, list[str]]:
     valid = git(case, "check-ref-format", "--branch", branch, check=False).returncode == 0
     if valid and run.returncode != 0:
         problems.append(f"valid branch name refused: {run.stderr[-200:]}")
-    if not valid and run.returncode != 2:
+    if not valid and run.returncode != ExitCode.FAILURE:
         problems.append("invalid branch name not refused with exit 2")
     if batch.returncode != 0:
         problems.append(f"batch on a path with metacharacters failed: {batch.stderr[-200:]}")
@@ -665,7 +681,8 @@ def markdown(outcomes: list[Outcome], trials: int, seed: int) -> str:
         "  complete, the checkout unchanged; a rerun makes the expected branch.",
         "- **SIGKILL during `batch --push`**: a rerun pushes the expected branch to every remote.",
         "- **Disk full / read-only**: exit 2 with the system's reason, and not one byte changed.",
-        "- **Hostile input**: nothing outside the repository is read or written, nothing is expanded,",
+        "- **Hostile input**: nothing outside the repository is read or written, nothing is expanded",
+        "  (an alias bomb or nesting too deep is refused at its line, exit 2, nothing written),",
         "  nothing is evaluated by a shell, no token is shown; time stays bounded.",
         "",
     ]

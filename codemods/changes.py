@@ -97,43 +97,54 @@ class ChangeSet:
         durable=False skips fsync, for throw-away checkouts.
         """
         root = self.root.resolve()
-        edits, moves, deletes = self.of("edit"), self.of("move"), self.of("delete")
+        self._refuse_outside(root)
+        self._refuse_unwritable()
+        staged = self._stage(root, durable)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+        for change in self.of("move"):
+            assert change.to is not None
+            if change.rewritten:
+                (self.root / change.path).unlink()
+            else:
+                os.rename(self.root / change.path, self.root / change.to)
+        for change in sorted(self.of("delete"), key=lambda c: c.path):
+            (self.root / change.path).unlink(missing_ok=True)
+
+    def _refuse_outside(self, root: Path) -> None:
+        """No path written, renamed to or removed may lead outside the repository."""
         real_dirs: dict[str, str] = {}  # one transaction: each directory is resolved once
-        for path in [*(c.path for c in self.files), *(c.to for c in moves if c.to)]:
+        for path in [*(c.path for c in self.files), *(c.to for c in self.of("move") if c.to)]:
             _check_inside(root, path, real_dirs)
-        # Everything the commit phase will replace, rename or remove must be writable now: a
-        # read-only mount or an immutable file found halfway through would leave half an edit.
+
+    def _refuse_unwritable(self) -> None:
+        """Everything the commit phase will replace, rename or remove must be writable now: a
+        read-only mount or an immutable file found halfway through would leave half an edit."""
         for change in self.files:
             for where in (self.root / change.path, (self.root / change.path).parent):
                 if not os.access(where, os.W_OK):
                     raise InputError(change.path, None, f"cannot write {where}: not writable; nothing was changed")
-        for change in moves:
+        for change in self.of("move"):
             assert change.to is not None
             existing = (self.root / change.to).parent
             while not existing.exists():
                 existing = existing.parent
             if not os.access(existing, os.W_OK):
                 raise InputError(change.to, None, f"cannot write {existing}: not writable; nothing was changed")
+
+    def _stage(self, root: Path, durable: bool) -> list[tuple[Path, Path]]:
+        """Every new content written beside its target, as (temporary file, target). On any
+        failure, what was staged is removed again and the checkout is as it was."""
         staged: list[tuple[Path, Path]] = []
         try:
-            for change in edits:
+            for change in self.of("edit"):
                 assert change.new is not None
                 final = self.root / change.path
                 tmp = _temp_path(final)
                 staged.append((tmp, final))
                 _write_new(tmp, change.new.encode("utf-8"), stat.S_IMODE(final.stat().st_mode), durable)
-            for change in moves:
-                assert change.to is not None and change.new is not None
-                target = self.root / change.to
-                if target.exists() or target.is_symlink():
-                    raise InputError(change.to, None, "cannot move a file here: the path already exists")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _check_inside(root, change.to, {})  # the directories just made must not lead outside either
-                if change.rewritten:  # a rename with an edit: stage the new content at the destination
-                    tmp = _temp_path(target)
-                    staged.append((tmp, target))
-                    mode = stat.S_IMODE((self.root / change.path).stat().st_mode)
-                    _write_new(tmp, change.new.encode("utf-8"), mode, durable)
+            for change in self.of("move"):
+                self._stage_move(root, change, durable, staged)
         except OSError as err:
             _discard(staged)
             culprit = os.path.relpath(str(err.filename), self.root) if err.filename else str(self.root)
@@ -141,16 +152,21 @@ class ChangeSet:
         except BaseException:
             _discard(staged)
             raise
-        for tmp, final in staged:
-            os.replace(tmp, final)
-        for change in moves:
-            assert change.to is not None
-            if change.rewritten:
-                (self.root / change.path).unlink()
-            else:
-                os.rename(self.root / change.path, self.root / change.to)
-        for change in sorted(deletes, key=lambda c: c.path):
-            (self.root / change.path).unlink(missing_ok=True)
+        return staged
+
+    def _stage_move(self, root: Path, change: FileChange, durable: bool, staged: list[tuple[Path, Path]]) -> None:
+        """Make the destination's directories; a rename with an edit stages the new content there."""
+        assert change.to is not None and change.new is not None
+        target = self.root / change.to
+        if target.exists() or target.is_symlink():
+            raise InputError(change.to, None, "cannot move a file here: the path already exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _check_inside(root, change.to, {})  # the directories just made must not lead outside either
+        if change.rewritten:
+            tmp = _temp_path(target)
+            staged.append((tmp, target))
+            mode = stat.S_IMODE((self.root / change.path).stat().st_mode)
+            _write_new(tmp, change.new.encode("utf-8"), mode, durable)
 
 
 def _discard(staged: list[tuple[Path, Path]]) -> None:

@@ -8,22 +8,34 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from codemods import __version__, subproc
+from codemods.cli_options import RECIPE_HELP, complete_codemods, complete_recipes, verify_options
+from codemods.diagnostics import Diagnostic
+from codemods.doctor import diagnose  # `doctor --help` lists the rules: the doctor loads with the CLI anyway
+from codemods.doctor import output as doctor_output
+from codemods.doctor.rules import RULES
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
-from codemods.mods import every, is_opt_in
+from codemods.intents import CarryOver
+from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
+from codemods.recipes import Recipe, builtin
 from codemods.recipes import load as load_recipe
 from codemods.report import report, summary_lines
 from codemods.runner import UnknownCodemod, plan_repository, select, touched_findings
 
+# Imported where used, never here (start-up time, not import cycles): GitPython through
+# codemods.vcs (about 0.3 s), the build gate (codemods.verify.run) and its preview (about
+# 0.1 s with PyYAML). `run` without --branch, or with --no-verify, pays for none of them;
+# rich and the forges are for `batch` only (LazyGroup).
 if TYPE_CHECKING:
+    from codemods.vcs.dirty import Uncommitted
     from codemods.verify.model import Semantic
 
 
@@ -42,40 +54,6 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-RECIPE_HELP = "A recipe file, or a built-in recipe's name (see `codemods recipes`); default: litellm-migration."
-
-
-def complete_codemods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from codemods.mods import names
-
-    return [n for n in names() if n.startswith(incomplete)]
-
-
-def complete_recipes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    from codemods.recipes import builtin
-
-    items = [CompletionItem(n) for n in builtin() if n.startswith(incomplete)]
-    return items or [CompletionItem(incomplete, type="file")]
-
-
-def verify_options(command: Callable[..., int]) -> Callable[..., int]:
-    """The build gate's flags (issue 12), shared by `run` and `batch`."""
-    command = click.option(
-        "--jinja-vars",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Variables (TOML, JSON or YAML) to render in-place .j2 templates with, for the build only.",
-    )(command)
-    command = click.option(
-        "--kustomize", metavar="PATH", help="The kustomize (or kubectl) to build with; default: found on PATH."
-    )(command)
-    return click.option(
-        "--verify/--no-verify",
-        default=None,
-        help="Build every affected Flux Kustomization before and after, and refuse a change that breaks one "
-        "[default: on when a kustomize is found; --verify makes a missing one an error].",
-    )(command)
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="codemods")
 def cli() -> None:
@@ -84,7 +62,7 @@ def cli() -> None:
     \b
     Exit codes:
       0  success (with --check: nothing to change)
-      1  with --check: changes are needed
+      1  with --check (and --check --dry-run, which prints the diff too): changes are needed
       2  bad input or failure; nothing was written
     """
 
@@ -92,7 +70,12 @@ def cli() -> None:
 @cli.command("run")
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Write nothing; print a git-format diff of the changes on stdout.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 when changes are needed, 0 when none are.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when changes are needed, 0 when none are. With --dry-run: print the diff too, "
+    "and exit 1 when there is one (as ruff's and black's --check --diff).",
+)
 @click.option(
     "--json",
     "as_json",
@@ -137,122 +120,226 @@ def cli() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --branch: a Jinja2 template for the commit message.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Edit, move or delete files that have uncommitted changes (or are untracked) too; "
+    "without it, such a run refuses (exit 2) and names them.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary on stderr.")
 @verify_options
-def run_command(
-    path: Path,
-    dry_run: bool,
-    check: bool,
-    as_json: bool,
-    recipe: str | None,
-    only: tuple[str, ...],
-    skip: tuple[str, ...],
-    include: tuple[str, ...],
-    branch: str | None,
-    base: str | None,
-    summary_file: Path | None,
-    message_template: Path | None,
-    quiet: bool,
-    verify: bool | None,
-    kustomize: str | None,
-    jinja_vars: Path | None,
-) -> int:
+def run_command(**flags: Any) -> int:
     """Apply the codemods to the repository at PATH (default: the current directory).
 
     Every change is planned first and written only when the whole plan succeeded, each file
     atomically. Run it twice: the second run changes nothing.
 
+    A file the change would edit, move or delete must have no uncommitted changes (in the work
+    tree or the index, or untracked); else nothing is written (exit 2) unless --allow-dirty.
+    Outside a git repository there is nothing to compare with, and no such check.
+
     With --branch, the change is planned on the committed tree of --base and committed on
-    branch NAME (created, rebuilt, or left alone when already up to date).
+    branch NAME (created, rebuilt, or left alone when already up to date); a warning names the
+    uncommitted files that this plan therefore did not see.
     """
+    return _run(RunFlags(**flags))
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    """`codemods run`'s arguments as click parsed them, one field per option. Click passes each
+    as a keyword, so an option without a field (or a field without an option) is a TypeError on
+    the command's first use, not a silent default."""
+
+    path: Path
+    dry_run: bool
+    check: bool
+    as_json: bool
+    recipe: str | None
+    only: tuple[str, ...]
+    skip: tuple[str, ...]
+    include: tuple[str, ...]
+    branch: str | None
+    base: str | None
+    summary_file: Path | None
+    message_template: Path | None
+    allow_dirty: bool
+    quiet: bool
+    verify: bool | None
+    kustomize: str | None
+    jinja_vars: Path | None
+
+    @property
+    def writes(self) -> bool:
+        return not (self.dry_run or self.check)
+
+
+@dataclass
+class Outcome:
+    """What a run did: its plan, whether it was written, the doctor's findings on the touched
+    files, the build gate's verdict (None with --no-verify), and with --branch the branch and the
+    uncommitted files the plan did not see."""
+
+    plan: Plan
+    applied: bool
+    findings: list[Diagnostic]
+    semantic: Semantic | None = None
+    branch_info: dict[str, object] | None = None
+    left_out: LeftOut | None = None
+
+
+def _run(flags: RunFlags) -> int:
+    path = flags.path
     try:
-        chosen_recipe = load_recipe(recipe)
+        chosen_recipe = load_recipe(flags.recipe)
     except InputError as err:
-        return _fail(path, err, as_json)
+        return _fail(path, err, flags.as_json)
     try:
-        mods = select(only, skip, include, chosen_recipe)
+        mods = select(flags.only, flags.skip, flags.include, chosen_recipe)
     except UnknownCodemod as err:
         raise click.BadParameter(str(err), param_hint="--only/--skip/--include") from None
-    if branch is None and (base or summary_file or message_template):
+    if flags.branch is None and (flags.base or flags.summary_file or flags.message_template):
         raise click.UsageError("--base, --summary-file and --message-template go with --branch")
     if not path.is_dir():
         raise click.BadParameter(f"{path} is not a directory", param_hint="PATH")
-    write = not (dry_run or check)
-    branch_info: dict[str, object] | None = None
-    semantic = None  # build gate (issue 12): the preview, or None with --no-verify
     try:
-        from codemods.verify.run import make_gate  # build gate (issue 12)
-
-        gate = make_gate(verify, kustomize, jinja_vars, mods)
-        if branch is not None:
-            from codemods.vcs.branch import deliver  # git is only loaded when asked for
-
-            result = deliver(path, branch, base, mods, message_template, write=write, recipe=chosen_recipe, gate=gate)
-            semantic = result.semantic
-            plan, applied = result.plan, write and result.status in ("changed", "updated")
-            findings = result.findings
-            branch_info = result.info()
-            if summary_file is not None and result.summary is not None:
-                summary_file.write_text(result.summary, encoding="utf-8")
-        else:
-            plan = plan_repository(path, mods)
-            semantic = gate(plan) if gate is not None else None  # raises Refused before any write
-            applied = write and not plan.is_empty
-            if applied:
-                plan.apply()
-            findings = touched_findings(plan, written=applied)
+        outcome = _change(flags, mods, chosen_recipe)
     except InputError as err:
-        return _fail(path, err, as_json)
+        return _fail(path, err, flags.as_json)
     except OSError as err:
-        return _fail(path, InputError(str(err.filename or path), None, f"cannot write: {err.strerror or err}"), as_json)
+        failure = InputError(str(err.filename or path), None, f"cannot write: {err.strerror or err}")
+        return _fail(path, failure, flags.as_json)
     except Exception as exc:  # a bug must still exit 2, and nothing is half-written
         if os.environ.get("CODEMODS_DEBUG"):
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (set CODEMODS_DEBUG=1 for a traceback)"
-        return _fail(path, InputError(str(path), None, message), as_json)
-    _output(path, plan, applied, dry_run, as_json, quiet, branch_info, findings, semantic)
-    if check and (not plan.is_empty or plan.unresolved):
+        return _fail(path, InputError(str(path), None, message), flags.as_json)
+    _output(flags, outcome)
+    if flags.check and (not outcome.plan.is_empty or outcome.plan.unresolved):
         return ExitCode.CHANGES_NEEDED
     return ExitCode.OK
 
 
-def _output(
-    path: Path,
-    plan: Plan,
-    applied: bool,
-    dry_run: bool,
-    as_json: bool,
-    quiet: bool,
-    branch_info: dict[str, object] | None,
-    findings: list,
-    semantic: Semantic | None = None,
-) -> None:
-    diff = plan.diff() if dry_run else None
-    if as_json:
-        data = report(str(path), plan, applied, None, diff, findings, semantic)
+def _change(flags: RunFlags, mods: Sequence[Codemod], recipe: Recipe) -> Outcome:
+    """Plan, judge (the build gate, issue 12) and write: in place, or as a commit on --branch."""
+    from codemods.verify.run import make_gate  # start-up: see the note at the imports
+
+    gate = make_gate(flags.verify, flags.kustomize, flags.jinja_vars)
+    if flags.branch is not None:
+        return _on_branch(flags, flags.branch, mods, recipe, gate)
+    plan, semantic, applied, findings = _in_place(flags.path, mods, gate, flags.writes, flags.allow_dirty)
+    return Outcome(plan, applied, findings, semantic)
+
+
+def _on_branch(
+    flags: RunFlags, branch: str, mods: Sequence[Codemod], recipe: Recipe, gate: Callable[[Plan], Semantic] | None
+) -> Outcome:
+    """The change as one commit on branch; the checkout is left alone."""
+    from codemods.vcs.branch import deliver  # git is only loaded when asked for
+
+    write = flags.writes
+    result = deliver(
+        flags.path, branch, flags.base, mods, flags.message_template, write=write, recipe=recipe, gate=gate
+    )
+    applied = write and result.status in ("changed", "updated")
+    info = result.info()
+    outcome = Outcome(result.plan, applied, result.findings, result.semantic, info, _left_out(flags.path, result.plan))
+    if flags.summary_file is not None and result.summary is not None:
+        flags.summary_file.write_text(result.summary, encoding="utf-8")
+    return outcome
+
+
+def _in_place(
+    path: Path, mods: Sequence[Codemod], gate: Callable[[Plan], Semantic] | None, write: bool, allow_dirty: bool
+) -> tuple[Plan, Semantic | None, bool, list[Diagnostic]]:
+    """Plan PATH, refuse to overwrite uncommitted work, judge with the gate, write. Returns the
+    plan, the gate's verdict, whether files were written, and the doctor's findings."""
+
+    def plan_for(carry: tuple[CarryOver, ...]) -> Plan:
+        plan = plan_repository(path, mods, carry)
+        if write and not allow_dirty and not plan.is_empty:
+            from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap
+
+            refuse_dirty(path, plan.changed_files())
+        return plan
+
+    semantic: Semantic | None = None
+    if gate is None:
+        plan = plan_for(())
+    else:  # the first candidate plan the builds prove; raises Refused before any write
+        from codemods.verify.run import prove
+
+        plan, semantic = prove(plan_for, gate)
+    applied = write and not plan.is_empty
+    if applied:
+        plan.apply()
+    return plan, semantic, applied, touched_findings(plan, written=applied)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """With --branch: the uncommitted files a plan on the committed tree did not see, or why
+    git could not say."""
+
+    files: list[Uncommitted]
+    problem: str | None = None
+
+    def lines(self, base: str) -> list[str]:
+        if self.problem is not None:
+            return [f"warning: {self.problem}: the plan may have left some out"]
+        if not self.files:
+            return []
+        listed = ", ".join(str(f) for f in self.files)
+        head = f"warning: planned on the committed tree of {base[:12]}, without the uncommitted changes"
+        return [f"{head} to {listed}; commit them and run again to include them"]
+
+
+def _left_out(path: Path, plan: Plan) -> LeftOut:
+    from codemods.vcs.dirty import GitStatusError, left_out
+
+    try:
+        return LeftOut(left_out(path, plan.changed_files()))
+    except GitStatusError as err:
+        return LeftOut([], err.diagnostic.message)
+
+
+def _output(flags: RunFlags, outcome: Outcome) -> None:
+    plan, branch_info, left_out = outcome.plan, outcome.branch_info, outcome.left_out
+    diff = plan.diff() if flags.dry_run else None
+    if flags.as_json:
+        data = report(str(flags.path), plan, outcome.applied, None, diff, outcome.findings, outcome.semantic)
         if branch_info is not None:
             data["branch"] = branch_info
+        if left_out is not None and left_out.files:
+            data["uncommitted"] = [f.as_json() for f in left_out.files]
         click.echo(json.dumps(data, indent=2))
     elif diff:
         sys.stdout.write(diff)
-    if quiet:
+    if flags.quiet:
         return
-    wrote = applied or (branch_info is not None and branch_info["status"] != "unchanged" and not dry_run)
-    for line in summary_lines(plan, applied=wrote, findings=findings, semantic=semantic):
+    wrote = outcome.applied or (branch_info is not None and branch_info["status"] != "unchanged" and not flags.dry_run)
+    for line in summary_lines(plan, applied=wrote, findings=outcome.findings, semantic=outcome.semantic):
         click.echo(line, err=True)
-    if branch_info is not None and not dry_run:
+    if left_out is not None and branch_info is not None:
+        for line in left_out.lines(str(branch_info["base"])):
+            click.echo(line, err=True)
+    if branch_info is not None and not flags.dry_run:
         from codemods.vcs.branch import describe
 
         click.echo(describe(branch_info), err=True)
 
 
 def _fail(path: Path, err: InputError, as_json: bool) -> int:
+    from codemods.vcs.dirty import DirtyCheckout
     from codemods.verify import preview
     from codemods.verify.run import Refused
 
     semantic = err.semantic if isinstance(err, Refused) else None  # build gate (issue 12)
     if as_json:
-        click.echo(json.dumps(report(str(path), None, False, err, None, semantic=semantic), indent=2))
+        data = report(str(path), None, False, err, None, semantic=semantic)
+        if isinstance(err, DirtyCheckout):
+            data["uncommitted"] = [f.as_json() for f in err.files]
+        click.echo(json.dumps(data, indent=2))
     if isinstance(err, Refused):
         for warning in err.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -267,8 +354,6 @@ def _fail(path: Path, err: InputError, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def recipes_command(as_json: bool) -> int:
     """List the built-in recipes (`--recipe NAME`); a recipe file works the same way."""
-    from codemods.recipes import builtin
-
     recipes = builtin()
     if as_json:
         listing = [
@@ -298,7 +383,19 @@ def list_command(as_json: bool) -> int:
     return ExitCode.OK
 
 
-@cli.command("doctor")
+def doctor_help() -> str:
+    """`codemods doctor --help`, its rule list made from the rule registry (it cannot drift)."""
+    width = max(len(rule.id) for rule in RULES.values())
+    rules = "\n".join(f"  {rule.id:<{width}}  {rule.severity:<7}  {rule.title}" for rule in RULES.values())
+    return (
+        "Report the incident's failure patterns in the repository at PATH; change nothing.\n\n"
+        f"\b\nRules (default severity):\n{rules}\n\n"
+        "\b\nExit codes: 0 no error-severity finding, 1 at least one error, 2 bad input\n"
+        "(with --format json or sarif, bad input is also written as an error result)."
+    )
+
+
+@cli.command("doctor", help=doctor_help())
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--format",
@@ -309,23 +406,16 @@ def list_command(as_json: bool) -> int:
     help="Output format.",
 )
 def doctor_command(path: Path, fmt: str) -> int:
-    """Report the incident's failure patterns in the repository at PATH; change nothing.
-
-    \b
-    Rules: helm-template-in-values, subchart-job-not-hook, hook-annotations-on-pod-template,
-    manifest-not-listed, job-secret-not-ready, job-ttl-under-flux, job-immutable-under-flux,
-    stale-render.
-    \b
-    Exit codes: 0 no error-severity finding, 1 at least one error, 2 bad input.
-    """
-    from codemods.doctor import diagnose
-    from codemods.doctor import output as doctor_output
-
     if not path.is_dir():
         raise click.BadParameter(f"{path} is not a directory", param_hint="PATH")
     try:
         findings, problems = diagnose(path)
     except InputError as err:
+        # A SARIF upload or a script must not get an empty file: the document holds the error.
+        if fmt == "json":
+            sys.stdout.write(doctor_output.json_error(err.diagnostic))
+        elif fmt == "sarif":
+            sys.stdout.write(doctor_output.sarif([], error=err.diagnostic))
         click.echo(f"error: {err}", err=True)
         return for_error(err)
     if fmt == "json":

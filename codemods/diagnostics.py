@@ -23,6 +23,7 @@ SEVERITIES: tuple[str, ...] = get_args(Severity)
 # Codes of the diagnostics that are not doctor rules (whose ids are their codes).
 NOT_UTF8 = "not-utf-8"
 BAD_INPUT = "bad-input"
+HOSTILE_YAML = "hostile-yaml"
 
 
 @dataclass(frozen=True)

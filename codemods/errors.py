@@ -6,7 +6,7 @@ warning, finding and error is; `codemods.exitcodes` says which exit code each en
 
 from __future__ import annotations
 
-from codemods.diagnostics import BAD_INPUT, NOT_UTF8, Diagnostic, DiagnosticError
+from codemods.diagnostics import BAD_INPUT, HOSTILE_YAML, NOT_UTF8, Diagnostic, DiagnosticError
 
 
 class InputError(DiagnosticError):
@@ -25,3 +25,16 @@ class EncodingError(InputError):
     move or delete it, it stops the run (exit 2) like a YAML error in such a file."""
 
     code = NOT_UTF8
+
+
+class HostileYAML(InputError):
+    """YAML that would hurt whatever expands or parses it: an alias bomb, nesting too deep, a
+    file too large (codemods.yamltext.guard). Refused before anything expands it (exit 2);
+    a file the run only reads is a warning, like a YAML error in it."""
+
+    code = HOSTILE_YAML
+
+
+class BuildTooLarge(InputError):
+    """A build would read more than the input limit (codemods.subproc.Limits.build().input): the
+    run is refused before kustomize starts (exit 2, nothing written)."""

@@ -14,6 +14,7 @@ from typing import Literal
 
 from codemods.changes import ChangeSet, FileChange
 from codemods.diagnostics import Diagnostic, Diagnostics, warning
+from codemods.intents import Intent, JobPlacement
 from codemods.repo.index import RepoIndex
 
 Action = Literal["edit", "move", "delete"]
@@ -39,14 +40,11 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     warnings: Diagnostics = field(default_factory=Diagnostics)  # each said once
     unresolved: Diagnostics = field(default_factory=Diagnostics)  # needed, but not possible here
-    # (release, namespace, dotted values path, value, file): what the values codemod set, for the build gate
-    value_fixes: list[tuple[str, str | None, str, bool | int | str, str]] = field(default_factory=list)
+    # What the edits are for (codemods.intents): the build gate checks these against the builds,
+    # and everything else must build as before. Stated once each, in the order stated.
+    intents: list[Intent] = field(default_factory=list)
     moves: dict[str, str] = field(default_factory=dict)  # physical src -> dst, byte-for-byte
     deletes: set[str] = field(default_factory=set)
-    relocated: dict[str, str] = field(default_factory=dict)  # logical src -> logical dst
-    # A Job left where it is and newly listed where its release's Flux Kustomization builds it:
-    # logical path -> the release's name (the gate lets that Flux Kustomization add that Job).
-    listed: dict[str, str] = field(default_factory=dict)
     _texts: dict[str, str] = field(default_factory=dict)  # physical path -> planned text
     _originals: dict[str, str] = field(default_factory=dict)
     _frozen: ChangeSet | None = None
@@ -94,6 +92,16 @@ class Plan:
             self._texts[path] = self._originals[path]
         self.deletes.add(path)
         self.changes.append(Change(codemod, "delete", path, reason))
+
+    def expect(self, intent: Intent) -> None:
+        """State what the planned edits must achieve in what Flux builds (a postcondition)."""
+        assert self._frozen is None, "the change set is frozen: codemods plan before anything consumes it"
+        if intent not in self.intents:
+            self.intents.append(intent)
+
+    def placement(self, source: str) -> JobPlacement | None:
+        """The stated placement of the Job whose manifest is at logical path `source`, if any."""
+        return next((i for i in self.intents if isinstance(i, JobPlacement) and i.source == source), None)
 
     def unresolved_warning(self, file: str, line: int | None, message: str, codemod: str | None = None) -> None:
         """A change that is needed but cannot be made here (a SOPS file, a remote base): it is

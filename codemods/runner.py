@@ -7,11 +7,13 @@ from pathlib import Path
 
 from codemods.diagnostics import NOT_UTF8, Diagnostic
 from codemods.errors import EncodingError, InputError
+from codemods.intents import CarryOver, JobPlacement
 from codemods.mods import Codemod, Context, factory, is_known, names, run_order
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
 from codemods.recipes import load as load_recipe
-from codemods.repo.index import Needles, scan
+from codemods.repo.index import scan
+from codemods.repo.needles import flags_alike, needles_for
 
 MUST_EDIT_NON_UTF8 = "not valid UTF-8, and the change must edit it: save it as UTF-8 and run again"
 NEEDED = "what Flux applies, and so what the change must do, depends on this file: fix it and run again"
@@ -45,18 +47,9 @@ def select(
     return [m for m in chosen if m.name not in skip]
 
 
-def needles_for(mods: Sequence[Codemod]) -> Needles:
-    """What the active codemods declared they read. A plugin that declares nothing gets the
-    fullest pre-filter: every flag the index knows."""
-    declared = [getattr(m, "needs", None) for m in mods]
-    values = tuple(sorted({n for d in declared if d is not None for n in d.values}))
-    jobs = tuple(sorted({j for d in declared if d is not None for j in d.jobs}, key=repr))
-    every_job = any(d is None or d.every_job for d in declared)
-    charts = tuple(sorted({c for d in declared if d is not None for c in d.charts}))
-    return Needles(values=values, jobs=jobs, every_job=every_job, charts=charts)
-
-
-def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
+def plan_repository(root: Path, mods: Sequence[Codemod], carry: tuple[CarryOver, ...] = ()) -> Plan:
+    """Every codemod's edits and intents for the tree at root; `carry` is what a candidate plan
+    must carry over to moved Jobs (see codemods.verify.run.prove)."""
     needles = needles_for(mods)
     # The doctor's flags cost a few byte tests per file; with them the doctor can look at
     # the touched files through this same index instead of a second pass over the tree.
@@ -64,7 +57,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     plan = Plan(index)
     for path, why in index.skipped:
         plan.warn(path, None, why)
-    ctx = Context(index, plan)
+    ctx = Context(index, plan, carry)
     try:
         for mod in mods:
             mod.plan(ctx)
@@ -78,6 +71,7 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
         if needed.code == NOT_UTF8:
             raise EncodingError(needed.file, needed.line, NEEDED_NON_UTF8)
         raise InputError(needed.file, needed.line, f"{needed.message}; {NEEDED}", needed.column)
+    _warn_what_flux_will_do(plan)
     names_run = {mod.name for mod in mods}
     if plan.moves and "sync-kustomization-resources" not in names_run:
         plan.warn(
@@ -89,6 +83,18 @@ def plan_repository(root: Path, mods: Sequence[Codemod]) -> Plan:
     return plan
 
 
+def _warn_what_flux_will_do(plan: Plan) -> None:
+    """Say what the change will make Flux do that can fail: a Job it moves or lists that reads a
+    Secret declared nowhere (the doctor's model). The codemods say the rest themselves (a new
+    pre-install hook that waits on a database the same Flux Kustomization creates)."""
+    if not any(isinstance(intent, JobPlacement) for intent in plan.intents):
+        return
+    from codemods.doctor.risks import secrets_declared_nowhere  # only loaded when a Job moves
+
+    for said in secrets_declared_nowhere(plan):
+        plan.report(said, said.source)
+
+
 def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:
     """The doctor's findings on the files a plan touches, in the tree as it is now: before the
     change (the plan's own index and graph, no second pass) or, once written, after it."""
@@ -98,18 +104,14 @@ def touched_findings(plan: Plan, *, written: bool) -> list[Diagnostic]:
     from codemods.doctor import default_needles, diagnose_index  # only loaded when there is a change
 
     index = plan.index
-    if written or not index.doctor or not _same(index.needles, default_needles()):
-        index = scan(plan.root, doctor=True, needles=default_needles())
-    findings, _problems = diagnose_index(index, only=touched)
+    try:
+        if written or not index.doctor or not flags_alike(index.needles, default_needles()):
+            index = scan(plan.root, doctor=True, needles=default_needles())
+        findings, _problems = diagnose_index(index, only=touched)
+    except InputError as err:
+        if not written:
+            raise
+        # The change is written already: a file the doctor cannot read now is a finding to
+        # show, never an error that would report "nothing was written" (exit 2).
+        return [err.diagnostic.as_warning("doctor")]
     return findings
-
-
-def _same(needles: Needles | None, other: Needles) -> bool:
-    """True when an index flagged with needles flags what one flagged with other would."""
-    return (
-        needles is not None
-        and set(needles.values) == set(other.values)
-        and set(needles.jobs) == set(other.jobs)
-        and needles.every_job == other.every_job
-        and set(needles.charts) == set(other.charts)
-    )

@@ -63,6 +63,7 @@ class Limits:
     memory: int  # resident bytes, watched while reading; the address-space cap is `address_space`
     output: int  # stdout and stderr together
     address_space: int  # RLIMIT_AS, inherited by everything the child starts (Go reserves ~1 GiB up front)
+    input: int = 0  # what one build may read (checked before it starts); 0: not checked
 
     @staticmethod
     def build() -> Limits:
@@ -74,6 +75,7 @@ class Limits:
             memory=memory,
             output=int(_env_number("CODEMODS_BUILD_OUTPUT_MB", 256) * MIB),
             address_space=memory + 4096 * MIB,
+            input=int(_env_number("CODEMODS_BUILD_INPUT_MB", 64) * MIB),
         )
 
     @staticmethod

@@ -101,10 +101,13 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     --report it wrote (when the command takes one)."""
     counter = itertools.count()
 
-    def run(*args: str, tokens: dict[str, str] | None = None, report: bool = True) -> Run:
+    def run(*args: str, tokens: dict[str, str] | None = None, report: bool = True, columns: str | None = "80") -> Run:
         for kind, env in TOKEN_ENV.items():
             monkeypatch.setenv(env, (tokens or TOKENS).get(kind, ""))
-        monkeypatch.setenv("COLUMNS", "80")
+        if columns is None:  # as in a CI log: no terminal, and nobody set a width
+            monkeypatch.delenv("COLUMNS", raising=False)
+        else:
+            monkeypatch.setenv("COLUMNS", columns)
         path = tmp_path / f"report-{next(counter)}.json"
         capsys.readouterr()
         code = main([*args, *(("--report", str(path)) if report else ())])

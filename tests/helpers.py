@@ -14,7 +14,7 @@ import tempfile
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -126,41 +126,17 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
       child processes it left running are ended.
     """
     out, err = io.BytesIO(), io.BytesIO()
-    saved_streams = sys.stdin, sys.stdout, sys.stderr
-    saved_cwd = os.getcwd()
-    overrides = dict(env or {})
-    saved_env = {key: os.environ.get(key) for key in overrides}
-    saved_path = list(sys.path)
-    saved_modules = set(sys.modules)
-    saved_tempdir = tempfile.tempdir
-    added_paths = _python_path_entries(overrides)
-    exit_handlers: list[tuple[Callable[..., object], tuple[object, ...], dict[str, object]]] = []
-    saved_register = atexit.register
-    root_logger = logging.getLogger()
-    saved_logging = root_logger.handlers[:], root_logger.level
-
-    def register(func: Callable[..., object], *a: object, **kw: object) -> Callable[..., object]:
-        exit_handlers.append((func, a, kw))
-        return func
-
     _forget_caches()
     try:
-        with warnings.catch_warnings():
+        with ExitStack() as stack:
+            stack.enter_context(warnings.catch_warnings())
             _default_warning_filters()
-            sys.stdin = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-            sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="strict", newline="", write_through=True)
-            sys.stderr = io.TextIOWrapper(
-                err, encoding="utf-8", errors="backslashreplace", newline="", write_through=True
-            )
-            os.environ.update(overrides)
-            if {"TMPDIR", "TEMP", "TMP"} & overrides.keys():
-                tempfile.tempdir = None
-            sys.path[:0] = added_paths
-            atexit.register = register  # type: ignore[assignment]
-            root_logger.handlers = []  # no handler: a warning goes to stderr through logging.lastResort
-            root_logger.setLevel(logging.WARNING)
+            stack.enter_context(_standard_streams(out, err))
+            stack.enter_context(_environment(dict(env or {})))
+            exit_handlers = stack.enter_context(_exit_handlers_kept())
+            stack.enter_context(_logging_unconfigured())
             if cwd is not None:
-                os.chdir(cwd)
+                stack.enter_context(_working_directory(cwd))
             yield out, err
             sys.stdout.flush()
             sys.stderr.flush()
@@ -168,10 +144,41 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
                 func(*a, **kw)
             _end_children()
     finally:
-        atexit.register = saved_register
-        root_logger.handlers = saved_logging[0]
-        root_logger.setLevel(saved_logging[1])
-        os.chdir(saved_cwd)
+        _forget_caches()
+
+
+@contextmanager
+def _standard_streams(out: io.BytesIO, err: io.BytesIO) -> Iterator[None]:
+    """stdin empty; stdout and stderr write UTF-8 into out and err, untranslated."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    try:
+        sys.stdin = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="strict", newline="", write_through=True)
+        sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", newline="", write_through=True)
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper) and stream.buffer in (out, err):
+                stream.detach()  # else closing the wrapper would close (and empty) the buffer
+        sys.stdin, sys.stdout, sys.stderr = saved
+
+
+@contextmanager
+def _environment(overrides: dict[str, str]) -> Iterator[None]:
+    """os.environ plus overrides (a new TMPDIR included), and PYTHONPATH on sys.path as the
+    interpreter would put it; then all as it was, and what came from that PYTHONPATH dropped."""
+    saved_env = {key: os.environ.get(key) for key in overrides}
+    saved_path = list(sys.path)
+    saved_modules = set(sys.modules)
+    saved_tempdir = tempfile.tempdir
+    added_paths = _python_path_entries(overrides)
+    try:
+        os.environ.update(overrides)
+        if {"TMPDIR", "TEMP", "TMP"} & overrides.keys():
+            tempfile.tempdir = None
+        sys.path[:0] = added_paths
+        yield
+    finally:
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -181,11 +188,50 @@ def _as_a_process(cwd: Path | None, env: dict[str, str] | None) -> Iterator[tupl
         sys.path[:] = saved_path
         if added_paths:
             _drop_modules_from(added_paths, saved_modules)
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, io.TextIOWrapper) and stream.buffer in (out, err):
-                stream.detach()  # else closing the wrapper would close (and empty) the buffer
-        sys.stdin, sys.stdout, sys.stderr = saved_streams
-        _forget_caches()
+
+
+ExitHandler = tuple[Callable[..., object], tuple[object, ...], dict[str, object]]
+
+
+@contextmanager
+def _exit_handlers_kept() -> Iterator[list[ExitHandler]]:
+    """The atexit handlers registered within, kept (not run at the test process's exit)."""
+    exit_handlers: list[ExitHandler] = []
+    saved_register = atexit.register
+
+    def register(func: Callable[..., object], *a: object, **kw: object) -> Callable[..., object]:
+        exit_handlers.append((func, a, kw))
+        return func
+
+    try:
+        atexit.register = register  # type: ignore[assignment]
+        yield exit_handlers
+    finally:
+        atexit.register = saved_register
+
+
+@contextmanager
+def _logging_unconfigured() -> Iterator[None]:
+    """No handler: a warning goes to stderr through logging.lastResort (pytest's set aside)."""
+    root_logger = logging.getLogger()
+    saved_handlers, saved_level = root_logger.handlers[:], root_logger.level
+    try:
+        root_logger.handlers = []
+        root_logger.setLevel(logging.WARNING)
+        yield
+    finally:
+        root_logger.handlers = saved_handlers
+        root_logger.setLevel(saved_level)
+
+
+@contextmanager
+def _working_directory(cwd: Path) -> Iterator[None]:
+    saved_cwd = os.getcwd()
+    try:
+        os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
 
 
 def _end_children() -> None:

@@ -121,9 +121,8 @@ def test_rerun_opens_no_duplicate_pull_request_and_is_up_to_date(tmp_path: Path,
     assert len(pr["title"]) <= 72
     for path in r1[0]["files"]:
         assert f"`{path}`" in pr["body"], "the PR body names every changed file"
-    assert github.requests[0].method == "GET" and len(github.calls("GET", "/pulls$")) >= 3, (
-        "the rate-limited call was retried"
-    )
+    # The first call (the token's check, GET /user) met the secondary rate limit, and was retried.
+    assert [(r.method, r.path, r.status) for r in github.requests[:2]] == [("GET", "/user", 403), ("GET", "/user", 200)]
     tips = [remote_ref(u, f"refs/heads/{BRANCH}") for u in urls]
 
     second = batch(tmp_path, *urls, *args, "--report", str(tmp_path / "r2.json"))
@@ -205,7 +204,7 @@ def test_api_error_fails_that_repo_only(tmp_path: Path, github: FakeForge) -> No
     assert all("HTTP 404" in e["error"] and TOKEN not in e["error"] for e in entries)
 
 
-def test_foreign_commit_on_the_remote_branch_is_refused(tmp_path: Path) -> None:
+def test_foreign_commit_on_the_remote_branch_is_left_alone(tmp_path: Path) -> None:
     url = make_remote(tmp_path, "app", EXAMPLE)
     other = make_remote(tmp_path, "other", EXAMPLE)
     human = tmp_path / "human"
@@ -216,9 +215,13 @@ def test_foreign_commit_on_the_remote_branch_is_refused(tmp_path: Path) -> None:
     git(human, "push", "-q", "origin", BRANCH)
     before = remote_ref(url, f"refs/heads/{BRANCH}")
     result = batch(tmp_path, url, other, "--push", "--report", str(tmp_path / "r.json"))
-    assert result.returncode == 1
+    assert result.returncode == 0, "a person's branch is theirs, not a failure (issue 21)"
     entries = json.loads((tmp_path / "r.json").read_text())["repos"]
-    assert entries[0]["status"] == "failed" and "did not make" in entries[0]["error"]
+    assert entries[0]["status"] == "blocked-by-human" and entries[0]["error"] is None
+    assert entries[0]["note"] == (
+        f'{BRANCH} holds {before[:12]} ("a human\'s work on that branch"), which codemods did not make; it is '
+        "left alone: delete or rename the branch, or pick another --branch, and the next run will take over"
+    )
     assert entries[1]["status"] == "changed"
     assert remote_ref(url, f"refs/heads/{BRANCH}") == before
 
@@ -447,9 +450,17 @@ def _fresh_clone(url: str, where: Path) -> Path:
 def test_errors_name_the_repository_with_a_relative_workdir(tmp_path: Path) -> None:
     url = make_remote(tmp_path, "looped", EXAMPLE)
     work = _fresh_clone(url, tmp_path / "person")
-    (work / "kubernetes" / "apps" / "loop").symlink_to("loop")  # planning it fails
+    # Planning it fails: an alias bomb in a release the fix must read (a loop of links, which
+    # this test used before, is now reported and skipped: issue 21).
+    bomb = ["    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    bomb += [f"    l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 11)]
+    (work / "kubernetes" / "apps" / "loop").mkdir()
+    (work / "kubernetes" / "apps" / "loop" / "helmrelease.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: loop\nspec:\n"
+        "  values:\n    litellm-helm:\n" + "\n".join(bomb) + "\n"
+    )
     git(work, "add", "-A")
-    git(work, "commit", "-qm", "a link loop")
+    git(work, "commit", "-qm", "an alias bomb")
     git(work, "push", "-q", "origin", "HEAD:main")
     result = run_codemods("batch", "--workdir", "wd", "--no-verify", "--report", "r.json", url, cwd=tmp_path)
     (entry,) = json.loads((tmp_path / "r.json").read_text())["repos"]

@@ -154,8 +154,8 @@ def test_6_dry_run_predicts_what_the_real_run_reaches(cli: Cli, hosting: Hosting
     writes_before = [r for r in github.requests if r.method != "GET" and "graphql" not in r.path]
 
     predicted = batch(cli, tmp_path, fresh, current, foreign, closed, *flags, "--dry-run", "--jobs", "2")
-    assert predicted.statuses == ["changed", "up-to-date", "failed", "closed-by-human"]
-    assert "did not make" in predicted.repos[2]["error"]
+    assert predicted.statuses == ["changed", "up-to-date", "blocked-by-human", "closed-by-human"]
+    assert predicted.repos[2]["error"] is None and "a person pushed" in predicted.repos[2]["note"]
     assert {p: ref(github, p, BRANCH) for p in refs_before} == refs_before, "dry-run pushed nothing"
     assert [r for r in github.requests if r.method != "GET"] == writes_before, "and wrote nothing on the forge"
 
@@ -204,9 +204,12 @@ def test_8_the_table_fits_80_columns_and_errors_name_the_repository(cli: Cli, ho
     error = run.repos[1]["error"]
     assert error.startswith("kubernetes/apps/ai/openhands/app/helmrelease.yaml:11:10")
     assert str(tmp_path) not in error and "/tmp" not in error, "the repository's path, not the clone's"
-    error = run.repos[2]["error"]
-    assert error.startswith("acme/taken: branch codemods/litellm-migration holds commit"), error
-    assert str(tmp_path) not in error
+    # A person's branch of the same name is theirs: left alone, not a failure, and the note says so.
+    taken_entry = run.repos[2]
+    assert taken_entry["status"] == "blocked-by-human" and taken_entry["error"] is None
+    note = taken_entry["note"]
+    assert note.startswith("codemods/litellm-migration holds "), note
+    assert "which codemods did not make" in note and str(tmp_path) not in note
 
 
 def test_8_counts_agree_and_a_persons_edits_are_kept(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:
@@ -274,7 +277,8 @@ def test_tokens_stay_out_of_every_output(cli: Cli, hosting: Hosting, tmp_path: P
     second = batch(cli, tmp_path, url, "--open-pr", "--close-stale", *host_flag(forge))
     status = cli("batch", "status", url, *host_flag(forge), "--json")
     closed = cli("batch", "close", url, *host_flag(forge), "--json", tokens={kind: "WRONG" + TOKENS[kind]})
-    assert closed.code == 1 and "HTTP 401" in closed.report["repos"][0]["error"]
+    # The token is checked up front, as the rollout checks it: one error, exit 2, nothing closed.
+    assert closed.code == 2 and "token rejected: bad credentials" in closed.err, closed.err
     outputs = [first.out, first.err, second.out, second.err, status.out, status.err, closed.out, closed.err]
     outputs += [str(first.report), str(second.report), str(closed.report)]
     # Every file the batch keeps: git's config and FETCH_HEAD, the planning trees, the caches.

@@ -135,9 +135,19 @@ def test_close_closes_only_the_bots_pull_requests(cli: Cli, hosting: Hosting, tm
     assert gitea.pulls["homelab/app"][0]["state"] == "open"
     assert github.comments and gitlab.comments and not gitea.comments
     assert ref(github, "acme/app", BRANCH) is None and ref(gitlab, "group/sub/app", BRANCH) is None
-    # Closed by the bot's own close command: the next rollout respects it like a person's close.
+    # Closed by the bot's own close command: the next rollout leaves it closed, as it leaves a
+    # person's, but says who closed it (the marker records it), and that is no failure.
     rerun = cli("batch", "--workdir", str(tmp_path / "work"), *urls[:2], "--open-pr", *hosts(github, gitlab))
-    assert rerun.statuses == ["closed-by-human", "closed-by-human"]
+    assert rerun.code == 0, rerun.err
+    assert rerun.statuses == ["closed-by-codemods", "closed-by-codemods"]
+    assert all("closed by codemods (batch close): #1" in r["note"] for r in rerun.repos)
+    assert rerun.report["counts"]["closed-by-codemods"] == 2
+    assert "closed=codemods -->" in github.pulls["acme/app"][0]["body"]
+    assert "closed=codemods -->" in gitlab.pulls["group/sub/app"][0]["description"]
+    assert "--reopen" in github.comments[0][2], "the closing comment says how to ask again"
+    # --reopen keeps its meaning: a new pull request for the change codemods withdrew.
+    again = cli("batch", "--workdir", str(tmp_path / "work"), *urls[:1], "--open-pr", "--reopen", *hosts(github))
+    assert again.statuses == ["changed"] and len(github.pulls["acme/app"]) == 2
 
 
 def test_discovery_lists_filters_and_says_why(cli: Cli, hosting: Hosting, tmp_path: Path) -> None:

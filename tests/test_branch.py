@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.helpers import ROOT, example_repo, git, git_init, run_codemods, tree
@@ -301,3 +303,54 @@ def test_a_configuration_git_cannot_read_is_exit_2_naming_its_file_and_line(repo
     assert "internal error" not in result.stderr.lower()
     config.write_text(good)
     assert refs(repo) == before
+
+
+# -- uncommitted files left out of the plan (issue 21 §8) -------------------------------------
+
+HELM = "kubernetes/apps/openhands/openhands/app/helmrelease.yaml"
+SCHEMA = json.loads((ROOT / "codemods" / "schemas" / "report.schema.json").read_text())
+
+
+def test_branch_names_the_uncommitted_files_it_planned_without(repo: Path) -> None:
+    (repo / HELM).write_text((repo / HELM).read_text() + "# local edit, not committed\n")
+    extra = "kubernetes/apps/openhands/openhands/app/extra-values.yaml"
+    (repo / extra).write_text("a: 1\n")  # a new manifest, never added
+    (repo / "notes.txt").write_text("untracked, and no manifest\n")  # cannot change a plan: not named
+    (repo / "cluster.toml").write_text('cluster_domain = "staged.example"\n')
+    git(repo, "add", "cluster.toml")
+    before = snapshot(repo)
+    result = run_branch(repo, "--json")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(repo) == before, "asking git changed nothing, not even the index's stat data"
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert report["uncommitted"] == [{"file": extra, "state": "untracked"}, {"file": HELM, "state": "modified"}]
+    base = git(repo, "rev-parse", "HEAD").stdout.strip()
+    warning = next(line for line in result.stderr.splitlines() if "uncommitted" in line)
+    assert warning.startswith(f"warning: planned on the committed tree of {base[:12]}, without the uncommitted")
+    assert f"{extra} (untracked)" in warning and f"{HELM} (modified)" in warning
+    assert "notes.txt" not in result.stderr and "cluster.toml" not in result.stderr
+    # The branch is the committed tree's fix: the local edit is not in it.
+    assert "local edit" not in git(repo, "show", f"{BRANCH}:{HELM}").stdout
+
+
+def test_branch_on_a_clean_checkout_names_nothing(repo: Path) -> None:
+    result = run_branch(repo, "--json")
+    assert result.returncode == 0
+    assert "uncommitted" not in json.loads(result.stdout)
+    assert "uncommitted" not in result.stderr
+
+
+def test_status_entries_of_a_rename_name_the_new_path(repo: Path) -> None:
+    # parse_status is given --no-renames output by the run; it still reads a rename's two
+    # paths right if a caller asks git for renames.
+    from codemods.vcs.dirty import parse_status
+
+    git(repo, "mv", JOB, "kubernetes/apps/openhands/job.yaml")
+    raw = subprocess.run(
+        ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=repo, capture_output=True, check=True
+    ).stdout
+    assert raw.startswith(b"R  ")
+    found = parse_status(raw, "kubernetes/apps/")
+    assert list(found) == ["openhands/job.yaml"]
+    assert found["openhands/job.yaml"].state == "staged"

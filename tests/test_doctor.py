@@ -15,7 +15,7 @@ from tests.helpers import CORPUS, ROOT, SNAPSHOTS, git, git_init, run_codemods
 DATA = ROOT / "tests" / "data" / "doctor"
 
 
-def findings(path: Path) -> set[tuple[str, str, int, str]]:
+def findings(path: Path) -> set[tuple[str, str, int | None, str]]:
     result = run_codemods("doctor", "--format", "json", str(path))
     assert result.returncode in (0, 1), result.stderr
     data = json.loads(result.stdout)
@@ -80,6 +80,26 @@ STATES = {
             ("job-ttl-under-flux", "kubernetes/apps/ai/litellm-migrate.yaml", 6, "warning"),
             ("job-immutable-under-flux", "kubernetes/apps/ai/litellm-migrate.yaml", 2, "warning"),
         },
+    ),
+    # Issue 22: two runbook Jobs left out of their kustomization on purpose, neither about litellm:
+    # only a warning, and none for the one whose header comment says it is applied by hand, nor for
+    # a ConfigMap marked as kustomize local configuration.
+    "runbooks": (
+        DATA / "runbooks",
+        {("manifest-not-listed", "apps/tools/vacuum-database.yaml", 3, "warning")},
+    ),
+    # A cluster-template repository whose owner edited a rendered kustomization: Flux applies
+    # pdb.yaml today, the next render drops it (not "Flux never applies it"); the Jinja
+    # conditional around httproute.yaml is no drift.
+    "template-drift": (
+        DATA / "template-drift",
+        {("template-drift", "kubernetes/apps/default/echo/app/kustomization.yaml", 7, "warning")},
+    ),
+    # A tree no Flux Kustomization builds (an unlisted Job with a TTL, a Job in a directory without
+    # a kustomization): no finding on its files, one info line for the tree.
+    "unreached": (
+        DATA / "unreached",
+        {("flux-never-reaches", "archive/", None, "info")},
     ),
     # litellm-helm deployed directly: the chart default leaves its TTL Job a release resource; a
     # second release disables the Job but also the proxy's own start-up migration.
@@ -172,8 +192,9 @@ def test_sarif_is_valid_sarif_2_1_0(state: str) -> None:
         (
             r["ruleId"],
             r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-            r["locations"][0]["physicalLocation"]["region"]["startLine"],
-            r["level"],
+            # A finding about a whole directory (flux-never-reaches) has no region.
+            r["locations"][0]["physicalLocation"].get("region", {}).get("startLine"),
+            {"note": "info"}.get(r["level"], r["level"]),
         )
         for r in results
     } == expected
@@ -222,3 +243,216 @@ def test_stale_render_follows_git_history(tmp_path: Path) -> None:
     assert {f for f in findings(repo) if f[0] == "stale-render"} == {
         ("stale-render", "kubernetes/apps/openhands/migration-job.yaml", 1, "warning")
     }
+
+
+def test_litellm_direct_with_an_external_database_is_told_to_use_the_hook() -> None:
+    # issue 20 §4: with db.useExisting the Job migrates the external database whatever
+    # db.deployStandalone says, so the fix is the hook, not disabling the Job.
+    for case in ("s07-helmrepo-external-db-standalone-true", "s07-oci-external-db-standalone-unset"):
+        result = run_codemods("doctor", "--format", "json", str(SNAPSHOTS / case / "before"))
+        assert result.returncode == 1, result.stderr
+        [finding] = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+        assert "it sets migrationJob.hooks.helm.enabled: true" in finding["fix"], case
+        assert "bundled" not in finding["fix"], case
+
+
+def test_runbook_jobs_left_out_on_purpose_do_not_fail_ci() -> None:
+    """Issue 22: doctor and run agree. Nothing for run to change, so no error for the doctor."""
+    repo = DATA / "runbooks"
+    doctor = run_codemods("doctor", str(repo))
+    assert doctor.returncode == 0, doctor.stdout
+    assert "restore-backup.yaml" not in doctor.stdout and "settings.yaml" not in doctor.stdout
+    assert doctor.stdout.splitlines()[-1] == "0 errors, 1 warning"
+    check = run_codemods("run", "--check", str(repo))
+    assert check.returncode == 0 and "nothing to change" in check.stderr
+
+
+def test_only_a_job_run_would_place_is_an_unlisted_error(tmp_path: Path) -> None:
+    """A Job named like a litellm migration, but of no release in the repository: `run` leaves
+    it alone, so the doctor warns; the final-fix Job (its release is known) stays an error."""
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA / "runbooks", repo)
+    job = (DATA / "attempt3/kubernetes/apps/openhands/migration-job.yaml").read_text()
+    (repo / "apps/tools/litellm-migrations.yaml").write_text(job)
+    assert ("manifest-not-listed", "apps/tools/litellm-migrations.yaml", 3, "warning") in findings(repo)
+    assert "nothing to change" in run_codemods("run", "--check", str(repo)).stderr
+
+
+@pytest.mark.parametrize(
+    ("header", "by_hand"),
+    [
+        ("# Applied manually during an incident.\n", True),
+        ("---\n# runbook: apply by hand\n", True),
+        ("# Manually applied, never by Flux\n", True),
+        ("# kubectl apply -f restore.yaml\n", True),
+        ("#   kubectl apply --server-side -f ./restore.yaml\n", True),
+        ("#| makejinja comment: applied by hand |#\n", True),
+        ("# kubectl apply -k ./overlay\n", False),  # builds a kustomization, not this file
+        ("# Restore job.\n", False),
+        ("apiVersion: batch/v1\n# applied manually\n", False),  # below the content: not a header
+    ],
+)
+def test_applied_by_hand_header_pattern(header: str, by_hand: bool) -> None:
+    from codemods.doctor.checks.kustomize import BY_HAND, header_comments
+
+    text = header + "apiVersion: batch/v1\nkind: Job\n# applied manually\n"
+    assert any(BY_HAND.search(line) for line in header_comments(text)) is by_hand
+
+
+def test_template_drift_is_not_called_never_applied() -> None:
+    result = run_codemods("doctor", str(DATA / "template-drift"))
+    assert "never applies" not in result.stdout
+    assert "Flux applies it today, and the next makejinja render drops it from the list" in result.stdout
+
+
+def test_bad_yaml_gives_a_json_document_with_the_error() -> None:
+    result = run_codemods("doctor", "--format", "json", str(SNAPSHOTS / "bad-yaml" / "before"))
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    where = ("kubernetes/apps/ai/openhands/app/helmrelease.yaml", 11)
+    assert [(f["rule"], f["severity"], f["file"], f["line"]) for f in data["findings"]] == [
+        ("bad-input", "error", *where)
+    ]
+    assert data["summary"] == {"errors": 1, "warnings": 0}
+    assert (data["error"]["file"], data["error"]["line"]) == where
+    assert "cannot parse YAML" in result.stderr
+
+
+def test_bad_yaml_gives_valid_sarif_with_an_error_result() -> None:
+    result = run_codemods("doctor", "--format", "sarif", str(SNAPSHOTS / "bad-yaml" / "before"))
+    assert result.returncode == 2
+    log = json.loads(result.stdout)
+    jsonschema.Draft4Validator(sarif_schema()).validate(log)
+    run = log["runs"][0]
+    (only,) = run["results"]
+    assert only["level"] == "error" and only["ruleId"] == "bad-input"
+    assert run["tool"]["driver"]["rules"][only["ruleIndex"]]["id"] == "bad-input"
+    location = only["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "kubernetes/apps/ai/openhands/app/helmrelease.yaml"
+    assert location["region"]["startLine"] == 11
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["toolExecutionNotifications"][0]["level"] == "error"
+
+
+def test_help_lists_every_rule_of_the_registry() -> None:
+    from codemods.doctor import RULES
+
+    help_text = run_codemods("doctor", "--help").stdout
+    block = help_text.split("Rules (default severity):\n", 1)[1].split("\n\n", 1)[0]
+    listed = [(line.split()[0], line.split()[1]) for line in block.splitlines()]
+    assert listed == [(rule.id, rule.severity) for rule in RULES.values()]
+    assert "schema-never-migrated" in dict(listed)
+
+
+SECRET_RISK = "once this change is applied, Flux runs Job openhands-litellm-migrations, which reads Secret {!r}"
+
+
+def test_run_warns_of_a_moved_job_that_reads_a_secret_declared_nowhere(tmp_path: Path) -> None:
+    """Issue 22: the run's summary names what the change makes Flux do that can fail."""
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA / "attempt3", repo)
+    moved = "kubernetes/apps/openhands/openhands/app/migration-job.yaml"
+    preview = run_codemods("run", "--dry-run", "--no-verify", str(repo)).stderr
+    assert f"warning: {moved}:19: {SECRET_RISK.format('openhands-postgresql')}" in preview
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    [risk] = [w for w in report["warnings"] if "declared nowhere" in w["message"]]
+    assert (risk["file"], risk["line"], risk["codemod"]) == (moved, 19, "relocate-migration-job")
+    # The name the database release really declares (auth.existingSecret): nothing to say.
+    job = repo / "kubernetes/apps/openhands/migration-job.yaml"
+    job.write_text(job.read_text().replace("name: openhands-postgresql", "name: postgres-password"))
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    assert not [w for w in report["warnings"] if "declared nowhere" in w["message"]]
+
+
+def test_run_warns_of_a_listed_job_that_reads_a_secret_declared_nowhere() -> None:
+    """The incident's final fix: listing the Job makes Flux run it, and it reads the Secret name
+    the CloudNativePG cluster does not create (it makes openhands-postgresql-app)."""
+    repo = SNAPSHOTS / "cluster-template-final-fix" / "before"
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    [risk] = [w for w in report["warnings"] if "declared nowhere" in w["message"]]
+    job = "template/config/kubernetes/apps/openhands/openhands/app/migration-job.yaml.j2"
+    assert (risk["file"], risk["line"], risk["codemod"]) == (job, 21, "sync-kustomization-resources")
+    assert risk["message"].startswith(SECRET_RISK.format("openhands-postgresql"))
+
+
+CNPG_CLUSTER = """\
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: litellm-postgres
+spec:
+  instances: 1
+  storage:
+    size: 5Gi
+"""
+POSTGRES_STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: postgres
+spec:
+  serviceName: postgres
+  template:
+    spec:
+      containers:
+        - name: postgres
+          image: docker.io/library/postgres:16.4
+"""
+POSTGRES_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: litellm-db
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: postgresql
+      sourceRef:
+        kind: HelmRepository
+        name: bitnami
+"""
+DATABASES = {
+    "cnpg": (CNPG_CLUSTER, "CloudNativePG Cluster litellm-postgres"),
+    "statefulset": (POSTGRES_STATEFULSET, "StatefulSet postgres (image docker.io/library/postgres:16.4)"),
+    "helmrelease": (POSTGRES_RELEASE, "HelmRelease litellm-db (chart postgresql)"),
+}
+HOOK_RISK = "HelmRelease litellm now runs its migration Job as a pre-install hook"
+
+
+def _litellm_direct_with(tmp_path: Path, database: str, directory: str) -> Path:
+    """litellm-helm deployed directly with an external database (the run adds the pre-install
+    hook), plus a database manifest listed in directory's kustomization."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s07-helmrepo-external-db" / "before", repo)
+    (repo / directory / "database.yaml").write_text("---\n" + DATABASES[database][0])
+    kustomization = repo / directory / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - ./database.yaml\n")
+    return repo
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_run_warns_of_a_new_hook_waiting_on_a_database_of_the_same_kustomization(database: str, tmp_path: Path) -> None:
+    repo = _litellm_direct_with(tmp_path, database, "kubernetes/apps/ai/litellm/app")
+    result = run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo))
+    [risk] = [w for w in json.loads(result.stdout)["warnings"] if HOOK_RISK in w["message"]]
+    assert (risk["file"], risk["codemod"]) == (
+        "kubernetes/apps/ai/litellm/app/helmrelease.yaml",
+        "disable-migration-job",
+    )
+    assert (
+        f"Flux Kustomization litellm (kubernetes/apps/ai/litellm/ks.yaml), which applies it, also creates "
+        f"{DATABASES[database][1]} (kubernetes/apps/ai/litellm/app/database.yaml:3)"
+    ) in risk["message"]
+    assert "Helm's default 5-minute timeout" in risk["message"]
+    assert f"warning: kubernetes/apps/ai/litellm/app/helmrelease.yaml: {HOOK_RISK}" in result.stderr
+
+
+def test_no_hook_warning_for_a_database_another_kustomization_creates(tmp_path: Path) -> None:
+    # Listed in the namespace's kustomization: cluster-apps applies it, not the release's own
+    # Flux Kustomization (which waits for its database through dependsOn).
+    repo = _litellm_direct_with(tmp_path, "cnpg", "kubernetes/apps/ai")
+    report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
+    assert any(c["codemod"] == "disable-migration-job" for c in report["changes"])
+    assert not [w for w in report["warnings"] if HOOK_RISK in w["message"]]

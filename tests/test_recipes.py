@@ -156,7 +156,7 @@ def test_unknown_recipe_name_is_exit_2(tmp_path: Path) -> None:
 
 def test_recipe_sets_branch_subject_and_trailer(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    shutil.copytree(SNAPSHOTS / "preset-grafana-oncall" / "before", repo)
+    shutil.copytree(SNAPSHOTS / "preset-grafana-oncall-external-db" / "before", repo)
     git_init(repo)
     bare = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
@@ -178,7 +178,7 @@ def test_recipe_sets_branch_subject_and_trailer(tmp_path: Path) -> None:
     message = git(
         tmp_path, "--git-dir", str(bare), "log", "-1", "--format=%B", "codemods/grafana-oncall-migrate"
     ).stdout
-    assert message.startswith("Run the Grafana OnCall migrate Job as a Helm hook (2 files)")
+    assert message.startswith("Fix the Grafana OnCall migrate Job for Flux (2 files)")
     assert "Codemods-Recipe: grafana-oncall-migrate" in message
     assert "migrate.useHook" in message
 
@@ -189,8 +189,8 @@ def test_each_built_in_codemod_declares_its_parameters_and_needs() -> None:
     import dataclasses
 
     from codemods.mods import BUILTIN
-    from codemods.recipes.params import validators_of
-    from codemods.runner import needles_for
+    from codemods.params import validators_of
+    from codemods.repo.needles import needles_for
 
     for name, make in BUILTIN.items():
         params = make.Params

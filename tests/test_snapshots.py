@@ -4,6 +4,14 @@ Each case is `snapshots/<case>/{before,after,case.toml}`. Besides the tree compa
 harness proves the result with real tools: the dry-run diff applies with `git apply`,
 `kubectl kustomize` builds the Job where Flux builds the release (and no longer where it was),
 and a fresh makejinja render reproduces the rendered files byte-for-byte.
+
+A case whose chart policy refuses a release (the fix would trade one outage for another, or
+no value of its chart version fixes it) lists the warnings in case.toml:
+
+    refused = ["path/helmrelease.yaml:12: HelmRelease x: left as it is: ..."]   # substrings of stderr
+
+Every run prints each of them, and `run --check` keeps failing (exit 1) on the result: the
+repository is not fixed, though a second run changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +31,12 @@ from tests.helpers import SNAPSHOTS, git, git_init, kustomize_jobs, makejinja_ex
 # every case (tests/test_verify.py::test_every_snapshot_case_is_verified_and_reports_valid_json).
 UNVERIFIED = ("--no-verify",)
 CASES = sorted(p.name for p in SNAPSHOTS.iterdir() if (p / "before").is_dir())
+
+
+def gate_flags(case: str) -> tuple[str, ...]:
+    """`verify = true` in case.toml: the case's expected result comes from the candidate search
+    (codemods.verify.run.prove), which only a run with the build gate makes."""
+    return ("--verify",) if spec(case).get("verify") else UNVERIFIED
 
 
 def spec(case: str) -> dict:
@@ -46,28 +60,34 @@ def test_run_twice(case: str, tmp_path: Path) -> None:
     before, after = tree(SNAPSHOTS / case / "before"), tree(SNAPSHOTS / case / "after")
 
     args = spec(case).get("args", [])
-    first = run_codemods("run", *UNVERIFIED, *args, str(work))
+    refused = spec(case).get("refused", [])
+    flags = gate_flags(case)
+    first = run_codemods("run", *flags, *args, str(work))
     assert first.returncode == expected_code, first.stderr
     assert not tree_diff(tree(work), after), tree_diff(tree(work), after)
     if expected_code == 2:
         assert spec(case)["error"] in first.stderr
         assert tree(work) == before, "a failed run must write nothing"
         return
+    assert [r for r in refused if f"warning: {r}" not in first.stderr] == [], first.stderr
 
-    # Cycle two: the result is a fixed point.
-    check = run_codemods("run", "--check", *UNVERIFIED, *args, str(work))
-    assert check.returncode == 0, f"second cycle still wants changes:\n{check.stderr}"
-    second = run_codemods("run", *UNVERIFIED, *args, str(work))
+    # Cycle two: the result is a fixed point (a refused release still fails --check).
+    check = run_codemods("run", "--check", *flags, *args, str(work))
+    assert check.returncode == (1 if refused else 0), f"second cycle:\n{check.stderr}"
+    assert [r for r in refused if f"warning: {r}" not in check.stderr] == [], check.stderr
+    second = run_codemods("run", *flags, *args, str(work))
     assert second.returncode == 0, second.stderr
     assert tree(work) == after, "second cycle changed files"
     assert "nothing to change" in second.stderr
+    if not refused:
+        assert "left as it is: " not in first.stderr, "a refusal the case does not declare"
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_dry_run_diff_applies_with_git(case: str, tmp_path: Path) -> None:
     work = fresh_copy(case, tmp_path)
     git_init(work)
-    result = run_codemods("run", "--dry-run", *UNVERIFIED, *spec(case).get("args", []), str(work))
+    result = run_codemods("run", "--dry-run", *gate_flags(case), *spec(case).get("args", []), str(work))
     assert result.returncode == spec(case).get("exit_code", 0), result.stderr
     after = tree(SNAPSHOTS / case / "after")
     if after == tree(SNAPSHOTS / case / "before"):

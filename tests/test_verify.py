@@ -613,7 +613,7 @@ def test_the_preview_quotes_a_string_that_reads_as_another_type() -> None:
 
 
 def test_the_builds_kept_in_memory_are_bounded_by_their_size() -> None:
-    from codemods.verify.gate import _Recent
+    from codemods.verify.builds import Recent as _Recent
     from codemods.verify.kustomize import BuildOutput
 
     recent = _Recent()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codemods.errors import InputError
+from codemods.errors import HostileYAML, InputError
 from codemods.yamltext.jinja import CLUSTER_TEMPLATE, STANDARD, jinja_lines, mask
 from codemods.yamltext.locate import compose
 from codemods.yamltext.splice import Splice, apply_splices, delete_lines, insert_lines_after
@@ -54,11 +54,20 @@ def test_parse_error_names_file_line_and_column() -> None:
     assert str(err.value).startswith("dir/x.yaml:3:")
 
 
-def test_alias_bomb_composes_without_expanding() -> None:
+def test_an_alias_bomb_is_refused_before_it_is_composed_and_heavy_reuse_composes_unexpanded() -> None:
+    """Composing never expands aliases, but kustomize and walks over the values would: a bomb
+    is refused (issue 21) at the alias that carries it; reuse within the limits composes,
+    each alias the anchored node itself."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 30)]
-    (doc,) = compose("\n".join(lines) + "\n", "bomb.yaml", None)
-    assert len(doc.value) == 30
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    with pytest.raises(HostileYAML, match=r"12,345,679,021 nodes, written as 31 .*the alias \*a8 here") as err:
+        compose("\n".join(lines) + "\n", "bomb.yaml", None)
+    assert str(err.value).startswith("bomb.yaml:10: ")
+    reuse = "base: &base {" + ", ".join(f"k{i}: v" for i in range(100)) + "}\n"
+    reuse += "".join(f"app{i}: *base\n" for i in range(400))  # 40,000 nodes expanded: under the floor
+    (doc,) = compose(reuse, "reuse.yaml", None)
+    assert len(doc.value) == 401
+    assert all(value is doc.value[0][1] for _key, value in doc.value[1:])
 
 
 def test_splices_apply_in_order_and_refuse_overlap() -> None:

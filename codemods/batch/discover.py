@@ -3,11 +3,11 @@ organisation, user or group, keep those that match, and say why each was kept or
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from codemods.forge import DEFAULT_API, Discovered, api_for_host, make_forge
+from codemods.forge import DEFAULT_API, Discovered, Forge, api_for_host
 
 
 @dataclass(frozen=True)
@@ -39,23 +39,32 @@ class Found:
         }
 
 
-def parse_source(kind: str, scope: str, value: str) -> Source:
-    """ORG (on the public host) or the web URL of the org or group on a self-hosted forge:
-    `https://git.example.com/platform/gitops`."""
+def parse_source(kind: str, scope: str, value: str, api_url: str | None = None) -> Source:
+    """ORG (on the public host, or on api_url when the user named one: `--api-url`) or the web
+    URL of the org or group on a self-hosted forge: `https://git.example.com/platform/gitops`."""
     if "://" in value:
         parts = urlsplit(value)
         host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or ""
         return Source(kind, scope, parts.path.strip("/"), api_for_host(kind, parts.scheme, host))
-    return Source(kind, scope, value.strip("/"), DEFAULT_API[kind])
+    return Source(kind, scope, value.strip("/"), api_url or DEFAULT_API[kind])
 
 
-def parse_sources(*groups: Mapping[tuple[str, str], Sequence[str]]) -> list[Source]:
-    return [parse_source(kind, scope, v) for group in groups for (kind, scope), vs in group.items() for v in vs]
+def parse_sources(
+    *groups: Mapping[tuple[str, str], Sequence[str]], api_urls: Mapping[str, str] | None = None
+) -> list[Source]:
+    """api_urls: the API of a forge kind that a name (not a URL) is looked up on."""
+    apis = api_urls or {}
+    return [
+        parse_source(kind, scope, v, apis.get(kind))
+        for group in groups
+        for (kind, scope), vs in group.items()
+        for v in vs
+    ]
 
 
 def discover(
     sources: Sequence[Source],
-    tokens: Mapping[str, str | None],
+    connect: Callable[[Source], Forge],
     topics: Sequence[str] = (),
     code_search: str | None = None,
     *,
@@ -66,9 +75,7 @@ def discover(
     found: list[Found] = []
     seen: set[str] = set()
     for source in sources:
-        token = tokens.get(source.kind)
-        assert token, f"checked by the caller: a token for {source.kind}"
-        forge = make_forge(source.kind, source.api, token)
+        forge = connect(source)  # the run's client: its token checks and rate limit apply
         listed = forge.list_repos(source.owner, source.scope)
         matches = forge.search_code(code_search, source.owner, source.scope) if code_search else None
         for repo in listed:

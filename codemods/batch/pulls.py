@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
-from codemods.forge import Forge, PullRequest, PullRequestSpec
+from codemods.forge import AnswerLost, Forge, PullRequest, PullRequestSpec
 
 MARKER = re.compile(r"\s*<!-- codemods: (?P<fields>[^>]*?) -->\s*$")
 DRAFT_PREFIXES = ("Draft: ", "WIP: ", "[Draft] ", "[WIP] ")
@@ -52,6 +53,21 @@ def with_marker(body: str, change: str, title_print: str, body_print: str, base:
     return f"{body.rstrip()}\n\n<!-- codemods: {fields} -->\n"
 
 
+CLOSED_BY = "closed"  # the marker's field that says who closed it: "codemods" (batch close, --close-stale)
+
+
+def mark_closed(body: str) -> str:
+    """The body with its marker saying that codemods closed the pull request, so the next run
+    tells its own withdrawal from a person's "no" (closed-by-codemods, not closed-by-human).
+    A body without the marker (a person's) is returned unchanged."""
+    match = MARKER.search(body)
+    if match is None:
+        return body
+    parts = [p for p in match.group("fields").split() if not p.startswith(f"{CLOSED_BY}=")]
+    fields = " ".join([*parts, f"{CLOSED_BY}=codemods"])
+    return f"{body[: match.start()].rstrip()}\n\n<!-- codemods: {fields} -->\n"
+
+
 def new_body(title: str, body: str, change: str, base: str) -> str:
     """base: the commit the branch is built on; a rebuilt branch says so in its pull request."""
     return with_marker(body, change, fingerprint(bare_title(title)), fingerprint(body), base)
@@ -63,8 +79,9 @@ class Decision:
 
     open_pr: PullRequest | None = None
     closed_pr: PullRequest | None = None  # the newest closed, unmerged one when none is open
-    respect_closed: bool = False  # a person closed this very change: leave it closed
+    respect_closed: bool = False  # a person (or codemods) closed this very change: leave it closed
     note: str | None = None
+    closed_status: Literal["closed-by-human", "closed-by-codemods"] = "closed-by-human"  # codemods: `batch close`
 
 
 def decide(pulls: list[PullRequest], change: str, reopen: bool) -> Decision:
@@ -77,6 +94,9 @@ def decide(pulls: list[PullRequest], change: str, reopen: bool) -> Decision:
     fields, _text = read_marker(closed.body)
     # Without our marker we cannot tell the change apart: assume it is the one they closed.
     same = fields.get("change", change) == change
+    if same and not reopen and fields.get(CLOSED_BY) == "codemods":
+        note = f"closed by codemods (batch close): #{closed.number}; --reopen opens it again"
+        return Decision(closed_pr=closed, respect_closed=True, note=note, closed_status="closed-by-codemods")
     if same and not reopen:
         return Decision(closed_pr=closed, respect_closed=True, note=f"closed by a person: #{closed.number}")
     if same:
@@ -124,3 +144,25 @@ def plan_edit(pr: PullRequest, spec: PullRequestSpec, change: str, base_commit: 
 def apply_edit(forge: Forge, project: str, pr: PullRequest, edit: Edit) -> None:
     if edit:
         forge.edit(project, pr, title=edit.title, body=edit.body, base=edit.base)
+
+
+def open_pull_request(forge: Forge, spec: PullRequestSpec) -> tuple[PullRequest, str | None]:
+    """Open the pull request, sending the create once: (the pull request, a note on recovery).
+
+    A create whose answer was lost (a 5xx, a timeout, a dropped connection) may have been done.
+    The forge is asked for the branch's open pull request, and the run carries on from that one
+    (labels, reviewers). Only when the forge holds none is the create sent once more: all three
+    forges refuse a second open pull request for one head branch, so even a list that lags
+    behind cannot make a duplicate."""
+    try:
+        pr, note = forge.submit(spec), None
+    except AnswerLost:
+        held = next((p for p in forge.pulls(spec.owner_repo, spec.head) if p.state == "open"), None)
+        if held is None:
+            pr = forge.submit(spec)
+            note = "the forge lost its answer to opening the pull request and held none: opened it again"
+        else:
+            pr = replace(held, created=True)
+            note = f"the forge lost its answer to opening the pull request: found #{held.number} by its branch"
+    forge.decorate(spec, pr)
+    return pr, note

@@ -21,6 +21,23 @@ class Fix:
     path: tuple[str, ...]
     value: Scalar
     why: str
+    # Safe in every configuration of the chart (any database mode, any values). Where the Flux
+    # builds of one release need different fixes, an edit in a file they share applies to all
+    # of them: the universal fix is then made for all (codemods/mods/disable_migration_job.py).
+    universal: bool = False
+    # The fix makes the chart's Job a Helm pre-install hook: on a fresh install it runs before
+    # anything else of the release, and Helm waits for it (the run warns when what it needs is
+    # created by the same Flux Kustomization).
+    pre_install_hook: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """No value is a safe fix for this release: the known fix would trade one outage for another
+    (or its chart version has no such value). The run warns, naming the release, changes nothing
+    in it, and `--check` keeps failing: the repository is not fixed."""
+
+    why: str
 
 
 class Policy(Protocol):
@@ -38,8 +55,8 @@ class Policy(Protocol):
         ...
 
     @property
-    def job(self) -> JobMatcher:
-        """The standalone Job manifests that belong to its releases."""
+    def job(self) -> JobMatcher | None:
+        """The standalone Job manifests that belong to its releases (None: the chart has none)."""
         ...
 
     @property
@@ -59,10 +76,11 @@ class Policy(Protocol):
         has_standalone_job: bool,
         chart: str | None = None,
         version: str | None = None,
-    ) -> Fix | None:
-        """The one change the release needs, or None. prefix is () for the chart itself, or
-        the sub-chart's values key; chart and version are the release's own chart (for a
-        sub-chart: the parent, whose values may change the sub-chart's defaults)."""
+    ) -> Fix | Refusal | None:
+        """The one change the release needs, a Refusal when no change is safe, or None. prefix
+        is () for the chart itself, or the sub-chart's values key; chart and version are the
+        release's own chart (for a sub-chart: the parent, whose values may change the
+        sub-chart's defaults)."""
         ...
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
@@ -131,3 +149,18 @@ def at_or_above(spec: str | None, fixed: tuple[int, int, int]) -> bool:
         return (int(exact.group(1)), int(exact.group(2)), int(patch) if patch.isdigit() else 0) >= fixed
     lower = _LOWER.search(text)
     return lower is not None and (int(lower.group(1)), int(lower.group(2)), int(lower.group(3) or 0)) >= fixed
+
+
+# How a values lookup spells YAML's null (the scalar's text): Helm drops a null key from the
+# merged values, so the template sees nothing there.
+_NULLS = ("", "~", "null", "Null", "NULL")
+
+
+def truthy(value: Scalar | None, default: bool) -> bool:
+    """What a chart's `{{ if .Values.x }}` makes of an effective value; None (set nowhere) is the
+    chart's default. false, 0 and null are false; any other string, even a quoted "false", is true."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value not in _NULLS
+    return bool(value)

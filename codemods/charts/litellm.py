@@ -6,6 +6,26 @@ Upstream `deploy/charts/litellm-helm` (domain-facts §3): `migrationJob.enabled:
 once Kubernetes deletes it, every Helm upgrade fails with `jobs.batch "...-migrations" not
 found`. With `hooks.helm.enabled: true` the chart renders it as a `pre-install,pre-upgrade`
 hook with `before-hook-creation`, which is not a release resource.
+
+Which database the Job migrates decides between the two fixes. Checked against litellm-helm
+1.1.0 (appVersion v1.80.12; BerriAI/litellm `deploy/charts/litellm-helm`: Chart.yaml at
+56fab12, templates/migrations-job.yaml at 3dd55a7, values.yaml at fba16f9), and the older
+template without `hooks` (0595bbc), which has the same precedence: the Job's environment is
+`{{ if .Values.db.useExisting }}` the external database (`db.endpoint` or
+`db.secret.endpointKey`, credentials from `db.secret`), `{{ else if .Values.db.deployStandalone }}`
+the bundled PostgreSQL (`<release>-postgresql`). So with `db.useExisting: true` the Job
+migrates the external database whatever `db.deployStandalone` says (that flag, whose
+`Chart.yaml` condition adds the bundled PostgreSQL sub-chart, never reaches the Job), and the
+hook is safe once that database is up before the release (a Flux `dependsOn`). Only without
+`db.useExisting` does the Job migrate the bundled database, which a pre-install hook would run
+before; there the Job is disabled and the proxy migrates at start-up. (The proxy's Deployment,
+templates/deployment.yaml at f77fbef, tests `db.deployStandalone` first: with both flags true
+the proxy itself talks to the bundled database. That is the chart's own inconsistency; the
+fix of the Job does not depend on it.)
+
+`migrationJob.enabled: false` is safe whatever the database (the proxy migrates its schema at
+start-up), so it is the universal fix: where two Flux builds of one release need the hook and
+the Job off, it is what both get.
 """
 
 from __future__ import annotations
@@ -34,16 +54,42 @@ WHY_STANDALONE = (
 )
 WHY_HOOK = (
     "the chart's TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once it is gone; "
-    "as a pre-install,pre-upgrade hook it still migrates the external database before each upgrade"
+    "with db.useExisting it migrates the external database, and as a pre-install,pre-upgrade hook it still "
+    "does before each upgrade"
 )
+# Added to WHY_HOOK when db.deployStandalone is true (explicitly or by the chart's default).
+WHY_HOOK_STANDALONE = " (db.deployStandalone does not change which database the Job migrates)"
 WHY_BUNDLED = (
     "the chart's TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once it is gone; "
     "a pre-install hook would run before the bundled database exists, so the proxy migrates at start-up"
+)
+WHY_NO_DATABASE = (
+    "the chart's TTL Job is not a Helm hook, so Helm fails with 'jobs.batch not found' once it is gone; "
+    "with db.useExisting and db.deployStandalone both off the chart does not tell the Job which database to "
+    "migrate (only envVars or extraEnvVars can), so a hook could block every install; the proxy migrates at start-up"
 )
 
 
 def _is(value: Scalar | None, wanted: bool) -> bool:
     return value is wanted
+
+
+def _flag(lookup: Lookup, path: tuple[str, ...], default: bool) -> bool:
+    """A boolean value as the chart sees it: the release's, else the chart's default."""
+    value = lookup(path)
+    return (value if value is not None else default) is True
+
+
+def database_fix(job: tuple[str, ...], lookup: Lookup) -> Fix:
+    """The fix for litellm-helm deployed directly, by the database its Job migrates (the
+    precedence of templates/migrations-job.yaml, in the module docstring): the external one
+    (db.useExisting) as a hook; the bundled one, or none, by disabling the Job."""
+    standalone = _flag(lookup, ("db", "deployStandalone"), DEFAULT_DEPLOY_STANDALONE_DB)
+    if _flag(lookup, ("db", "useExisting"), DEFAULT_USE_EXISTING_DB):
+        why = WHY_HOOK + (WHY_HOOK_STANDALONE if standalone else "")
+        return Fix((*job, "hooks", "helm", "enabled"), True, why, pre_install_hook=True)
+    # Disabling the Job is safe whatever the database: where builds disagree, all get it.
+    return Fix((*job, "enabled"), False, WHY_BUNDLED if standalone else WHY_NO_DATABASE, universal=True)
 
 
 class LiteLLM:
@@ -74,15 +120,8 @@ class LiteLLM:
         if prefix:
             return Fix((*job, "enabled"), False, WHY_SUBCHART)
         if has_standalone_job:
-            return Fix((*job, "enabled"), False, WHY_STANDALONE)
-        use_existing = lookup(("db", "useExisting"))
-        standalone = lookup(("db", "deployStandalone"))
-        external = (use_existing if use_existing is not None else DEFAULT_USE_EXISTING_DB) is True and (
-            standalone if standalone is not None else DEFAULT_DEPLOY_STANDALONE_DB
-        ) is not True
-        if external:
-            return Fix((*job, "hooks", "helm", "enabled"), True, WHY_HOOK)
-        return Fix((*job, "enabled"), False, WHY_BUNDLED)
+            return Fix((*job, "enabled"), False, WHY_STANDALONE, universal=True)
+        return database_fix(job, lookup)
 
     def skip_branch(self, prefix: tuple[str, ...], block_enabled: Scalar | None) -> bool:
         return bool(prefix) and block_enabled is False

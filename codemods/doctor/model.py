@@ -9,8 +9,13 @@ from functools import cached_property
 
 from codemods.diagnostics import Diagnostic, Diagnostics, Severity, finding
 from codemods.errors import InputError
-from codemods.repo.graph import FluxKustomization, RepoGraph
+from codemods.mods.base import Context
+from codemods.plan import Plan
+from codemods.recipes import instantiate, load
+from codemods.repo.graph import FluxKustomization, Ref, RepoGraph, parse_kustomize_file
 from codemods.repo.index import KUSTOMIZATION_NAMES, RepoIndex, Unit
+from codemods.repo.layout import is_within
+from codemods.repo.selectors import JobMatcher, ReleaseSelector
 from codemods.repo.workloads import is_helm_release
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, first, scalar_value
 
@@ -62,6 +67,10 @@ class DoctorContext:
         self.flux = RepoGraph.of(index, warnings=self.problems)
         self.only = only  # physical paths to report on; None for the whole repository
         self._texts: dict[str, str] = {}
+        # Files a rule would have judged for how Flux applies them, in directories no Flux
+        # Kustomization builds: (logical directory, physical path, what it is).
+        self.unreached: list[tuple[str, str, str]] = []
+        self._drift: dict[str, list[Ref]] = {}
 
     def wanted(self, unit: Unit) -> bool:
         return self.only is None or any(c.path in self.only for c in unit.copies)
@@ -75,7 +84,10 @@ class DoctorContext:
             return ()
 
     def text(self, unit: Unit) -> str:
-        path = unit.primary.path
+        return self.text_of(unit.primary.path)
+
+    def text_of(self, path: str) -> str:
+        """A physical file's text ("" when it cannot be read: it is among the skipped)."""
         if path not in self._texts:
             try:
                 self._texts[path] = self.index.read_text(path)
@@ -107,6 +119,81 @@ class DoctorContext:
         """The Flux Kustomization that applies this file, or None when nothing does."""
         applications = self.flux.appliers(unit.logical)
         return applications[0].flux if applications else None
+
+    def not_reached(self, directory: str, path: str, what: str) -> None:
+        """A rule met a file Flux never reaches: no finding on it, one info line for its tree."""
+        self.unreached.append((directory, path, what))
+
+    @cached_property
+    def built_directories(self) -> frozenset[str]:
+        """Every directory of the repository that some Flux Kustomization builds (asked only
+        when a file Flux never reaches needs its tree's root)."""
+        return frozenset(d for d in self.index.directories() if self.is_built(d))
+
+    def unreached_root(self, directory: str) -> str:
+        """The top of the tree no Flux Kustomization reaches: the highest ancestor of directory
+        with no built directory at or below it ("" when Flux builds nothing at all)."""
+        built = self.built_directories
+        root = directory
+        while root:
+            parent = posixpath.dirname(root)
+            if any(is_within(d, parent) for d in built):
+                break
+            root = parent
+        return root
+
+    @cached_property
+    def recipe_jobs(self) -> frozenset[str]:
+        """Logical paths of the Jobs `codemods run` (the default recipe) would move or list: the
+        Jobs of a release its chart policy matches, whose owner it can tell for sure.
+
+        The same model and decision as the run (Context.placements), so a Job the run cannot
+        place is not called an error the run would fix."""
+        context = Context(self.index, Plan(self.index))  # a scratch plan: its warnings are the run's to say
+        context.graph = self.flux
+        found: set[str] = set()
+        for mod in instantiate(load(None)):
+            selector, matcher = getattr(mod, "selector", None), getattr(mod, "matcher", None)
+            if isinstance(selector, ReleaseSelector) and isinstance(matcher, JobMatcher):
+                found.update(p.job.unit.logical for p in context.placements(selector, matcher))
+        return frozenset(found)
+
+    # -- template drift ------------------------------------------------------------------
+    def drifted_refs(self, unit: Unit) -> list[Ref]:
+        """Entries the rendered copy of a kustomization file lists and its template does not
+        (nothing when the template's entries are themselves templated: they cannot be compared)."""
+        if unit.template is None or unit.rendered is None:
+            return []
+        if unit.logical not in self._drift:
+            self._drift[unit.logical] = self._rendered_only(unit)
+        return self._drift[unit.logical]
+
+    def _rendered_only(self, unit: Unit) -> list[Ref]:
+        assert unit.template is not None and unit.rendered is not None
+        template = self.flux.kustomize_file(posixpath.dirname(unit.logical))
+        if template is None or self.unreadable(unit.template.path):
+            return []
+        delimiters = unit.template.delimiters
+        if delimiters is not None and any(
+            delimiters.variable_start in ref.value or delimiters.block_start in ref.value for ref in template.refs
+        ):
+            return []
+        try:
+            rendered = parse_kustomize_file(
+                Unit(unit.logical, rendered=unit.rendered), self.text_of(unit.rendered.path)
+            )
+        except InputError as err:
+            self.problems.add(err.diagnostic.as_warning())
+            return []
+        if rendered is None:
+            return []
+        listed = {(ref.field, ref.target) for ref in template.refs}
+        return [ref for ref in rendered.refs if not ref.remote and (ref.field, ref.target) not in listed]
+
+    @cached_property
+    def drift_targets(self) -> frozenset[str]:
+        """Logical paths that only a rendered kustomization lists: Flux applies them today."""
+        return frozenset(ref.target for unit in self.index.kustomizations() for ref in self.drifted_refs(unit))
 
     def depends_closure(self, ks: FluxKustomization) -> set[str]:
         """Names of every Flux Kustomization that ks waits for, directly or not."""

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Severity = Literal["error", "warning"]
+from codemods.diagnostics import Severity
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,17 @@ RULES: dict[str, Rule] = {
             "error",
             "Manifest not referenced by its directory's kustomization",
             "When a directory has a kustomization file, only what it references is built: a manifest "
-            "beside it that is not listed is never applied by Flux.",
+            "beside it that is not listed is never applied by Flux. An error for a Job of a release the "
+            "recipe's chart policy matches (the Jobs `codemods run` moves or lists), a warning for any "
+            "other manifest; a file that says it is applied by hand (a comment line at its top, or the "
+            'annotation config.kubernetes.io/local-config: "true") is not reported.',
+        ),
+        Rule(
+            "template-drift",
+            "warning",
+            "Rendered kustomization lists a file its template does not",
+            "The rendered kustomization file was edited by hand: it lists a file that its template does "
+            "not. Flux applies that file today; the next render of the template drops it from the list.",
         ),
         Rule(
             "job-secret-not-ready",
@@ -83,6 +92,14 @@ RULES: dict[str, Rule] = {
             "Rendered file whose template no longer exists",
             "makejinja never deletes outputs: a rendered file whose template was moved or removed "
             "stays in the repository and, if listed, is still applied.",
+        ),
+        Rule(
+            "flux-never-reaches",
+            "info",
+            "No Flux Kustomization builds this tree",
+            "No Flux Kustomization of the repository builds the directory or anything below it, so the "
+            "doctor says nothing about how Flux applies its files (it may be applied another way); one "
+            "line per such tree.",
         ),
     )
 }

@@ -10,23 +10,35 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
-from typing import Protocol
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from codemods.forge.http import ForgeError, RetryPolicy
+from codemods.forge.gitea import Gitea
+from codemods.forge.github import GitHub
+from codemods.forge.gitlab import GitLab
+from codemods.forge.http import AnswerLost, ForgeError, RateGate, RateLimited, RetryPolicy, UnsafeDestination
+from codemods.forge.model import Discovered, Forge, Fork, PullRequest, PullRequestSpec, PullStatus
 
 __all__ = [
     "DEFAULT_API",
     "KINDS",
+    "NAMES",
     "TOKEN_ENV",
+    "WELL_KNOWN_HOSTS",
+    "AnswerLost",
     "Discovered",
     "Forge",
     "ForgeError",
+    "Fork",
     "PullRequest",
     "PullRequestSpec",
     "PullStatus",
+    "RateGate",
+    "RateLimited",
+    "TokenRejected",
+    "UnsafeDestination",
     "api_for_host",
+    "check_token",
     "host_of",
     "kind_for_host",
     "make_forge",
@@ -42,95 +54,14 @@ DEFAULT_API = {
     "gitea": "https://codeberg.org/api/v1",
 }
 TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN", "gitea": "GITEA_TOKEN"}
+NAMES = {"github": "GitHub", "gitlab": "GitLab", "gitea": "Gitea"}  # as messages name them
 # Public hosts whose forge is known without asking.
 WELL_KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab", "codeberg.org": "gitea"}
 API_PATH = {"github": "/api/v3", "gitlab": "/api/v4", "gitea": "/api/v1"}
+CLIENTS: dict[str, type[GitHub | GitLab | Gitea]] = {"github": GitHub, "gitlab": GitLab, "gitea": Gitea}
 
 
-@dataclass(frozen=True)
-class PullRequestSpec:
-    owner_repo: str  # the project path on the forge: owner/repo, or group/sub/repo on GitLab
-    head: str  # branch with the change
-    base: str  # default branch
-    title: str
-    body: str
-    draft: bool = False
-    labels: tuple[str, ...] = ()
-    reviewers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    url: str
-    created: bool = False
-    state: str = "open"  # open, closed (unmerged) or merged
-    base: str = ""
-    title: str = ""
-    body: str = ""
-    draft: bool = False
-
-
-@dataclass(frozen=True)
-class PullStatus:
-    """What `batch status` shows for one pull request."""
-
-    number: int
-    url: str
-    state: str  # open, draft, merged, closed
-    checks: str  # success, failure, pending, none
-    mergeable: str  # yes, no, unknown
-    review: str  # approved, changes-requested, review-required, none, unknown
-    base: str = ""
-
-
-@dataclass(frozen=True)
-class Discovered:
-    project: str  # path on the forge
-    clone_url: str
-    archived: bool = False
-    fork: bool = False
-    topics: tuple[str, ...] = ()
-    source: str = ""  # e.g. "github-org acme"
-    key: str = ""  # what search_code answers with: the project path, or GitLab's project id
-
-    @property
-    def search_key(self) -> str:
-        return self.key or self.project
-
-
-class Forge(Protocol):
-    kind: str
-    api_url: str
-
-    def pulls(self, project: str, head: str) -> list[PullRequest]:
-        """Every pull request whose head is this branch, any state, newest first."""
-        ...
-
-    def create(self, spec: PullRequestSpec) -> PullRequest: ...
-
-    def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None: ...
-
-    def comment(self, project: str, pr: PullRequest, text: str) -> None: ...
-
-    def close(self, project: str, pr: PullRequest) -> None: ...
-
-    def delete_branch(self, project: str, branch: str) -> None: ...
-
-    def merge(self, project: str, pr: PullRequest, method: str) -> None: ...
-
-    def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
-        """The newest pull request of the branch and the API calls it took: at most 2, unless
-        with_review asks a forge whose list endpoints lack the review state for one more."""
-        ...
-
-    def list_repos(self, owner: str, scope: str) -> list[Discovered]:
-        """scope: org, user or group (GitLab groups include their subgroups)."""
-        ...
-
-    def search_code(self, query: str, owner: str, scope: str) -> set[str]:
-        """The search keys (Discovered.search_key) of projects below owner whose files mention query."""
-        ...
+_OWNER_AND_NAME = 2  # the fewest path segments a repository's URL has: owner (or group) and name
 
 
 def _path_parts(url: str) -> list[str]:
@@ -141,7 +72,7 @@ def _path_parts(url: str) -> list[str]:
 def owner_repo(url: str) -> str:
     """`owner/repo` from the last two path segments of a clone URL (scp-style included)."""
     parts = _path_parts(url)
-    if len(parts) < 2:
+    if len(parts) < _OWNER_AND_NAME:
         raise ForgeError(f"cannot tell owner/repo from {url!r}")
     return posixpath.join(parts[-2], parts[-1].removesuffix(".git"))
 
@@ -153,7 +84,7 @@ def project_path(url: str, kind: str) -> str:
     if kind != "gitlab" or not host_of(url):
         return owner_repo(url)
     parts = _path_parts(url)
-    if len(parts) < 2:
+    if len(parts) < _OWNER_AND_NAME:
         raise ForgeError(f"cannot tell the project path from {url!r}")
     parts[-1] = parts[-1].removesuffix(".git")
     return "/".join(parts)
@@ -203,17 +134,39 @@ def token_for(kind: str) -> str | None:
     return os.environ.get(TOKEN_ENV[kind]) or None
 
 
-def make_forge(kind: str, api_url: str | None, token: str, policy: RetryPolicy | None = None) -> Forge:
-    if kind == "github":
-        from codemods.forge.github import GitHub
+def make_forge(
+    kind: str,
+    api_url: str | None,
+    token: str,
+    policy: RetryPolicy | None = None,
+    *,
+    gate: RateGate | None = None,
+    insecure_http: bool = False,
+) -> Forge:
+    """gate: the rate limit shared by everything that calls this API; insecure_http: the
+    token may go over plain http to a host that is not loopback (`--insecure-http`)."""
+    policy = policy or RetryPolicy()
+    gate = gate or RateGate(NAMES[kind], policy)
+    if kind not in CLIENTS:
+        raise ValueError(f"unknown forge {kind!r}")
+    return CLIENTS[kind](api_url or DEFAULT_API[kind], token, policy, gate=gate, insecure_http=insecure_http)
 
-        return GitHub(api_url or DEFAULT_API["github"], token, policy)
-    if kind == "gitlab":
-        from codemods.forge.gitlab import GitLab
 
-        return GitLab(api_url or DEFAULT_API["gitlab"], token, policy)
-    if kind == "gitea":
-        from codemods.forge.gitea import Gitea
+class TokenRejected(ForgeError):
+    """The forge answered 401 to the token: nothing the run does there can succeed."""
 
-        return Gitea(api_url or DEFAULT_API["gitea"], token, policy)
-    raise ValueError(f"unknown forge {kind!r}")
+
+def check_token(forge: Forge) -> None:
+    """Ask the forge who the token is, once, before any work. Only a 401 condemns the token:
+    a 403 (a GitHub App's installation token may not read /user), a 404 (an API that lacks
+    the endpoint) or a flaky forge leaves the verdict to the calls the run makes."""
+    try:
+        forge.user()
+    except (RateLimited, UnsafeDestination):
+        raise
+    except ForgeError as err:
+        if err.status == HTTPStatus.UNAUTHORIZED:
+            raise TokenRejected(
+                f"{NAMES[forge.kind]} token rejected: bad credentials ({TOKEN_ENV[forge.kind]}, API {forge.api_url})",
+                401,
+            ) from None

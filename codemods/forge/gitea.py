@@ -7,11 +7,10 @@ a draft is a title starting with "WIP:", and there is no code search across repo
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
-from codemods.forge.github import PullRequestEdits
-from codemods.forge.http import Client, ForgeError, RetryPolicy
+from codemods.forge.github import PullRequestEdits, split_head
+from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, PullRequest, PullRequestSpec, PullStatus
 
 DRAFT_PREFIX = "WIP: "
 CHECKS = {"success": "success", "failure": "failure", "error": "failure", "pending": "pending", "warning": "success"}
@@ -28,21 +27,47 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
         title=title,
         body=data.get("body") or "",
         draft=bool(data.get("draft")) or title.startswith(("WIP:", "[WIP]")),
+        head=(data.get("head") or {}).get("sha") or "",
     )
 
 
 class Gitea(PullRequestEdits):
     kind = "gitea"
 
-    def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
         self.api_url = api_url
-        self.client = Client(api_url, {"Authorization": f"token {token}"}, secrets=(token,), policy=policy)
+        self.client = Client(
+            api_url,
+            {"Authorization": f"token {token}"},
+            secrets=(token,),
+            policy=policy,
+            gate=gate,
+            name="Gitea",
+            insecure_http=insecure_http,
+        )
 
     def _raw_pulls(self, project: str, head: str, pages: int) -> list[dict[str, Any]]:
         # Most recently updated first: the rollout's pull request is on the first page unless
         # the repository is very busy, so status reads one page and a run a few.
         path = f"/repos/{project}/pulls?state=all&sort=recentupdate&limit=50"
-        return [p for p in self.client.paginate(path, limit=pages) if (p.get("head") or {}).get("ref") == head]
+        fork_owner, branch = split_head(head)
+
+        def matches(pull: dict[str, Any]) -> bool:
+            head_of = pull.get("head") or {}
+            if head_of.get("ref") != branch:
+                return False
+            owner = (((head_of.get("repo") or {}).get("owner")) or {}).get("login")
+            return fork_owner is None or owner == fork_owner
+
+        return [p for p in self.client.paginate(path, limit=pages) if matches(p)]
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
         return sorted((_pull(p) for p in self._raw_pulls(project, head, pages=5)), key=lambda p: -p.number)
@@ -55,24 +80,30 @@ class Gitea(PullRequestEdits):
         return [known[n] for n in names]
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
+        pr = self.submit(spec)
+        self.decorate(spec, pr)
+        return pr
+
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
         fields: dict[str, object] = {
             "title": f"{DRAFT_PREFIX}{spec.title}" if spec.draft else spec.title,
             "head": spec.head,
             "base": spec.base,
             "body": spec.body,
         }
-        if spec.labels:
+        if spec.labels:  # set by id with the pull request itself
             fields["labels"] = self._label_ids(spec.owner_repo, spec.labels)
-        pr = _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", fields).data, created=True)
-        if spec.reviewers:
-            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
-        return pr
+        if spec.assignees:
+            fields["assignees"] = list(spec.assignees)
+        return _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", fields).data, created=True)
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/repos/{project}/branches/{quote(branch, safe='')}")
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
+        if spec.reviewers or spec.team_reviewers:
+            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers, spec.team_reviewers)
 
-    def merge(self, project: str, pr: PullRequest, method: str) -> None:
-        self.client.request("POST", f"/repos/{project}/pulls/{pr.number}/merge", {"Do": method})
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
+        # `head_commit_id`: Gitea/Forgejo answer 409 "head out of date" when the head moved.
+        self.client.request("POST", f"/repos/{project}/pulls/{pr.number}/merge", {"Do": method, "head_commit_id": sha})
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         before = self.client.calls
@@ -95,7 +126,8 @@ class Gitea(PullRequestEdits):
             else:
                 review = "none"
         mergeable = "yes" if data.get("mergeable") else "no" if data.get("mergeable") is False else "unknown"
-        return PullStatus(pr.number, pr.url, state, checks, mergeable, review, pr.base), self.client.calls - before
+        status = PullStatus(pr.number, pr.url, state, checks, mergeable, review, pr.base, pr.head)
+        return status, self.client.calls - before
 
     def list_repos(self, owner: str, scope: str) -> list[Discovered]:
         path = f"/orgs/{owner}/repos?limit=50" if scope == "org" else f"/users/{owner}/repos?limit=50"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
-from codemods.forge.http import Client, ForgeError, RetryPolicy
+from codemods.forge.http import AnswerLost, Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
+
+FORK_POLLS = 10  # GitHub makes a fork asynchronously: ask this many times, FORK_POLL_WAIT apart
+FORK_POLL_WAIT = 3.0
 
 # One query gives state, draft, mergeability, review decision and the CI rollup of the
 # newest pull requests of a branch: `batch status` needs one call per repository.
@@ -15,7 +19,7 @@ query($owner: String!, $name: String!, $head: String!) {
   repository(owner: $owner, name: $name) {
     pullRequests(headRefName: $head, first: 5, orderBy: {field: CREATED_AT, direction: DESC}) {
       nodes {
-        number url state isDraft mergeable reviewDecision baseRefName
+        number url state isDraft mergeable reviewDecision baseRefName headRefOid headRepositoryOwner { login }
         commits(last: 1) { nodes { commit { statusCheckRollup { state } } } }
       }
     }
@@ -38,6 +42,7 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
         title=data.get("title") or "",
         body=data.get("body") or "",
         draft=bool(data.get("draft")),
+        head=(data.get("head") or {}).get("sha") or "",
     )
 
 
@@ -47,11 +52,31 @@ def graphql_url(api_url: str) -> str:
     return base.removesuffix("/v3") + "/graphql" if base.endswith("/api/v3") else base + "/graphql"
 
 
+def split_head(head: str) -> tuple[str | None, str]:
+    """(the fork's owner, the branch) of a head: `owner:branch` from a fork, else (None, branch).
+    A branch name never holds a colon (git check-ref-format), so the split is unambiguous."""
+    owner, sep, branch = head.rpartition(":")
+    return (owner, branch) if sep else (None, head)
+
+
+def team_slug(team: str) -> str:
+    """GitHub and Gitea take a team's name in the repository's organisation: "org/team" is "team"."""
+    return team.rsplit("/", 1)[-1]
+
+
 class PullRequestEdits:
     """Edits of an open pull request, spoken alike by GitHub and Gitea/Forgejo (whose API copies
-    GitHub's here): title, body and base; a comment; closing."""
+    GitHub's here): title, body and base; a comment; closing; reviewers; forks."""
 
     client: Client
+    _login: str | None = None
+
+    def user(self) -> str:
+        """Who the token belongs to (GET /user): the token's check, and the default fork owner."""
+        if self._login is None:
+            data = self.client.request("GET", "/user").data
+            self._login = str(data.get("login", "")) if isinstance(data, dict) else ""
+        return self._login
 
     def edit(self, project: str, pr: PullRequest, *, title: str | None, body: str | None, base: str | None) -> None:
         fields = {k: v for k, v in (("title", title), ("body", body), ("base", base)) if v is not None}
@@ -61,19 +86,71 @@ class PullRequestEdits:
     def comment(self, project: str, pr: PullRequest, text: str) -> None:
         self.client.request("POST", f"/repos/{project}/issues/{pr.number}/comments", {"body": text})
 
-    def close(self, project: str, pr: PullRequest) -> None:
-        self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", {"state": "closed"})
+    def close(self, project: str, pr: PullRequest, body: str | None = None) -> None:
+        fields = {"state": "closed", **({"body": body} if body is not None else {})}
+        self.client.request("PATCH", f"/repos/{project}/pulls/{pr.number}", fields)
 
-    def _request_reviewers(self, project: str, number: int, reviewers: tuple[str, ...]) -> None:
-        self.client.request(
-            "POST", f"/repos/{project}/pulls/{number}/requested_reviewers", {"reviewers": list(reviewers)}
+    def _request_reviewers(
+        self, project: str, number: int, reviewers: tuple[str, ...], teams: tuple[str, ...] = ()
+    ) -> None:
+        fields: dict[str, object] = {"reviewers": list(reviewers)}
+        if teams:
+            fields["team_reviewers"] = [team_slug(t) for t in teams]
+        self.client.request(  # adds to the set: sending it twice changes nothing
+            "POST", f"/repos/{project}/pulls/{number}/requested_reviewers", fields, idempotent=True
         )
+
+    def _fork_of(self, data: dict[str, Any], project: str) -> Fork:
+        parent = (data.get("parent") or {}).get("full_name")
+        if not data.get("fork") or (parent and parent.lower() != project.lower()):
+            raise ForgeError(
+                f"{data.get('full_name')} exists and is not a fork of {project}: pick another --fork-owner"
+            )
+        owner = (data.get("owner") or {}).get("login") or data["full_name"].split("/")[0]
+        return Fork(data["full_name"], data["clone_url"], owner)
+
+    def find_fork(self, project: str, owner: str | None) -> Fork | None:
+        owner = owner or self.user()
+        name = project.rsplit("/", 1)[-1]
+        try:
+            data = self.client.request("GET", f"/repos/{owner}/{name}").data
+        except ForgeError as err:
+            if err.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        return self._fork_of(data, project)
+
+    def fork(self, project: str, owner: str | None) -> Fork:
+        found = self.find_fork(project, owner)
+        if found is not None:
+            return found
+        login = self.user()
+        body = {"organization": owner} if owner and owner != login else {}
+        try:  # a POST that creates: not sent twice; a lost answer is looked up (the poll below)
+            self.client.request("POST", f"/repos/{project}/forks", body)
+        except AnswerLost:
+            pass
+        for attempt in range(FORK_POLLS):
+            found = self.find_fork(project, owner or login)
+            if found is not None:
+                return found
+            if attempt + 1 < FORK_POLLS:
+                self.client.policy.sleep(FORK_POLL_WAIT)
+        raise ForgeError(f"the fork of {project} was asked for but did not appear in {FORK_POLLS} checks")
 
 
 class GitHub(PullRequestEdits):
     kind = "github"
 
-    def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
         self.api_url = api_url
         self.client = Client(
             api_url,
@@ -84,38 +161,58 @@ class GitHub(PullRequestEdits):
             },
             secrets=(token,),
             policy=policy,
+            gate=gate,
+            name="GitHub",
+            insecure_http=insecure_http,
         )
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
-        owner = project.split("/")[0]
-        query = quote(f"{owner}:{head}", safe="")
+        fork_owner, branch = split_head(head)
+        query = quote(f"{fork_owner or project.split('/')[0]}:{branch}", safe="")
         found = self.client.request("GET", f"/repos/{project}/pulls?head={query}&state=all&per_page=100").data or []
         return sorted((_pull(p) for p in found), key=lambda p: -p.number)
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
-        body = {"title": spec.title, "head": spec.head, "base": spec.base, "body": spec.body, "draft": spec.draft}
-        pr = _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", body).data, created=True)
-        if spec.labels:
-            self.client.request(
-                "POST", f"/repos/{spec.owner_repo}/issues/{pr.number}/labels", {"labels": list(spec.labels)}
-            )
-        if spec.reviewers:
-            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers)
+        pr = self.submit(spec)
+        self.decorate(spec, pr)
         return pr
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/repos/{project}/git/refs/heads/{quote(branch, safe='/')}")
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
+        body = {"title": spec.title, "head": spec.head, "base": spec.base, "body": spec.body, "draft": spec.draft}
+        return _pull(self.client.request("POST", f"/repos/{spec.owner_repo}/pulls", body).data, created=True)
 
-    def merge(self, project: str, pr: PullRequest, method: str) -> None:
-        self.client.request("PUT", f"/repos/{project}/pulls/{pr.number}/merge", {"merge_method": method})
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
+        if spec.labels:  # adds to the set: sending it twice changes nothing
+            self.client.request(
+                "POST",
+                f"/repos/{spec.owner_repo}/issues/{pr.number}/labels",
+                {"labels": list(spec.labels)},
+                idempotent=True,
+            )
+        if spec.reviewers or spec.team_reviewers:
+            self._request_reviewers(spec.owner_repo, pr.number, spec.reviewers, spec.team_reviewers)
+        if spec.assignees:  # adds to the set: sending it twice changes nothing
+            self.client.request(
+                "POST",
+                f"/repos/{spec.owner_repo}/issues/{pr.number}/assignees",
+                {"assignees": list(spec.assignees)},
+                idempotent=True,
+            )
+
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
+        # `sha`: GitHub answers 409 "Head branch was modified" when the head is no longer it.
+        body = {"merge_method": method, "sha": sha}
+        self.client.request("PUT", f"/repos/{project}/pulls/{pr.number}/merge", body)
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         owner, name = project.split("/", 1)
+        fork_owner, branch = split_head(head)
         before = self.client.calls
         reply = self.client.request(
             "POST",
             graphql_url(self.api_url),
-            {"query": STATUS_QUERY, "variables": {"owner": owner, "name": name, "head": head}},
+            {"query": STATUS_QUERY, "variables": {"owner": owner, "name": name, "head": branch}},
+            idempotent=True,  # a query: it changes nothing
         ).data
         if reply.get("errors"):
             raise ForgeError(f"GraphQL: {reply['errors'][0].get('message', reply['errors'][0])}")
@@ -123,6 +220,8 @@ class GitHub(PullRequestEdits):
         if repository is None:
             raise ForgeError(f"GraphQL: repository {project} not found")
         nodes = repository["pullRequests"]["nodes"]
+        if fork_owner is not None:  # the branch of that fork, not a same-named one elsewhere
+            nodes = [n for n in nodes if ((n.get("headRepositoryOwner") or {}).get("login") or "") == fork_owner]
         calls = self.client.calls - before
         if not nodes:
             return None, calls
@@ -141,6 +240,7 @@ class GitHub(PullRequestEdits):
                 MERGEABLE.get(node["mergeable"], "unknown"),
                 REVIEW.get(node["reviewDecision"] or "", "none"),
                 node["baseRefName"],
+                node.get("headRefOid") or "",
             ),
             calls,
         )

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge import Discovered, PullRequest, PullRequestSpec, PullStatus
-from codemods.forge.http import Client, ForgeError, RetryPolicy
+from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 
 STATUS_QUERY = """
 query($path: ID!, $head: String!) {
   project(fullPath: $path) {
     mergeRequests(sourceBranches: [$head], sort: CREATED_DESC, first: 5) {
-      nodes { iid webUrl state draft approved detailedMergeStatus targetBranch headPipeline { status } }
+      nodes {
+        iid webUrl state draft approved detailedMergeStatus targetBranch diffHeadSha headPipeline { status }
+      }
     }
   }
 }
@@ -40,6 +42,7 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
         title=data.get("title") or "",
         body=data.get("description") or "",
         draft=bool(data.get("draft")),
+        head=data.get("sha") or "",
     )
 
 
@@ -50,9 +53,29 @@ def graphql_url(api_url: str) -> str:
 class GitLab:
     kind = "gitlab"
 
-    def __init__(self, api_url: str, token: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
         self.api_url = api_url
-        self.client = Client(api_url, {"PRIVATE-TOKEN": token}, secrets=(token,), policy=policy)
+        self.client = Client(
+            api_url,
+            {"PRIVATE-TOKEN": token},
+            secrets=(token,),
+            policy=policy,
+            gate=gate,
+            name="GitLab",
+            insecure_http=insecure_http,
+        )
+
+    def user(self) -> str:
+        data = self.client.request("GET", "/user").data
+        return str(data.get("username", "")) if isinstance(data, dict) else ""
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
         branch = quote(head, safe="")
@@ -64,7 +87,7 @@ class GitLab:
         )
         return sorted((_pull(mr) for mr in found), key=lambda p: -p.number)
 
-    def _reviewer_ids(self, usernames: tuple[str, ...]) -> list[int]:
+    def _user_ids(self, usernames: tuple[str, ...]) -> list[int]:
         ids = []
         for name in usernames:
             users = self.client.request("GET", f"/users?username={quote(name, safe='')}").data or []
@@ -74,6 +97,14 @@ class GitLab:
         return ids
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
+        pr = self.submit(spec)
+        self.decorate(spec, pr)
+        return pr
+
+    def decorate(self, spec: PullRequestSpec, pr: PullRequest) -> None:
+        pass  # labels and reviewers go with the merge request itself
+
+    def submit(self, spec: PullRequestSpec) -> PullRequest:
         fields: dict[str, object] = {
             "title": f"Draft: {spec.title}" if spec.draft else spec.title,
             "description": spec.body,
@@ -84,7 +115,11 @@ class GitLab:
         if spec.labels:
             fields["labels"] = ",".join(spec.labels)
         if spec.reviewers:
-            fields["reviewer_ids"] = self._reviewer_ids(spec.reviewers)
+            fields["reviewer_ids"] = self._user_ids(spec.reviewers)
+        if spec.assignees:
+            fields["assignee_ids"] = self._user_ids(spec.assignees)
+        if spec.team_reviewers:
+            raise ForgeError("GitLab has no team reviewers; name the people with --reviewer")
         data = self.client.request("POST", f"/projects/{_project(spec.owner_repo)}/merge_requests", fields).data
         return _pull(data, created=True)
 
@@ -97,26 +132,31 @@ class GitLab:
     def comment(self, project: str, pr: PullRequest, text: str) -> None:
         self.client.request("POST", f"/projects/{_project(project)}/merge_requests/{pr.number}/notes", {"body": text})
 
-    def close(self, project: str, pr: PullRequest) -> None:
-        self.client.request(
-            "PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}", {"state_event": "close"}
-        )
+    def close(self, project: str, pr: PullRequest, body: str | None = None) -> None:
+        fields = {"state_event": "close", **({"description": body} if body is not None else {})}
+        self.client.request("PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}", fields)
 
-    def delete_branch(self, project: str, branch: str) -> None:
-        self.client.request("DELETE", f"/projects/{_project(project)}/repository/branches/{quote(branch, safe='')}")
+    def find_fork(self, project: str, owner: str | None) -> Fork | None:
+        raise ForgeError("--fork is not supported on GitLab yet")
 
-    def merge(self, project: str, pr: PullRequest, method: str) -> None:
+    def fork(self, project: str, owner: str | None) -> Fork:
+        raise ForgeError("--fork is not supported on GitLab yet")
+
+    def merge(self, project: str, pr: PullRequest, method: str, sha: str) -> None:
         if method == "rebase":
             # GitLab rebases per project setting (fast-forward merge), not per request.
             raise ForgeError("GitLab merges with the project's merge method; use --method merge or squash")
-        self.client.request(
-            "PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}/merge", {"squash": method == "squash"}
-        )
+        # `sha`: GitLab answers 409 "SHA does not match HEAD of source branch" when it moved.
+        fields = {"squash": method == "squash", "sha": sha}
+        self.client.request("PUT", f"/projects/{_project(project)}/merge_requests/{pr.number}/merge", fields)
 
     def status(self, project: str, head: str, with_review: bool = True) -> tuple[PullStatus | None, int]:
         before = self.client.calls
         reply = self.client.request(
-            "POST", graphql_url(self.api_url), {"query": STATUS_QUERY, "variables": {"path": project, "head": head}}
+            "POST",
+            graphql_url(self.api_url),
+            {"query": STATUS_QUERY, "variables": {"path": project, "head": head}},
+            idempotent=True,  # a query: it changes nothing
         ).data
         if reply.get("errors"):
             raise ForgeError(f"GraphQL: {reply['errors'][0].get('message', reply['errors'][0])}")
@@ -148,6 +188,7 @@ class GitLab:
                 "yes" if merge_status == "MERGEABLE" else "no" if merge_status in UNMERGEABLE else "unknown",
                 review,
                 node.get("targetBranch", ""),
+                node.get("diffHeadSha") or "",
             ),
             calls,
         )

@@ -8,9 +8,10 @@ Kustomization sets `spec.force`. Opt-in, because recreating a Job runs it again.
 from __future__ import annotations
 
 from codemods.errors import InputError
+from codemods.intents import MetadataMayGrow
 from codemods.mods.base import Context, PlacementParams
 from codemods.repo.flux import FORCE_ANNOTATION
-from codemods.repo.index import Needles
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 from codemods.yamltext.locate import MappingNode, compose, entries, first, scalar_value
 from codemods.yamltext.mapping import add_first_child, child_step, is_alias_of
@@ -21,11 +22,19 @@ NAME = "annotate-job-force"
 
 def annotate_in_text(text: str, path: str, delims) -> tuple[str, list[str]]:
     """Text with the force annotation on every Job document that lacks it, and notes."""
+    text, notes, _names = _annotate(text, path, delims)
+    return text, notes
+
+
+def _annotate(text: str, path: str, delims) -> tuple[str, list[str], list[str]]:
+    """annotate_in_text, and the names of the Jobs it annotated."""
     splices: list[Splice] = []
     notes: list[str] = []
+    names: list[str] = []
     for doc in compose(text, path, delims):
         if not (isinstance(doc, MappingNode) and scalar_value(first(doc, "kind")) == "Job"):
             continue
+        name = scalar_value(first(first(doc, "metadata"), "name"))
         for meta_key, meta in entries(doc, "metadata"):
             if not isinstance(meta, MappingNode) or is_alias_of(meta_key, meta):
                 continue
@@ -42,7 +51,9 @@ def annotate_in_text(text: str, path: str, delims) -> tuple[str, list[str]]:
                 item = f"{FORCE_ANNOTATION}: enabled"
                 splices.append(add_first_child(text, key, annotations, [item], item, step))
             notes.append(f"line {meta_key.start_mark.line + 1}: added {FORCE_ANNOTATION}: enabled")
-    return (apply_splices(text, splices) if splices else text), notes
+            if name:
+                names.append(name)
+    return (apply_splices(text, splices) if splices else text), notes, names
 
 
 class AnnotateJobForce:
@@ -76,9 +87,11 @@ class AnnotateJobForce:
                 if text is None:
                     continue
                 try:
-                    new_text, notes = annotate_in_text(text, path, copy.delimiters)
+                    new_text, notes, names = _annotate(text, path, copy.delimiters)
                 except InputError as err:
                     raise InputError(copy.path, err.line, err.message) from None
+                for name in names:  # the annotation is all the build may show of this edit
+                    ctx.plan.expect(MetadataMayGrow(f"Job {name}"))
                 if notes:
                     ctx.plan.edit(
                         NAME,

@@ -6,13 +6,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from codemods import params
+from codemods.charts import POLICIES
 from codemods.errors import EncodingError, InputError
+from codemods.intents import CarryOver
+from codemods.params import param
 from codemods.plan import Plan
-from codemods.recipes import params
-from codemods.recipes.params import param
 from codemods.repo.graph import Application, FluxKustomization, KustomizeFile, Link, Ref, RepoGraph
-from codemods.repo.index import Needles, RepoIndex, Unit
+from codemods.repo.index import RepoIndex, Unit
 from codemods.repo.layout import is_within
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher, ReleaseSelector
 from codemods.repo.values import ValuesModel, locate, value_at
 from codemods.repo.workloads import (
@@ -90,6 +93,9 @@ class Placement:
 class Context:
     index: RepoIndex
     plan: Plan
+    # What this candidate plan must carry over to moved Jobs (codemods.verify.run.prove): empty
+    # for the first candidate, learnt from the builds of a refused one for the next.
+    carry: tuple[CarryOver, ...] = ()
     graph: RepoGraph = field(init=False)
     _cache: dict = field(init=False, default_factory=dict)
 
@@ -194,6 +200,14 @@ class Context:
         charts = {chart for chart, _version in nearest}
         return (charts.pop() if len(charts) == 1 else name), UNKNOWN_VERSION
 
+    def _implies(self, values_key: str, unit: Unit, doc: MappingNode, chart: str | None) -> bool:
+        """Does the release's chart deploy the values_key sub-chart without its values naming it
+        (OpenHands before 0.3.0 deploys litellm-helm, and its Job, by default)? The same
+        answer the disable codemod's policy gives, so that one run places the Job too."""
+        policies = [p for p in POLICIES.values() if values_key in p.subchart_keys]
+        version = self.chart_version_of(unit, doc) if policies else None
+        return any(values_key in (p.implied_subchart(chart, version) or ()) for p in policies)
+
     def chart_of(self, unit: Unit, doc: MappingNode) -> str | None:
         """The chart a HelmRelease installs: spec.chart.spec.chart, or its chartRef's chart."""
         source = self._chart_ref_source(unit, doc)
@@ -258,7 +272,8 @@ class Context:
                         source, self.graph.text(source.path) or "", source.path, source.unit.primary.delimiters
                     )
                 )
-                if chart != wanted and not (selector.chart is None and (own or by_source)):
+                implied = selector.chart is None and self._implies(selector.values_key, unit, doc, chart)
+                if chart != wanted and not (selector.chart is None and (own or by_source)) and not implied:
                     continue
                 meta = first(doc, "metadata")
                 where = own[0] if own else (first(doc, "kind") or doc)

@@ -11,17 +11,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from codemods.charts import POLICIES, Fix, Policy
+from codemods import params
+from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
+from codemods.flux.values import split_target_path, typed_strval
+from codemods.intents import EffectiveValue
 from codemods.mods.base import Context
-from codemods.recipes import params
-from codemods.recipes.params import param
-from codemods.repo.index import Needles, Unit
+from codemods.params import param
+from codemods.repo.databases import applied_with
+from codemods.repo.index import Unit
+from codemods.repo.layout import Copy
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import Embedded, ValuesSource, locate, split_target_path, value_at
+from codemods.repo.values import Embedded, Located, ValuesSource, locate, value_at
 from codemods.repo.workloads import is_selected
+from codemods.yamltext.anchors import expand_alias, expand_anchor
 from codemods.yamltext.jinja import Delimiters
 from codemods.yamltext.locate import (
     MappingNode,
@@ -154,53 +160,98 @@ def _shared_anchor(text: str, node: Node, dotted: str) -> str | None:
     )
 
 
+def _split_shared_anchors(ctx: Context, source: ValuesSource, copy: Copy, relative: tuple[str, ...]) -> None:
+    """A YAML anchor on the path to change that another path shares: expand it first
+    (codemods.yamltext.anchors), so the edit reaches this path alone and the anchor's other
+    users keep their value. Plain YAML only: a template's Jinja may build the text around it."""
+    if copy.delimiters is not None or source.in_block:
+        return
+    for _ in range(8):  # one anchor at a time: a nested one is found on the next pass
+        text = ctx.plan.text(copy.path)
+        expanded = _expanded_once(text, copy.path, source, relative)
+        if expanded is None:
+            return
+        new_text, why = expanded
+        ctx.plan.edit(NAME, copy.path, new_text, why)
+
+
+def _expanded_once(text: str, path: str, source: ValuesSource, relative: tuple[str, ...]) -> tuple[str, str] | None:
+    for place in locate(source, text, path, None):
+        key, node = place.key, place.root
+        for step in (None, *relative):
+            if step is not None:
+                pairs = entries(node, step) if isinstance(node, MappingNode) else []
+                if len(pairs) != 1:
+                    break
+                key, node = pairs[0]
+            if key is None or node is None or not getattr(node, "anchor", None):
+                continue
+            line = key.start_mark.line + 1
+            if is_alias_of(key, node):
+                new_text = expand_alias(text, path, key, node)
+                why = f"line {line}: expanded the alias *{node.anchor} into a copy, so that only this path changes"
+            elif _shared_anchor(text, node, key.value) is not None:
+                new_text = expand_anchor(text, path, source.document, node)
+                why = (
+                    f"line {line}: replaced each alias *{node.anchor} by a copy and dropped the anchor "
+                    f"&{node.anchor}, so that changing this path leaves the other paths as they were"
+                )
+            else:
+                continue
+            return (new_text, why) if new_text is not None else None
+    return None
+
+
 # skip(key, block): leave this block alone (e.g. a Jinja branch that disables the sub-chart).
 BranchFilter = Callable[[str, Node], bool]
 
 
-def _ensure(
-    text: str,
-    key: Node,
-    node: Node,
-    path: tuple[str, ...],
-    dotted: str,
-    assignments: Mapping[str, Scalar],
-    step: int,
-    out: _Result,
-    skip: BranchFilter | None = None,
-) -> None:
-    """Walk path below key, creating what is missing, then assign."""
-    line = key.start_mark.line + 1
-    if is_alias_of(key, node):
-        out.skipped.append((line, f"{dotted} comes from a YAML alias; edit its anchor by hand"))
-        return
-    shared = _shared_anchor(text, node, dotted)
-    if shared is not None:
-        out.skipped.append((line, shared))
-        return
-    if not path:
-        _assign(text, key, node, dotted, assignments, child_step(key, node, step), out)
-        return
-    if not (is_empty(node) or isinstance(node, MappingNode)):
-        out.skipped.append((line, f"{dotted} is not a mapping; left as it is"))
-        return
-    children = entries(node, path[0]) if isinstance(node, MappingNode) else []
-    _note_duplicates(children, path[0], out)
-    if not children:
+@dataclass
+class _Setter:
+    """Sets assignments at a path below a key of one text, creating what is missing; what it
+    does (splices, notes, skips) goes to out. skip leaves some blocks alone (a Jinja branch)."""
+
+    text: str
+    assignments: Mapping[str, Scalar]
+    out: _Result
+    skip: BranchFilter | None = None
+
+    def ensure(self, key: Node, node: Node, path: tuple[str, ...], dotted: str, step: int) -> None:
+        """Walk path below key, creating what is missing, then assign."""
+        text, out = self.text, self.out
+        line = key.start_mark.line + 1
+        if is_alias_of(key, node):
+            out.skipped.append((line, f"{dotted} comes from a YAML alias; edit its anchor by hand"))
+            return
+        shared = _shared_anchor(text, node, dotted)
+        if shared is not None:
+            out.skipped.append((line, shared))
+            return
+        if not path:
+            _assign(text, key, node, dotted, self.assignments, child_step(key, node, step), out)
+            return
+        if not (is_empty(node) or isinstance(node, MappingNode)):
+            out.skipped.append((line, f"{dotted} is not a mapping; left as it is"))
+            return
+        children = entries(node, path[0]) if isinstance(node, MappingNode) else []
+        _note_duplicates(children, path[0], out)
+        if not children:
+            self._create(key, node, path, dotted, step)
+            return
+        for child_key, child in children:
+            if self.skip is None or not self.skip(path[0], child):
+                self.ensure(child_key, child, path[1:], f"{dotted}.{path[0]}", child_step(key, node, step))
+
+    def _create(self, key: Node, node: Node, path: tuple[str, ...], dotted: str, step: int) -> None:
+        """The rest of path is missing below key: add it, with the assignments, as key's first child."""
         inner = child_step(key, node, step)
-        items = [f"{k}: {render_scalar(v)}" for k, v in assignments.items()]
+        items = [f"{k}: {render_scalar(v)}" for k, v in self.assignments.items()]
         lines = _nested_lines(path, items, inner)
-        out.splices.append(add_first_child(text, key, node, lines, _nested_flow(path, items), step))
+        self.out.splices.append(add_first_child(self.text, key, node, lines, _nested_flow(path, items), step))
         full = ".".join((dotted, *path))
         why = "" if is_empty(node) else " (not set, so the chart's default applied)"
-        out.notes.extend((line, f"added {full}.{item}{why}") for item in items)
-        return
-    for child_key, child in children:
-        if skip is not None and skip(path[0], child):
-            continue
-        _ensure(
-            text, child_key, child, path[1:], f"{dotted}.{path[0]}", assignments, child_step(key, node, step), out, skip
-        )
+        line = key.start_mark.line + 1
+        self.out.notes.extend((line, f"added {full}.{item}{why}") for item in items)
 
 
 def disable_in_text(
@@ -220,21 +271,22 @@ def disable_in_text(
     assignments = assignments if assignments is not None else {"enabled": False}
     selector = ReleaseSelector(values_path[0], chart)
     out = _Result()
+    setter = _Setter(text, assignments, out)
     for doc in compose(text, path, delims):
         if not is_selected(doc, selector):
             continue
         for spec_key, spec in entries(doc, "spec"):
             values_entries = entries(spec, "values")
             if chart is not None and not values_entries:
-                _ensure(text, spec_key, spec, ("values", *values_path), "spec", assignments, 2, out)
+                setter.ensure(spec_key, spec, ("values", *values_path), "spec", 2)
                 continue
             for values_key, values in values_entries:
                 step = child_step(values_key, values, 2)
                 if chart is not None:
-                    _ensure(text, values_key, values, values_path, "values", assignments, step, out)
+                    setter.ensure(values_key, values, values_path, "values", step)
                     continue
                 for key, block in entries(values, values_path[0]):
-                    _ensure(text, key, block, values_path[1:], values_path[0], assignments, step, out)
+                    setter.ensure(key, block, values_path[1:], values_path[0], step)
     if delims is None and out.duplicates:
         line, earlier, twice = out.duplicates[0]
         raise InputError(path, line, _duplicate_message(twice, earlier))
@@ -255,18 +307,9 @@ def _root_insert(text: str, root: Node, parent: tuple[str, ...], assignments: di
     out.notes.extend((first_key.start_mark.line + 1, f"added {'.'.join((*parent, item))}") for item in items)
 
 
-def _strval(text: str) -> Scalar | None:
-    """A targetPath value as helm-controller types it (Helm's --set: strvals typedVal)."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", text):
-        return int(text)
-    return None if text.lower() == "null" else text
-
-
 def _value(source: ValuesSource, node: Node) -> Scalar | None:
     if source.strval:
-        return _strval(node.value) if isinstance(node, ScalarNode) else None
+        return typed_strval(node.value) if isinstance(node, ScalarNode) else None
     return _plain(node)
 
 
@@ -305,13 +348,18 @@ class _Release:
     sources: tuple[ValuesSource, ...]
     target_paths: tuple[tuple[str, ...], ...] = ()  # every valuesFrom targetPath, found or not
     chart_version: str | None = None  # a version or a range; None when nothing pins it
+    line: int | None = None  # where a warning about the release points: its chart version, else its name
 
 
 @dataclass(frozen=True)
 class Params:
     """Parameters of disable-migration-job (a recipe's `with:`)."""
 
-    policy: str | None = param(params.policy, "chart knowledge that decides the change (codemods/charts/): litellm")
+    policy: str | None = param(
+        params.policy,
+        "chart knowledge that decides the change, or refuses it (codemods/charts/): litellm, grafana-oncall, "
+        "haproxy-kubernetes-ingress",
+    )
     values_path: tuple[str, ...] | None = param(params.values_path, "values key path, dotted or a list")
     set: dict | None = param(params.assignments, "keys to set under values_path: true/false, numbers, strings")
     chart: str | None = param(params.string, "act on every release of this chart, creating the path")
@@ -320,10 +368,12 @@ class Params:
 class DisableMigrationJob:
     """Set a chart's values so that its TTL Job stops breaking Helm upgrades under Flux.
 
-    With a policy (the default, `litellm`), chart knowledge decides the change per release:
-    see codemods/charts/. With values_path and set (recipes for other charts), every selected
-    release gets exactly those values. Either way the value is changed where it comes from:
-    the source that wins among valuesFrom, spec.values and overlay patches."""
+    With a policy (the default, `litellm`), chart knowledge decides the change per release, or
+    refuses it where every known fix would trade one outage for another (a warning naming the
+    release, no edit, `--check` fails): see codemods/charts/. With values_path and set (recipes
+    for other charts), every selected release gets exactly those values. Either way the value
+    is changed where it comes from: the source that wins among valuesFrom, spec.values and
+    overlay patches."""
 
     name = NAME
     Params = Params
@@ -352,23 +402,59 @@ class DisableMigrationJob:
     def needs(self) -> Needles:
         if self.policy is None:
             return Needles(values=self.needles, jobs=())
-        return Needles(values=self.needles, jobs=(self.policy.job,), charts=self.policy.chart_needles)
+        jobs = (self.policy.job,) if self.policy.job is not None else ()
+        return Needles(values=self.needles, jobs=jobs, charts=self.policy.chart_needles)
 
     def plan(self, ctx: Context) -> None:
-        for release in self._releases(ctx):
+        for release, outcome in self._outcomes(ctx):
+            if isinstance(outcome, Refusal):
+                self._refuse(ctx, release, outcome)
+                continue
             # Keys set under one mapping from one source are written together, in the given order.
             groups: dict[tuple[int, tuple[str, ...]], list[Fix]] = {}
-            for fix in self._fixes(ctx, release):
+            for fix in outcome:
                 source = self._winner(ctx, release, fix.path)
                 groups.setdefault((release.sources.index(source), fix.path[:-1]), []).append(fix)
             for (position, _parent), fixes in groups.items():
                 self._apply(ctx, release, release.sources[position], fixes)
+            for fixes in groups.values():
+                for fix in fixes:
+                    if fix.pre_install_hook and self._was_set(ctx, release, fix):
+                        self._warn_hook_waits(ctx, release)
+
+    @staticmethod
+    def _was_set(ctx: Context, release: _Release, fix: Fix) -> bool:
+        dotted = ".".join(fix.path)
+        return any(
+            isinstance(intent, EffectiveValue)
+            and (intent.release, intent.namespace, intent.path, intent.value)
+            == (release.name, release.namespace, dotted, fix.value)
+            for intent in ctx.plan.intents
+        )
+
+    @staticmethod
+    def _warn_hook_waits(ctx: Context, release: _Release) -> None:
+        """A new pre-install hook that needs a database the same Flux Kustomization creates: on a
+        fresh install Helm runs it, and waits for it, while that database is still coming up."""
+        timeout = _install_timeout(ctx, release)
+        waits = f"its install timeout of {timeout}" if timeout else "Helm's default 5-minute timeout"
+        for ks, database in applied_with(ctx.graph, release.unit.logical):
+            ctx.plan.warn(
+                release.unit.primary.path,
+                None,
+                f"HelmRelease {release.name} now runs its migration Job as a pre-install hook, and Flux Kustomization "
+                f"{ks.display()} ({ks.file}), which applies it, also creates {database.what} ({database.file}:"
+                f"{database.line}): on a fresh install Helm runs the hook before the release's own resources and "
+                f"waits for it while that database is still being created; past {waits} the install fails. Move the "
+                f"database into a Flux Kustomization of its own that {ks.name} dependsOn (with wait: true)",
+                NAME,
+            )
 
     def needed(self, ctx: Context) -> list[Needed]:
         """What plan() would change, as facts for the doctor: the same model, the same decision."""
         found: list[Needed] = []
-        for release in self._releases(ctx):
-            for fix in self._fixes(ctx, release):
+        for release, outcome in self._outcomes(ctx):
+            for fix in [] if isinstance(outcome, Refusal) else outcome:
                 source = self._winner(ctx, release, fix.path)
                 hit = None
                 for located, hits in self._hits(ctx, source, fix.path):
@@ -429,6 +515,7 @@ class DisableMigrationJob:
                 split_target_path(scalar_value(first(item, "targetPath")) or "")
                 for item in (values_from.value if isinstance(values_from, SequenceNode) else [])
             )
+            line = _release_line(doc)
             # One per distinct Flux build: overlays may patch the release differently.
             for sources in ctx.values.variants(unit, index, doc):
                 found.append(
@@ -441,6 +528,7 @@ class DisableMigrationJob:
                         tuple(sources),
                         tuple(t for t in targets if t),
                         ctx.chart_version_of(unit, doc),
+                        line,
                     )
                 )
         return found
@@ -457,7 +545,14 @@ class DisableMigrationJob:
 
         return lookup
 
-    def _fixes(self, ctx: Context, release: _Release) -> list[Fix]:
+    def _outcomes(self, ctx: Context) -> list[tuple[_Release, list[Fix] | Refusal]]:
+        """Every release variant with its changes, all judged before any edit (an edit made for
+        one Flux build must not change what another is judged on), and made to agree."""
+        releases = self._releases(ctx)
+        return list(zip(releases, _agree(releases, [self._outcome(ctx, r) for r in releases]), strict=True))
+
+    def _outcome(self, ctx: Context, release: _Release) -> list[Fix] | Refusal:
+        """The changes the release needs, or the policy's refusal to change it."""
         if self.policy is None:
             if self.chart is not None:
                 if release.chart != self.chart:
@@ -465,12 +560,30 @@ class DisableMigrationJob:
             elif not self._holds(ctx, release, (self.values_path[0],)):
                 return []
             return [Fix((*self.values_path, k), v, WHY) for k, v in self.assignments.items()]
+        decision = self._decision(ctx, release)
+        if decision is None:
+            return []
+        return decision if isinstance(decision, Refusal) else [decision]
+
+    def _decision(self, ctx: Context, release: _Release) -> Fix | Refusal | None:
+        """The policy's word on one release, judged on its effective values."""
+        assert self.policy is not None
         prefix = self._prefix(ctx, release)
         if prefix is None:
-            return []
-        has_job = any(p.release.unit is release.unit for p in ctx.placements(matcher=self.policy.job))
-        fix = self.policy.fix(prefix, self._lookup(ctx, release), has_job, release.chart, release.chart_version)
-        return [fix] if fix is not None else []
+            return None
+        job = self.policy.job
+        has_job = job is not None and any(p.release.unit is release.unit for p in ctx.placements(matcher=job))
+        return self.policy.fix(prefix, self._lookup(ctx, release), has_job, release.chart, release.chart_version)
+
+    @staticmethod
+    def _refuse(ctx: Context, release: _Release, refusal: Refusal) -> None:
+        """Say why the release is left as it is; `--check` keeps failing, as it is not fixed."""
+        ctx.plan.unresolved_warning(
+            release.unit.primary.path,
+            release.line,
+            f"HelmRelease {release.name}: left as it is: {refusal.why}",
+            NAME,
+        )
 
     def _holds(self, ctx: Context, release: _Release, path: tuple[str, ...]) -> bool:
         if any(target[: len(path)] == path for target in release.target_paths):
@@ -529,136 +642,227 @@ class DisableMigrationJob:
         return best or next(s for s in release.sources if s.kind == "spec.values")
 
     def _apply(self, ctx: Context, release: _Release, source: ValuesSource, fixes: list[Fix]) -> None:
-        fix = fixes[0]
-        placed = self._relative(source, fix.path)
-        relative = placed if placed is not None else fix.path
-        assignments = {f.path[-1]: f.value for f in fixes}
+        """Set fixes (keys under one mapping, from one source) in every copy of the source's file."""
         if not source.editable:
-            where = source.unit.primary.path
-            ctx.plan.unresolved_warning(
-                where,
-                source.line,
-                f"HelmRelease {release.name}: {'.'.join(fix.path)} comes from {source.label}, which is "
-                f"{source.why_not} and cannot be edited here; set it to {render_scalar(fix.value)} by hand",
-                NAME,
-            )
+            _refuse_uneditable(ctx, release, source, fixes[0])
             return
-        skip = None
-        if self.policy is not None:
-            policy = self.policy
-            prefix = fix.path[:1] if fix.path[0] in policy.subchart_keys else ()
-
-            def skip(key: str, block: Node) -> bool:
-                enabled = first(block, "enabled")
-                return key in prefix and policy.skip_branch(prefix, _plain(enabled) if enabled is not None else None)
-
+        target = _Target.of(source, tuple(fixes), self._branch_filter(fixes[0]))
         for copy in source.unit.copies:
-            if copy.path not in ctx.index.facts and copy.path != source.unit.primary.path:
-                pass  # a copy the pre-filter passed over is still edited: it renders the same values
-            # Every copy renders these values, so each must be edited: one that is not UTF-8
-            # stops the run here (exit 2), as a YAML error in it would, rather than half a fix.
+            _split_shared_anchors(ctx, source, copy, target.relative)
+        for copy in source.unit.copies:
+            # Every copy renders these values, so each must be edited, even one the pre-filter
+            # passed over: one that is not UTF-8 stops the run here (exit 2), as a YAML error
+            # in it would, rather than half a fix.
             text = ctx.plan.text(copy.path)
-            out = _Result()
-            located = locate(source, text, copy.path, copy.delimiters)
-            if not located and source.kind == "spec.values":
-                self._add_values(text, copy, release, relative[:-1], assignments, out)
-            for place in located:
-                inner = _Result()
-                if not relative:
-                    if isinstance(place.root, ScalarNode) and place.key is not None:
-                        _set_placed(place.text, place.key, place.root, source, fix, inner)
-                elif place.key is None:
-                    hits = value_at(place.root, relative)
-                    if hits:
-                        for key, value in hits:
-                            _assign_one(place.text, key, value, ".".join(relative), assignments[relative[-1]], inner)
-                    elif place.root is not None:
-                        top = entries(place.root, relative[0])
-                        if top:
-                            for key, node in top:
-                                _ensure(
-                                    place.text,
-                                    key,
-                                    node,
-                                    relative[1:-1],
-                                    relative[0],
-                                    assignments,
-                                    2,
-                                    inner,
-                                    skip,
-                                )
-                        else:
-                            _root_insert(place.text, place.root, relative[:-1], assignments, inner)
-                elif place.root is not None:
-                    step = child_step(place.key, place.root, 2)
-                    _ensure(
-                        place.text,
-                        place.key,
-                        place.root,
-                        relative[:-1],
-                        "values",
-                        assignments,
-                        step,
-                        inner,
-                        skip,
-                    )
-                # Lines and offsets inside an embedded block (a ConfigMap's values.yaml: |, an
-                # inline patch) count from the block's start: say them as the file's.
-                block = place.block
-                if block is None:
-                    out.notes.extend(inner.notes)
-                    out.skipped.extend(inner.skipped)
-                else:
-                    out.notes.extend((_file_line(block, text, line), what) for line, what in inner.notes)
-                    out.skipped.extend((_file_line(block, text, line), why) for line, why in inner.skipped)
-                out.replaced.extend((block.outer(i) if block else i, d, w) for i, d, w in inner.replaced)
-                out.splices.extend(place.block.splice(sp) if place.block else sp for sp in inner.splices)
-                if place.block is None:  # an embedded patch's lines count from its own start
-                    out.duplicates.extend(inner.duplicates)
-            if copy.delimiters is None and out.duplicates:
-                line, earlier, twice = out.duplicates[0]
-                raise InputError(copy.path, line, _duplicate_message(twice, earlier))
-            for line, message in out.skipped:
-                ctx.plan.warn(copy.path, line, message, NAME)
-            for offset, dotted, was in out.replaced:
-                if copy.delimiters is not None and copy.delimiters.variable_start in was:
-                    line = text.count("\n", 0, offset) + 1
-                    # Right for what Flux applies, but whoever sets that variable should know.
-                    ctx.plan.warn(
-                        copy.path,
-                        line,
-                        f"{dotted} was the template expression {was}: it is now a literal, so that "
-                        "variable no longer sets it",
-                        NAME,
-                    )
-            if not out.splices:
-                continue
-            try:
-                new_text = apply_splices(text, out.splices)
-            except ValueError as err:
-                raise InputError(copy.path, None, f"conflicting edits: {err}") from None
-            for each in fixes:
-                ctx.plan.value_fixes.append(
-                    (release.name, release.namespace, ".".join(each.path), each.value, copy.path)
-                )
-            where = "" if source.kind == "spec.values" else f" (in {source.label})"
-            ctx.plan.edit(
-                NAME,
+            out = _copy_edit(text, copy, release, target)
+            _refuse_duplicates(copy, out)
+            _warn_left_and_templated(ctx, copy, text, out)
+            if out.splices:
+                _write(ctx, release, target, copy, text, out)
+
+    def _branch_filter(self, fix: Fix) -> BranchFilter | None:
+        """With a policy: the Jinja branches of the sub-chart's key that it says to leave alone."""
+        if self.policy is None:
+            return None
+        policy = self.policy
+        prefix = fix.path[:1] if fix.path[0] in policy.subchart_keys else ()
+
+        def skip(key: str, block: Node) -> bool:
+            enabled = first(block, "enabled")
+            return key in prefix and policy.skip_branch(prefix, _plain(enabled) if enabled is not None else None)
+
+        return skip
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one edit sets: the fixes' keys, under their parent path inside one values source."""
+
+    source: ValuesSource
+    fixes: tuple[Fix, ...]
+    relative: tuple[str, ...]  # the first fix's path inside the source (its targetPath taken off)
+    skip: BranchFilter | None
+
+    @classmethod
+    def of(cls, source: ValuesSource, fixes: tuple[Fix, ...], skip: BranchFilter | None) -> _Target:
+        placed = DisableMigrationJob._relative(source, fixes[0].path)
+        return cls(source, fixes, placed if placed is not None else fixes[0].path, skip)
+
+    @property
+    def fix(self) -> Fix:
+        """The first fix: it names the path, and the why of the edit."""
+        return self.fixes[0]
+
+    @property
+    def assignments(self) -> dict[str, Scalar]:
+        """Every fix's last key, with its value."""
+        return {f.path[-1]: f.value for f in self.fixes}
+
+
+def _add_values(
+    text: str, copy: Copy, release: _Release, parent: tuple[str, ...], assignments: dict[str, Scalar], out: _Result
+) -> None:
+    """No spec.values at all: create it, with the path, under spec."""
+    docs = compose(text, copy.path, copy.delimiters)
+    if release.document >= len(docs):
+        return
+    setter = _Setter(text, assignments, out)
+    for spec_key, spec in entries(docs[release.document], "spec"):
+        setter.ensure(spec_key, spec, ("values", *parent), "spec", 2)
+
+
+def _refuse_uneditable(ctx: Context, release: _Release, source: ValuesSource, fix: Fix) -> None:
+    """The value comes from a source that cannot be edited here: say so; `--check` keeps failing."""
+    ctx.plan.unresolved_warning(
+        source.unit.primary.path,
+        source.line,
+        f"HelmRelease {release.name}: {'.'.join(fix.path)} comes from {source.label}, which is "
+        f"{source.why_not} and cannot be edited here; set it to {render_scalar(fix.value)} by hand",
+        NAME,
+    )
+
+
+def _copy_edit(text: str, copy: Copy, release: _Release, target: _Target) -> _Result:
+    """Every splice that sets target in one copy of the source's file, with notes and skips."""
+    out = _Result()
+    located = locate(target.source, text, copy.path, copy.delimiters)
+    if not located and target.source.kind == "spec.values":
+        _add_values(text, copy, release, target.relative[:-1], target.assignments, out)
+    for place in located:
+        inner = _Result()
+        _place_edit(place, target, inner)
+        _take_in(out, inner, place.block, text)
+    return out
+
+
+def _place_edit(place: Located, target: _Target, out: _Result) -> None:
+    """Set target where the source placed its values in the text (a document, a block, a value)."""
+    relative = target.relative
+    if not relative:  # the source's value is the fix's value itself: a targetPath string, an operation's
+        if isinstance(place.root, ScalarNode) and place.key is not None:
+            _set_placed(place.text, place.key, place.root, target.source, target.fix, out)
+        return
+    if place.root is None:
+        return
+    setter = _Setter(place.text, target.assignments, out, target.skip)
+    if place.key is not None:  # a mapping under a key: spec.values, a patch's values
+        setter.ensure(place.key, place.root, relative[:-1], "values", child_step(place.key, place.root, 2))
+        return
+    # A document of values (a values file, a ConfigMap's values.yaml): no key above it.
+    hits = value_at(place.root, relative)
+    for key, value in hits:
+        _assign_one(place.text, key, value, ".".join(relative), target.assignments[relative[-1]], out)
+    if hits:
+        return
+    top = entries(place.root, relative[0])
+    for key, node in top:
+        setter.ensure(key, node, relative[1:-1], relative[0], 2)
+    if not top:
+        _root_insert(place.text, place.root, relative[:-1], target.assignments, out)
+
+
+def _take_in(out: _Result, inner: _Result, block: Embedded | None, text: str) -> None:
+    """Add what was done in one place to the copy's result. Lines and offsets inside an embedded
+    block (a ConfigMap's values.yaml: |, an inline patch) count from the block's start: say them
+    as the file's."""
+    if block is None:
+        out.notes.extend(inner.notes)
+        out.skipped.extend(inner.skipped)
+        out.duplicates.extend(inner.duplicates)  # an embedded patch's lines count from its own start
+    else:
+        out.notes.extend((_file_line(block, text, line), what) for line, what in inner.notes)
+        out.skipped.extend((_file_line(block, text, line), why) for line, why in inner.skipped)
+    out.replaced.extend((block.outer(i) if block else i, d, w) for i, d, w in inner.replaced)
+    out.splices.extend(block.splice(sp) if block else sp for sp in inner.splices)
+
+
+def _refuse_duplicates(copy: Copy, out: _Result) -> None:
+    """A key the path walks twice in plain YAML: kustomize would stop on the file (exit 2 here)."""
+    if copy.delimiters is None and out.duplicates:
+        line, earlier, twice = out.duplicates[0]
+        raise InputError(copy.path, line, _duplicate_message(twice, earlier))
+
+
+def _warn_left_and_templated(ctx: Context, copy: Copy, text: str, out: _Result) -> None:
+    """Warn of what was left as it is, and of template expressions the edit made literal."""
+    for line, message in out.skipped:
+        ctx.plan.warn(copy.path, line, message, NAME)
+    for offset, dotted, was in out.replaced:
+        if copy.delimiters is not None and copy.delimiters.variable_start in was:
+            line = text.count("\n", 0, offset) + 1
+            # Right for what Flux applies, but whoever sets that variable should know.
+            ctx.plan.warn(
                 copy.path,
-                new_text,
-                "; ".join(f"line {line}: {what}" for line, what in out.notes) + f"{where}: {fix.why}",
+                line,
+                f"{dotted} was the template expression {was}: it is now a literal, so that variable no longer sets it",
+                NAME,
             )
 
-    @staticmethod
-    def _add_values(
-        text: str, copy, release: _Release, parent: tuple[str, ...], assignments: dict[str, Scalar], out: _Result
-    ) -> None:
-        """No spec.values at all: create it, with the path, under spec."""
-        docs = compose(text, copy.path, copy.delimiters)
-        if release.document >= len(docs):
-            return
-        for spec_key, spec in entries(docs[release.document], "spec"):
-            _ensure(text, spec_key, spec, ("values", *parent), "spec", assignments, 2, out)
+
+def _write(ctx: Context, release: _Release, target: _Target, copy: Copy, text: str, out: _Result) -> None:
+    """Plan the copy's new text, and the effective values Flux must then build (the gate checks)."""
+    try:
+        new_text = apply_splices(text, out.splices)
+    except ValueError as err:
+        raise InputError(copy.path, None, f"conflicting edits: {err}") from None
+    for each in target.fixes:
+        ctx.plan.expect(EffectiveValue(release.name, ".".join(each.path), each.value, release.namespace, copy.path))
+    where = "" if target.source.kind == "spec.values" else f" (in {target.source.label})"
+    notes = "; ".join(f"line {line}: {what}" for line, what in out.notes)
+    ctx.plan.edit(NAME, copy.path, new_text, notes + f"{where}: {target.fix.why}")
+
+
+def _describe(fix: Fix) -> str:
+    return f"{'.'.join(fix.path)}: {render_scalar(fix.value)}"
+
+
+def _agree(releases: list[_Release], outcomes: list[list[Fix] | Refusal]) -> list[list[Fix] | Refusal]:
+    """One HelmRelease built by several Flux Kustomizations (overlays) is one variant per build,
+    but an edit lands in the file that sets the value, often a base they share: an edit made for
+    one build applies to all. Where the builds need different changes, the policy's universal
+    one (safe for every configuration) is made for all of them; without one, none is made."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for position, release in enumerate(releases):
+        groups.setdefault((release.unit.logical, release.document), []).append(position)
+    agreed = list(outcomes)
+    for positions in groups.values():
+        changing: dict[int, list[Fix]] = {}
+        for p in positions:
+            outcome = outcomes[p]
+            if not isinstance(outcome, Refusal) and outcome:
+                changing[p] = outcome
+        if len({tuple((f.path, f.value) for f in fixes) for fixes in changing.values()}) <= 1:
+            continue  # the same changes in every build that needs one
+        every = [f for fixes in changing.values() for f in fixes]
+        universal = {(f.path, f.value): f for f in every if f.universal}
+        wanted = sorted({_describe(f) for f in every})
+        for p in changing:
+            if len(universal) == 1:
+                fix = next(iter(universal.values()))
+                why = (
+                    f"{fix.why} (in every Flux build of the release: they need different changes, {'; '.join(wanted)})"
+                )
+                agreed[p] = [replace(fix, why=why)]
+            else:
+                agreed[p] = Refusal(
+                    f"its Flux builds need different changes ({'; '.join(wanted)}), and an edit in a file they "
+                    "share would apply to all of them; set each where only its build reads it"
+                )
+    return agreed
+
+
+def _release_line(doc: Node) -> int | None:
+    """The line a warning about a release names: its chart version (what a refusal is about most
+    often), else its name, else the document's start."""
+    spec = first(doc, "spec")
+    for node in (
+        first(first(first(spec, "chart"), "spec"), "version"),
+        first(first(doc, "metadata"), "name"),
+        doc,
+    ):
+        if node is not None:
+            return node.start_mark.line + 1
+    return None
 
 
 def _set_placed(text: str, key: ScalarNode, node: ScalarNode, source: ValuesSource, fix: Fix, out: _Result) -> None:
@@ -692,3 +896,15 @@ def _assign_one(text: str, key: ScalarNode, value: Node, dotted: str, wanted: Sc
     out.splices.append(_scalar_splice(text, key, value, new))
     out.notes.append((key.start_mark.line + 1, f"set {dotted}: {new} (was {was})"))
     out.replaced.append((value.start_mark.index, dotted, was))
+
+
+def _install_timeout(ctx: Context, release: _Release) -> str | None:
+    """The HelmRelease's own install timeout (spec.install.timeout, else spec.timeout), if set."""
+    copy = release.unit.primary
+    try:
+        docs = compose(ctx.plan.text(copy.path), copy.path, copy.delimiters)
+    except InputError:
+        return None
+    doc = docs[release.document] if release.document < len(docs) else None
+    spec = first(doc, "spec")
+    return scalar_value(first(first(spec, "install"), "timeout")) or scalar_value(first(spec, "timeout"))

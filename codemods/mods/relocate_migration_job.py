@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import posixpath
 
+from codemods.intents import CarryOver, FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
-from codemods.repo.index import Needles
+from codemods.repo.index import Unit
+from codemods.repo.layout import Copy
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
-from codemods.repo.workloads import set_namespace
+from codemods.repo.workloads import add_metadata, set_container_image, set_namespace
+from codemods.yamltext.jinja import Delimiters
 
 NAME = "relocate-migration-job"
 
@@ -54,12 +58,35 @@ class RelocateMigrationJob:
     def _relocate(self, ctx: Context, placement: Placement) -> None:
         job, ks, target = placement.job, placement.kustomization, placement.target_dir
         dest_logical = posixpath.join(target, posixpath.basename(job.unit.logical))
-        existing = ctx.index.units.get(dest_logical)
         why = (
             f"Flux Kustomization {placement.identity} ({ks.file}) builds {target}/ and {_waits_for(placement)}; "
             f"outside it, Job {job.name} runs before the release's dependencies are ready"
         )
-        steps: list[tuple[str, str, str]] = []  # (action, src, dst)
+        steps = self._steps(ctx, placement, ctx.index.units.get(dest_logical))
+        if steps is None:
+            return
+        for action, src, dst in steps:
+            if action == "move":
+                ctx.plan.move(NAME, src, dst, f"moved into {target}/: {why}")
+            else:
+                ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
+        owner = FluxRef(ks.file, placement.identity)
+        ctx.plan.expect(JobPlacement(job.name, job.unit.logical, dest_logical, owner))
+        moved = [
+            (next(c for c in job.unit.copies if c.path == src), dst) for action, src, dst in steps if action == "move"
+        ]
+        _keep_namespace(ctx, placement, moved)
+        carried = next((c for c in ctx.carry if c.source == job.unit.logical and c.job == job.name), None)
+        if carried is not None:
+            for copy, dst in moved:
+                self._carry_over(ctx, carried, copy.delimiters, dst, target)
+
+    def _steps(self, ctx: Context, placement: Placement, existing: Unit | None) -> list[tuple[str, str, str]] | None:
+        """(action, src, dst) for each copy of the Job: a move into the target directory, or a
+        deletion where an identical twin is already there. None, with a warning, when a copy
+        cannot be placed: then nothing is moved."""
+        job, target = placement.job, placement.target_dir
+        steps: list[tuple[str, str, str]] = []
         for copy in job.unit.copies:
             if copy.is_template:
                 dest_dir = ctx.index.layout.template_dir_for(copy.path, target)
@@ -67,7 +94,7 @@ class RelocateMigrationJob:
                     ctx.plan.warn(
                         copy.path, job.line, f"no template directory renders to {target}/; move it by hand", NAME
                     )
-                    return
+                    return None
             else:
                 dest_dir = target
             dest = posixpath.join(dest_dir, posixpath.basename(copy.path))
@@ -80,30 +107,28 @@ class RelocateMigrationJob:
                 steps.append(("delete", copy.path, twin.path))
             else:
                 ctx.plan.warn(copy.path, job.line, f"{twin.path} already exists and differs; left both in place", NAME)
-                return
-        for action, src, dst in steps:
-            if action == "move":
-                ctx.plan.move(NAME, src, dst, f"moved into {target}/: {why}")
-            else:
-                ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
-        ctx.plan.relocated[job.unit.logical] = dest_logical
-        namespace = placement.needs_namespace
-        if namespace is None:
-            return
-        for action, src, dst in steps:
-            if action != "move":
-                continue
-            copy = next(c for c in job.unit.copies if c.path == src)
-            text = ctx.plan.text(dst)
-            new_text = set_namespace(text, dst, copy.delimiters, namespace)
+                return None
+        return steps
+
+    @staticmethod
+    def _carry_over(ctx: Context, carried: CarryOver, delimiters: Delimiters | None, dst: str, target: str) -> None:
+        """Write into the moved manifest what the kustomizations that applied it before gave it."""
+        text = ctx.plan.text(dst)
+        for at, section, items in carried.sections():
+            new_text = add_metadata(text, dst, delimiters, section, items, at)
             if new_text is not None:
-                ctx.plan.edit(
-                    NAME,
-                    dst,
-                    new_text,
-                    f"added metadata.namespace: {namespace}: it came from a parent kustomization's namespace, "
-                    f"which {target}/ does not set; the Job stays in {namespace}",
-                )
+                text = new_text
+        for container, image in carried.images:
+            new_text = set_container_image(text, dst, delimiters, container, image)
+            if new_text is not None:
+                text = new_text
+        if text != ctx.plan.text(dst):
+            ctx.plan.edit(
+                NAME,
+                dst,
+                text,
+                f"{carried}, which {target}/ does not: without it the Job Flux builds would not be the same",
+            )
 
     @staticmethod
     def _is_redundant(ctx: Context, path: str, twin: str, orphan_render: bool) -> bool:
@@ -113,3 +138,21 @@ class RelocateMigrationJob:
         # A rendered file with no template in a makejinja tree is a stale render: makejinja
         # never deletes outputs whose template moved away (domain-facts §1).
         return orphan_render and ctx.index.layout.is_rendered_area(posixpath.dirname(path))
+
+
+def _keep_namespace(ctx: Context, placement: Placement, moved: list[tuple[Copy, str]]) -> None:
+    """A namespace the Job had from a parent kustomization the target does not set is written
+    into the moved manifests: the Job stays where it ran."""
+    namespace = placement.needs_namespace
+    if namespace is None:
+        return
+    for copy, dst in moved:
+        new_text = set_namespace(ctx.plan.text(dst), dst, copy.delimiters, namespace)
+        if new_text is not None:
+            ctx.plan.edit(
+                NAME,
+                dst,
+                new_text,
+                f"added metadata.namespace: {namespace}: it came from a parent kustomization's namespace, "
+                f"which {placement.target_dir}/ does not set; the Job stays in {namespace}",
+            )

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import posixpath
 
+from codemods.intents import FluxRef, JobPlacement
 from codemods.mods.base import Context, Placement, PlacementParams
 from codemods.repo.graph import APPLYING_FIELDS, KustomizeFile, Ref
-from codemods.repo.index import Needles
 from codemods.repo.kustomize import Guard, add_entry, find_guard, in_jinja_block, lists_entry, remove_entry
+from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
 
 NAME = "sync-kustomization-resources"
@@ -47,7 +48,8 @@ class SyncKustomizationResources:
 
     def _sync(self, ctx: Context, placement: Placement) -> None:
         job = placement.job
-        final = ctx.plan.relocated.get(job.unit.logical, job.unit.logical)
+        placed = ctx.plan.placement(job.unit.logical)
+        final = placed.destination if placed is not None else job.unit.logical
         if placement.move and final == job.unit.logical:
             return  # relocate-migration-job left it in place (and said why): its entries must stay
         guard: Guard | None = None
@@ -76,6 +78,18 @@ class SyncKustomizationResources:
             gone.add(ref.target)
             self._unlist(ctx, kustomize, ref, f"removed {ref.value}: {why}")
         self._prune_emptied(ctx, {k.directory: k for k, _r in placement.cut}, gone, job.unit.logical)
+        self._list(ctx, placement, final, guard, listed_before)
+        if placed is None and placement.cut and ctx.plan.placement(final) is None:
+            # It stays where its owner already builds it: the cut references are the whole
+            # change, and its owner must still build the same Job.
+            owner = FluxRef(placement.kustomization.file, placement.identity)
+            ctx.plan.expect(JobPlacement(job.name, final, final, owner))
+
+    def _list(
+        self, ctx: Context, placement: Placement, final: str, guard: Guard | None, listed_before: dict[bool, bool]
+    ) -> None:
+        """List the Job where its owner builds it, unless Flux's generated kustomization does."""
+        job = placement.job
         if posixpath.dirname(final) != placement.target_dir:
             return
         target = ctx.index.kustomization(placement.target_dir)
@@ -95,7 +109,8 @@ class SyncKustomizationResources:
             if new_text is not None:
                 ctx.plan.edit(NAME, copy.path, new_text, reason)
                 if final == job.unit.logical:
-                    ctx.plan.listed[final] = placement.release.name
+                    owner = FluxRef(placement.kustomization.file, placement.identity)
+                    ctx.plan.expect(JobPlacement(job.name, final, final, owner, release=placement.release.name))
 
     @staticmethod
     def _unlist(ctx: Context, kustomize: KustomizeFile, ref: Ref, reason: str) -> None:

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from codemods.errors import InputError
-from codemods.recipes.params import ParamError, validators_of
+from codemods.mods import Codemod, factory, is_known, names
+from codemods.params import ParamError, validators_of
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose
 
 # The package's own files (importlib.resources would cost every run a tenth of its start-up).
 PRESETS = Path(__file__).parent / "presets"
 
 DEFAULT = "litellm-migration"
+MAX_SUBJECT = 72  # git's convention for a commit subject: one line in `git log --oneline` and mail
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -116,8 +118,8 @@ def parse_recipe(text: str, source: str, known: set[str] | None = None) -> Recip
         raise reader.fail(steps_node, "steps must be a non-empty list")
     steps = tuple(_step(reader, node, known) for node in steps_node.value)
     subject = reader.text(commit, "subject", f"Apply codemods recipe {name}")
-    if len(subject) > 72:
-        raise reader.fail(commit["subject"][1], "commit subject: at most 72 characters")
+    if len(subject) > MAX_SUBJECT:
+        raise reader.fail(commit["subject"][1], f"commit subject: at most {MAX_SUBJECT} characters")
     return Recipe(
         name=name,
         description=reader.text(top, "description"),
@@ -138,13 +140,11 @@ def _step(reader: _Reader, node: Node, known: set[str] | None) -> Step:
         raise reader.fail(node, "a step needs 'codemod'")
     codemod_node = fields["codemod"][1]
     codemod = reader.text(fields, "codemod")
-    if not (codemod in known if known is not None else _installed(codemod)):
-        listed = known if known is not None else _installed_names()
+    if not (codemod in known if known is not None else is_known(codemod)):
+        listed = known if known is not None else names()
         raise reader.fail(codemod_node, f"unknown codemod {codemod!r}; known: {', '.join(sorted(listed))}")
     params: dict[str, Any] = {}
-    if "with" in fields:
-        from codemods.mods import factory  # the codemod's own Params dataclass is the schema
-
+    if "with" in fields:  # the codemod's own Params dataclass is the schema
         schema = getattr(factory(codemod), "Params", None)
         validators = validators_of(schema) if schema is not None else None
         for key, (key_node, value_node) in reader.mapping(fields["with"][1], f"{codemod}: with").items():
@@ -158,18 +158,6 @@ def _step(reader: _Reader, node: Node, known: set[str] | None) -> Step:
             except ParamError as err:
                 raise reader.fail(value_node, f"{codemod}: {key}: {err}") from None
     return Step(codemod, params)
-
-
-def _installed(name: str) -> bool:
-    from codemods.mods import is_known  # late: the registry imports this module
-
-    return is_known(name)
-
-
-def _installed_names() -> list[str]:
-    from codemods.mods import names
-
-    return names()
 
 
 def _preset(name: str):
@@ -215,8 +203,6 @@ def load(spec: str | None) -> Recipe:
     )
 
 
-def instantiate(recipe: Recipe) -> list:
+def instantiate(recipe: Recipe) -> list[Codemod]:
     """The recipe's codemods, configured, in its order."""
-    from codemods.mods import factory
-
     return [factory(step.codemod)(**step.params) for step in recipe.steps]

@@ -1,6 +1,7 @@
-"""Flux conventions that are not part of the reference graph (see codemods/repo/graph.py)."""
+"""Flux conventions, kept here for their importers: the model is codemods/flux/ (spec.py)."""
 
 from __future__ import annotations
 
-# On an object, makes Flux delete and recreate it when an immutable field changed.
-FORCE_ANNOTATION = "kustomize.toolkit.fluxcd.io/force"
+from codemods.flux.spec import FORCE_ANNOTATION
+
+__all__ = ["FORCE_ANNOTATION"]

@@ -8,20 +8,22 @@ by a text search for its base name, then parsed), to the directories that build 
 to a directory that is some Flux Kustomization's `spec.path`. A no-op run on a large repo
 therefore parses almost nothing (domain-facts §5).
 
-kustomize rules modelled (domain-facts §4):
-- every kustomization file (`kustomization.yaml`, `.yml`, `Kustomization`), both kinds,
-  `Kustomization` and `Component`; the paths it names in `resources`, `components`,
-  `patches[].path`, `patchesStrategicMerge`, generator `files` (`key=path` too) and
-  `envs`, `configurations`, `crds`, `helmCharts[].valuesFile`. Remote URLs stay opaque;
+kustomize and Flux are read through the one model in codemods/flux/ (domain-facts §4):
+- every kustomization file, both kinds, and every path it names: the field table of
+  codemods/flux/fields.py (`resources`, `bases`, `components`, patches, generators,
+  `replacements`, `validators`, ...). Remote URLs stay opaque;
 - a directory without a kustomization file, built by Flux, gets a generated one: every
   manifest below it, recursively, stopping at subdirectories that have their own;
 - the outermost `namespace:` on the way down wins; Flux `targetNamespace` beats them all.
-Flux Kustomizations: `spec.path` in any spelling, `spec.components`, `${VAR}` in the path
-resolved from the `postBuild.substitute` of the Flux Kustomization that applies this one.
+Flux Kustomizations (codemods/flux/spec.py): `spec.path` in any spelling, and every field that
+changes the build, read after the post-build substitution of the Flux Kustomization that applies
+this one (codemods/flux/envsubst.py: Flux's `${VAR}` grammar).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -30,8 +32,10 @@ from functools import lru_cache
 
 from codemods.diagnostics import Diagnostic, DiagnosticError, Diagnostics, warning
 from codemods.errors import InputError
+from codemods.flux import envsubst, fields
+from codemods.flux.envsubst import Variables
+from codemods.flux.spec import DEFAULT_FLUX_NAMESPACE, FluxKustomization, parse_flux_kustomizations
 from codemods.repo.index import RepoIndex, Unit
-from codemods.repo.layout import normalize
 from codemods.yamltext.locate import (
     MappingNode,
     Node,
@@ -44,32 +48,13 @@ from codemods.yamltext.locate import (
     scalar_value,
 )
 
-KUSTOMIZE_API = "kustomize.config.k8s.io/"
-FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io/"
-DEFAULT_FLUX_NAMESPACE = "flux-system"
-# What makes kustomize build a named path as part of the output (the others only feed it).
-APPLYING_FIELDS = ("resources", "components")
-_REMOTE = re.compile(r"^(?:[a-zA-Z][\w+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?=([^}]*))?\}")
 MAX_DEPTH = 64  # reference chains longer than this are cycles or nonsense
 # Below this many referrers() questions a byte search answers each; above, the word index pays.
 _LAZY_QUESTIONS = 64
-
-
-def is_remote(value: str) -> bool:
-    return bool(_REMOTE.match(value.strip()))
-
-
-def substitute(text: str, variables: dict[str, str]) -> str:
-    """Flux postBuild substitution of `${VAR}` and `${VAR:=default}`; unknown ones stay."""
-
-    def one(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in variables:
-            return variables[name]
-        return default if default is not None else match.group(0)
-
-    return _VAR.sub(one, text)
+# What makes kustomize build a named path as part of the output (the others only feed it).
+APPLYING_FIELDS = fields.APPLYING_FIELDS
+_BUILDING_FIELDS = frozenset(f.label for f in fields.PATH_FIELDS if f.builds)
+is_remote = fields.is_remote
 
 
 @dataclass(frozen=True)
@@ -126,32 +111,8 @@ class KustomizeFile:
 
     def builds_nothing_but(self, gone: set[str]) -> bool:
         """Would this file build nothing at all once the refs to `gone` are removed?"""
-        left = [r for r in self.refs if r.field in APPLYING_FIELDS and r.target not in gone]
+        left = [r for r in self.refs if r.field in _BUILDING_FIELDS and r.target not in gone]
         return not left and not self.generators and not any(r.field == "helmCharts" for r in self.refs)
-
-
-@dataclass(frozen=True)
-class FluxKustomization:
-    name: str
-    namespace: str | None  # metadata.namespace as written (None: inherited or default)
-    path: str  # logical directory, normalized, variables substituted
-    depends_on: tuple[str, ...]  # "name" or "namespace/name"
-    file: str  # physical file that declares it
-    line: int  # 1-based line of spec.path
-    force: bool = False
-    components: tuple[str, ...] = ()  # logical directories
-    target_namespace: str | None = None
-    substitutions: tuple[tuple[str, str], ...] = ()
-    substitute_from: tuple[tuple[str, str], ...] = ()  # (kind, name) of postBuild.substituteFrom
-    source: tuple[str, str] | None = None  # (kind, name) of sourceRef
-    raw_path: str = ""
-
-    def display(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
-
-    @property
-    def variables(self) -> dict[str, str]:
-        return dict(self.substitutions)
 
 
 @dataclass(frozen=True)
@@ -189,8 +150,7 @@ def _scalar_items(node: Node | None) -> list[ScalarNode]:
     return []
 
 
-def _join(directory: str, value: str) -> str:
-    return normalize(posixpath.join(directory, value.strip()))
+_join = fields.resolve
 
 
 def parse_kustomize_file(unit: Unit, text: str) -> KustomizeFile | None:
@@ -200,8 +160,7 @@ def parse_kustomize_file(unit: Unit, text: str) -> KustomizeFile | None:
         if not isinstance(doc, MappingNode):
             continue
         kind = scalar_value(first(doc, "kind")) or "Kustomization"
-        api = scalar_value(first(doc, "apiVersion"))
-        if kind not in ("Kustomization", "Component") or (api is not None and not api.startswith(KUSTOMIZE_API)):
+        if not fields.is_kustomization(kind, scalar_value(first(doc, "apiVersion"))):
             continue
         return KustomizeFile(
             unit,
@@ -223,39 +182,15 @@ def _ref(field_name: str, node: ScalarNode, directory: str, value: str | None = 
 
 
 def _refs(doc: MappingNode, directory: str) -> Iterator[Ref]:
-    for name in ("resources", "components", "configurations", "crds", "transformers", "generators", "validators"):
-        for _key, seq in entries(doc, name):
-            for item in _scalar_items(seq):
-                # An inline generator or transformer (a YAML document as a string) names no path.
-                if "\n" not in item.value and item.value.strip():
-                    yield _ref(name, item, directory)
-    for _key, seq in entries(doc, "patchesStrategicMerge"):
-        for item in _scalar_items(seq):
-            if "\n" not in item.value:
-                yield _ref("patchesStrategicMerge", item, directory)
-    for key in ("patches", "patchesJson6902"):
-        for _key, seq in entries(doc, key):
-            for item in seq.value if isinstance(seq, SequenceNode) else []:
-                path = first(item, "path")
-                if isinstance(path, ScalarNode):
-                    yield _ref(key, path, directory)
-    for gen in ("configMapGenerator", "secretGenerator"):
-        for _key, seq in entries(doc, gen):
-            for item in seq.value if isinstance(seq, SequenceNode) else []:
-                for node in _scalar_items(first(item, "files")):
-                    yield _ref(f"{gen}.files", node, directory, node.value.split("=", 1)[-1])
-                for env in [*_scalar_items(first(item, "envs")), first(item, "env")]:
-                    if isinstance(env, ScalarNode):
-                        yield _ref(f"{gen}.envs", env, directory)
+    for entry in fields.path_entries(doc, fields.NODES):
+        assert isinstance(entry.node, ScalarNode)
+        yield _ref(entry.field.label, entry.node, directory, entry.value)
+    # A chart builds objects though it names no local path: kustomize fetches it.
     for _key, seq in entries(doc, "helmCharts"):
         for item in seq.value if isinstance(seq, SequenceNode) else []:
-            values_file = first(item, "valuesFile")
-            if isinstance(values_file, ScalarNode):
-                yield _ref("helmCharts", values_file, directory)
-            elif isinstance(item, MappingNode):
-                chart = first(item, "name")
-                if isinstance(chart, ScalarNode):
-                    yield Ref("helmCharts", chart.value, chart.value, chart, remote=True)
+            chart = first(item, "name")
+            if isinstance(chart, ScalarNode) and first(item, "valuesFile") is None:
+                yield Ref("helmCharts", chart.value, chart.value, chart, remote=True)
 
 
 def _generators(doc: MappingNode, directory: str) -> Iterator[Generator]:
@@ -294,78 +229,10 @@ def _patches(doc: MappingNode, directory: str) -> Iterator[Patch]:
                 yield Patch(None, None, _join(directory, item.value), None, False)
 
 
-def parse_flux_kustomizations(text: str, path: str, delims, variables: dict[str, str]) -> list[FluxKustomization]:
-    found = []
-    for doc in compose(text, path, delims):
-        if not isinstance(doc, MappingNode):
-            continue
-        api = scalar_value(first(doc, "apiVersion")) or ""
-        if not api.startswith(FLUX_KUSTOMIZE_GROUP) or scalar_value(first(doc, "kind")) != "Kustomization":
-            continue
-        meta, spec = first(doc, "metadata"), first(doc, "spec")
-        path_node = first(spec, "path")
-        name = scalar_value(first(meta, "name"))
-        raw_path = scalar_value(path_node) or ""
-        if name is None:
-            continue
-        resolved = substitute(raw_path, variables)
-        depends = []
-        depends_node = first(spec, "dependsOn")
-        for item in depends_node.value if isinstance(depends_node, SequenceNode) else []:
-            dep_name, dep_ns = scalar_value(first(item, "name")), scalar_value(first(item, "namespace"))
-            if dep_name:
-                depends.append(f"{dep_ns}/{dep_name}" if dep_ns else dep_name)
-        post = first(spec, "postBuild")
-        subs = first(post, "substitute")
-        from_items = first(post, "substituteFrom")
-        substitute_from = tuple(
-            (scalar_value(first(item, "kind")) or "ConfigMap", scalar_value(first(item, "name")) or "")
-            for item in (from_items.value if isinstance(from_items, SequenceNode) else [])
-        )
-        own_vars = tuple(
-            (k.value, value)
-            for k, v in (subs.value if isinstance(subs, MappingNode) else [])
-            if (value := literal_value(text, v)) is not None
-        )
-        base = normalize(resolved)
-        components = tuple(_join(base, c.value) for c in _scalar_items(first(spec, "components")))
-        source = first(spec, "sourceRef")
-        source_kind, source_name = scalar_value(first(source, "kind")), scalar_value(first(source, "name"))
-        where = path_node or first(meta, "name") or doc
-        found.append(
-            FluxKustomization(
-                name=name,
-                namespace=literal_value(text, first(meta, "namespace")),
-                path=base,
-                depends_on=tuple(depends),
-                file=path,
-                line=where.start_mark.line + 1,
-                force=(scalar_value(first(spec, "force")) or "").lower() == "true",
-                components=components,
-                target_namespace=_substituted(literal_value(text, first(spec, "targetNamespace")), variables),
-                substitutions=own_vars,
-                substitute_from=substitute_from,
-                source=(source_kind, source_name) if source_kind and source_name else None,
-                raw_path=raw_path,
-            )
-        )
-    return found
-
-
-def _substituted(value: str | None, variables: dict[str, str]) -> str | None:
-    """targetNamespace after the applying Kustomization's postBuild substitution, like spec.path."""
-    return substitute(value, variables) if value and "${" in value else value
-
-
 @lru_cache(maxsize=4096)
 def _path_pattern(candidate: str) -> re.Pattern[str] | None:
     """A `${VAR}` spec.path found by the pre-filter, as a pattern over real directories."""
-    if "${" not in candidate:
-        return None
-    parts = _VAR.split(candidate)
-    # split() interleaves literal text with the two groups of each variable.
-    regex = "".join(re.escape(p) if i % 3 == 0 else ("[^/]+" if i % 3 == 1 else "") for i, p in enumerate(parts))
-    return re.compile(regex.replace(re.escape("[^/]+"), "[^/]+") + r"\Z")
+    return envsubst.pattern(candidate)
 
 
 # The words of a kustomization file: YAML's separators, quotes, comments and generator `key=`.
@@ -428,8 +295,8 @@ class RepoGraph:
             self.needed_unreadable.add(diagnostic)
 
     def _lossy(self, path: str) -> str:
-        try:
-            return (self.index.root / path).read_bytes().decode("utf-8", "replace")
+        try:  # read as the scan reads: never through a link, never more than the size cap
+            return (self.index.read_bytes(path) or b"").decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -585,33 +452,49 @@ class RepoGraph:
             self._flux[path] = []  # a cycle through ${VAR} resolution sees no declarations
             text = self.text(path) or ""
             try:
-                raw = parse_flux_kustomizations(text, path, delims, {})
+                raw = parse_flux_kustomizations(text, path, delims)
             except InputError as err:
                 # A warning, not a stop: a broken file declares nothing Flux applies (whatever
                 # applies it fails to build), unlike a kustomization file that may list the Job.
                 self.warnings.add(err.diagnostic.as_warning())
                 return []
-            if any("${" in ks.raw_path or "${" in (ks.target_namespace or "") for ks in raw):
+            # Flux reads an object as its parent's build leaves it: after that build's substitution.
+            if any(ks.mentions_variables() for ks in raw):
                 variables = self._inherited_variables(classified[0] if classified else path)
                 raw = parse_flux_kustomizations(text, path, delims, variables)
             self._flux[path] = [self._under_artifact_root(ks) for ks in raw]
         return self._flux[path]
 
-    def _inherited_variables(self, logical: str) -> dict[str, str]:
-        """The substitutions of the Flux Kustomization(s) that apply the file declaring a ${VAR} path."""
-        merged: dict[str, str] = {}
+    def _inherited_variables(self, logical: str) -> Variables:
+        """The post-build substitution of the Flux Kustomization(s) that apply a file; an
+        unknown source in any of them leaves what it could define unknown."""
+        values: dict[str, str] = {}
+        complete = True
+        found = False
         for app in self.appliers(logical):
-            merged.update(self.variables(app.flux))
-        return merged
+            variables = self.variables(app.flux)
+            found = found or app.flux.post_build
+            values.update(variables.values)
+            complete = complete and variables.complete
+        return Variables(values, complete) if found else Variables({}, True)
 
-    def variables(self, ks: FluxKustomization) -> dict[str, str]:
-        """postBuild variables: substituteFrom ConfigMaps in the repository, then substitute on top."""
+    def variables(self, ks: FluxKustomization) -> Variables:
+        """ks's post-build variables as Flux loads them: each substituteFrom ConfigMap or Secret in
+        order (looked up in the repository), then postBuild.substitute on top. A variable
+        defined inline is known even when a substituteFrom object is not in the repository."""
         merged: dict[str, str] = {}
-        for kind, name in ks.substitute_from:
-            if kind == "ConfigMap" and name:
-                merged.update(self._config_map_data(name))
+        complete = True
+        for ref in ks.substitute_from:
+            data = self._source_data(ref.kind, ref.name, self.identity(ks).split("/", 1)[0]) if ref.name else None
+            if data is None:
+                complete = False  # in the cluster only (or optional and absent: unknowable here)
+                continue
+            merged.update({k: v.replace("\n", "") for k, v in data.items()})
         merged.update(ks.variables)
-        return merged
+        for name in ks.unknown_substitutions:  # inline, but from the parent's unknowns
+            merged.pop(name, None)
+            complete = False
+        return Variables(merged, complete)
 
     def files_naming(self, kind: str, name: str) -> Iterator[tuple[Unit, str]]:
         """(unit, text) of each file whose bytes hold both kind and name, in path order: the few
@@ -628,25 +511,23 @@ class RepoGraph:
             except (OSError, UnicodeDecodeError):
                 continue
 
-    def _config_map_data(self, name: str) -> dict[str, str]:
-        for unit, text in self.files_naming("ConfigMap", name):
+    def _source_data(self, kind: str, name: str, namespace: str) -> dict[str, str] | None:
+        """The data of the ConfigMap or Secret named name in the repository (the one in namespace
+        first, as Flux reads it from the Flux Kustomization's namespace); None when there is none,
+        or its values are encrypted (SOPS)."""
+        found: list[tuple[str | None, dict[str, str] | None]] = []
+        for unit, text in self.files_naming(kind, name):
             copy = unit.primary
             try:
                 docs = compose(text, copy.path, copy.delimiters)
             except InputError:
                 continue
             for doc in docs:
-                if (
-                    scalar_value(first(doc, "kind")) == "ConfigMap"
-                    and scalar_value(first(first(doc, "metadata"), "name")) == name
-                ):
-                    data = first(doc, "data")
-                    return {
-                        k.value: v.value
-                        for k, v in (data.value if isinstance(data, MappingNode) else [])
-                        if isinstance(k, ScalarNode) and isinstance(v, ScalarNode)
-                    }
-        return {}
+                meta = first(doc, "metadata")
+                if scalar_value(first(doc, "kind")) == kind and scalar_value(first(meta, "name")) == name:
+                    found.append((scalar_value(first(meta, "namespace")), _source_values(doc, kind)))
+        own = [data for space, data in found if space in (None, namespace)]
+        return (own or [data for _space, data in found] or [None])[0]
 
     # -- sources whose artifact root is a subdirectory --------------------------------------------
     def _under_artifact_root(self, ks: FluxKustomization) -> FluxKustomization:
@@ -781,10 +662,79 @@ class RepoGraph:
         found.extend(self._through_generated(directory, tail))
         return found
 
+    def build_reads(self, ks: FluxKustomization) -> frozenset[str]:
+        """Every file (logical path) Flux's build of ks reads: its spec.path and components, as
+        the model walks them (codemods/flux/fields.py); the build gate copies the same set."""
+        view = _IndexView(self)
+        memo: dict[str, frozenset[str]] = {}
+        found: set[str] = set()
+        for directory in (ks.path, *ks.components):
+            found |= fields.build_reads(view, directory, memo)
+        return frozenset(found)
+
     def deployer(self, logical_dir: str) -> FluxKustomization | None:
         """The one Flux Kustomization that builds logical_dir, or None (none, or several)."""
         found = {(ks.file, ks.name): ks for ks in (a.flux for a in self.dir_appliers(logical_dir))}
         return next(iter(found.values())) if len(found) == 1 else None
+
+
+class _IndexView:
+    """The checkout as the planner sees it (its index and parses), for the model's walks."""
+
+    def __init__(self, graph: RepoGraph) -> None:
+        self.graph = graph
+        self.index = graph.index
+
+    def listdir(self, directory: str) -> tuple[list[str], list[str]]:
+        prefix = f"{directory}/" if directory else ""
+        files = [u.logical[len(prefix) :] for u in self.index.units_in(directory)]
+        subdirectories = {
+            d[len(prefix) :].split("/", 1)[0]
+            for d in self.index.directories()
+            if d.startswith(prefix) and d != directory
+        }
+        return sorted(files), sorted(subdirectories)
+
+    def kustomization(self, directory: str) -> str | None:
+        unit = self.index.kustomization(directory)
+        return unit.logical if unit is not None else None
+
+    def references(self, kustomization: str) -> list[str]:
+        parsed = self.graph.kustomize_file(posixpath.dirname(kustomization))
+        return [r.target for r in parsed.refs if not r.remote] if parsed is not None else []
+
+    def exists(self, path: str) -> bool:
+        # Files the index does not list (a JSON patch, an env file) are read where they are.
+        if path in self.index.units:
+            return True
+        full = self.index.root / path  # a link is never followed, by the gate either
+        return not path.startswith("..") and full.is_file() and not full.is_symlink()
+
+    def is_manifest(self, path: str) -> bool:
+        unit = self.index.units.get(path)
+        copy = (unit.rendered or unit.template) if unit is not None else None
+        data = self.index.read_bytes(copy.path) if copy is not None else None
+        return data is not None and b"apiVersion" in data and b"kind" in data
+
+
+def _source_values(doc: Node | None, kind: str) -> dict[str, str] | None:
+    """A ConfigMap's data, or a Secret's data (base64) and stringData, as Flux reads them."""
+    if first(doc, "sops") is not None:
+        return None
+    values: dict[str, str] = {}
+    for key in ("data", "stringData") if kind == "Secret" else ("data",):
+        mapping = first(doc, key)
+        for k, v in mapping.value if isinstance(mapping, MappingNode) else []:
+            if not isinstance(k, ScalarNode) or not isinstance(v, ScalarNode):
+                continue
+            if key == "data" and kind == "Secret":
+                try:
+                    values[k.value] = base64.b64decode("".join(v.value.split()), validate=True).decode()
+                except (binascii.Error, UnicodeDecodeError):
+                    return None
+            else:
+                values[k.value] = v.value
+    return values
 
 
 def _unique(apps: list[Application]) -> list[Application]:

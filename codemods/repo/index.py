@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from codemods.errors import EncodingError
+from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.repo.layout import Copy, Layout, load_layout, normalize
-from codemods.repo.selectors import LITELLM_JOB, LITELLM_RELEASE, JobMatcher
+from codemods.repo.needles import Needles
+from codemods.yamltext.guard import MAX_YAML_BYTES, too_large
 
 YAML_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SKIP_DIRS = {"node_modules", "__pycache__"}
-# No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+# No GitOps manifest is this big; a file that is gets a warning instead of a read and a parse
+# (the YAML guard's cap: the build gate refuses to hand such a file to kustomize).
+MAX_FILE_BYTES = MAX_YAML_BYTES
 FIRST_READ = 64 * 1024
 _READ_ON = 1024 * 1024
 
@@ -140,9 +142,9 @@ class RepoIndex:
         return data if data is not None else _read_capped(os.path.join(self.root, path))
 
     def read_text(self, path: str) -> str:
-        data = self._kept.get(path)
-        if data is None:
-            data = (self.root / path).read_bytes()
+        data = self.read_bytes(path)
+        if data is None:  # grown past the cap since the scan
+            raise too_large(path, os.lstat(self.root / path).st_size)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -167,7 +169,7 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str
             rel = f"{rel_dir}/{name}" if rel_dir else name
             wanted = name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES
             if entry.is_symlink():
-                if wanted or entry.is_dir():
+                if wanted or _is_dir_link(entry):
                     target = os.path.realpath(entry.path)
                     where = "outside the repository" if not _inside(root, target) else "inside the repository"
                     skipped.append((rel, f"symbolic link to {where}: not followed"))
@@ -183,17 +185,23 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str
                     skipped.append((rel, "not a regular file: not read"))
 
 
-@dataclass(frozen=True)
-class Needles:
-    """What the active codemods look for, as cheap byte tests."""
+def scanned(path: str) -> bool:
+    """Whether scan() reads the file at this posix path (relative to the scanned root), judged
+    by its name alone as _walk judges it: a YAML-ish name, no hidden or skipped directory on
+    the way. makejinja.toml too, which load_layout reads."""
+    *dirs, name = path.split("/")
+    if any(part.startswith(".") or part in _SKIP_DIRS for part in dirs):
+        return False
+    return name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_NAMES or path == "makejinja.toml"
 
-    values: tuple[bytes, ...] = LITELLM_RELEASE.needles
-    # Chart names whose releases matter even when their values never mention a wanted key (a
-    # parent chart that deploys the sub-chart by default). Weaker than values: a word like
-    # "openhands" is also a namespace, so such a file is a candidate, not a certain match.
-    charts: tuple[bytes, ...] = ()
-    jobs: tuple[JobMatcher, ...] = (LITELLM_JOB,)
-    every_job: bool = False  # reads every Job manifest: the doctor's fuller pre-filter
+
+def _is_dir_link(entry: os.DirEntry[str]) -> bool:
+    """Does a link lead to a directory? A loop of links (ring-a -> ring-b -> ring-a) counts as
+    one: never followed, and said so, rather than an ELOOP that ends the run."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return True
 
 
 def _facts(data: bytes, doctor: bool, needles: Needles) -> Facts | None:
@@ -275,8 +283,10 @@ def _read_capped(abs_path: str) -> bytes | None:
     The scan reads every file of the repository, so this is os.open/os.read rather than open():
     no buffered reader to build and no fstat for its buffer size, which halves the cost of
     reading a small manifest. A first small read covers almost every manifest (os.read(n)
-    allocates n bytes up front); it still reads until end of file, as short reads are allowed."""
-    fd = os.open(abs_path, os.O_RDONLY)
+    allocates n bytes up front); it still reads until end of file, as short reads are allowed.
+    The walk only yields regular files; should a FIFO or a link take one's place before the
+    open, O_NONBLOCK makes the open and the read return at once and O_NOFOLLOW refuses the link."""
+    fd = os.open(abs_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     try:
         data = os.read(fd, FIRST_READ)
         if not data:

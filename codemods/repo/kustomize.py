@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from codemods.flux.fields import is_kustomization
 from codemods.yamltext.jinja import Delimiters, jinja_lines
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
 from codemods.yamltext.splice import (
@@ -21,8 +22,6 @@ from codemods.yamltext.splice import (
     line_offset,
     line_text,
 )
-
-KUSTOMIZE_API = "kustomize.config.k8s.io/"
 
 
 def entry_key(entry: str) -> str:
@@ -38,11 +37,9 @@ class Entry:
 
 def _kustomization_doc(text: str, path: str, delims: Delimiters | None) -> MappingNode | None:
     for doc in compose(text, path, delims):
-        if isinstance(doc, MappingNode):
-            kind = scalar_value(first(doc, "kind"))
-            api = scalar_value(first(doc, "apiVersion"))
-            if kind in (None, "Kustomization", "Component") and (api is None or api.startswith(KUSTOMIZE_API)):
-                return doc
+        kind, api = scalar_value(first(doc, "kind")), scalar_value(first(doc, "apiVersion"))
+        if isinstance(doc, MappingNode) and is_kustomization(kind, api):
+            return doc
     return None
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from codemods.errors import InputError
+from codemods.flux.fields import normalize
 from codemods.yamltext.jinja import STANDARD, Delimiters
 
 IN_PLACE_SUFFIX = ".j2"
@@ -39,14 +40,6 @@ class Copy(NamedTuple):
     delimiters: Delimiters | None  # None: not Jinja (rendered, or copied verbatim)
 
 
-def normalize(path: str) -> str:
-    """Repo-relative posix path: no ./ prefix, no trailing slash, "" for the root."""
-    norm = posixpath.normpath(path.strip().replace("\\", "/"))
-    if norm in (".", "/"):
-        return ""
-    return norm.lstrip("/") if not norm.startswith("..") else norm
-
-
 def relative_path(path: str, start: str) -> str:
     """posixpath.relpath for two repository-relative paths, without its os.getcwd calls."""
     to, base = (path.split("/") if path else []), (start.split("/") if start else [])
@@ -57,7 +50,7 @@ def relative_path(path: str, start: str) -> str:
 
 
 def is_within(path: str, directory: str) -> bool:
-    return directory == "" or path == directory or path.startswith(directory + "/")
+    return directory in ("", path) or path.startswith(directory + "/")
 
 
 class TemplateLayout(Protocol):
@@ -262,6 +255,8 @@ def load_layout(root: Path) -> Layout:
         config = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError("makejinja.toml", None, f"cannot parse makejinja.toml: {err}") from None
+    except RecursionError:  # tomllib recurses per level: `a = [[[[...` thousands deep
+        raise InputError("makejinja.toml", None, "cannot parse makejinja.toml: nested too deeply") from None
     section = config.get("makejinja", {})
     delimiter = section.get("delimiter", {})
     delims = Delimiters(

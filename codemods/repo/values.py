@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from codemods.diagnostics import warning
 from codemods.errors import InputError
+from codemods.flux.values import ValuesRef
 from codemods.repo.graph import Application, RepoGraph
 from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
@@ -233,10 +234,10 @@ class ValuesModel:
         self, unit: Unit, item: Node, applications: list[Application], own_namespace: str | None
     ) -> ValuesSource | None:
         namespaces = {app.namespace(own_namespace) for app in applications} or {own_namespace}
-        kind = scalar_value(first(item, "kind")) or "ConfigMap"
-        name = scalar_value(first(item, "name")) or ""
-        key = scalar_value(first(item, "valuesKey")) or "values.yaml"
-        target = split_target_path(scalar_value(first(item, "targetPath")) or "")
+        ref = ValuesRef.of(
+            *(scalar_value(first(item, k)) for k in ("kind", "name", "valuesKey", "targetPath", "optional"))
+        )
+        kind, name, key, target = ref.kind, ref.name, ref.values_key, ref.target_path
         label = f"{kind} {name} ({key})"
         # A generator on the release's own build chain, first: its name is the one written
         # in valuesFrom before kustomize adds the hash suffix.
@@ -543,11 +544,6 @@ class ValuesModel:
                         in_block=True,
                         label=f"inline patch in {copy.path} (line {node.start_mark.line + 1})",
                     )
-
-
-def split_target_path(path: str) -> tuple[str, ...]:
-    """A valuesFrom targetPath's keys (Helm's --set: a backslash escapes a dot inside a key)."""
-    return tuple(p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", path) if p)
 
 
 def _pointer(pointer: str) -> tuple[str, ...] | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -13,6 +16,7 @@ from codemods.yamltext.locate import (
     MappingNode,
     Node,
     ScalarNode,
+    SequenceNode,
     compose,
     entries,
     first,
@@ -20,7 +24,7 @@ from codemods.yamltext.locate import (
     scalar_value,
     walk_path,
 )
-from codemods.yamltext.mapping import add_first_child
+from codemods.yamltext.mapping import add_first_child, child_step
 from codemods.yamltext.splice import Splice, apply_splices, insert_lines_after
 
 HELM_RELEASE_GROUP = "helm.toolkit.fluxcd.io/"
@@ -191,3 +195,88 @@ def set_namespace(text: str, path: str, delims: Delimiters | None, namespace: st
     indent = " " * name_key.start_mark.column
     end = max(name_value.end_mark.index - 1, name_key.end_mark.index)
     return apply_splices(text, [insert_lines_after(text, end, [f"{indent}namespace: {namespace}"])])
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]*")
+
+
+_PLAIN_VALUE = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+# Words YAML 1.1 or 1.2 reads as something other than a string (a label value must stay one).
+_NOT_STRINGS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf"}
+
+
+def _quoted(value: str) -> str:
+    """A label or annotation value as a YAML string: plain where YAML reads it back as the same
+    string (as people write them), double-quoted otherwise (`true`, `1.0`, `a: b`)."""
+    if _PLAIN_VALUE.fullmatch(value) and value.lower() not in _NOT_STRINGS:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def add_metadata(
+    text: str,
+    path: str,
+    delims: Delimiters | None,
+    section: str,
+    items: Sequence[tuple[str, str]],
+    at: tuple[str, ...] = ("metadata",),
+) -> str | None:
+    """Text with `items` added under <at>.<section> (labels, annotations) of its one document,
+    in the file's own style (the mapping at `at` is made when missing, below an existing
+    parent); keys already there are left as they are. None when nothing is added or the file
+    is not one mapping document."""
+    docs = [d for d in compose(text, path, delims) if isinstance(d, MappingNode)]
+    if len(docs) != 1:
+        return None
+    parent_key: Node | None = None
+    parent: Node = docs[0]
+    for name in at[:-1]:
+        found = entries(parent, name)
+        if not found or not isinstance(found[0][1], MappingNode):
+            return None
+        parent_key, parent = found[0]
+    lines = [f"{k if _PLAIN_KEY.fullmatch(k) else _quoted(k)}: {_quoted(v)}" for k, v in items]
+    holder = entries(parent, at[-1])
+    if not holder:
+        if parent_key is None:
+            return None
+        step = child_step(parent_key, parent, 2)
+        block = [f"{at[-1]}:", f"{' ' * step}{section}:", *(" " * 2 * step + line for line in lines)]
+        flow = f"{at[-1]}: {{{section}: {{{', '.join(lines)}}}}}"
+        return apply_splices(text, [add_first_child(text, parent_key, parent, block, flow, step)])
+    meta_key, meta = holder[0]
+    if not isinstance(meta, MappingNode):
+        return None
+    current = entries(meta, section)
+    have = current[0][1] if current else None
+    missing = [(k, v) for k, v in items if first(have, k) is None] if have is not None else list(items)
+    if not missing:
+        return None
+    lines = [f"{k if _PLAIN_KEY.fullmatch(k) else _quoted(k)}: {_quoted(v)}" for k, v in missing]
+    step = child_step(meta_key, meta, 2)
+    if not current:
+        block = [f"{section}:", *(" " * step + line for line in lines)]
+        flow = f"{section}: {{{', '.join(lines)}}}"
+        return apply_splices(text, [add_first_child(text, meta_key, meta, block, flow, step)])
+    key, node = current[0]
+    return apply_splices(text, [add_first_child(text, key, node, lines, ", ".join(lines), child_step(key, node, step))])
+
+
+def set_container_image(text: str, path: str, delims: Delimiters | None, container: str, image: str) -> str | None:
+    """Text with the image of the named container (or init container) of its one document's pod
+    template replaced, the scalar's own quoting kept; None when nothing changes."""
+    docs = [d for d in compose(text, path, delims) if isinstance(d, MappingNode)]
+    if len(docs) != 1:
+        return None
+    splices = []
+    for pod in walk_path(docs[0], ("spec", "template", "spec")):
+        for key in ("initContainers", "containers"):
+            items = first(pod, key)
+            for item in items.value if isinstance(items, SequenceNode) else ():
+                node = first(item, "image")
+                if scalar_value(first(item, "name")) != container or not isinstance(node, ScalarNode):
+                    continue
+                if node.value != image:
+                    quote = text[node.start_mark.index] if text[node.start_mark.index] in "'\"" else ""
+                    splices.append(Splice(node.start_mark.index, node.end_mark.index, f"{quote}{image}{quote}"))
+    return apply_splices(text, splices) if splices else None

@@ -19,12 +19,13 @@ from codemods.plan import Plan
 from codemods.recipes import Recipe
 from codemods.runner import plan_repository, touched_findings
 from codemods.vcs import git as g
-from codemods.vcs.message import commit_message, has_trailer, summary_markdown
+from codemods.vcs.message import commit_message, summary_markdown
 from codemods.vcs.message import context as message_context
+from codemods.vcs.remote import describe_commit, first_foreign
 from codemods.verify.model import Semantic
 
-# The same names as `codemods batch` statuses.
-BranchStatus = Literal["changed", "updated", "up-to-date", "unchanged"]
+# The same names as `codemods batch` statuses. blocked-by-human only with keep_foreign.
+BranchStatus = Literal["changed", "updated", "up-to-date", "unchanged", "blocked-by-human"]
 
 
 @dataclass
@@ -39,6 +40,7 @@ class BranchResult:
     summary: str | None = None
     findings: list[Diagnostic] = field(default_factory=list)  # the doctor's, on the touched files
     semantic: Semantic | None = None  # build gate (issue 12): what Flux will apply differently
+    foreign: str | None = None  # blocked-by-human: the person's commit on the branch, described
 
     def info(self) -> dict[str, object]:
         return {"name": self.branch, "status": self.status, "commit": self.commit, "base": self.base}
@@ -53,6 +55,7 @@ def describe(info: dict[str, object]) -> str:
         "updated": f"rebuilt branch {name} at {short} on {base}",
         "up-to-date": f"branch {name} is up to date ({short} on {base})",
         "unchanged": f"nothing to change on {base}: no branch created",
+        "blocked-by-human": f"branch {name} holds a commit codemods did not make: left alone",
     }[str(status)]
 
 
@@ -69,6 +72,7 @@ def deliver(
     gate: Callable[[Plan], Semantic] | None = None,
     scratch: Path | None = None,
     move_branch: bool = True,
+    keep_foreign: bool = False,
     config: g.GitSettings | None = None,
 ) -> BranchResult:
     """Plan on base's tree, commit the change once and move branch to it (compare-and-swap).
@@ -78,7 +82,10 @@ def deliver(
     and nothing is deleted at the end). move_branch=False makes the commit and leaves the
     branch where it is, for a caller that publishes the commit itself (a batch push). config:
     the repository's git configuration, when the caller read it already (a run writes none);
-    else it is asked of git when needed (a kept planning tree, a commit)."""
+    else it is asked of git when needed (a kept planning tree, a commit).
+
+    A branch holding a commit codemods did not make is never rewritten: refused (InputError),
+    or, with keep_foreign, reported as status blocked-by-human with that commit in foreign."""
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
@@ -98,7 +105,12 @@ def deliver(
             if plan.is_empty:
                 return result
             # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
-            result.semantic = gate(plan) if gate is not None else None
+            if gate is not None:
+                from codemods.verify.run import prove  # the first candidate plan the builds prove
+
+                where = checkout / prefix if prefix else checkout
+                plan, result.semantic = prove(lambda carry: plan_repository(where, mods, carry), gate, first=plan)
+                result.plan = plan
             lead = f"{prefix}/" if prefix else ""
             values = message_context(plan, lead, recipe, result.semantic)  # one context for both texts
             result.message = commit_message(plan, lead, message_template, recipe, result.semantic, values)
@@ -111,51 +123,67 @@ def deliver(
             tip = g.branch_tip(repo, branch)
             # A kept planning tree remembers what its last run committed: the very same change
             # on the same base and settings, still at the branch's tip, is up to date as is.
-            key = g.change_key(scratch, base_sha, prefix, changes) if scratch is not None and not findings else None
-            if key is not None and scratch is not None and tip is not None and g.built_commit(scratch, key) == tip:
+            memo = (scratch, g.change_key(scratch, base_sha, prefix, changes)) if scratch and not findings else None
+            if memo is not None and tip is not None and g.built_commit(*memo) == tip:
                 result.status, result.commit = "up-to-date", tip
                 return result
             changes.apply(durable=False)  # into the temporary checkout only
             result.findings = touched_findings(plan, written=True) if findings else []
             tree = g.build_tree(repo, changes, prefix, checkout, index)
-            result.status, result.commit = _commit(repo, result, tree, tip, config, move_branch)
-            if key is not None and scratch is not None:
-                g.remember_built(scratch, key, result.commit)
+            _commit(repo, result, tree, tip, config, move_branch=move_branch, keep_foreign=keep_foreign)
+            if memo is not None and result.commit is not None:
+                g.remember_built(*memo, result.commit)
             return result
     except GitCommandError as err:
         raise g.command_error(where, err) from None
 
 
 def _commit(
-    repo: Repo, result: BranchResult, tree: str, tip: str | None, config: g.GitSettings | None, move_branch: bool
-) -> tuple[BranchStatus, str]:
-    """The branch's new commit of tree on the base (moved to it unless the caller publishes
-    it), or its tip when that already is this tree on this base."""
+    repo: Repo,
+    result: BranchResult,
+    tree: str,
+    tip: str | None,
+    config: g.GitSettings | None,
+    *,
+    move_branch: bool,
+    keep_foreign: bool,
+) -> None:
+    """The branch's new commit of tree on the base in result (the branch moved to it unless the
+    caller publishes it); or its tip, when that already is this tree on this base; or, with
+    keep_foreign, blocked-by-human when the tip holds a person's commit."""
     if tip is not None:
         current = g.read_commit(repo, tip)
         if [p.hexsha for p in current.parents] == [result.base] and current.tree.hexsha == tree:
-            return "up-to-date", tip
-        _check_safe_to_rewrite(repo, result.branch, tip, result.base)
+            result.status, result.commit = "up-to-date", tip
+            return
+        foreign = _check_safe_to_rewrite(repo, result.branch, tip, result.base, refuse=not keep_foreign)
+        if foreign is not None:
+            result.status, result.foreign = "blocked-by-human", foreign
+            return
     assert result.message is not None
-    commit = g.commit_tree(repo, tree, result.base, result.message, config or g.read_config(repo))
+    result.commit = g.commit_tree(repo, tree, result.base, result.message, config or g.read_config(repo))
     if move_branch:
-        g.update_branch(repo, result.branch, commit, tip)
-    return ("updated" if tip is not None else "changed"), commit
+        g.update_branch(repo, result.branch, result.commit, tip)
+    result.status = "updated" if tip is not None else "changed"
 
 
-def _check_safe_to_rewrite(repo, branch: str, tip: str, base: str) -> None:
+def _check_safe_to_rewrite(repo, branch: str, tip: str, base: str, refuse: bool = True) -> str | None:
+    """None when codemods may rewrite the branch; else the person's commit on it, described
+    (or, with refuse, an InputError naming it)."""
     where = repo.working_tree_dir or ""
     worktree = g.checked_out_in(repo, branch)
     if worktree is not None:
         raise InputError(
             where, None, f"branch {branch} is checked out in {worktree}; codemods will not move it under you"
         )
-    for commit in g.commits_not_in(repo, tip, base):
-        if not has_trailer(commit.message):
-            subject = commit.message.splitlines()[0] if commit.message else ""
-            raise InputError(
-                where,
-                None,
-                f"branch {branch} holds commit {commit.hexsha[:12]} ({subject!r}) that codemods did not make; "
-                "refusing to rewrite it (delete or rename the branch, or pick another --branch)",
-            )
+    commit = first_foreign(repo, tip, base)
+    if commit is None:
+        return None
+    if not refuse:
+        return describe_commit(commit)
+    raise InputError(
+        where,
+        None,
+        f"branch {branch} holds commit {describe_commit(commit)} that codemods did not make; "
+        "refusing to rewrite it (delete or rename the branch, or pick another --branch)",
+    )

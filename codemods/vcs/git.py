@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import struct
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -415,7 +416,7 @@ def checkout_attributes(repo: git.Repo, work_tree: Path, index: Path) -> str:
     check-attr` computes them: the `.gitattributes` files in the index, `info/attributes`, the
     per-user file (`core.attributesFile`), the system file wherever this git keeps it, and
     the environment that switches them (`GIT_ATTR_NOSYSTEM`)."""
-    paths = [path for path, (mode, _sha) in index_entries(repo, index).items() if mode >> 12 == 0o10]
+    paths = [path for path, (mode, _sha) in index_entries(repo, index).items() if stat.S_ISREG(mode)]
     if not paths:
         return hashlib.sha256(b"").hexdigest()
     listing = run_git(

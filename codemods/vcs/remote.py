@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import git
+from git.exc import GitCommandError
 
 from codemods.vcs.bounded import BoundedGit, Repo
 from codemods.vcs.git import PLANNING_DIR, commits_not_in, is_shared, read_config, ref_target
@@ -36,13 +39,17 @@ def token_userinfo(
         return None
     host = urlsplit(url).hostname or ""
     kind = kind or ("gitlab" if "gitlab" in host else "github")
-    if kind == "gitlab" and gitlab_token:
-        return f"oauth2:{gitlab_token}"
-    if kind == "gitea" and gitea_token:
-        return f"{gitea_token}:x-oauth-basic"
-    if kind == "github" and github_token:
-        return f"x-access-token:{github_token}"
-    return None
+    token = {"github": github_token, "gitlab": gitlab_token, "gitea": gitea_token}.get(kind)
+    return credentials(kind, token) if token else None
+
+
+def credentials(kind: str, token: str) -> str:
+    """The basic-auth user:password each forge's git takes for its token."""
+    if kind == "gitlab":
+        return f"oauth2:{token}"
+    if kind == "gitea":
+        return f"{token}:x-oauth-basic"
+    return f"x-access-token:{token}"
 
 
 def git_env(url: str, userinfo: str | None) -> dict[str, str]:
@@ -112,15 +119,8 @@ def _refresh(repo: git.Repo, url: str, env: dict[str, str]) -> None:
         configured = config.get_value('remote "origin"', "url", default="")
     if configured != url:
         repo.git.remote("set-url", "origin", url, env=env)
-    heads: dict[str, str] = {}
-    head: str | None = None
-    advertised = str(repo.git.ls_remote("--symref", "origin", "HEAD", "refs/heads/*", env=env))
-    for line in advertised.splitlines():
-        sha, _tab, name = line.partition("\t")
-        if sha.startswith("ref: ") and name == "HEAD":
-            head = sha.removeprefix("ref: refs/heads/")
-        elif name.startswith("refs/heads/"):
-            heads[name.removeprefix("refs/heads/")] = sha
+    refs, head = remote_refs(repo, env, "HEAD", "refs/heads/*")
+    heads = {name.removeprefix("refs/heads/"): sha for name, sha in refs.items() if name.startswith("refs/heads/")}
     tracking: list[git.RemoteReference] = list(git.RemoteReference.list_items(repo))
     local = {
         ref.path.removeprefix("refs/remotes/origin/"): ref_target(repo, ref.path)
@@ -169,6 +169,8 @@ def push(
     expected_remote: str | None,
     env: dict[str, str],
     commit: str | None,
+    *,
+    to: str = "origin",
     shared: bool | None = None,
 ) -> None:
     """Push commit (or the local branch) to the branch; overwrite only the exact remote commit
@@ -187,7 +189,7 @@ def push(
             git.Head(repo, f"refs/heads/{branch}").set_reference(git.Commit(repo, bytes.fromhex(commit)))
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote or ''}"
     source = commit or f"refs/heads/{branch}"
-    repo.git.push("--quiet", lease, "origin", f"{source}:refs/heads/{branch}", env=env)
+    repo.git.push("--quiet", lease, "--", to, f"{source}:refs/heads/{branch}", env=env)
 
 
 def local_branch(repo: git.Repo, branch: str) -> str | None:
@@ -199,12 +201,127 @@ def restore_local_branch(repo: git.Repo, branch: str, sha: str | None) -> None:
     track_remote_branch(repo, branch, sha)
 
 
+def first_foreign(repo: git.Repo, tip: str, base: str) -> git.Commit | None:
+    """The newest commit on tip that base lacks and codemods did not make (no trailer): a
+    person's. `run`, `--close-stale` and `close --delete-branch` all ask this one question."""
+    return next((c for c in commits_not_in(repo, tip, base) if not has_trailer(str(c.message))), None)
+
+
 def only_ours(repo: git.Repo, tip: str, base: str) -> bool:
     """Whether every commit on tip that base lacks is one codemods made (it has the trailer)."""
-    return all(has_trailer(str(c.message)) for c in commits_not_in(repo, tip, base))
+    return first_foreign(repo, tip, base) is None
 
 
-def delete_remote_branch(repo: git.Repo, branch: str, expected_remote: str, env: dict[str, str]) -> None:
+def describe_commit(commit: git.Commit) -> str:
+    """`1a2b3c4d5e6f ('subject')`: how a person's commit is named in notes."""
+    message = str(commit.message)
+    return f"{commit.hexsha[:12]} ({(message.splitlines()[0] if message else '')!r})"
+
+
+def delete_remote_branch(
+    repo: git.Repo, branch: str, expected_remote: str, env: dict[str, str], *, remote_name: str = "origin"
+) -> None:
     """Delete the remote branch, only if it is still the exact commit we checked."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_remote}"
-    repo.git.push("--quiet", lease, "origin", f":refs/heads/{branch}", env=env)
+    repo.git.push("--quiet", lease, "--", remote_name, f":refs/heads/{branch}", env=env)
+
+
+def remote_refs(
+    repo: git.Repo, env: dict[str, str], *patterns: str, remote_name: str = "origin"
+) -> tuple[dict[str, str], str | None]:
+    """The remote's refs matching patterns ({full name: sha}, HEAD included when asked) and
+    the branch its HEAD names, from one `ls-remote --symref` (one connection)."""
+    refs: dict[str, str] = {}
+    head: str | None = None
+    for line in str(repo.git.ls_remote("--symref", "--", remote_name, *patterns, env=env)).splitlines():
+        sha, _tab, name = line.partition("\t")
+        if sha.startswith("ref: ") and name == "HEAD":
+            head = sha.removeprefix("ref: refs/heads/")
+        elif name:
+            refs[name] = sha
+    return refs, head
+
+
+def remote_branch_now(repo: git.Repo, branch: str, env: dict[str, str], *, remote_name: str = "origin") -> str | None:
+    """Where the remote's branch is now (one `ls-remote`): after a refused lease, whether it moved."""
+    ref = f"refs/heads/{branch}"
+    return remote_refs(repo, env, ref, remote_name=remote_name)[0].get(ref)
+
+
+FORK_REFS = "refs/remotes/codemods-fork"
+
+
+def fetch_branch(repo: git.Repo, url: str, branch: str, env: dict[str, str]) -> str | None:
+    """The branch's commit on another remote (a fork), fetched into the clone so the run can
+    build on it and push over it with a lease; None when that remote has no such branch."""
+    sha = remote_branch_now(repo, branch, env, remote_name=url)
+    if sha is not None:
+        repo.git.fetch("--quiet", "--no-tags", "--", url, f"+refs/heads/{branch}:{FORK_REFS}/{branch}", env=env)
+    return sha
+
+
+@dataclass(frozen=True)
+class BranchDeletion:
+    """What `batch close --delete-branch` did with the rollout's branch, and why."""
+
+    sha: str | None  # the commit checked (and deleted, or kept); None: the remote has no such branch
+    deleted: bool
+    reason: str | None = None  # why it was kept
+
+
+CHECKED_REF = "refs/codemods/checked"
+DEFAULT_REF = "refs/codemods/default"
+
+
+def delete_branch_if_ours(url: str, branch: str, env: dict[str, str]) -> BranchDeletion:
+    """Delete the remote branch only when every commit on it beyond the remote's default branch
+    is codemods' own (the same test as `run` and `--close-stale`), and only if it is still the
+    exact commit checked: the deletion is a push with a lease on that sha, which the server
+    enforces, so a commit pushed meanwhile keeps the branch.
+
+    Commits only are fetched (`--filter=tree:0`: no trees, no files; a server without filters
+    sends them too), into a scratch repository removed afterwards: `close` keeps no clones."""
+    with tempfile.TemporaryDirectory(prefix="codemods-branch-") as scratch:
+        # `--template=` (none): no sample hooks, and no pre-push hook from the user's template.
+        BoundedGit().execute(["git", "init", "--quiet", "--bare", "--template=", scratch])
+        repo = Repo(scratch, expand_vars=False)
+        with repo.config_writer() as config:
+            config.set_value('remote "origin"', "url", url)
+        try:
+            return _delete_if_ours(repo, branch, env)
+        finally:
+            repo.close()
+
+
+def _delete_if_ours(repo: git.Repo, branch: str, env: dict[str, str]) -> BranchDeletion:
+    ref = f"refs/heads/{branch}"
+    refs, default = remote_refs(repo, env, "HEAD", ref)
+    if ref not in refs:
+        return BranchDeletion(None, False, "the remote has no such branch")
+    if default is None:
+        return BranchDeletion(refs[ref], False, "the remote names no default branch to compare it with")
+    if default == branch:
+        return BranchDeletion(refs[ref], False, "it is the default branch")
+    repo.git.fetch(
+        "--quiet",
+        "--no-tags",
+        "--filter=tree:0",
+        "origin",
+        f"+{ref}:{CHECKED_REF}",
+        f"+refs/heads/{default}:{DEFAULT_REF}",
+        env=env,
+    )
+    checked = ref_target(repo, CHECKED_REF)
+    assert checked is not None  # the fetch wrote it
+    foreign = first_foreign(repo, checked, DEFAULT_REF)
+    if foreign is not None:
+        return BranchDeletion(checked, False, f"it holds {describe_commit(foreign)}, which codemods did not make")
+    try:
+        delete_remote_branch(repo, branch, checked, env)
+    except GitCommandError:
+        now = remote_branch_now(repo, branch, env)
+        if now == checked:
+            raise  # refused for another reason: an error, not a decision
+        moved = f"it moved to {now[:12]}" if now else "it was deleted"
+        return BranchDeletion(checked, False, f"{moved} after codemods checked {checked[:12]}")
+    return BranchDeletion(checked, True)

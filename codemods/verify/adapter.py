@@ -9,6 +9,8 @@ import posixpath
 from collections.abc import Iterable
 
 from codemods.errors import InputError
+from codemods.flux.spec import FluxKustomization
+from codemods.intents import EffectiveValue, JobPlacement, MetadataMayGrow
 from codemods.plan import Plan
 from codemods.repo.graph import RepoGraph
 from codemods.repo.layout import is_within
@@ -30,29 +32,42 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
         assert copy is not None
         if reached is not None and not _may_reach(plan, copy.path, reached, via_components):
             continue
-        # The model parses them: spec.path in any spelling, ${VAR} resolved, artifact roots,
-        # components, targetNamespace and substitutions (substituteFrom ConfigMaps included).
-        for ks in graph.declared_in(copy.path):
-            found.append(
-                FluxTarget(
-                    name=ks.name,
-                    # namespace/name as Flux sees it: a parent kustomization may give it its namespace
-                    namespace=graph.identity(ks).split("/", 1)[0],
-                    path=ks.path,
-                    components=ks.components,
-                    target_namespace=ks.target_namespace,
-                    substitute=graph.variables(ks),
-                    depends_on=ks.depends_on,
-                    file=ks.file,
-                    line=ks.line,
-                )
-            )
+        # The model parses them: spec.path in any spelling, ${VAR} resolved, artifact roots, and
+        # every field that changes the build (codemods/flux/spec.py).
+        found.extend(target(graph, ks) for ks in graph.declared_in(copy.path))
     return tuple(found)
+
+
+def target(graph: RepoGraph, ks: FluxKustomization) -> FluxTarget:
+    """A Flux Kustomization of the model as the gate builds it."""
+    variables = graph.variables(ks)
+    return FluxTarget(
+        name=ks.name,
+        # namespace/name as Flux sees it: a parent kustomization may give it its namespace
+        namespace=graph.identity(ks).split("/", 1)[0],
+        path=ks.path,
+        components=ks.components,
+        target_namespace=ks.target_namespace,
+        substitute=dict(variables.values) if ks.post_build else {},
+        depends_on=ks.depends_on,
+        file=ks.file,
+        line=ks.line,
+        substitute_complete=variables.complete,
+        name_prefix=ks.name_prefix,
+        name_suffix=ks.name_suffix,
+        patches=ks.patches,
+        images=ks.images,
+        ignore_missing_components=ks.ignore_missing_components,
+        common_metadata=ks.common_metadata,
+    )
 
 
 def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bool:
     facts = plan.index.facts.get(path)
     candidates = facts.flux_paths if facts is not None else ()
+    # A `${VAR}` path is only known once the model resolves it: the few such files are parsed.
+    if any("${" in c for c in candidates):
+        return True
     # A candidate may be written relative to its source's artifact root (`apps/x` for `kubernetes/apps/x`).
     if any(
         c in reached or any(is_within(node, c) or node.endswith("/" + c) or f"/{c}/" in node for node in reached)
@@ -60,13 +75,13 @@ def _may_reach(plan: Plan, path: str, reached: set[str], components: bool) -> bo
     ):
         return True
     # Through spec.components only when a reached directory is a Component at all.
-    return components and b"components:" in (plan.index.root / path).read_bytes()
+    return components and b"components:" in (plan.index.read_bytes(path) or b"")
 
 
 def _reaches_a_component(plan: Plan, reached: set[str]) -> bool:
     for directory in reached:
         unit = plan.index.kustomization(directory)
-        if unit is not None and b"Component" in (plan.index.root / unit.primary.path).read_bytes():
+        if unit is not None and b"Component" in (plan.index.read_bytes(unit.primary.path) or b""):
             return True
     return False
 
@@ -97,7 +112,9 @@ def writes(plan: Plan) -> dict[str, bytes | None]:
     return {path: None if text is None else text.encode("utf-8") for path, text in plan.changeset().writes().items()}
 
 
-def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
+def build_input(plan: Plan) -> VerifyInput:
+    """The gate's inputs: the planned writes, the Flux Kustomizations they can reach, and the
+    plan's intents (codemods.intents), never which codemod made which edit."""
     index = plan.index
     graph = RepoGraph.of(index)
     templates: dict[str, str] = {}
@@ -113,64 +130,65 @@ def build_input(plan: Plan, mods: Iterable[object] = ()) -> VerifyInput:
     targets = list(
         flux_targets(plan, relevant(plan.root, planned, kustomizations, templates, index.kept_files()), graph)
     )
-    moved: list[MovedJob] = []
-    placed: list[tuple[str, str, str | None]] = [(src, dst, None) for src, dst in plan.relocated.items()]
-    placed += [(path, path, release) for path, release in plan.listed.items() if path not in plan.relocated]
-    for src, dst, release in placed:
-        job_unit = index.units.get(src)
-        if job_unit is None:
-            continue
-        owner = graph.deployer(posixpath.dirname(dst))
-        if owner is None:
-            continue
-        # By declaring file and namespace/name: two clusters may both declare flux-system/apps.
-        # (The owner may be read from a template and the target from its render: same logical file.)
-        key, where = graph.identity(owner), _logical(plan, owner.file)
-
-        def owns(t: FluxTarget, key: str = key, where: str = where) -> bool:
-            return t.key == key and _logical(plan, t.file) == where
-
-        if not any(owns(t) for t in targets):  # where it lands is always built
-            targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if owns(t))
-        identity = next((t.uid for t in targets if owns(t)), uid(owner.file, key))
-        copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
-        for name, namespace in _documents(plan, copy.path, "Job"):
-            # A template's Jinja is masked when parsed: its namespace may not be the real one.
-            shown = namespace if copy.delimiters is None else None
-            moved.append(MovedJob(name, identity, shown, src, dst, release))
-    expectations: list[ValueExpectation] = []
-    may_gain: set[str] = set()
-    for mod in mods:
-        name = getattr(mod, "name", "")
-        edited = sorted({c.file for c in plan.changes if c.codemod == name and c.action == "edit"})
-        values_path, assignments = getattr(mod, "values_path", None), getattr(mod, "assignments", None)
-        if name == "disable-migration-job" and plan.value_fixes:
-            # What the codemod decided per release (chart knowledge may pick another key).
-            by_release: dict[tuple[str, str | None], dict[str, Scalar]] = {}
-            files: dict[tuple[str, str | None], str] = {}
-            for release, namespace, dotted, value, path in plan.value_fixes:
-                by_release.setdefault((release, namespace), {})[dotted] = value
-                files.setdefault((release, namespace), path)
-            expectations.extend(
-                ValueExpectation(release, values, namespace, files[(release, namespace)])
-                for (release, namespace), values in by_release.items()
-            )
-        elif values_path and assignments:
-            # A template and its render carry the same release: judge it once, by the render.
-            for path in sorted(edited, key=lambda p: p.endswith(".j2")):
-                for release, namespace in _documents(plan, path, "HelmRelease"):
-                    wanted = {".".join((*values_path, str(k))): v for k, v in assignments.items()}
-                    if not any((e.release, e.namespace) == (release, namespace) for e in expectations):
-                        expectations.append(ValueExpectation(release, wanted, namespace, path))
-        elif name == "annotate-job-force":
-            may_gain |= {f"Job {job}" for path in edited for job, _ns in _documents(plan, path, "Job")}
+    moved = _placements(plan, graph, targets)
+    expectations = _values(plan)
+    may_gain = frozenset(i.subject for i in plan.intents if isinstance(i, MetadataMayGrow))
     return VerifyInput(
         targets=tuple(targets),
         writes=planned,
         moved_jobs=tuple(moved),
         values=tuple(expectations),
-        may_gain_metadata=frozenset(may_gain),
+        may_gain_metadata=may_gain,
         kustomizations=kustomizations,
         templates=templates,
         read=index.kept_files(),
     )
+
+
+def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list[MovedJob]:
+    """Each JobPlacement as the gate checks it; its owner is added to what is built (where a
+    Job lands is always built)."""
+    moved: list[MovedJob] = []
+    for intent in plan.intents:
+        if not isinstance(intent, JobPlacement):
+            continue
+        job_unit = plan.index.units.get(intent.source)
+        if job_unit is None:
+            continue
+        # (The owner may be read from a template and the target from its render: same logical file.)
+        key, where = intent.owner.key, _logical(plan, intent.owner.file)
+
+        def owns(t: FluxTarget, key: str = key, where: str = where) -> bool:
+            return t.key == key and _logical(plan, t.file) == where
+
+        if not any(owns(t) for t in targets):
+            owner = graph.deployer(posixpath.dirname(intent.destination))
+            if owner is not None:
+                targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if owns(t))
+        identity = next((t.uid for t in targets if owns(t)), uid(intent.owner.file, key))
+        copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
+        for name, namespace in _documents(plan, copy.path, "Job"):
+            if name != intent.job:
+                continue
+            # A template's Jinja is masked when parsed: its namespace may not be the real one.
+            shown = namespace if copy.delimiters is None else None
+            moved.append(
+                MovedJob(name, identity, shown, intent.source, intent.destination, intent.release, str(intent))
+            )
+    return moved
+
+
+def _values(plan: Plan) -> list[ValueExpectation]:
+    """EffectiveValue intents, one expectation per release (judged once, by the first file
+    stated for it: a template and its render carry the same release)."""
+    by_release: dict[tuple[str, str | None], dict[str, Scalar]] = {}
+    files: dict[tuple[str, str | None], str] = {}
+    for intent in plan.intents:
+        if isinstance(intent, EffectiveValue):
+            key = (intent.release, intent.namespace)
+            by_release.setdefault(key, {})[intent.path] = intent.value
+            files.setdefault(key, intent.file)
+    return [
+        ValueExpectation(release, values, namespace, files[(release, namespace)])
+        for (release, namespace), values in by_release.items()
+    ]

@@ -1,33 +1,35 @@
 """The build gate: build every affected Flux Kustomization before and after, judge the change.
 
-Flux's semantics, emulated here for one Flux Kustomization at a time: the kustomization Flux
-generates for a directory without one, `spec.components`, `targetNamespace`, and
-`postBuild.substitute`; built with `--load-restrictor LoadRestrictionsNone`, as Flux does.
+Which Flux Kustomizations a change reaches is decided here; how each is built (as Flux builds it:
+the kustomization Flux generates for a directory without one, the fields it merges in,
+`--load-restrictor LoadRestrictionsNone`, then post-build substitution and commonMetadata) is
+codemods/verify/builds.py, in parts where that is exact (codemods/verify/decompose.py), run by
+codemods/verify/building.py; the judgement of the builds against the plan's intents is _Judge.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
-import os
 import posixpath
-import re
-import sqlite3
 import tempfile
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 
+from codemods.flux import envsubst
+from codemods.flux.envsubst import SubstitutionError
+from codemods.flux.fields import KUSTOMIZATION_NAMES
+from codemods.intents import UNCHANGED, CarryOver, EffectiveValue
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
-from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, build, describe
+from codemods.verify.building import REMOTE, Built, build_targets
+from codemods.verify.builds import execute, flux_spec
+from codemods.verify.decompose import Change
+from codemods.verify.kustomize import NO_KUSTOMIZE, BuildOutput, describe
 from codemods.verify.model import (
     FluxTarget,
     JobMove,
@@ -40,13 +42,13 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
-from codemods.verify.tree import TemplatesOnly, Tree, build_files, digest, materialise
+from codemods.verify.tree import TemplatesOnly, Tree
 
 TEMPLATES_ONLY = "not verified: templates only"
 
 
 def _is_within(path: str, directory: str) -> bool:
-    return directory == "" or path == directory or path.startswith(directory + "/")
+    return directory in ("", path) or path.startswith(directory + "/")
 
 
 # -- which Flux Kustomizations a change reaches ------------------------------------------------
@@ -55,7 +57,7 @@ def includers(tree: Tree, touched: set[str], kustomizations: Iterable[str]) -> s
     kustomization files' references. Only kustomization files that mention a name on the way
     are parsed: the rest are skipped by a byte search."""
     # A touched kustomization file (an inline patch, an entry) changes its own directory's build.
-    own = {posixpath.dirname(t) for t in touched if posixpath.basename(t) in _KUSTOMIZATION_NAMES}
+    own = {posixpath.dirname(t) for t in touched if posixpath.basename(t) in KUSTOMIZATION_NAMES}
     reach = set(touched) | own
     frontier = set(touched) | own
     texts = {k: tree.raw(k) for k in kustomizations}
@@ -165,11 +167,11 @@ def _compute_reach(
     before = Tree(root, {}, templates, jinja_vars, on_disk=on_disk)
     templates_after = {logical: t for logical, t in templates.items() if writes.get(t, b"") is not None}
     after = Tree(root, writes, templates_after, jinja_vars, base=before)
-    touched = set(writes) | {logical for logical, t in templates.items() if t in writes}
+    touched = _touched(writes, templates)
     kustomizations = list(kustomizations)
     kustomizations_after = {k for k in kustomizations if writes.get(k, b"") is not None}
     kustomizations_after |= {
-        p for p, d in writes.items() if d is not None and posixpath.basename(p) in _KUSTOMIZATION_NAMES
+        p for p, d in writes.items() if d is not None and posixpath.basename(p) in KUSTOMIZATION_NAMES
     }
     return (
         before,
@@ -193,161 +195,22 @@ def relevant(
 
 
 # -- one build ------------------------------------------------------------------------------------
-@dataclass
-class _Build:
-    target: FluxTarget
-    side: str  # "before" or "after"
-    output: BuildOutput | None = None
-    objects: list[o.Obj] | None = None
-    seconds: float = 0.0
-    cached: bool = False
-    hit: BuildOutput | None = None  # the cache's answer, looked up before anything is copied
-
-
-def _wrapper(tree: Tree, target: FluxTarget, base: Path, where: Path) -> str | None:
-    """Write the kustomization Flux would build for target into where; None when spec.path is gone."""
-    if not tree.is_dir(target.path) and tree.kustomization(target.path) is None:
-        return f"spec.path ./{target.path} does not exist"
-    if tree.kustomization(target.path) is not None:
-        resources = [_relative(base / target.path, where)]
-    else:
-        resources = [_relative(base / entry, where) for entry in tree.generated(target.path)]
-    lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"]
-    lines += ["resources:", *(f"  - {_quote(r)}" for r in resources)] if resources else ["resources: []"]
-    if target.components:
-        lines.append("components:")
-        lines += [f"  - {_quote(_relative(base / c, where))}" for c in target.components]
-    if target.target_namespace:
-        lines.append(f"namespace: {_quote(target.target_namespace)}")
-    where.mkdir(parents=True, exist_ok=True)
-    # Entries are file names: one that is not UTF-8 is written as its own bytes.
-    (where / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
-    return None
-
-
-def _relative(path: Path, where: Path) -> str:
-    # kustomize refuses an absolute directory ("new root cannot be absolute"): relative it is.
-    return os.path.relpath(path, where)
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _cache_key(command: tuple[str, ...], target: FluxTarget, inputs: str) -> str:
-    fields = [*command, target.uid, target.path, *target.components, target.target_namespace or ""]
-    fields += [f"{k}={v}" for k, v in sorted(target.substitute.items())]
-    return hashlib.sha256("\0".join([*fields, inputs]).encode()).hexdigest()
-
-
-class _Recent:
-    """The builds this process has already read from the cache or made, parsed, by cache key.
-
-    A batch over a fleet of repositories cut from one template asks for the same builds again
-    and again: each is then read from SQLite and parsed once per process, not once per
-    repository. Only used with a cache (a key names its inputs exactly). The objects are shared
-    between repositories, so they are only ever read (the gate copies what it changes).
-
-    Bounded by the size of the builds' output (parsed objects take several times that): the
-    least recently used go first, and an output over a quarter of the budget is not kept."""
-
-    BUDGET = 8 * 1024 * 1024  # characters of kustomize output
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple[str, str], tuple[BuildOutput, list[o.Obj] | None]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, cache: Path, key: str) -> tuple[BuildOutput, list[o.Obj] | None] | None:
-        with self._lock:
-            found = self._items.get((str(cache), key))
-            if found is not None:
-                self._items.move_to_end((str(cache), key))
-            return found
-
-    def put(self, cache: Path, key: str, output: BuildOutput, objects: list[o.Obj] | None) -> None:
-        size = len(output.stdout) + len(output.error)
-        if size > self.BUDGET // 4:
-            return
-        with self._lock:
-            old = self._items.pop((str(cache), key), None)
-            if old is not None:
-                self._size -= len(old[0].stdout) + len(old[0].error)
-            self._items[(str(cache), key)] = (output, objects)
-            self._size += size
-            while self._size > self.BUDGET:
-                _key, (dropped, _objects) = self._items.popitem(last=False)
-                self._size -= len(dropped.stdout) + len(dropped.error)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def cache_clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._size = 0
-
-
-_RECENT = _Recent()
-
-
-def _cached(cache: Path | None, key: str) -> BuildOutput | None:
-    """A build result from the cache: one SQLite file (a workdir holds only clones as
-    directories), one connection per call, so parallel repositories share it safely."""
-    if cache is None or not cache.exists():
-        return None
+def build_alone(tree: Tree, target: FluxTarget, command: tuple[str, ...]) -> tuple[BuildOutput, list[o.Obj] | None]:
+    """One Flux Kustomization built the way the gate builds it, on its own (no cache): what Flux
+    would apply, as objects, or why the build fails."""
+    reads: set[str] = set()
+    for directory in (target.path, *target.components):
+        if tree.is_dir(directory) or tree.kustomization(directory):
+            reads |= tree.closure(directory)
+    spec = flux_spec(tree, target.path, target.edits, reads)
+    with tempfile.TemporaryDirectory(prefix="codemods-build-") as scratch:
+        output = execute(spec, tree, command, Path(scratch))
+    if not output.ok:
+        return output, None
     try:
-        with closing(sqlite3.connect(cache, timeout=30)) as db:
-            row = db.execute("SELECT ok, stdout, error FROM builds WHERE key = ?", (key,)).fetchone()
-    except sqlite3.Error:
-        return None
-    return BuildOutput(bool(row[0]), str(row[1]), str(row[2])) if row else None
-
-
-def _store(cache: Path | None, key: str, output: BuildOutput) -> None:
-    if cache is None:
-        return
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(cache, timeout=30)) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS builds (key TEXT PRIMARY KEY, ok INTEGER, stdout TEXT, error TEXT)")
-            db.execute(
-                "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?)", (key, int(output.ok), output.stdout, output.error)
-            )
-    except (OSError, sqlite3.Error):
-        pass  # a cache that cannot be written only costs the next run a build
-
-
-def _run(
-    command: tuple[str, ...], tree: Tree, item: _Build, base: Path, where: Path, cache: Path | None, inputs: str
-) -> None:
-    start = time.perf_counter()
-    key = _cache_key(command, item.target, inputs)
-    hit = item.hit if inputs else None
-    missing = _wrapper(tree, item.target, base, where) if hit is None else None
-    if hit is not None:
-        item.output, item.cached = hit, True
-        if hit.ok and item.objects is None:
-            item.objects = o.parse(hit.stdout, item.target.substitute)
-        if cache is not None:
-            _RECENT.put(cache, key, hit, item.objects)
-    elif missing is not None:
-        item.output = BuildOutput(False, "", missing)
-    else:
-        result = build(command, where)
-        # Name files as the repository does, not as the temporary copies are laid out.
-        error = result.error
-        for shown in (f"{_relative(base, where)}/", f"{base}/"):
-            error = error.replace(shown, "")
-        error = error.replace(str(where), "<flux>")
-        item.output = BuildOutput(result.ok, result.stdout, error, limited=result.limited)
-        if result.ok:
-            item.objects = o.parse(result.stdout, item.target.substitute)
-        if inputs and not result.limited:  # a stopped build says nothing to remember
-            _store(cache, key, item.output)
-            if cache is not None:
-                _RECENT.put(cache, key, item.output, item.objects)
-    item.seconds = time.perf_counter() - start
+        return output, o.parse(output.stdout, target.variables, target.common_metadata)
+    except SubstitutionError as err:
+        return BuildOutput(False, output.stdout, f"post-build variable substitution failed: {err}"), None
 
 
 # -- the gate -------------------------------------------------------------------------------------
@@ -367,85 +230,25 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     ]
     previews: dict[str, TargetPreview] = {}
     buildable: list[FluxTarget] = []
-    files: dict[str, set[str]] = {"before": set(), "after": set()}
+    own: dict[tuple[str, str], set[str]] = {}  # (target uid, side) -> what its build reads
     for target in affected:
         try:
             for side, tree in (("before", before), ("after", after)):
+                reads = own.setdefault((target.uid, side), set())
                 for directory in (target.path, *target.components):
                     if tree.is_dir(directory) or tree.kustomization(directory):
-                        files[side] |= tree.closure(directory)
+                        reads |= tree.closure(directory)
         except (TemplatesOnly, jinja2.TemplateError):
             previews[target.uid] = TargetPreview(target, "templates only")
             continue
         buildable.append(target)
-    builds: list[_Build] = []
-    with ExitStack() as stack:
-        made: list[Path] = []
-
-        def scratch() -> Path:
-            """The directory for copies and builds, made on first use: a batch rerun whose
-            every build the cache answers needs none."""
-            if not made:
-                made.append(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-verify-"))))
-            return made[0]
-
-        trees = {"before": before, "after": after}
-        assert options.kustomize is not None
-        command = options.kustomize
-        inputs: dict[str, str] = {}  # side -> digest of every file its builds may read
-        copied: dict[str, list[str]] = {}  # side -> the files its builds may read
-        for side in ("before", "after"):
-            copied[side] = build_files(trees[side], files[side])
-            inputs[side] = digest(trees[side], copied[side])
-        first = [_Build(t, side) for t in buildable for side in ("before", "after")]
-        # Copied only for a build the cache does not answer (a batch rerun copies nothing).
-        for item in first:
-            key = _cache_key(command, item.target, inputs[item.side])
-            recent = _RECENT.get(options.cache, key) if options.cache is not None else None
-            if recent is not None:
-                item.hit, item.objects = recent
-            else:
-                item.hit = _cached(options.cache, key)
-        base = {"before": Path(), "after": Path()}
-        for side in {b.side for b in first if b.hit is None}:
-            base[side] = scratch() / side
-            materialise(trees[side], copied[side], base[side])
-        jobs = options.jobs or os.cpu_count() or 1
-
-        def run_all(items: list[_Build], bases: Mapping[str, Path], label: str, digests: Mapping[str, str]) -> None:
-            def one(pair: tuple[int, _Build]) -> None:
-                i, item = pair
-                where = scratch() / f"{label}{i}-{item.side}" if item.hit is None else Path()
-                _run(command, trees[item.side], item, bases[item.side], where, options.cache, digests[item.side])
-
-            # Threads only for real builds (kubectl waits on I/O); an answer from the cache is
-            # parsed here. Starting a pool costs milliseconds per repository in a batch rerun.
-            pairs = list(enumerate(items))
-            to_build = [pair for pair in pairs if pair[1].hit is None]
-            if to_build:
-                scratch()  # made here, not by two threads at once
-            for pair in pairs:
-                if pair[1].hit is not None or len(to_build) == 1:
-                    one(pair)
-            if len(to_build) > 1:
-                with ThreadPoolExecutor(max_workers=min(jobs, len(to_build))) as pool:
-                    list(pool.map(one, to_build))
-            builds.extend(items)
-
-        run_all(first, base, "w", inputs)
-        # A file this walk does not know of (a transformer's config, say) may be missing from the
-        # partial copy: a failed build is tried again on a copy of the whole tree before it counts.
-        failed = [b for b in first if b.output is not None and not b.output.ok and not b.output.limited]
-        if failed:
-            whole = {"before": scratch() / "whole-before", "after": scratch() / "whole-after"}
-            for side in {b.side for b in failed}:
-                materialise(trees[side], build_files(trees[side], set(), whole=True), whole[side])
-            retry = [_Build(b.target, b.side) for b in failed]
-            run_all(retry, whole, "r", {"before": "", "after": ""})  # a whole-tree build is not cached
-            replaced = {(b.target.uid, b.side): b for b in retry}
-            first = [replaced.get((b.target.uid, b.side), b) for b in first]
-    outputs = {(b.target.uid, b.side): b for b in first}
-    problems, moves, target_previews, unjudged = _judge(data, buildable, outputs)
+    change = Change(
+        touched=frozenset(_touched(data.writes, data.templates)),
+        jobs=frozenset(m.name for m in data.moved_jobs),
+        release=lambda name: any(_same_name(e.release, name) for e in data.values),
+    )
+    outcome = build_targets({"before": before, "after": after}, buildable, own, options, change)
+    problems, moves, target_previews, unjudged = _judge(data, buildable, outcome.builds)
     for preview in target_previews:
         previews[preview.target.uid] = preview
     ordered = tuple(previews[t.uid] for t in affected if t.uid in previews)
@@ -453,245 +256,263 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     reason = None
     if not problems and any(p.status == "templates only" for p in ordered):
         reason = TEMPLATES_ONLY
+    elif not problems and (fetched := _not_fetched(list(outcome.builds.values()))):
+        reason, status = f"not verified: {fetched}", "not verified"
     elif not problems and unjudged:
         names = ", ".join(sorted({f"HelmRelease {e.release} ({e.file})" for e in unjudged}))
         reason = f"not verified: no Flux Kustomization in this repository applies {names}"
-    if not problems and not builds and reason:
+    runs = outcome.runs
+    if not problems and not runs and reason:
         status = "not verified"  # nothing could be built; with no reason, nothing Flux builds was touched
     return Semantic(
         status,
         reason=reason,
         kustomize=describe(options.kustomize),
-        builds=sum(1 for b in builds if not b.cached),
-        build_seconds=round(sum(b.seconds for b in builds if not b.cached), 3),
-        cached=sum(1 for b in builds if b.cached),
+        builds=sum(1 for b in runs if not b.cached),
+        build_seconds=round(sum(b.seconds for b in runs if not b.cached), 3),
+        cached=sum(1 for b in runs if b.cached),
         targets=ordered,
         moves=tuple(moves),
         problems=tuple(problems),
         all_targets=data.targets,
+        decomposed=outcome.decomposed,
     )
 
 
-_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+def _touched(writes: Mapping[str, bytes | None], templates: Mapping[str, str]) -> set[str]:
+    """Every logical path the change writes, deletes or renders anew."""
+    return set(writes) | {logical for logical, t in templates.items() if t in writes}
 
 
-def _jobs_named(objs: list[o.Obj] | None, job: MovedJob) -> list[o.Obj]:
-    # By name only: the namespace is the build's to decide (and to be compared, after).
-    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == job.name]
+def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget) -> list[o.Obj]:
+    # By name only (as target's namePrefix/nameSuffix leave it): the namespace is the build's to
+    # decide (and to be compared, after).
+    name = target.built_name(job.name)
+    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == name]
 
 
 def _judge(
-    data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], _Build]
+    data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], Built]
 ) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
-    problems: list[Problem] = []
-    ok: list[FluxTarget] = []
-    # namespace/name in the messages, and the declaring file too when two clusters share it.
-    sharing: dict[str, set[str]] = {}
-    for t in data.targets:
-        sharing.setdefault(t.key, set()).add(t.uid)
-    shown = {t.uid: t.key if len(sharing[t.key]) == 1 else f"{t.key} ({t.file})" for t in data.targets}
-    previews: list[TargetPreview] = []
-    for target in built:
-        old, new = outputs[(target.uid, "before")], outputs[(target.uid, "after")]
-        assert old.output is not None and new.output is not None
-        stopped = next((b.output.error for b in (old, new) if b.output is not None and b.output.limited), None)
-        if stopped is not None:  # nothing is known of what it builds: the change cannot be proven
-            problems.append(
-                Problem(shown.get(target.uid, target.key), target.file, target.line, f"./{target.path}: {stopped}")
-            )
-            previews.append(TargetPreview(target, "not built"))
-        elif old.output.ok and not new.output.ok:
-            problems.append(
-                Problem(
-                    shown.get(target.uid, target.key),
-                    target.file,
-                    target.line,
-                    f"builds ./{target.path} before the change but not after: {new.output.error}",
-                )
-            )
-            previews.append(TargetPreview(target, "not built"))
-        elif not old.output.ok:
-            previews.append(TargetPreview(target, "not built"))  # broken before: not this change's doing
-        else:
-            ok.append(target)
-
-    def objs(target: FluxTarget, side: str) -> list[o.Obj]:
-        return outputs[(target.uid, side)].objects or []
-
-    # Moved Jobs: applied by exactly their release's Flux Kustomization, and the same Job.
-    excused: dict[str, set[str]] = {t.uid: set() for t in ok}
-    moves: list[JobMove] = []
+    """Every intent of the plan against the builds, then Unchanged for everything else."""
+    judge = _Judge(data, outputs)
+    judge.builds(built)
     for job in data.moved_jobs:
+        judge.placement(job)
+    judge.values()
+    judge.unchanged()
+    judge.single_owner()
+    # A release that no Flux Kustomization of this repository applies cannot be judged here:
+    # that is "not verified", never a refusal (nothing Flux builds can break).
+    unjudged = tuple(e for e in data.values if id(e) not in judge.seen_expectations)
+    return _unique(judge.problems), judge.moves, judge.previews, unjudged
+
+
+class _Judge:
+    """The builds before and after, judged intent by intent. Each check adds its problems,
+    naming the intent it found violated; `excused` collects what an intent allows to change."""
+
+    def __init__(self, data: VerifyInput, outputs: Mapping[tuple[str, str], Built]) -> None:
+        self.data, self.outputs = data, outputs
+        self.problems: list[Problem] = []
+        self.previews: list[TargetPreview] = []
+        self.moves: list[JobMove] = []
+        self.ok: list[FluxTarget] = []
+        self.excused: dict[str, set[str]] = {}
+        self.value_changes: dict[str, list[ValueChange]] = {}
+        self.seen_expectations: set[int] = set()
+        # namespace/name in the messages, and the declaring file too when two clusters share it.
+        sharing: dict[str, set[str]] = {}
+        for t in data.targets:
+            sharing.setdefault(t.key, set()).add(t.uid)
+        self.shown = {t.uid: t.key if len(sharing[t.key]) == 1 else f"{t.key} ({t.file})" for t in data.targets}
+
+    def objs(self, target: FluxTarget, side: str) -> list[o.Obj]:
+        return self.outputs[(target.uid, side)].objects or []
+
+    def refuse(self, who: str, file: str, line: int | None, message: str, intent: object = UNCHANGED) -> None:
+        self.problems.append(Problem(self.shown.get(who, who), file, line, message, str(intent)))
+
+    # -- Unchanged: every build that worked still works ---------------------------------------
+    def builds(self, built: list[FluxTarget]) -> None:
+        for target in built:
+            old, new = self.outputs[(target.uid, "before")].output, self.outputs[(target.uid, "after")].output
+            assert old is not None and new is not None
+            stopped = next((b.error for b in (old, new) if b.limited), None)
+            if stopped is not None:  # nothing is known of what it builds: the change cannot be proven
+                self.refuse(target.uid, target.file, target.line, f"./{target.path}: {stopped}")
+                self.previews.append(TargetPreview(target, "not built"))
+            elif old.ok and not new.ok:
+                message = f"builds ./{target.path} before the change but not after: {new.error}"
+                self.refuse(target.uid, target.file, target.line, message)
+                self.previews.append(TargetPreview(target, "not built"))
+            elif not old.ok:
+                # Broken before: not this change's doing (a cycle of kustomizations, a missing file).
+                self.previews.append(TargetPreview(target, "not built", error=old.error))
+            else:
+                self.ok.append(target)
+        self.excused = {t.uid: set() for t in self.ok}
+        self.value_changes = {t.uid: [] for t in self.ok}
+
+    # -- JobPlacement: built by exactly its owner, and the same Job ---------------------------
+    def placement(self, job: MovedJob) -> None:
+        ok, objs = self.ok, self.objs
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
-        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job)]
+        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job, t)]
         namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
 
-        def named(found: list[o.Obj], namespace: str | None = namespace) -> list[o.Obj]:
+        def named(found: list[o.Obj]) -> list[o.Obj]:
             return [d for d in found if namespace is None or (d.get("metadata") or {}).get("namespace") == namespace]
 
-        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job)))
-        if not was and any(_jobs_named(objs(t, "before"), job) for t in ok):
-            before_ns = sorted(
+        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job, t)))
+        if not was and any(_jobs_named(objs(t, "before"), job, t) for t in ok):
+            spaces = sorted(
                 {
                     str((d.get("metadata") or {}).get("namespace"))
                     for t in ok
-                    for d in _jobs_named(objs(t, "before"), job)
+                    for d in _jobs_named(objs(t, "before"), job, t)
                 }
             )
-            problems.append(
-                Problem(
-                    shown.get(job.to_target, job.to_target),
-                    job.destination,
-                    None,
-                    f"Job {job.name} would move from namespace {', '.join(before_ns)} to {namespace}",
-                )
-            )
-        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job)))
-        moves.append(JobMove(_job_label(job, now or was, objs), was, now))
+            message = f"Job {job.name} would move from namespace {', '.join(spaces)} to {namespace}"
+            self.refuse(job.to_target, job.destination, None, message, job.intent)
+        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job, t)))
+        self.moves.append(JobMove(_job_label(job, now or was, objs), was, now))
         for t in (*was, *now):
             for side in ("before", "after"):
-                excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job)}
+                self.excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t)}
         if job.to_target not in {t.uid for t in ok}:
-            continue  # its build was not run (templates only) or already refused: nothing to judge
+            return  # its build was not run (templates only) or already refused: nothing to judge
+        owner = self.shown.get(job.to_target, job.to_target)
         if [t.uid for t in now] != [job.to_target]:
-            appliers = ", ".join(shown.get(t.uid, t.key) for t in now) or "no Flux Kustomization"
-            problems.append(
-                Problem(
-                    shown.get(job.to_target, job.to_target),
-                    job.destination,
-                    None,
-                    f"Job {job.name} must be applied by its release's Flux Kustomization "
-                    f"{shown.get(job.to_target, job.to_target)} "
-                    f"alone; after the change it is applied by {appliers}",
-                )
+            appliers = ", ".join(self.shown.get(t.uid, t.key) for t in now) or "no Flux Kustomization"
+            message = (
+                f"Job {job.name} must be applied by its release's Flux Kustomization {owner} "
+                f"alone; after the change it is applied by {appliers}"
             )
-            continue
+            self.refuse(job.to_target, job.destination, None, message, job.intent)
+            return
         if not was:
             if job.release is not None:  # newly applied: in its release's namespace, nowhere else
                 problem = _outside_release_namespace(job, now[0], objs(now[0], "after"), namespace)
                 if problem:
-                    problems.append(Problem(shown.get(job.to_target, job.to_target), job.destination, None, problem))
-            continue
-        old_job = named(_jobs_named(objs(was[0], "before"), job))[0]
-        new_job = named(_jobs_named(objs(now[0], "after"), job))[0]
+                    self.refuse(job.to_target, job.destination, None, problem, job.intent)
+            return
+        old_job = named(_jobs_named(objs(was[0], "before"), job, was[0]))[0]
+        new_job = named(_jobs_named(objs(now[0], "after"), job, now[0]))[0]
         if not o.metadata_only_added(old_job, new_job):
-            problems.append(
-                Problem(
-                    shown.get(job.to_target, job.to_target),
-                    job.destination,
-                    None,
-                    f"Job {job.name} {_job_difference(old_job, new_job)}",
+            message = f"Job {job.name} {_job_difference(old_job, new_job)}"
+            self.refuse(job.to_target, job.destination, None, message, job.intent)
+            self.problems[-1] = replace(self.problems[-1], carry=_carry_over(job, old_job, new_job))
+
+    # -- EffectiveValue: the fix is in what Helm receives, and nothing else moved -------------
+    def values(self) -> None:
+        for target in self.ok:
+            before_map = o.by_identity(self.objs(target, "before"))
+            for ident, release in o.by_identity(self.objs(target, "after")).items():
+                if release.get("kind") == "HelmRelease":
+                    self._release(target, ident, release, before_map.get(ident))
+
+    def _release(self, target: FluxTarget, ident: str, release: o.Obj, old_release: o.Obj | None) -> None:
+        expectation = _expected(self.data.values, release, target)
+        eff_after, _missing = o.effective_values(release, self.objs(target, "after"))
+        eff_before: dict[str, Any] = {}
+        if old_release is not None:
+            eff_before, _ = o.effective_values(old_release, self.objs(target, "before"))
+        diff = o.value_diff(eff_before, eff_after) if old_release is not None else []
+        if expectation is not None:  # an empty parent the fix fills is part of the fix
+            diff = [d for d in diff if not o.intended_ancestor(*d, expectation.values)]
+        self.value_changes[target.uid] += [
+            ValueChange(ident, f"spec.values.{path}", was, now) for path, was, now in diff
+        ]
+        if expectation is None:
+            return
+        self.seen_expectations.add(id(expectation))
+        where, line = expectation.file or target.file, None if expectation.file else target.line
+        for dotted, wanted in expectation.values.items():
+            found, actual = o.lookup(eff_after, dotted)
+            if not found or actual != wanted or type(actual) is not type(wanted):
+                got = o.show(actual) if found else "unset"
+                message = (
+                    f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
+                    f"after the change (wanted {o.show(wanted)})"
+                )
+                intent = EffectiveValue(expectation.release, dotted, wanted, expectation.namespace, expectation.file)
+                self.refuse(target.uid, where, line, message, intent)
+        allowed = set(expectation.values)
+        stray = [path for path, _w, _n in diff if path not in allowed]
+        if stray:
+            message = f"{ident}: the change also alters the effective value {stray[0]}"
+            self.refuse(target.uid, expectation.file or target.file, None, message)
+            return
+        if old_release is not None:
+            paths = [("spec", "values", *p.split(".")) for p in allowed]
+            if o.without_intended(old_release, paths) == o.without_intended(release, paths):
+                self.excused[target.uid].add(ident)
+                self.excused[target.uid] |= _values_sources(release)
+
+    # -- Unchanged: everything no intent names is exactly as it was ---------------------------
+    def unchanged(self) -> None:
+        for target in self.ok:
+            before_map, after_map = (
+                o.by_identity(self.objs(target, "before")),
+                o.by_identity(self.objs(target, "after")),
+            )
+            added = tuple(sorted(after_map.keys() - before_map.keys()))
+            removed = tuple(sorted(before_map.keys() - after_map.keys()))
+            moved_values = {v.subject for v in self.value_changes[target.uid]}
+            changed = tuple(
+                sorted(
+                    k
+                    for k in before_map.keys() & after_map.keys()
+                    if before_map[k] != after_map[k] or k in moved_values
                 )
             )
-    # Values the fix must carry, and nothing else.
-    value_changes: dict[str, list[ValueChange]] = {t.uid: [] for t in ok}
-    seen_expectations: set[int] = set()
-    for target in ok:
-        before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
-        for ident, release in after_map.items():
-            if release.get("kind") != "HelmRelease":
-                continue
-            expectation = _expected(data.values, release)
-            eff_after, _missing = o.effective_values(release, objs(target, "after"))
-            old_release = before_map.get(ident)
-            eff_before: dict[str, Any] = {}
-            if old_release is not None:
-                eff_before, _ = o.effective_values(old_release, objs(target, "before"))
-            diff = o.value_diff(eff_before, eff_after) if old_release is not None else []
-            if expectation is not None:  # an empty parent the fix fills is part of the fix
-                diff = [d for d in diff if not o.intended_ancestor(*d, expectation.values)]
-            value_changes[target.uid] += [
-                ValueChange(ident, f"spec.values.{path}", was, now) for path, was, now in diff
-            ]
-            if expectation is None:
-                continue
-            seen_expectations.add(id(expectation))
-            for dotted, wanted in expectation.values.items():
-                found, actual = o.lookup(eff_after, dotted)
-                if not found or actual != wanted or type(actual) is not type(wanted):
-                    got = o.show(actual) if found else "unset"
-                    problems.append(
-                        Problem(
-                            shown.get(target.uid, target.key),
-                            expectation.file or target.file,
-                            None if expectation.file else target.line,
-                            f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
-                            f"after the change (wanted {o.show(wanted)})",
-                        )
-                    )
-            allowed = set(expectation.values)
-            stray = [path for path, _w, _n in diff if path not in allowed]
-            if stray:
-                problems.append(
-                    Problem(
-                        shown.get(target.uid, target.key),
-                        expectation.file or target.file,
-                        None,
-                        f"{ident}: the change also alters the effective value {stray[0]}",
-                    )
-                )
-                continue
-            if old_release is not None:
-                paths = [("spec", "values", *p.split(".")) for p in allowed]
-                if o.without_intended(old_release, paths) == o.without_intended(release, paths):
-                    excused[target.uid].add(ident)
-                    excused[target.uid] |= _values_sources(release)
-    # A release that no Flux Kustomization of this repository applies cannot be judged here:
-    # that is "not verified", never a refusal (nothing Flux builds can break).
-    unjudged = tuple(e for e in data.values if id(e) not in seen_expectations)
-    # Everything else must be exactly as it was.
-    for target in ok:
-        before_map, after_map = o.by_identity(objs(target, "before")), o.by_identity(objs(target, "after"))
-        added = tuple(sorted(after_map.keys() - before_map.keys()))
-        removed = tuple(sorted(before_map.keys() - after_map.keys()))
-        changed = tuple(
-            sorted(
-                k
-                for k in before_map.keys() & after_map.keys()
-                if before_map[k] != after_map[k] or any(v.subject == k for v in value_changes[target.uid])
-            )
-        )
-        for ident in (*added, *removed, *changed):
-            if ident in excused[target.uid]:
-                continue
-            if (
-                ident in changed
-                and _may_gain(data, ident)
-                and o.metadata_only_added(before_map[ident], after_map[ident])
-            ):
-                continue
-            verb = "adds" if ident in added else "removes" if ident in removed else "changes"
-            detail = ""
-            if ident in changed:
-                diff = o.value_diff(before_map[ident], after_map[ident])
-                if diff:
-                    path, was, now = diff[0]
-                    detail = f" ({path}: {o.show(was, now)} -> {o.show(now, was)})"
-            problems.append(
-                Problem(
-                    shown.get(target.uid, target.key),
-                    target.file,
-                    target.line,
-                    f"the change {verb} {ident}{detail}, which it must not touch",
-                )
-            )
-        previews.append(TargetPreview(target, "verified", added, removed, changed, tuple(value_changes[target.uid])))
-    # An object that more Flux Kustomizations apply after than before: they would fight over it.
-    count_before: dict[str, list[str]] = {}
-    count_after: dict[str, list[str]] = {}
-    for target in ok:
-        for ident in o.by_identity(objs(target, "before")):
-            count_before.setdefault(ident, []).append(target.uid)
-        for ident in o.by_identity(objs(target, "after")):
-            count_after.setdefault(ident, []).append(target.uid)
-    for ident, owners in sorted(count_after.items()):
-        if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
-            first = next(t for t in ok if t.uid == owners[0])
-            names = ", ".join(shown.get(u, u) for u in owners)
-            message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
-            problems.append(Problem(shown.get(first.uid, first.key), first.file, first.line, message))
-    return _unique(problems), moves, previews, unjudged
+            for ident in (*added, *removed, *changed):
+                if ident in self.excused[target.uid]:
+                    continue
+                if (
+                    ident in changed
+                    and _may_gain(self.data, ident)
+                    and o.metadata_only_added(before_map[ident], after_map[ident])
+                ):
+                    continue
+                verb = "adds" if ident in added else "removes" if ident in removed else "changes"
+                detail = ""
+                if ident in changed:
+                    diff = o.value_diff(before_map[ident], after_map[ident])
+                    if diff:
+                        path, was, now = diff[0]
+                        detail = f" ({path}: {o.show(was, now)} -> {o.show(now, was)})"
+                message = f"the change {verb} {ident}{detail}, which it must not touch"
+                self.refuse(target.uid, target.file, target.line, message)
+            preview = TargetPreview(target, "verified", added, removed, changed, tuple(self.value_changes[target.uid]))
+            self.previews.append(preview)
+
+    def single_owner(self) -> None:
+        """An object that more Flux Kustomizations apply after than before: they would fight over it."""
+        count_before: dict[str, list[str]] = {}
+        count_after: dict[str, list[str]] = {}
+        for target in self.ok:
+            for ident in o.by_identity(self.objs(target, "before")):
+                count_before.setdefault(ident, []).append(target.uid)
+            for ident in o.by_identity(self.objs(target, "after")):
+                count_after.setdefault(ident, []).append(target.uid)
+        for ident, owners in sorted(count_after.items()):
+            if len(owners) > 1 and len(owners) > len(count_before.get(ident, [])):
+                first = next(t for t in self.ok if t.uid == owners[0])
+                names = ", ".join(self.shown.get(u, u) for u in owners)
+                message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
+                self.refuse(first.uid, first.file, first.line, message)
+
+
+def _not_fetched(builds: list[Built]) -> str | None:
+    """Why a build was not run: a Flux Kustomization whose build names a remote resource."""
+    for item in builds:
+        if item.target is not None and item.output is not None and item.output.error.startswith(REMOTE):
+            where = item.output.error[len(REMOTE) + 2 :]
+            return f"Flux Kustomization {item.target.key}: {where}, a remote resource the gate does not fetch"
+    return None
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -705,27 +526,24 @@ def _may_gain(data: VerifyInput, ident: str) -> bool:
     return any(entry in (ident, f"{kind} {name}") for entry in data.may_gain_metadata)
 
 
-def _expected(expectations: tuple[ValueExpectation, ...], release: o.Obj) -> ValueExpectation | None:
+def _expected(
+    expectations: tuple[ValueExpectation, ...], release: o.Obj, target: FluxTarget
+) -> ValueExpectation | None:
     meta = release.get("metadata") or {}
     for expectation in expectations:
-        if _same_name(expectation.release, meta.get("name")) and (
+        if _same_name(target.built_name(expectation.release), meta.get("name")) and (
             expectation.namespace is None or _same_name(expectation.namespace, meta.get("namespace"))
         ):
             return expectation
     return None
 
 
-_FLUX_VARIABLE = re.compile(r"\$\{[^}]*\}")
-
-
 def _same_name(written: str, built: object) -> bool:
     """A name as written in the source (`${APP}-anubis`) and as built after substitution."""
     if not isinstance(built, str):
         return False
-    if "${" not in written:
-        return written == built
-    pattern = ".+".join(re.escape(part) for part in _FLUX_VARIABLE.split(written))
-    return re.fullmatch(pattern, built) is not None
+    pattern = envsubst.pattern(written, ".+")
+    return written == built if pattern is None else pattern.match(built) is not None
 
 
 def _values_sources(release: o.Obj) -> set[str]:
@@ -744,7 +562,8 @@ def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.
     spaces = {
         (d.get("metadata") or {}).get("namespace")
         for d in built
-        if d.get("kind") == "HelmRelease" and _same_name(job.release, (d.get("metadata") or {}).get("name"))
+        if d.get("kind") == "HelmRelease"
+        and _same_name(target.built_name(job.release), (d.get("metadata") or {}).get("name"))
     }
     if not spaces:
         return f"Job {job.name} would be applied by {target.key}, which does not apply its HelmRelease {job.release}"
@@ -757,21 +576,90 @@ def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.
 def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:
     for target in where:
         for side in ("after", "before"):
-            for doc in _jobs_named(objs(target, side), job):
-                namespace = (doc.get("metadata") or {}).get("namespace")
-                return f"{namespace}/{job.name}" if namespace else job.name
+            for doc in _jobs_named(objs(target, side), job, target):
+                namespace, name = (doc.get("metadata") or {}).get("namespace"), target.built_name(job.name)
+                return f"{namespace}/{name}" if namespace else name
     return f"{job.namespace}/{job.name}" if job.namespace else job.name
+
+
+_CARRIED = (("metadata",), ("spec", "template", "metadata"))
+
+
+def _carry_over(job: MovedJob, old: o.Obj, new: o.Obj) -> CarryOver | None:
+    """The labels and annotations the Job had where it was built before and lacks where it is
+    built after (on the Job and on its pod template), when writing them into its manifest
+    makes the two builds the same Job."""
+    lost: dict[tuple[tuple[str, ...], str], tuple[tuple[str, str], ...]] = {}
+    restored = copy.deepcopy(new)
+    for at in _CARRIED:
+        had_meta, has_meta = _at(old, at), _at(new, at)
+        for key in ("labels", "annotations"):
+            had, has = had_meta.get(key) or {}, has_meta.get(key) or {}
+            items = tuple(sorted((str(k), str(v)) for k, v in had.items() if k not in has and isinstance(v, str)))
+            lost[(at, key)] = items
+            if items:
+                target: dict[str, Any] = restored
+                for name in at:
+                    target = target.setdefault(name, {})
+                target.setdefault(key, {}).update(dict(items))
+    images = _lost_images(old, restored)
+    if not any(lost.values()) and not images:
+        return None
+    if not o.metadata_only_added(old, restored):
+        return None  # something else differs too: carrying metadata over would not be enough
+    meta, template = _CARRIED
+    return CarryOver(
+        job.source,
+        job.name,
+        lost[(meta, "labels")],
+        lost[(meta, "annotations")],
+        lost[(template, "labels")],
+        lost[(template, "annotations")],
+        images,
+    )
+
+
+def _containers(obj: o.Obj) -> list[dict[str, Any]]:
+    spec = _at(obj, ("spec", "template", "spec"))
+    return [c for key in ("initContainers", "containers") for c in spec.get(key) or () if isinstance(c, dict)]
+
+
+def _lost_images(old: o.Obj, restored: o.Obj) -> tuple[tuple[str, str], ...]:
+    """(container, image) where a parent's `images:` transformer gave the Job another image than
+    its manifest names; restored gets the old image (so the caller can test the rest is equal)."""
+    before = {c.get("name"): c.get("image") for c in _containers(old)}
+    lost = []
+    for container in _containers(restored):
+        name, image = container.get("name"), before.get(container.get("name"))
+        if isinstance(name, str) and isinstance(image, str) and container.get("image") != image:
+            container["image"] = image
+            lost.append((name, image))
+    return tuple(lost)
+
+
+def _at(obj: o.Obj, path: tuple[str, ...]) -> dict[str, Any]:
+    node: Any = obj
+    for name in path:
+        node = node.get(name) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def _job_difference(old: o.Obj, new: o.Obj) -> str:
     old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    if old_meta.get("name") != new_meta.get("name"):
+        return f"would be renamed from {old_meta.get('name')} to {new_meta.get('name')}"
     if old_meta.get("namespace") != new_meta.get("namespace"):
         return f"would move from namespace {old_meta.get('namespace')} to {new_meta.get('namespace')}"
     for key in ("labels", "annotations"):
         lost = sorted(k for k in (old_meta.get(key) or {}) if k not in (new_meta.get(key) or {}))
         if lost:
             return f"would lose its {key[:-1]} {lost[0]}"
-    diff = o.value_diff(old, new)
+    # A label or annotation it only gains is allowed: name what is not.
+    diff = [
+        (path, was, now)
+        for path, was, now in o.value_diff(old, new)
+        if not (was is o.MISSING and path.startswith(("metadata.labels.", "metadata.annotations.")))
+    ]
     if diff:
         path, was, now = diff[0]
         return f"would change where it lands: {path}: {o.show(was, now)} -> {o.show(now, was)}"

@@ -2,7 +2,8 @@
 
 Every path is repo-relative and posix, in the LOGICAL tree (where files end up after
 rendering); "" is the repository root. The adapter (codemods/verify/adapter.py) builds the
-inputs; nothing in this package reads Plan, RepoIndex or FluxGraph.
+inputs; nothing in this package reads Plan, RepoIndex or FluxGraph. What Flux means by a field is
+the Flux model's (codemods/flux/), shared with the planner.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from codemods.flux.envsubst import Variables
+from codemods.flux.spec import BuildEdits, CommonMetadata
+from codemods.intents import CarryOver
 
 Scalar = bool | int | float | str | None
 
@@ -22,17 +27,50 @@ def uid(file: str, key: str) -> str:
 
 @dataclass(frozen=True)
 class FluxTarget:
-    """One Flux Kustomization, as far as a build needs it."""
+    """One Flux Kustomization, as far as a build needs it: every field that changes what Flux
+    builds (the model's, codemods/flux/spec.py)."""
 
     name: str
     namespace: str | None
     path: str  # spec.path, normalized
     components: tuple[str, ...] = ()  # spec.components, normalized, relative to the repo root
     target_namespace: str | None = None
-    substitute: Mapping[str, str] = field(default_factory=dict)  # postBuild.substitute
+    # postBuild: substituteFrom objects found in the repository, then substitute on top.
+    substitute: Mapping[str, str] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # "name" or "namespace/name"
     file: str = ""  # the file that declares it
     line: int | None = None  # line of spec.path in file
+    # True when substitute holds every variable Flux will have (no substituteFrom object
+    # outside the repository): an unset one is then empty, as Flux makes it; otherwise an
+    # expression that needs it is left as written.
+    substitute_complete: bool = False
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    patches: tuple[Mapping[str, Any], ...] = ()
+    images: tuple[Mapping[str, Any], ...] = ()
+    ignore_missing_components: bool = False
+    common_metadata: CommonMetadata = field(default_factory=CommonMetadata)
+
+    @property
+    def edits(self) -> BuildEdits:
+        """What Flux writes into the kustomization it builds for this target."""
+        return BuildEdits(
+            self.target_namespace,
+            self.name_prefix,
+            self.name_suffix,
+            self.components,
+            self.ignore_missing_components,
+            self.patches,
+            self.images,
+        )
+
+    @property
+    def variables(self) -> Variables:
+        return Variables(self.substitute, self.substitute_complete)
+
+    def built_name(self, name: str) -> str:
+        """A name as this target's namePrefix and nameSuffix leave it."""
+        return f"{self.name_prefix or ''}{name}{self.name_suffix or ''}"
 
     @property
     def key(self) -> str:
@@ -61,6 +99,7 @@ class MovedJob:
     # Set for a Job listed in place: a Job no Flux Kustomization applied before may be added
     # only in the namespace of this release, as its Flux Kustomization builds it.
     release: str | None = None
+    intent: str = ""  # the JobPlacement it checks, as refusals name it
 
 
 @dataclass(frozen=True)
@@ -98,6 +137,10 @@ class Options:
     jinja_vars: Mapping[str, object] | None = None  # renders in-place .j2 files for the build
     jobs: int = 0  # parallel builds; 0: the number of cores
     cache: Path | None = None  # SQLite file of build results by input digest (batch reruns)
+    # A target whose build reads at least this many files is built decomposed where that is
+    # exact (codemods/verify/decompose.py): only the parts the change touches. Below it, a whole
+    # build costs less than the probe a decomposed one may need.
+    decompose_from: int = 256
 
 
 @dataclass(frozen=True)
@@ -131,6 +174,7 @@ class TargetPreview:
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     values: tuple[ValueChange, ...] = ()
+    error: str = ""  # not built: kustomize's own error, when it fails before the change too
 
 
 @dataclass(frozen=True)
@@ -141,10 +185,38 @@ class Problem:
     file: str
     line: int | None
     message: str
+    intent: str = ""  # the intent found violated (codemods.intents), as text
+    # What a next candidate can write so that this problem goes (a moved Job's lost metadata).
+    carry: CarryOver | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: Flux Kustomization {self.target}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One plan the search tried, simplest first: accepted, or refused with what it violated."""
+
+    description: str
+    accepted: bool
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decomposed:
+    """How a large target was built: only the parts the change touches, or whole, and why."""
+
+    target: FluxTarget
+    built: tuple[str, ...]  # the parts built before and after (entries of its kustomizations)
+    untouched: int  # the parts not built: known by their objects' identities, the same on both sides
+    whole: str = ""  # set when it was built whole after all: why
+
+    def line(self) -> str:
+        if self.whole:
+            return f"{self.target.key}: {self.whole}"
+        parts = len(self.built) + self.untouched
+        return f"{self.target.key}: {len(self.built)} of {parts} parts built"
 
 
 @dataclass(frozen=True)
@@ -161,6 +233,8 @@ class Semantic:
     moves: tuple[JobMove, ...] = ()
     problems: tuple[Problem, ...] = ()
     all_targets: tuple[FluxTarget, ...] = ()  # every Flux Kustomization, for the flowchart
+    candidates: tuple[Candidate, ...] = ()  # the plans tried, when more than one was
+    decomposed: tuple[Decomposed, ...] = ()  # the targets large enough to be built in parts
 
     @property
     def refused(self) -> bool:

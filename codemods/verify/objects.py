@@ -8,36 +8,51 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from codemods.flux import values
+from codemods.flux.envsubst import Variables, substitute
+from codemods.flux.spec import SUBSTITUTE_KEY, CommonMetadata
 from codemods.verify.yamlload import LoadError, load, load_all
 
 Obj = dict[str, Any]
 # kustomize's name-suffix hash: 10 characters of this alphabet (k8s SafeEncodeString).
 _HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[bcdfghjklmnpqrstvwxz2456789]{10})$")
-_VAR = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::=(?P<default>[^}]*))?\}")
+_DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
 
 
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """Flux postBuild.substitute for the values known in the repository: `${VAR}` and
-    `${VAR:=default}`; a variable known nowhere is left as written."""
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in variables:
-            return variables[name]
-        return default if default is not None else match.group(0)
-
-    return _VAR.sub(replace, text)
-
-
-def parse(stdout: str, variables: Mapping[str, str] | None = None) -> list[Obj]:
-    """kustomize's output as objects, after Flux's postBuild substitution (on the whole
-    output: the per-object opt-out annotation is not honoured)."""
-    text = substitute(stdout, variables) if variables else stdout
+def parse(
+    stdout: str, variables: Variables | Mapping[str, str] | None = None, common: CommonMetadata | None = None
+) -> list[Obj]:
+    """kustomize's output as the objects Flux applies: each object after its post-build
+    substitution (unless it opts out with kustomize.toolkit.fluxcd.io/substitute: disabled), then
+    spec.commonMetadata. Raises SubstitutionError where Flux's substitution fails the build."""
+    if variables is not None and not isinstance(variables, Variables):
+        variables = Variables(dict(variables), complete=False)
+    docs: list[Obj] = []
     try:
-        docs = [d for d in load_all(text) if isinstance(d, dict)]
+        if variables is None or not variables.enabled:
+            docs = [d for d in load_all(stdout) if isinstance(d, dict)]
+        else:
+            for chunk in _DOCUMENT.split(stdout):  # Flux substitutes object by object
+                found = [d for d in load_all(chunk) if isinstance(d, dict)]
+                if not any(_substitution_disabled(d) for d in found):
+                    text = substitute(chunk, variables)
+                    if text != chunk:
+                        found = [d for d in load_all(text) if isinstance(d, dict)]
+                docs += found
     except LoadError:
         return []
+    for doc in docs:
+        if common is not None:
+            common.apply(doc)
     return _unhash(docs)
+
+
+def _substitution_disabled(doc: Obj) -> bool:
+    meta = doc.get("metadata") or {}
+    return any(
+        isinstance(meta.get(key), dict) and meta[key].get(SUBSTITUTE_KEY) == "disabled"
+        for key in ("labels", "annotations")
+    )
 
 
 def _unhash(docs: list[Obj]) -> list[Obj]:
@@ -78,61 +93,34 @@ def by_identity(docs: list[Obj]) -> dict[str, Obj]:
     return {identity(d): d for d in docs}
 
 
-def deep_merge(base: Any, top: Any) -> Any:
-    """Helm's merge of values: mappings merge key by key, anything else is replaced."""
-    if isinstance(base, dict) and isinstance(top, dict):
-        merged = dict(base)
-        for key, value in top.items():
-            merged[key] = deep_merge(base.get(key), value) if key in base else value
-        return merged
-    return copy.deepcopy(top)
-
-
 def effective_values(release: Obj, built: list[Obj]) -> tuple[dict[str, Any], list[str]]:
-    """A HelmRelease's values as Helm gets them: each valuesFrom in order (ConfigMap or Secret
-    from the same build, valuesKey default values.yaml, targetPath), then spec.values on top.
-    Returns the values and the sources that could not be found in the build."""
+    """A HelmRelease's values as Helm gets them (codemods.flux.values: each valuesFrom in order
+    from the same build's ConfigMaps and Secrets, then spec.values on top). Returns the values
+    and the sources that could not be found in the build."""
     spec = release.get("spec") or {}
     namespace = (release.get("metadata") or {}).get("namespace")
-    values: dict[str, Any] = {}
-    missing: list[str] = []
-    for ref in spec.get("valuesFrom") or ():
-        if not isinstance(ref, dict):
-            continue
-        kind, name = ref.get("kind", "ConfigMap"), ref.get("name")
-        key = ref.get("valuesKey") or "values.yaml"
+
+    def data_of(ref: values.ValuesRef) -> str | None:
         source = next(
             (
                 d
                 for d in built
-                if d.get("kind") == kind
-                and (d.get("metadata") or {}).get("name") == name
+                if d.get("kind") == ref.kind
+                and (d.get("metadata") or {}).get("name") == ref.name
                 and (d.get("metadata") or {}).get("namespace") in (namespace, None)
             ),
             None,
         )
-        raw = _data(source, key) if source is not None else None
-        if raw is None:
-            if not ref.get("optional"):
-                missing.append(f"{kind}/{name}[{key}]")
-            continue
-        target_path = ref.get("targetPath")
-        if target_path:
-            # helm-controller sets it like Helm's --set (strvals): `a\.b` escapes a dot, and
-            # true/false/null/integers are typed, a quoted value stays a string.
-            path = [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", str(target_path))]
-            values = deep_merge(values, _nest(path, _typed_strval(raw)))
-            continue
-        try:
-            loaded = load(raw)
-        except LoadError:
-            missing.append(f"{kind}/{name}[{key}] (not YAML)")
-            continue
-        if isinstance(loaded, dict):
-            values = deep_merge(values, loaded)
-    if isinstance(spec.get("values"), dict):
-        values = deep_merge(values, spec["values"])
-    return values, missing
+        return _data(source, ref.values_key) if source is not None else None
+
+    return values.compose(values.refs(spec.get("valuesFrom")), data_of, _load_values, spec.get("values"))
+
+
+def _load_values(raw: str) -> Any:
+    try:
+        return load(raw)
+    except LoadError as err:
+        raise ValueError(str(err)) from None
 
 
 def _data(source: Obj, key: str) -> str | None:
@@ -147,25 +135,6 @@ def _data(source: Obj, key: str) -> str | None:
         except (ValueError, UnicodeDecodeError):
             return None
     return str(value)
-
-
-def _typed_strval(raw: str) -> Any:
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        return raw[1:-1]
-    if raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
-    if raw.lower() == "null":
-        return None
-    if raw == "0" or re.fullmatch(r"[-+]?[1-9][0-9]*", raw):
-        return int(raw)
-    return raw
-
-
-def _nest(path: list[str], value: Any) -> dict[str, Any]:
-    out: Any = value
-    for key in reversed(path):
-        out = {key: out}
-    return out
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from codemods.verify.model import FluxTarget, Semantic, TargetPreview
+from codemods.verify.model import FluxTarget, Problem, Semantic, TargetPreview
 from codemods.verify.objects import show
 
 HEADING = "What Flux will apply differently"
@@ -40,6 +40,8 @@ def _target_lines(preview: TargetPreview, indent: str = "  ") -> list[str]:
 def _status(preview: TargetPreview) -> str:
     if preview.status == "templates only":
         return "not verified: templates only"
+    if preview.status == "not built" and preview.error:
+        return f"not built, before the change either: {preview.error}"
     return "not built (see the problems)" if preview.status == "not built" else preview.status
 
 
@@ -49,7 +51,8 @@ def headline(semantic: Semantic, timings: bool = True) -> str:
         note = f"; {semantic.reason}" if semantic.reason else ""
         reused = f", {semantic.cached} reused" if semantic.cached else ""
         cost = f": {semantic.builds} build{plural}, {semantic.build_seconds:.1f} s{reused}" if timings else ""
-        return f"{HEADING} (verified with {semantic.kustomize}{cost}{note}):"
+        parts = "".join(f"; {d.line()}" for d in semantic.decomposed) if timings else ""
+        return f"{HEADING} (verified with {semantic.kustomize}{cost}{parts}{note}):"
     if semantic.status == "refused":
         return f"{HEADING}: REFUSED, the change would break what Flux builds:"
     return f"{HEADING}: {semantic.reason or semantic.status}"
@@ -60,6 +63,10 @@ def text_lines(semantic: Semantic, timings: bool = True) -> list[str]:
     if semantic.status == "skipped":
         return []
     lines = [headline(semantic, timings)]
+    for number, candidate in enumerate(semantic.candidates, 1):
+        verdict = "accepted" if candidate.accepted else "refused"
+        lines.append(f"  candidate {number}, {candidate.description}: {verdict}")
+        lines.extend(f"    violates {p.intent or 'Unchanged(everything else)'}: {p}" for p in candidate.problems)
     for problem in semantic.problems:
         lines.append(f"  refused: {problem}")
     for preview in semantic.targets:
@@ -103,6 +110,7 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
                     }
                     for v in p.values
                 ],
+                **({"error": p.error} if p.error else {}),
             }
             for p in semantic.targets
         ],
@@ -110,10 +118,26 @@ def as_json(semantic: Semantic) -> dict[str, Any]:
             {"job": m.job, "from": [target(t) for t in m.before], "to": [target(t) for t in m.after], "text": m.line()}
             for m in semantic.moves
         ],
-        "problems": [
-            {"kustomization": p.target, "file": p.file, "line": p.line, "message": p.message} for p in semantic.problems
+        "problems": [_problem(p) for p in semantic.problems],
+        "candidates": [
+            {"candidate": c.description, "accepted": c.accepted, "violated": [_problem(p) for p in c.problems]}
+            for c in semantic.candidates
+        ],
+        "decomposed": [
+            {
+                "kustomization": d.target.key,
+                "file": d.target.file,
+                "built": list(d.built),
+                "untouched": d.untouched,
+                "whole": d.whole or None,
+            }
+            for d in semantic.decomposed
         ],
     }
+
+
+def _problem(p: Problem) -> dict[str, Any]:
+    return {"kustomization": p.target, "file": p.file, "line": p.line, "message": p.message, "intent": p.intent}
 
 
 # -- pull-request body ---------------------------------------------------------------------------

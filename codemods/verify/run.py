@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from codemods.diagnostics import Diagnostic
-from codemods.errors import InputError
+from codemods.errors import HostileYAML, InputError
+from codemods.intents import CarryOver
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
-from codemods.verify.model import Options, Semantic
+from codemods.verify.model import Candidate, Options, Semantic
+from codemods.yamltext.guard import check
 
 
 class Refused(InputError):
@@ -27,6 +29,8 @@ class Refused(InputError):
         first = semantic.problems[0]
         more = len(semantic.problems) - 1
         tail = f" (and {more} more problem{'s' if more != 1 else ''}: see the summary)" if more else ""
+        if len(semantic.candidates) > 1:
+            tail += f" ({len(semantic.candidates)} candidate plans tried, each refused: see the summary)"
         super().__init__(
             first.file or ".",
             first.line,
@@ -39,7 +43,6 @@ class Refused(InputError):
 @dataclass(frozen=True)
 class Gate:
     options: Options
-    mods: tuple[object, ...] = ()
 
     def __call__(self, plan: Plan) -> Semantic:
         """Judge a plan before anything is written; raises Refused."""
@@ -51,7 +54,13 @@ class Gate:
         from codemods.verify.adapter import build_input
         from codemods.verify.gate import verify
 
-        semantic = verify(plan.root, build_input(plan, self.mods), self.options)
+        try:
+            semantic = verify(plan.root, build_input(plan), self.options)
+        except HostileYAML as err:  # refused before any build: say why it matters here
+            found = err.diagnostic
+            raise HostileYAML(
+                found.file, found.line, f"{found.message}; a build of the change would hand it to kustomize"
+            ) from None
         if semantic.refused:
             raise Refused(semantic, tuple(plan.warnings))
         return semantic
@@ -61,7 +70,6 @@ def make_gate(
     mode: bool | None,
     kustomize: str | None,
     jinja_vars: Path | None,
-    mods: Iterable[object],
     cache: Path | None = None,
 ) -> Gate | None:
     """mode None: verify when a kustomize is found; True: a missing one is an error; False: skip."""
@@ -76,7 +84,7 @@ def make_gate(
             "or give --kustomize PATH)",
         )
     variables = load_jinja_vars(jinja_vars) if jinja_vars is not None else None
-    return Gate(Options(command, variables, cache=cache), tuple(mods))
+    return Gate(Options(command, variables, cache=cache))
 
 
 def load_jinja_vars(path: Path) -> Mapping[str, object]:
@@ -86,11 +94,58 @@ def load_jinja_vars(path: Path) -> Mapping[str, object]:
         if path.suffix == ".toml":
             data: object = tomllib.loads(text)
         elif path.suffix == ".json":
+            check(text, str(path))  # JSON is YAML to the guard: nesting that would exhaust json's recursion
             data = json.loads(text)
         else:
+            check(text, str(path))  # the templates render what the aliases expand to
             data = YAML(typ="safe", pure=False).load(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError, YAMLError) as err:
         raise InputError(str(path), None, f"cannot read --jinja-vars: {err}") from None
+    except RecursionError:  # TOML nested thousands deep
+        raise InputError(str(path), None, "cannot read --jinja-vars: nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(str(path), None, "--jinja-vars must hold a mapping of variables")
     return data
+
+
+MAX_CANDIDATES = 3  # each costs a round of builds; the search stops earlier when nothing new is learnt
+
+
+def prove(
+    plan_for: Callable[[tuple[CarryOver, ...]], Plan],
+    gate: Callable[[Plan], Semantic],
+    first: Plan | None = None,
+) -> tuple[Plan, Semantic]:
+    """The first candidate plan whose builds satisfy every intent, simplest first.
+
+    The first candidate is the plan as the codemods make it. A refused candidate's problems
+    say what a next one must carry over (a moved Job's labels and annotations that a parent
+    kustomization gave it, read from the build before the change); the next candidate is
+    planned with that, and so on while something new is learnt. The accepted semantic, or the
+    refusal, lists every candidate tried and the intents each violated."""
+    carry: tuple[CarryOver, ...] = ()
+    tried: list[Candidate] = []
+    plan = first if first is not None else plan_for(carry)
+    while True:
+        described = _describe(carry)
+        try:
+            semantic = gate(plan)
+        except Refused as err:
+            tried.append(Candidate(described, False, err.semantic.problems))
+            learnt = tuple(dict.fromkeys(p.carry for p in err.semantic.problems if p.carry and p.carry not in carry))
+            if not learnt or len(tried) >= MAX_CANDIDATES:
+                if len(tried) > 1:
+                    raise Refused(replace(err.semantic, candidates=tuple(tried)), err.warnings) from None
+                raise
+            carry = (*carry, *learnt)
+            plan = plan_for(carry)
+            continue
+        if tried:
+            semantic = replace(semantic, candidates=(*tried, Candidate(described, True)))
+        return plan, semantic
+
+
+def _describe(carry: tuple[CarryOver, ...]) -> str:
+    if not carry:
+        return "the change as planned"
+    return "the change as planned, and " + "; ".join(str(c) for c in carry)

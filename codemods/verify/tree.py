@@ -12,20 +12,22 @@ import hashlib
 import os
 import posixpath
 import shutil
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
+from codemods import subproc
+from codemods.errors import BuildTooLarge
+from codemods.flux import fields
+from codemods.flux.fields import KUSTOMIZATION_NAMES
 from codemods.verify.yamlload import LoadError, load
+from codemods.yamltext.guard import MAX_YAML_BYTES, check, too_large
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-MANIFEST_SUFFIXES = (".yaml", ".yml")
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
 _SKIP_DIRS = {".git", "node_modules", "__pycache__"}
-# Kustomization fields that name files or directories (remote URLs are left alone).
-_LIST_FIELDS = ("resources", "components", "bases", "crds", "configurations", "transformers", "generators")
-_GENERATORS = ("configMapGenerator", "secretGenerator")
 
 
 class TemplatesOnly(Exception):
@@ -34,15 +36,6 @@ class TemplatesOnly(Exception):
     def __init__(self, logical: str) -> None:
         super().__init__(logical)
         self.logical = logical
-
-
-def normalize(path: str) -> str:
-    norm = posixpath.normpath(path.strip().strip("\"'").replace("\\", "/"))
-    return "" if norm in (".", "/") else norm.lstrip("/") if not norm.startswith("..") else norm
-
-
-def _is_remote(entry: str) -> bool:
-    return "://" in entry or entry.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
 
 
 @dataclass
@@ -58,6 +51,10 @@ class Tree:
     _read: dict[str, bytes | None] = field(default_factory=dict)
     _listing: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     _closure: dict[str, frozenset[str]] = field(default_factory=dict)
+    _parsed: set[str] = field(default_factory=set)  # named where kustomize parses it as YAML
+    _data: set[str] = field(default_factory=set)  # named as a generator's data
+    _data_uses: dict[str, set[tuple[str, int]]] = field(default_factory=dict)  # the generator entries naming it
+    _remote: dict[str, str] = field(default_factory=dict)  # kustomization -> a remote resource it names
 
     # -- files -------------------------------------------------------------------------
     def read(self, path: str) -> bytes | None:
@@ -85,10 +82,7 @@ class Tree:
         data = self.on_disk.get(path)
         if data is not None:
             return data
-        full = self.root / path
-        if full.is_file() and not full.is_symlink():
-            return full.read_bytes()
-        return None
+        return read_regular(self.root, path)
 
     def raw(self, path: str) -> tuple[bytes | None, bool]:
         """(bytes, rendered?) without rendering: an in-place template's own text, unrendered."""
@@ -162,79 +156,66 @@ class Tree:
                 return path
         return None
 
-    # -- what a build reads ------------------------------------------------------------
+    # -- what a build reads (the model's walk: codemods/flux/fields.py) ---------------------
+    def is_manifest(self, path: str) -> bool:
+        data = self.read(path)
+        return data is not None and b"apiVersion" in data and b"kind" in data
+
     def generated(self, directory: str) -> list[str]:
-        """What Flux lists in the kustomization it generates for a directory without one: every
-        manifest below, recursively, and each subdirectory that has its own kustomization."""
-        found: list[str] = []
-        files, dirs = self.listdir(directory)
-        for name in files:
-            path = posixpath.join(directory, name)
-            if name.endswith(MANIFEST_SUFFIXES) and _looks_like_manifest(self.read(path)):
-                found.append(path)
-        for name in dirs:
-            sub = posixpath.join(directory, name)
-            if self.kustomization(sub) is not None:
-                found.append(sub)
-            else:
-                found.extend(self.generated(sub))
-        return found
+        """What Flux lists in the kustomization it generates for a directory without one."""
+        return fields.generated(self, directory)
 
     def closure(self, directory: str) -> frozenset[str]:
         """Every file the build of directory reads (raises TemplatesOnly)."""
-        if directory not in self._closure:
-            self._closure[directory] = frozenset()  # a cycle is kustomize's error to report, not ours
-            self._closure[directory] = frozenset(self._walk(directory))
-        return self._closure[directory]
-
-    def _walk(self, directory: str) -> Iterator[str]:
-        kustomization = self.kustomization(directory)
-        if kustomization is None:
-            for entry in self.generated(directory):
-                if self.exists(entry):
-                    yield entry
-                else:  # a subdirectory with its own kustomization
-                    yield from self.closure(entry)
-            return
-        yield kustomization
-        for entry in self.references(kustomization):
-            if self.exists(entry):
-                yield entry
-            elif self.is_dir(entry):
-                yield from self.closure(entry)
-            # a missing entry is kustomize's error; the build will say so
+        return fields.build_reads(self, directory, self._closure)
 
     def references(self, kustomization: str) -> list[str]:
         """Local paths a kustomization file names, resolved to repo-relative paths."""
         data = self.read(kustomization)
         if data is None:
             return []
+        check(data, kustomization)  # before PyYAML builds it, and kustomize expands it
         try:
             doc = load(data)
         except LoadError:
             return []
-        if not isinstance(doc, dict):
-            return []
-        raw: list[str] = []
-        for key in _LIST_FIELDS:
-            raw.extend(v for v in _strings(doc.get(key)) if "\n" not in v)
-        raw.extend(v for v in _strings(doc.get("patchesStrategicMerge")) if "\n" not in v)
-        for key in ("patches", "patchesJson6902", "replacements"):
-            for item in doc.get(key) or ():
-                if isinstance(item, dict) and isinstance(item.get("path"), str):
-                    raw.append(item["path"])
-        for key in _GENERATORS:
-            for item in doc.get(key) or ():
-                if not isinstance(item, dict):
-                    continue
-                raw.extend(f.split("=", 1)[-1] for f in _strings(item.get("files")))
-                raw.extend(_strings(item.get("envs")))
-                raw.extend(_strings(item.get("env")))
-        for chart in doc.get("helmCharts") or ():
-            if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
-                raw.append(chart["valuesFile"])
         here = posixpath.dirname(kustomization)
-        return [normalize(posixpath.join(here, entry)) for entry in raw if entry and not _is_remote(entry)]
+        found = []
+        for number, entry in enumerate(fields.path_entries(doc, fields.DATA)):
+            if fields.is_remote(entry.value):
+                self._remote.setdefault(kustomization, entry.value)
+            else:
+                path = fields.resolve(here, entry.value)
+                (self._data if entry.field.data else self._parsed).add(path)
+                if entry.field.data:
+                    self._data_uses.setdefault(path, set()).add((kustomization, number))
+                found.append(path)
+        return found
+
+    def size(self, path: str) -> int:
+        """Bytes of a file as a build reads it, without reading an unchanged one."""
+        if path in self.writes or path in self.templates:
+            data = self.read(path)
+            return len(data) if data is not None else 0
+        try:
+            info = os.lstat(self.root / path)
+        except OSError:
+            return 0
+        return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+    def data_uses(self, path: str) -> int:
+        return len(self._data_uses.get(path, ()))
+
+    def remote_in(self, directory: str) -> str | None:
+        """`file: url` of a remote resource the build of directory would fetch, if any."""
+        for path in sorted(self.closure(directory)):
+            if path in self._remote:
+                return f"{path} names {self._remote[path]}"
+        return None
+
+    def only_data(self, path: str) -> bool:
+        """Is path named only as a generator's data (a file kustomize copies, never parses)?"""
+        return path in self._data and path not in self._parsed
 
     def all_files(self) -> Iterator[str]:
         """Every file of the tree (for the full copy a partial one falls back to)."""
@@ -246,16 +227,33 @@ class Tree:
             stack.extend(posixpath.join(directory, d) for d in dirs)
 
 
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
+def is_yaml_name(path: str) -> bool:
+    """A file kustomize parses as YAML when it reads it (JSON is YAML to it)."""
+    return path.endswith(_YAML_SUFFIXES) or posixpath.basename(path) in KUSTOMIZATION_NAMES
 
 
-def _looks_like_manifest(data: bytes | None) -> bool:
-    return data is not None and b"apiVersion" in data and b"kind" in data
+def read_regular(root: Path, path: str) -> bytes | None:
+    """The bytes of a regular file of the repository; None for anything else.
+
+    The type comes from lstat, before any open: a FIFO named `x.yaml` would block a read
+    for ever, a link may lead out of the repository or round in a loop. A YAML file over
+    the guard's size cap is refused unread (HostileYAML): kustomize would parse all of it."""
+    full = os.path.join(root, path)
+    try:
+        info = os.lstat(full)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if info.st_size > MAX_YAML_BYTES and is_yaml_name(path):
+        raise too_large(path, info.st_size)
+    try:
+        # O_NONBLOCK: should a FIFO take the file's place after the lstat, open() returns at once.
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def build_files(tree: Tree, files: set[str], whole: bool = False) -> list[str]:
@@ -263,6 +261,45 @@ def build_files(tree: Tree, files: set[str], whole: bool = False) -> list[str]:
     this walk does not know of); with whole, the entire tree. Never anything outside it."""
     wanted = set(tree.all_files()) if whole else _with_neighbours(tree, files)
     return sorted(p for p in wanted if p != ".." and not p.startswith(("../", "/")))
+
+
+def refuse_hostile(tree: Tree, wanted: list[str], closure: set[str]) -> None:
+    """Raise HostileYAML for a file a build may parse that the YAML guard refuses (an alias
+    bomb kustomize would expand to gigabytes, nesting too deep, a file too large), before
+    any is copied: every YAML file of wanted, and whatever a kustomization names (a
+    resource need not be called .yaml)."""
+    for path in wanted:
+        if not (is_yaml_name(path) or path in closure):
+            continue
+        if not is_yaml_name(path) and tree.only_data(path):
+            continue  # a generator's data.txt is no YAML: the build's output cap bounds it
+        try:
+            data = tree.read(path)
+        except TemplatesOnly:
+            continue  # never copied: no build reads it
+        if data is not None:
+            check(data, path)
+
+
+def refuse_oversized(tree: Tree, wanted: list[str]) -> None:
+    """Raise BuildTooLarge when the builds of a side would read more than the input limit,
+    before anything is copied or built: kustomize holds what it reads in memory several times
+    over, so a generator over a file of hundreds of MB (or one file named by many generators)
+    takes gigabytes and minutes before any output or memory limit can stop it."""
+    limit = subproc.Limits.build().input
+    weights = {path: tree.size(path) * max(1, tree.data_uses(path)) for path in wanted}
+    total = sum(weights.values())
+    if total <= limit:
+        return
+    largest = max(weights, key=lambda p: weights[p])
+    uses = tree.data_uses(largest)
+    times = f" named by {uses} generators" if uses > 1 else ""
+    raise BuildTooLarge(
+        largest,
+        None,
+        f"{subproc.size(tree.size(largest))}{times}: the build would read {subproc.size(total)}, over the "
+        f"{subproc.size(limit)} a build may read (CODEMODS_BUILD_INPUT_MB); kustomize would need gigabytes",
+    )
 
 
 def materialise(tree: Tree, wanted: list[str], dest: Path) -> None:
@@ -300,8 +337,12 @@ def digest(tree: Tree, paths: list[str]) -> str:
 
 
 def _with_neighbours(tree: Tree, files: set[str]) -> set[str]:
+    """The files, and the others beside them, in case a kustomization reads one the walk does
+    not know of; a neighbour larger than a manifest may be (a backup, an archive) is left out
+    unread: no kustomization names it, and copying it would cost its size twice."""
     wanted = set(files)
     for directory in {posixpath.dirname(f) for f in files}:
         names, _dirs = tree.listdir(directory)
-        wanted.update(posixpath.join(directory, n) for n in names)
+        beside = (posixpath.join(directory, n) for n in names)
+        wanted.update(p for p in beside if p in files or tree.size(p) <= MAX_YAML_BYTES)
     return {p for p in wanted if not p.endswith(".j2") or p in files}

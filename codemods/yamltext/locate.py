@@ -13,8 +13,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.composer import ReusedAnchorWarning
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from codemods.errors import InputError
+from codemods.yamltext.guard import check
 from codemods.yamltext.jinja import Delimiters, mask
 
 __all__ = [
@@ -45,11 +47,11 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
     """All documents of text as node trees. Positions index into text itself.
 
     Composing (not constructing) keeps duplicate keys, which Jinja if/else branches produce,
-    and never expands aliases, so alias bombs cost nothing.
+    and never expands aliases; the guard refuses what would hurt a parser or whatever expands
+    the aliases later (the build gate's kustomize, a walk over the values).
     """
     source = mask(text, delims) if delims is not None else text
-    if _too_deep(source):
-        raise InputError(path, None, "YAML is nested too deeply to parse")
+    check(source, path)  # an alias bomb, deep nesting, a huge file: refused before it is parsed
     try:
         return _compose_all(source)
     except MarkedYAMLError as err:
@@ -62,6 +64,10 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
             except (YAMLError, RecursionError):
                 pass
         _raise(path, err)
+    except ReaderError as err:  # a character YAML does not allow: say where, not at which offset
+        line = source.count("\n", 0, err.position) + 1
+        what = "a NUL byte: binary data" if err.character == 0 else f"the character #x{err.character:04x}"
+        raise InputError(path, line, f"cannot parse YAML: {what}, which YAML text cannot hold") from None
     except YAMLError as err:
         raise InputError(path, None, f"cannot parse YAML: {err}") from None
     except RecursionError:
@@ -69,21 +75,6 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
 
 
 _TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
-# ruamel.yaml's scanner is quadratic in flow depth and its composer recurses per level, so it
-# gives up (RecursionError) below 500 levels, after seconds on a 50,000-level file. A run of
-# this many flow openers outside quotes and comments can only end the same way: say so at once.
-_FLOW_OPENERS = re.compile(r"(?:[\[{][ \t\r\n]*){1000}")
-
-
-def _too_deep(source: str) -> bool:
-    if source.count("[") + source.count("{") < 1000:
-        return False
-    for match in _FLOW_OPENERS.finditer(source):
-        line_start = source.rfind("\n", 0, match.start()) + 1
-        before = source[line_start : match.start()]
-        if "#" not in before and "'" not in before and before.count('"') % 2 == 0:
-            return True
-    return False
 
 
 def _compose_all(source: str) -> tuple[Node | None, ...]:

@@ -11,7 +11,10 @@ from codemods.doctor.rules import RULES
 from codemods.repo.flux import FORCE_ANNOTATION
 from codemods.repo.graph import FluxKustomization
 from codemods.repo.index import Unit
-from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, entries, first, scalar_value
+from codemods.yamltext.locate import MappingNode, ScalarNode, SequenceNode, entries, first, scalar_value
+
+# Where the doctor looks for a Secret's declaration (DoctorContext.secret_sources).
+DECLARATIONS = "no Secret, SOPS file, ExternalSecret, existingSecret value or CloudNativePG cluster"
 
 
 def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
@@ -21,6 +24,9 @@ def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
                 continue
             ks = ctx.applied_by(unit)
             if ks is None:
+                directory = posixpath.dirname(unit.logical)
+                if not ctx.is_built(directory):
+                    ctx.not_reached(directory, unit.primary.path, "a Job")
                 continue  # nothing applies it: manifest-not-listed says so where it matters
             yield from _ttl(unit, doc, ks)
             yield from _immutable(unit, doc, ks)
@@ -82,13 +88,23 @@ def _secret_refs(doc: MappingNode) -> Iterator[ScalarNode]:
                 yield name
 
 
-def _secrets(ctx: DoctorContext, unit: Unit, doc: Node, ks: FluxKustomization) -> Iterator[Diagnostic]:
+def _secret_names(doc: MappingNode) -> Iterator[ScalarNode]:
+    """Each Secret name a Job reads, once (where it is first named); a ${VAR} name is not judged."""
     seen: set[str] = set()
-    for ref in _secret_refs(doc):  # type: ignore[arg-type]
+    for ref in _secret_refs(doc):
+        if ref.value and "${" not in ref.value and ref.value not in seen:
+            seen.add(ref.value)
+            yield ref
+
+
+def undeclared_secrets(ctx: DoctorContext, doc: MappingNode) -> list[ScalarNode]:
+    """The Secret names a Job reads that nothing in the repository declares."""
+    return [ref for ref in _secret_names(doc) if not ctx.secret_sources.get(ref.value)]
+
+
+def _secrets(ctx: DoctorContext, unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Diagnostic]:
+    for ref in _secret_names(doc):
         name = ref.value
-        if not name or "${" in name or name in seen:
-            continue
-        seen.add(name)
         sources = ctx.secret_sources.get(name, [])
         if not sources:
             yield Finding(
@@ -96,8 +112,8 @@ def _secrets(ctx: DoctorContext, unit: Unit, doc: Node, ks: FluxKustomization) -
                 line_of(ref),
                 "job-secret-not-ready",
                 "warning",
-                f"Secret {name!r} is declared nowhere in this repository (no Secret, SOPS file, ExternalSecret, "
-                "existingSecret value or CloudNativePG cluster): if it does not come from outside, the Job fails",
+                f"Secret {name!r} is declared nowhere in this repository ({DECLARATIONS}): if it does not come "
+                "from outside, the Job fails",
                 "check the name against what the database release really creates",
             )
             continue

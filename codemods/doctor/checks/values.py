@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from codemods.diagnostics import Diagnostic, Severity
 from codemods.doctor.model import DoctorContext, Finding, line_of, mappings_below
 from codemods.doctor.rules import RULES
+from codemods.mods.base import Context
+from codemods.mods.disable_migration_job import DisableMigrationJob
+from codemods.plan import Plan
 from codemods.repo.index import Unit
 from codemods.repo.workloads import is_helm_release
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, entries, first
@@ -86,10 +89,6 @@ def _hook_annotations(unit: Unit, values: Node | None) -> Iterator[Diagnostic]:
 def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
     """litellm's migration Job left a plain release resource, judged on the effective values:
     the same model and chart knowledge as `codemods run`, so the two never disagree."""
-    from codemods.mods.base import Context
-    from codemods.mods.disable_migration_job import DisableMigrationJob
-    from codemods.plan import Plan
-
     context = Context(ctx.index, Plan(ctx.index))
     context.graph = ctx.flux
     fix = "run `codemods run --only disable-migration-job`"

@@ -1,0 +1,127 @@
+"""Typed intents: what a codemod's edits must achieve in what Flux builds (postconditions).
+
+A codemod returns its edits through the plan and, with `plan.expect(...)`, the intents those
+edits are for. The build gate reads only the intents and the builds, never a codemod's name:
+
+- `JobPlacement`: after the change exactly the owner Flux Kustomization builds this Job, and
+  the built Job is the one built before (name, namespace, images, spec; labels and annotations
+  may only be added), apart from the Flux ownership that moves with it;
+- `EffectiveValue`: the release's effective values, as Helm receives them (`valuesFrom`, then
+  `spec.values`, after every patch; types included), hold `value` at `path`;
+- `MetadataMayGrow`: an object may gain labels and annotations (and nothing else);
+- `Unchanged`: implied by every plan, stated by none: every other built object of every Flux
+  Kustomization is unchanged, and every build that worked still works.
+
+So a plugin codemod gets the same gate for free: what it changes in the builds is judged
+against the intents it states, and anything else is damage. Plain frozen data: this module
+imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Scalar = bool | int | float | str | None
+
+
+@dataclass(frozen=True)
+class FluxRef:
+    """One Flux Kustomization: the file that declares it and its namespace/name (two clusters
+    may both declare flux-system/apps)."""
+
+    file: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.file})"
+
+
+@dataclass(frozen=True)
+class JobPlacement:
+    """After the change exactly `owner` builds Job `job`, and builds it as it was built before.
+
+    `source` and `destination` are the manifest's logical paths before and after (the same for
+    a Job left where it is and newly listed). `release` is set for such a Job when no Flux
+    Kustomization applied it before: it may then be added only in that release's namespace."""
+
+    job: str
+    source: str
+    destination: str
+    owner: FluxRef
+    release: str | None = None
+
+    def __str__(self) -> str:
+        return f"JobPlacement(Job {self.job} built by exactly {self.owner.key}, unchanged)"
+
+
+@dataclass(frozen=True)
+class EffectiveValue:
+    """The HelmRelease `release` (in `namespace`; None: whatever its build gives it) holds
+    `value` at the dotted `path` of its effective values. `file` is the file edited for it."""
+
+    release: str
+    path: str
+    value: Scalar
+    namespace: str | None = None
+    file: str = ""
+
+    def __str__(self) -> str:
+        return f"EffectiveValue(HelmRelease {self.release}: {self.path} = {self.value!r})"
+
+
+@dataclass(frozen=True)
+class MetadataMayGrow:
+    """`subject` ("Kind name") may gain labels and annotations, and nothing else."""
+
+    subject: str
+
+    def __str__(self) -> str:
+        return f"MetadataMayGrow({self.subject})"
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """Every other built object of every Flux Kustomization is unchanged, and every build that
+    worked still works. Never stated: the gate always checks it."""
+
+    def __str__(self) -> str:
+        return "Unchanged(everything else)"
+
+
+Intent = JobPlacement | EffectiveValue | MetadataMayGrow
+UNCHANGED = Unchanged()
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """What a refused candidate's builds say the next candidate must write into a moved Job's
+    manifest so that its build is the same: the labels and annotations that the kustomizations
+    which applied it before gave it (commonLabels, labels, commonAnnotations) and its new place
+    does not. Read from the build before the change, so it comes from what Flux built, not
+    from a list of known layouts."""
+
+    source: str  # the JobPlacement's source: the manifest's logical path before
+    job: str
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    # The pod template's (commonAnnotations and commonLabels reach spec.template.metadata too).
+    template_labels: tuple[tuple[str, str], ...] = ()
+    template_annotations: tuple[tuple[str, str], ...] = ()
+    images: tuple[tuple[str, str], ...] = ()  # (container, image) an `images:` transformer gave it
+
+    def sections(self) -> tuple[tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]], ...]:
+        """(where, labels or annotations, items) to write, each non-empty."""
+        every = (
+            (("metadata",), "labels", self.labels),
+            (("metadata",), "annotations", self.annotations),
+            (("spec", "template", "metadata"), "labels", self.template_labels),
+            (("spec", "template", "metadata"), "annotations", self.template_annotations),
+        )
+        return tuple(entry for entry in every if entry[2])
+
+    def __str__(self) -> str:
+        items = list(
+            dict.fromkeys(f"{section[:-1]} {k}={v}" for _at, section, pairs in self.sections() for k, v in pairs)
+        )
+        items += [f"image {image} for container {name}" for name, image in self.images]
+        return f"carry over to Job {self.job} what a parent kustomization gave it: {', '.join(items)}"
