@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from codemods.forge.github import PullRequestEdits, split_head
-from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.http import ForgeApi, ForgeError
 from codemods.forge.model import Discovered, PullRequest, PullRequestSpec, PullStatus
 
 DRAFT_PREFIX = "WIP: "
@@ -31,28 +31,14 @@ def _pull(data: dict[str, Any], created: bool = False) -> PullRequest:
     )
 
 
-class Gitea(PullRequestEdits):
+class Gitea(PullRequestEdits, ForgeApi):
     kind = "gitea"
 
-    def __init__(
-        self,
-        api_url: str,
-        token: str,
-        policy: RetryPolicy | None = None,
-        *,
-        gate: RateGate | None = None,
-        insecure_http: bool = False,
-    ) -> None:
-        self.api_url = api_url
-        self.client = Client(
-            api_url,
-            {"Authorization": f"token {token}"},
-            secrets=(token,),
-            policy=policy,
-            gate=gate,
-            name="Gitea",
-            insecure_http=insecure_http,
-        )
+    display = "Gitea"
+
+    @staticmethod
+    def auth_headers(token: str) -> dict[str, str]:
+        return {"Authorization": f"token {token}"}
 
     def _raw_pulls(self, project: str, head: str, pages: int) -> list[dict[str, Any]]:
         # Most recently updated first: the rollout's pull request is on the first page unless

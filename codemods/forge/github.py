@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge.http import AnswerLost, Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.http import AnswerLost, Client, ForgeApi, ForgeError
 from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 
 FORK_POLLS = 10  # GitHub makes a fork asynchronously: ask this many times, FORK_POLL_WAIT apart
@@ -139,32 +139,18 @@ class PullRequestEdits:
         raise ForgeError(f"the fork of {project} was asked for but did not appear in {FORK_POLLS} checks")
 
 
-class GitHub(PullRequestEdits):
+class GitHub(PullRequestEdits, ForgeApi):
     kind = "github"
 
-    def __init__(
-        self,
-        api_url: str,
-        token: str,
-        policy: RetryPolicy | None = None,
-        *,
-        gate: RateGate | None = None,
-        insecure_http: bool = False,
-    ) -> None:
-        self.api_url = api_url
-        self.client = Client(
-            api_url,
-            {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-            },
-            secrets=(token,),
-            policy=policy,
-            gate=gate,
-            name="GitHub",
-            insecure_http=insecure_http,
-        )
+    display = "GitHub"
+
+    @staticmethod
+    def auth_headers(token: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
 
     def pulls(self, project: str, head: str) -> list[PullRequest]:
         fork_owner, branch = split_head(head)

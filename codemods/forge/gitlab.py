@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from codemods.forge.http import Client, ForgeError, RateGate, RetryPolicy
+from codemods.forge.http import ForgeApi, ForgeError
 from codemods.forge.model import Discovered, Fork, PullRequest, PullRequestSpec, PullStatus
 
 STATUS_QUERY = """
@@ -50,28 +50,14 @@ def graphql_url(api_url: str) -> str:
     return api_url.rstrip("/").removesuffix("/v4") + "/graphql"
 
 
-class GitLab:
+class GitLab(ForgeApi):
     kind = "gitlab"
 
-    def __init__(
-        self,
-        api_url: str,
-        token: str,
-        policy: RetryPolicy | None = None,
-        *,
-        gate: RateGate | None = None,
-        insecure_http: bool = False,
-    ) -> None:
-        self.api_url = api_url
-        self.client = Client(
-            api_url,
-            {"PRIVATE-TOKEN": token},
-            secrets=(token,),
-            policy=policy,
-            gate=gate,
-            name="GitLab",
-            insecure_http=insecure_http,
-        )
+    display = "GitLab"
+
+    @staticmethod
+    def auth_headers(token: str) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": token}
 
     def user(self) -> str:
         data = self.client.request("GET", "/user").data

@@ -330,3 +330,34 @@ def next_link(header: str) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+class ForgeApi:
+    """What every forge client shares: its API URL and an authenticated `Client`. A forge says
+    only how its token is sent (`auth_headers`) and its name for messages (`display`)."""
+
+    display = ""
+
+    @staticmethod
+    def auth_headers(token: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        policy: RetryPolicy | None = None,
+        *,
+        gate: RateGate | None = None,
+        insecure_http: bool = False,
+    ) -> None:
+        self.api_url = api_url
+        self.client = Client(
+            api_url,
+            self.auth_headers(token),
+            secrets=(token,),
+            policy=policy,
+            gate=gate,
+            name=self.display,
+            insecure_http=insecure_http,
+        )
