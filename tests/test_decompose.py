@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -500,3 +500,26 @@ def test_a_target_naming_a_remote_resource_is_never_built_in_parts_either(tmp_pa
         assert not outcome.decomposed
         assert all(b.output is not None and b.output.error.startswith(REMOTE) for b in outcome.builds.values())
         assert all(b.spec.error for b in outcome.runs)  # no kustomize ran
+
+
+def test_a_failed_build_retried_on_the_whole_tree_skips_an_unrendered_template(tmp_path: Path) -> None:
+    """The retry on the whole tree weighs every file, an in-place Jinja template the run cannot
+    render among them: it is never copied, so it weighs nothing (bjw-s-labs/home-ops, whose
+    ansible templates sit beside a build that fails before the change too, raised TemplatesOnly)."""
+    files = {
+        "apps/kustomization.yaml": "resources:\n  - local.yaml\nconfigMapGenerator:\n  - name: c\n    files:\n"
+        "      - missing.toml\n",
+        "apps/local.yaml": Obj("ConfigMap", "a", None, 0).text(),
+        "ansible/templates/bouncer.yaml.j2": "key: {{ secret }}\n",
+    }
+    _materialise(tmp_path, files)
+    assert COMMAND is not None
+    before = Tree(tmp_path, templates={"ansible/templates/bouncer.yaml": "ansible/templates/bouncer.yaml.j2"})
+    writes = {"apps/local.yaml": files["apps/local.yaml"].replace("'0'", "'1'").encode()}
+    trees = {"before": before, "after": replace(before, writes=writes, base=before, _read={})}
+    flux = FluxTarget("apps", "flux-system", "apps", file="c.yaml")
+    reads = {(flux.uid, side): set(t.closure("apps")) for side, t in trees.items()}
+    outcome = build_targets(trees, [flux], reads, Options(COMMAND), Change(touched=frozenset(writes)))
+    errors = {side: b.output.error for (_uid, side), b in outcome.builds.items() if b.output is not None}
+    assert errors.keys() == {"before", "after"}
+    assert all("missing.toml" in e for e in errors.values()), errors

@@ -195,7 +195,10 @@ class Tree:
     def size(self, path: str) -> int:
         """Bytes of a file as a build reads it, without reading an unchanged one."""
         if path in self.writes or path in self.templates:
-            data = self.read(path)
+            try:
+                data = self.read(path)
+            except TemplatesOnly:
+                return 0  # never copied (see materialise): no build reads it
             return len(data) if data is not None else 0
         try:
             info = os.lstat(self.root / path)
