@@ -172,6 +172,41 @@ def test_git_through_gitpython_is_bounded_too(tmp_path: Path) -> None:
     assert line.split()[3] == str(subproc.Limits.git().address_space)
 
 
+def test_no_child_holds_the_watchdogs_pipe_open() -> None:
+    """The watchdog sees the run's end as its pipe closing: a child (or what it starts) holding
+    a write end would keep it open, and every group alive, after a SIGKILL of the run."""
+    with subproc.guard():
+        report = subproc.watchdog_fd()
+        assert report is not None
+        pipe = os.fstat(report).st_ino
+        done = subproc.run(["sh", "-c", "ls -l /proc/$$/fd"], SMALL)
+    assert done.returncode == 0, done.stderr
+    assert f"pipe:[{pipe}]" not in done.stdout.decode()
+
+
+def test_a_child_whose_run_cannot_be_told_to_the_watchdog_never_starts(tmp_path: Path) -> None:
+    """The shell that starts a child tells the watchdog first; should that fail (the run died
+    before, and its pipe with it), the program is never started."""
+    marker = tmp_path / "started"
+    argv = subproc.bounded_argv(["sh", "-c", f"touch {marker}"], SMALL.address_space)
+    unopened = str(max(int(argv[5] or 0), 2) + 1000)  # no such descriptor in this process
+    done = subprocess.run([*argv[:5], unopened, *argv[6:]], capture_output=True, check=False)
+    assert done.returncode == 125, done
+    assert not marker.exists()
+
+
+def test_a_failed_git_is_told_as_the_git_command_it_ran(tmp_path: Path) -> None:
+    import git
+
+    with pytest.raises(git.GitCommandError) as caught:
+        BoundedGit(str(tmp_path)).execute(["git", "no-such-subcommand"])
+    assert caught.value.command[:2] == ["git", "no-such-subcommand"]
+    assert "ulimit" not in str(caught.value)
+    assert "no-such-subcommand" in caught.value.stderr
+    with pytest.raises(git.GitCommandNotFound):
+        BoundedGit(str(tmp_path)).execute(["no-such-git-binary", "status"])
+
+
 SCRIPT = """
 import sys
 from codemods import subproc
@@ -187,8 +222,8 @@ with subproc.guard():
 @pytest.mark.parametrize("how", ["ours", "git"])
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_no_child_outlives_the_run(tmp_path: Path, how: str, signum: int) -> None:
-    """SIGKILL leaves the run no chance to act: the child dies with it (PR_SET_PDEATHSIG) and the
-    watchdog kills the child's group, grandchild included."""
+    """SIGKILL leaves the run no chance to act: the watchdog, told of the child's group before
+    its program started, kills the group, grandchild included, when the run's pipe closes."""
     script = tmp_path / "script.py"
     script.write_text(SCRIPT.format(family=FAMILY))
     run = subprocess.Popen(

@@ -9,7 +9,7 @@ from typing import Any
 
 import git
 
-from codemods.subproc import Cancelled, Limits, child_setup, is_closing
+from codemods.subproc import Cancelled, Limits, bounded_argv, is_closing
 
 
 class BoundedGit(git.Git):
@@ -28,21 +28,23 @@ class BoundedGit(git.Git):
         # The time limit is the watchdog's, not GitPython's kill_after_timeout: that one leaves
         # a timer thread behind when the call is interrupted, and the interpreter waits for it.
         kwargs.setdefault("process_group", 0)
-        kwargs.setdefault(
-            "preexec_fn",
-            child_setup(
-                limits.address_space, die_with_parent=not persistent, seconds=None if persistent else limits.seconds
-            ),
-        )
+        argv = [str(word) for word in command] if isinstance(command, (list, tuple)) else [str(command)]
+        try:
+            bounded = bounded_argv(argv, limits.address_space, seconds=None if persistent else limits.seconds)
+        except FileNotFoundError as err:
+            raise git.GitCommandNotFound(argv, err) from err
         start = time.monotonic()
         try:
-            return super().execute(command, *args, **kwargs)
+            return super().execute(bounded, *args, **kwargs)
         except git.GitCommandError as err:
+            # Told as the git command it is, not as the shell that started it.
             if err.status == -signal.SIGKILL and time.monotonic() - start >= limits.seconds:
                 raise git.GitCommandError(
-                    err.command, err.status, f"killed: git did not finish within {limits.seconds:g} s"
+                    argv, err.status, f"killed: git did not finish within {limits.seconds:g} s"
                 ) from err
-            raise
+            told = git.GitCommandError(argv, err.status)
+            told.stdout, told.stderr = err.stdout, err.stderr  # as GitPython worded them
+            raise told from err
 
 
 class Repo(git.Repo):
