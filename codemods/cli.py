@@ -22,7 +22,7 @@ from codemods.doctor import output as doctor_output
 from codemods.doctor.rules import RULES
 from codemods.errors import InputError
 from codemods.exitcodes import ExitCode, for_error
-from codemods.intents import CarryOver
+from codemods.intents import Adjustment
 from codemods.mods import Codemod, every, is_opt_in
 from codemods.plan import Plan
 from codemods.recipes import Recipe, builtin
@@ -255,7 +255,7 @@ def _in_place(
     """Plan PATH, refuse to overwrite uncommitted work, judge with the gate, write. Returns the
     plan, the gate's verdict, whether files were written, and the doctor's findings."""
 
-    def plan_for(carry: tuple[CarryOver, ...]) -> Plan:
+    def plan_for(carry: tuple[Adjustment, ...]) -> Plan:
         plan = plan_repository(path, mods, carry)
         if write and not allow_dirty and not plan.is_empty:
             from codemods.vcs.dirty import refuse_dirty  # before the gate's builds: a refusal is cheap

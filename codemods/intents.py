@@ -125,3 +125,21 @@ class CarryOver:
         )
         items += [f"image {image} for container {name}" for name, image in self.images]
         return f"carry over to Job {self.job} what a parent kustomization gave it: {', '.join(items)}"
+
+
+@dataclass(frozen=True)
+class LeaveInPlace:
+    """The last candidate for a Job whose every placement was refused: it stays where it is,
+    applied as before, and the rest of the change (the values fix) stands without it. `why`
+    is the first intent its placements violated, as the gate said it."""
+
+    source: str  # the JobPlacement's source: the manifest's logical path
+    job: str
+    why: str = ""
+
+    def __str__(self) -> str:
+        return f"leave Job {self.job} where it is ({self.source})"
+
+
+# What a next candidate plan changes in the first one (codemods.verify.run.prove).
+Adjustment = CarryOver | LeaveInPlace

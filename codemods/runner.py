@@ -7,7 +7,7 @@ from pathlib import Path
 
 from codemods.diagnostics import NOT_UTF8, Diagnostic
 from codemods.errors import EncodingError, InputError
-from codemods.intents import CarryOver, JobPlacement
+from codemods.intents import Adjustment, JobPlacement
 from codemods.mods import Codemod, Context, factory, is_known, names, run_order
 from codemods.plan import Plan
 from codemods.recipes import Recipe, instantiate
@@ -47,7 +47,7 @@ def select(
     return [m for m in chosen if m.name not in skip]
 
 
-def plan_repository(root: Path, mods: Sequence[Codemod], carry: tuple[CarryOver, ...] = ()) -> Plan:
+def plan_repository(root: Path, mods: Sequence[Codemod], carry: tuple[Adjustment, ...] = ()) -> Plan:
     """Every codemod's edits and intents for the tree at root; `carry` is what a candidate plan
     must carry over to moved Jobs (see codemods.verify.run.prove)."""
     needles = needles_for(mods)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from codemods.intents import CarryOver
+from codemods.intents import Adjustment
 from codemods.mods import Codemod
 from codemods.plan import Plan
 from codemods.recipes import load as load_recipe
@@ -83,7 +83,7 @@ def _plan(root: Path, mods: Sequence[Codemod], verify: bool, kustomize: str | No
     gate = make_gate(True, kustomize, None)
     assert gate is not None
 
-    def plan_for(carry: tuple[CarryOver, ...]) -> Plan:
+    def plan_for(carry: tuple[Adjustment, ...]) -> Plan:
         return plan_repository(root, mods, carry)
 
     plan, _semantic = prove(plan_for, gate)  # raises Refused, naming the violated intent

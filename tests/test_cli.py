@@ -109,8 +109,15 @@ def test_only_and_skip(repo: Path) -> None:
         ).stdout
     )
     assert {c["codemod"] for c in skip["changes"]} == {"disable-migration-job"}
+    # Unverified, the move alone is planned, and the run says what it leaves undone.
+    unverified = run_codemods("run", "--dry-run", "--no-verify", "--only", "relocate-migration-job", str(repo))
+    assert "without sync-kustomization-resources" in unverified.stderr
+    # The gate refuses the move alone (the old entry would name a missing file): the Job stays,
+    # and the warning says why.
     alone = run_codemods("run", "--dry-run", "--only", "relocate-migration-job", str(repo))
-    assert "without sync-kustomization-resources" in alone.stderr
+    assert alone.returncode == 0, alone.stderr
+    assert "left where it is: the build gate refused every candidate that places it" in alone.stderr
+    assert "migration-job.yaml: no such file or directory" in alone.stderr
 
 
 @pytest.mark.parametrize("args", [["--only", "nope"], ["--skip", "nope"]])

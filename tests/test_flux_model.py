@@ -294,7 +294,7 @@ OWNER_FIELDS = {
     ),
     "images": (
         "  images:\n    - name: ghcr.io/berriai/litellm-database\n      newTag: main-v1.80.0-stable\n",
-        "'image': 'ghcr.io/berriai/litellm-database:main-v1.80.0-stable'",
+        "-> ghcr.io/berriai/litellm-database:main-v1.80.0-stable",
     ),
     "patches": (
         (
@@ -331,9 +331,14 @@ def test_the_gate_builds_the_owner_with_its_flux_fields(field: str, tmp_path: Pa
     )
     before = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
     result = run_codemods("run", str(work))
-    assert result.returncode == 2, result.stderr
-    assert "refused by the build gate" in result.stderr and message in result.stderr, result.stderr
-    assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
+    # Moving the Job would change it: the Job stays where it is, saying why, and the values fix
+    # lands alone.
+    assert result.returncode == 0, result.stderr
+    assert "candidate 1, the change as planned: refused" in result.stderr and message in result.stderr
+    assert "Job litellm-migrations left where it is" in result.stderr, result.stderr
+    after = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    changed = {str(p.relative_to(work)) for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    assert changed == {"kubernetes/apps/ai/litellm/app/helmrelease.yaml"}, changed
 
 
 def test_fluxs_merge_into_the_kustomization_it_builds() -> None:

@@ -37,16 +37,20 @@ def test_codemods_state_their_intents_on_the_plan(tmp_path: Path) -> None:
     [
         ("job-applied-twice", "JobPlacement(Job openhands-litellm-migrations built by exactly openhands/openhands"),
         ("value-overridden-by-patch", "EffectiveValue(HelmRelease openhands: litellm-helm.migrationJob.enabled"),
-        ("dangling-ancestor", "Unchanged(everything else)"),
+        ("emptied-kustomization", "Unchanged(everything else)"),
     ],
 )
 def test_a_refusal_names_the_intent_it_found_violated(defect: str, intent: str, tmp_path: Path) -> None:
+    """Its headline is the last candidate that places the Job, and each candidate tried names
+    its own (the one that leaves the Job in place, tried last, has others)."""
     work = example_copy(tmp_path)
     result = run_codemods("run", "--json", "--recipe", str(plant_recipe(tmp_path, defect)), str(work), env=PLANT_ENV)
     assert result.returncode == 2, result.stderr
     report = json.loads(result.stdout)
     jsonschema.validate(report, SCHEMA)
     assert any(p["intent"].startswith(intent) for p in report["semantic"]["problems"]), report["semantic"]["problems"]
+    for candidate in report["semantic"]["candidates"]:
+        assert not candidate["accepted"] and all(v["intent"] for v in candidate["violated"]), candidate
 
 
 def test_a_refused_candidate_leads_to_the_next_and_the_summary_says_why(tmp_path: Path) -> None:
@@ -89,9 +93,10 @@ namePrefix: prod-
 """
 
 
-def test_when_no_candidate_can_keep_the_job_the_refusal_says_so_and_writes_nothing(tmp_path: Path) -> None:
+def test_when_no_candidate_can_keep_the_job_it_stays_and_the_values_fix_lands_alone(tmp_path: Path) -> None:
     """A parent's namePrefix renames the Job where it is: no metadata carried over makes the
-    moved Job the same one, so the search stops after the first candidate, with its reason."""
+    moved Job the same one, so the last candidate leaves it where it is; the values fix is not
+    refused with it, and the warning and the candidates say why the Job stayed."""
     work = example_copy(tmp_path)
     parent = work / "kubernetes/apps/openhands/kustomization.yaml"
     parent.write_text(
@@ -100,11 +105,17 @@ def test_when_no_candidate_can_keep_the_job_the_refusal_says_so_and_writes_nothi
     assert "namePrefix: prod-" in parent.read_text()
     before = tree(work)
     result = run_codemods("run", "--json", str(work))
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["semantic"]["status"] == "refused"
-    assert all(p["intent"] for p in report["semantic"]["problems"])
-    assert tree(work) == before
+    assert report["semantic"]["status"] == "verified"
+    *refused, accepted = report["semantic"]["candidates"]
+    assert refused and all(not c["accepted"] and all(v["intent"] for v in c["violated"]) for c in refused)
+    assert accepted["accepted"] and accepted["candidate"].startswith("the change without placing Job")
+    (warning,) = [w for w in report["warnings"] if "left where it is" in w["message"]]
+    assert "migration-job.yaml" in warning["file"] and "prod-openhands-litellm-migrations" in warning["message"]
+    after = tree(work)
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    assert changed and all(p.endswith(("helmrelease.yaml", "helmrelease.yaml.j2")) for p in changed), changed
 
 
 PLUGIN = textwrap.dedent(

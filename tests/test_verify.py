@@ -36,12 +36,6 @@ UPDATE = bool(os.environ.get("CODEMODS_UPDATE_SNAPSHOTS"))
 
 # defect -> what the refusal must name (besides "refused by the build gate").
 DEFECTS = {
-    "dangling-ancestor": [
-        "Flux Kustomization flux-system/cluster-apps",
-        "kubernetes/flux/cluster/ks.yaml",
-        "builds ./kubernetes/apps before the change but not after",
-        "migration-job.yaml",
-    ],
     "emptied-kustomization": [
         "Flux Kustomization flux-system/cluster-apps",
         "kubernetes/flux/cluster/ks.yaml",
@@ -83,6 +77,39 @@ def assert_names(text: str, defect: str) -> None:
     assert "refused by the build gate" in text, text
     for needle in DEFECTS[defect]:
         assert needle in text, f"{needle!r} missing from:\n{text}"
+
+
+# A defect planted only where the Job moves: the candidate that leaves the Job where it is has
+# none, so the values fix lands alone, and the refused candidate says what the move broke.
+LEFT_IN_PLACE = [
+    "flux-system/cluster-apps",
+    "kubernetes/flux/cluster/ks.yaml",
+    "builds ./kubernetes/apps before the change but not after",
+    "migration-job.yaml",
+]
+VALUES_FILES = {
+    "kubernetes/apps/openhands/openhands/app/helmrelease.yaml",
+    "templates/config/kubernetes/apps/openhands/openhands/app/helmrelease.yaml.j2",
+}
+
+
+def test_a_breakage_planted_in_the_move_never_lands_and_the_values_fix_does(tmp_path: Path) -> None:
+    work = example_copy(tmp_path)
+    before = tree(work)
+    recipe = plant_recipe(tmp_path, "dangling-ancestor")
+    result = run_codemods("run", "--json", "--recipe", str(recipe), str(work), env=PLANT_ENV)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, SCHEMA)
+    refused, accepted = report["semantic"]["candidates"]
+    assert (refused["accepted"], accepted["accepted"]) == (False, True)
+    violated = " ".join(f"{v['file']} {v['kustomization']} {v['message']}" for v in refused["violated"])
+    for needle in LEFT_IN_PLACE:
+        assert needle in violated, (needle, violated)
+    assert accepted["candidate"].startswith("the change without placing Job openhands-litellm-migrations")
+    after = tree(work)
+    assert {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)} == VALUES_FILES
+    assert any("left where it is" in w["message"] for w in report["warnings"]), report["warnings"]
 
 
 @pytest.mark.parametrize("defect", sorted(DEFECTS))

@@ -9,7 +9,7 @@ from typing import Protocol
 from codemods import params
 from codemods.charts import POLICIES
 from codemods.errors import EncodingError, InputError
-from codemods.intents import CarryOver
+from codemods.intents import Adjustment, LeaveInPlace
 from codemods.params import param
 from codemods.plan import Plan
 from codemods.repo.graph import Application, FluxKustomization, KustomizeFile, Link, Ref, RepoGraph
@@ -93,9 +93,10 @@ class Placement:
 class Context:
     index: RepoIndex
     plan: Plan
-    # What this candidate plan must carry over to moved Jobs (codemods.verify.run.prove): empty
-    # for the first candidate, learnt from the builds of a refused one for the next.
-    carry: tuple[CarryOver, ...] = ()
+    # What this candidate plan must carry over to moved Jobs, or which Jobs it leaves where they
+    # are (codemods.verify.run.prove): empty for the first candidate, learnt from the builds
+    # of a refused one for the next.
+    carry: tuple[Adjustment, ...] = ()
     graph: RepoGraph = field(init=False)
     _cache: dict = field(init=False, default_factory=dict)
 
@@ -308,12 +309,30 @@ class Context:
         def compute() -> list[Placement]:
             placements = []
             for job in self.migration_jobs(matcher):
+                left = self._left_in_place(job)
+                if left is not None:
+                    message = (
+                        f"Job {job.name} left where it is: the build gate refused every candidate that places it "
+                        f"({left.why}); the rest of the change stands without it: move it by hand"
+                    )
+                    self.plan.warn(job.unit.primary.path, job.line, message)
+                    continue
                 placement = self._place(job, self.releases(selector))
                 if placement is not None:
                     placements.append(placement)
             return placements
 
         return self._cached(("placements", selector, matcher), compute)
+
+    def _left_in_place(self, job: MigrationJob) -> LeaveInPlace | None:
+        return next(
+            (
+                a
+                for a in self.carry
+                if isinstance(a, LeaveInPlace) and (a.source, a.job) == (job.unit.logical, job.name)
+            ),
+            None,
+        )
 
     def _place(self, job: MigrationJob, releases: list[Release]) -> Placement | None:
         candidates = _candidate_releases(job, releases)
@@ -331,6 +350,13 @@ class Context:
             if not owners:
                 dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
                 message = f"no Flux Kustomization in this repo applies {dirs}; Job {job.name} stays where it is"
+                unknown = [ks for ks in self.graph.flux_kustomizations() if "${" in ks.path]
+                if unknown:
+                    paths = ", ".join(f"{self.graph.identity(ks)} ({ks.file}): ./{ks.path}" for ks in unknown[:3])
+                    message += (
+                        f" (a Flux Kustomization whose spec.path is not known here may: {paths}; a variable the "
+                        f"clusters set differently, or one defined only in the cluster, decides it)"
+                    )
             else:
                 several = ", ".join(sorted(f"{ident} ({file})" for file, ident in owners))
                 message = f"Job {job.name} could belong to several Flux Kustomizations ({several}); left in place"

@@ -76,7 +76,10 @@ class RelocateMigrationJob:
             (next(c for c in job.unit.copies if c.path == src), dst) for action, src, dst in steps if action == "move"
         ]
         _keep_namespace(ctx, placement, moved)
-        carried = next((c for c in ctx.carry if c.source == job.unit.logical and c.job == job.name), None)
+        carried = next(
+            (c for c in ctx.carry if isinstance(c, CarryOver) and (c.source, c.job) == (job.unit.logical, job.name)),
+            None,
+        )
         if carried is not None:
             for copy, dst in moved:
                 self._carry_over(ctx, carried, copy.delimiters, dst, target)

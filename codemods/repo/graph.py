@@ -465,17 +465,49 @@ class RepoGraph:
             self._flux[path] = [self._under_artifact_root(ks) for ks in raw]
         return self._flux[path]
 
+    def declared_per_cluster(self, path: str) -> list[FluxKustomization]:
+        """As declared_in, except for a file that clusters apply with different post-build values
+        (CLUSTER=main and CLUSTER=staging): then one Flux Kustomization per distinct set of
+        values, as each cluster's Flux reads it (its `${CLUSTER}` path resolved), so that each
+        cluster's build can be made and judged."""
+        declared = self._declared_in(path)
+        if not any("${" in ks.path for ks in declared):
+            return declared
+        classified = self.index.layout.classify(path)
+        delims = classified[1].delimiters if classified else None
+        distinct: list[Variables] = []
+        for app in self.appliers(classified[0] if classified else path):
+            variables = self.variables(app.flux)
+            if variables not in distinct:
+                distinct.append(variables)
+        if len(distinct) <= 1:
+            return declared
+        found: list[FluxKustomization] = []
+        for variables in distinct:
+            for ks in parse_flux_kustomizations(self.text(path) or "", path, delims, variables):
+                resolved = self._under_artifact_root(ks)
+                if resolved not in found:
+                    found.append(resolved)
+        return found
+
     def _inherited_variables(self, logical: str) -> Variables:
         """The post-build substitution of the Flux Kustomization(s) that apply a file; an
         unknown source in any of them leaves what it could define unknown."""
         values: dict[str, str] = {}
+        differ: set[str] = set()
         complete = True
         found = False
         for app in self.appliers(logical):
             variables = self.variables(app.flux)
             found = found or app.flux.post_build
+            differ |= {k for k, v in variables.values.items() if values.get(k, v) != v}
             values.update(variables.values)
             complete = complete and variables.complete
+        if differ:
+            # Two clusters apply the file with different values (CLUSTER=main, CLUSTER=staging):
+            # neither is the value, so what needs one is unknown here, never one cluster's.
+            values = {k: v for k, v in values.items() if k not in differ}
+            complete = False
         return Variables(values, complete) if found else Variables({}, True)
 
     def variables(self, ks: FluxKustomization) -> Variables:

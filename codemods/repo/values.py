@@ -424,6 +424,33 @@ class ValuesModel:
                             yield ValuesSource(
                                 "patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}"
                             )
+            yield from self._flux_patches(app, name, seen)
+
+    def _flux_patches(self, app: Application, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
+        """The Flux Kustomization's own `spec.patches`: Flux adds them to the kustomization it
+        builds, so they apply after every patch of the chain (inline only, as Flux allows)."""
+        flux = app.flux
+        if flux.node is None or not flux.patches:
+            return
+        classified = self.graph.index.layout.classify(flux.file)
+        unit = self.graph.index.units.get(classified[0] if classified else flux.file)
+        if unit is None:
+            return
+        for item in _patch_items(flux.node, ("spec", "patches")):
+            target = first(item, "target")
+            if scalar_value(first(target, "kind")) not in (None, "HelmRelease"):
+                continue
+            if scalar_value(first(target, "name")) not in (None, name):
+                continue
+            node = first(item, "patch")
+            if not isinstance(node, ScalarNode) or (unit.primary.path, node.start_mark.index) in seen:
+                continue
+            seen.add((unit.primary.path, node.start_mark.index))
+            inner = embedded(self.graph.text(unit.primary.path) or "", node)
+            if inner is not None and _is_operation_list(inner.inner, unit.primary.path, None):
+                yield from self._inline_json6902(unit, node, ("spec", "patches"))
+            else:
+                yield from self._inline_patch(unit, node, name, ("spec", "patches"))
 
     def _json_file(self, path: str) -> Unit | None:
         """A JSON patch file: the scan reads only YAML, so it is made a unit of its own here."""
@@ -431,13 +458,15 @@ class ValuesModel:
             return None
         return Unit(path, None, Copy(path, False, None))
 
-    def _inline_json6902(self, unit: Unit, node: ScalarNode) -> Iterator[ValuesSource]:
+    def _inline_json6902(
+        self, unit: Unit, node: ScalarNode, at: tuple[str, ...] = ("patches",)
+    ) -> Iterator[ValuesSource]:
         copy = unit.primary
         text = self.graph.text(copy.path) or ""
         block = embedded(text, node)
         line = node.start_mark.line + 1
         for index, doc in enumerate(compose(text, copy.path, copy.delimiters)):
-            for position, item in enumerate(_patch_items(doc)):
+            for position, item in enumerate(_patch_items(doc, at)):
                 if first(item, "patch") is not node:
                     continue
                 label = f"inline JSON6902 patch in {copy.path} (line {line})"
@@ -456,7 +485,7 @@ class ValuesModel:
                         op="?",
                     )
                     return
-                yield from self._json6902(unit, block.inner, ("patches", position, "patch"), True, label, block, index)
+                yield from self._json6902(unit, block.inner, (*at, position, "patch"), True, label, block, index)
 
     def _json6902(
         self,
@@ -519,7 +548,9 @@ class ValuesModel:
                 op=op,
             )
 
-    def _inline_patch(self, unit: Unit, node: ScalarNode, name: str) -> Iterator[ValuesSource]:
+    def _inline_patch(
+        self, unit: Unit, node: ScalarNode, name: str, at: tuple[str, ...] = ("patches",)
+    ) -> Iterator[ValuesSource]:
         copy = unit.primary
         text = self.graph.text(copy.path) or ""
         block = embedded(text, node)
@@ -533,13 +564,13 @@ class ValuesModel:
             return
         # Address the scalar by its place among the file's patches.
         for index, doc in enumerate(compose(text, copy.path, copy.delimiters)):
-            for position, item in enumerate(_patch_items(doc)):
+            for position, item in enumerate(_patch_items(doc, at)):
                 if first(item, "patch") is node:
                     yield ValuesSource(
                         "patch",
                         unit,
                         index,
-                        ("patches", position, "patch"),
+                        (*at, position, "patch"),
                         inner=("spec", "values"),
                         in_block=True,
                         label=f"inline patch in {copy.path} (line {node.start_mark.line + 1})",
@@ -568,6 +599,8 @@ def _is_operation_list(text: str, path: str, delims) -> bool:
     )
 
 
-def _patch_items(doc: Node | None) -> list[Node]:
-    patches = first(doc, "patches")
+def _patch_items(doc: Node | None, at: tuple[str, ...] = ("patches",)) -> list[Node]:
+    patches = doc
+    for key in at:
+        patches = first(patches, key)
     return list(patches.value) if isinstance(patches, SequenceNode) else []

@@ -6,10 +6,12 @@ Kept thin on purpose: when the repository model changes, only this file follows 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from codemods.errors import InputError
-from codemods.flux.spec import FluxKustomization
+from codemods.flux.spec import FluxKustomization, parse_flux_kustomizations
 from codemods.intents import EffectiveValue, JobPlacement, MetadataMayGrow
 from codemods.plan import Plan
 from codemods.repo.graph import RepoGraph
@@ -27,18 +29,41 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
     graph = graph or RepoGraph.of(index)
     found: list[FluxTarget] = []
     via_components = reached is not None and _reaches_a_component(plan, reached)
+    # A Flux Kustomization the change edits (a value fix in its spec.patches) builds differently.
+    written = set(plan.changeset().writes()) if reached is not None else set()
     for unit in index.flagged("flux_paths"):
         copy = unit.rendered or unit.template
         assert copy is not None
-        if reached is not None and not _may_reach(plan, copy.path, reached, via_components):
+        edited = any(c.path in written for c in unit.copies)
+        if reached is not None and not edited and not _may_reach(plan, copy.path, reached, via_components):
             continue
         # The model parses them: spec.path in any spelling, ${VAR} resolved, artifact roots, and
         # every field that changes the build (codemods/flux/spec.py).
-        found.extend(target(graph, ks) for ks in graph.declared_in(copy.path))
+        declared = graph.declared_per_cluster(copy.path)
+        several = len({(ks.name, ks.namespace) for ks in declared}) < len(declared)
+        found.extend(
+            replace(target(graph, ks, _patches_after(plan, ks) if edited else None), per_cluster=several)
+            for ks in declared
+        )
     return tuple(found)
 
 
-def target(graph: RepoGraph, ks: FluxKustomization) -> FluxTarget:
+def _patches_after(plan: Plan, ks: FluxKustomization) -> tuple[Mapping[str, Any], ...] | None:
+    """The Flux Kustomization's spec.patches as the change leaves its file, when they differ."""
+    text = plan.changeset().writes().get(ks.file)
+    if text is None:
+        return None
+    classified = plan.index.layout.classify(ks.file)
+    delims = classified[1].delimiters if classified else None
+    for after in parse_flux_kustomizations(text, ks.file, delims):
+        if (after.name, after.namespace) == (ks.name, ks.namespace) and after.patches != ks.patches:
+            return after.patches
+    return None
+
+
+def target(
+    graph: RepoGraph, ks: FluxKustomization, patches_after: tuple[Mapping[str, Any], ...] | None = None
+) -> FluxTarget:
     """A Flux Kustomization of the model as the gate builds it."""
     variables = graph.variables(ks)
     return FluxTarget(
@@ -59,6 +84,7 @@ def target(graph: RepoGraph, ks: FluxKustomization) -> FluxTarget:
         images=ks.images,
         ignore_missing_components=ks.ignore_missing_components,
         common_metadata=ks.common_metadata,
+        patches_after=patches_after,
     )
 
 

@@ -126,7 +126,7 @@ def _whole(
     remote = _remote(trees[side], target)
     if remote is not None:
         return BuildSpec(target.path, error=f"{REMOTE}: {remote}", cacheable=False)
-    return flux_spec(trees[side], target.path, target.edits, reads[(target.uid, side)])
+    return flux_spec(trees[side], target.path, target.edits_on(side), reads[(target.uid, side)])
 
 
 def _remote(tree: Tree, target: FluxTarget) -> str | None:

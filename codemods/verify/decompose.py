@@ -147,6 +147,8 @@ class _Planner:
 
     def plan(self) -> Decomposition:
         edits = self.target.edits
+        if self.target.patches_after is not None:
+            raise NotExact("the change edits the Flux Kustomization's own spec.patches")
         if edits.components:
             raise NotExact("spec.components")
         if edits.name_prefix is not None or edits.name_suffix is not None:

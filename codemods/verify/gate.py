@@ -226,7 +226,10 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     affected = [
         t
         for t in data.targets
-        if t.uid in wanted or _reaches(before, t, reach_before) or _reaches(after, t, reach_after)
+        if t.uid in wanted
+        or t.patches_after is not None
+        or _reaches(before, t, reach_before)
+        or _reaches(after, t, reach_after)
     ]
     previews: dict[str, TargetPreview] = {}
     buildable: list[FluxTarget] = []
@@ -471,6 +474,8 @@ class _Judge:
             for ident in (*added, *removed, *changed):
                 if ident in self.excused[target.uid]:
                     continue
+                if ident in changed and self._judged_in_its_own_build(before_map[ident], after_map[ident]):
+                    continue
                 if (
                     ident in changed
                     and _may_gain(self.data, ident)
@@ -489,6 +494,21 @@ class _Judge:
             preview = TargetPreview(target, "verified", added, removed, changed, tuple(self.value_changes[target.uid]))
             self.previews.append(preview)
 
+    def _judged_in_its_own_build(self, old: o.Obj, new: o.Obj) -> bool:
+        """A Flux Kustomization whose `spec.patches` alone changed: what they change is judged
+        in its own build, built before and after with them (a value fix in such a patch)."""
+        if old.get("kind") != "Kustomization" or not str(old.get("apiVersion", "")).startswith(FLUX_KUSTOMIZE_API):
+            return False
+        meta = old.get("metadata") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if not any(t.key == key for t in self.ok):
+            return False
+
+        def without_patches(obj: o.Obj) -> o.Obj:
+            return {**obj, "spec": {k: v for k, v in (obj.get("spec") or {}).items() if k != "patches"}}
+
+        return without_patches(old) == without_patches(new)
+
     def single_owner(self) -> None:
         """An object that more Flux Kustomizations apply after than before: they would fight over it."""
         count_before: dict[str, list[str]] = {}
@@ -504,6 +524,9 @@ class _Judge:
                 names = ", ".join(self.shown.get(u, u) for u in owners)
                 message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
                 self.refuse(first.uid, first.file, first.line, message)
+
+
+FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 
 
 def _not_fetched(builds: list[Built]) -> str | None:
@@ -661,6 +684,20 @@ def _job_difference(old: o.Obj, new: o.Obj) -> str:
         if not (was is o.MISSING and path.startswith(("metadata.labels.", "metadata.annotations.")))
     ]
     if diff:
-        path, was, now = diff[0]
+        path, was, now = _within_lists(*diff[0])
         return f"would change where it lands: {path}: {o.show(was, now)} -> {o.show(now, was)}"
     return "would change where it lands"
+
+
+def _within_lists(path: str, was: Any, now: Any) -> tuple[str, Any, Any]:
+    """The first leaf that differs inside two lists of the same length (a container's image, not
+    every container): what a reader needs to see of a refused Job."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        for key in sorted(was.keys() | now.keys(), key=str):
+            if was.get(key, o.MISSING) != now.get(key, o.MISSING):
+                return _within_lists(f"{path}.{key}", was.get(key, o.MISSING), now.get(key, o.MISSING))
+    if isinstance(was, list) and isinstance(now, list) and len(was) == len(now):
+        for index, (before, after) in enumerate(zip(was, now, strict=True)):
+            if before != after:
+                return _within_lists(f"{path}[{index}]", before, after)
+    return path, was, now

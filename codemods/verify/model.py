@@ -9,7 +9,7 @@ the Flux model's (codemods/flux/), shared with the planner.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +50,17 @@ class FluxTarget:
     images: tuple[Mapping[str, Any], ...] = ()
     ignore_missing_components: bool = False
     common_metadata: CommonMetadata = field(default_factory=CommonMetadata)
+    # Its spec.patches as the change leaves them, when the change edits them (a value fix in one).
+    patches_after: tuple[Mapping[str, Any], ...] | None = None
+    # Set for one cluster's reading of a Flux Kustomization that clusters resolve differently
+    # (a `${CLUSTER}` spec.path): then each cluster's is a target of its own.
+    per_cluster: bool = False
+
+    def edits_on(self, side: str) -> BuildEdits:
+        """What Flux writes into the kustomization it builds, on one side of the change."""
+        if side == "after" and self.patches_after is not None:
+            return replace(self.edits, patches=self.patches_after)
+        return self.edits
 
     @property
     def edits(self) -> BuildEdits:
@@ -81,7 +92,7 @@ class FluxTarget:
     def uid(self) -> str:
         """What tells two Flux Kustomizations apart: two clusters may both declare
         flux-system/apps (clusters/staging/apps.yaml, clusters/production/apps.yaml)."""
-        return uid(self.file, self.key)
+        return uid(self.file, self.key) + (f"@{self.path}" if self.per_cluster else "")
 
     def waits_for(self) -> str:
         return f"dependsOn {', '.join(self.depends_on)}" if self.depends_on else "no dependsOn"

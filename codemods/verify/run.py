@@ -13,7 +13,7 @@ from ruamel.yaml.error import YAMLError
 
 from codemods.diagnostics import Diagnostic
 from codemods.errors import HostileYAML, InputError
-from codemods.intents import CarryOver
+from codemods.intents import Adjustment, JobPlacement, LeaveInPlace
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
 from codemods.verify.model import Candidate, Options, Semantic
@@ -108,44 +108,73 @@ def load_jinja_vars(path: Path) -> Mapping[str, object]:
     return data
 
 
-MAX_CANDIDATES = 3  # each costs a round of builds; the search stops earlier when nothing new is learnt
+MAX_CANDIDATES = (
+    3  # of carry-over candidates: each costs a round of builds; the search stops earlier when nothing new is learnt
+)
 
 
 def prove(
-    plan_for: Callable[[tuple[CarryOver, ...]], Plan],
+    plan_for: Callable[[tuple[Adjustment, ...]], Plan],
     gate: Callable[[Plan], Semantic],
     first: Plan | None = None,
 ) -> tuple[Plan, Semantic]:
     """The first candidate plan whose builds satisfy every intent, simplest first.
 
     The first candidate is the plan as the codemods make it. A refused candidate's problems
-    say what a next one must carry over (a moved Job's labels and annotations that a parent
-    kustomization gave it, read from the build before the change); the next candidate is
-    planned with that, and so on while something new is learnt. The accepted semantic, or the
-    refusal, lists every candidate tried and the intents each violated."""
-    carry: tuple[CarryOver, ...] = ()
+    say what a next one must carry over (a moved Job's labels, annotations and images that a
+    parent kustomization gave it, read from the build before the change); the next candidate
+    is planned with that, and so on while something new is learnt. When nothing more can be
+    learnt, the last candidate leaves the Jobs it could not place where they are, so that the
+    rest of the change (the values fix) is not refused with them. The accepted semantic, or
+    the refusal, lists every candidate tried and the intents each violated."""
+    adjust: tuple[Adjustment, ...] = ()
     tried: list[Candidate] = []
-    plan = first if first is not None else plan_for(carry)
+    plan = first if first is not None else plan_for(adjust)
+    headline: Refused | None = None  # the last refusal of a candidate that places the Jobs
     while True:
-        described = _describe(carry)
+        described = _describe(adjust)
         try:
             semantic = gate(plan)
         except Refused as err:
             tried.append(Candidate(described, False, err.semantic.problems))
-            learnt = tuple(dict.fromkeys(p.carry for p in err.semantic.problems if p.carry and p.carry not in carry))
-            if not learnt or len(tried) >= MAX_CANDIDATES:
-                if len(tried) > 1:
-                    raise Refused(replace(err.semantic, candidates=tuple(tried)), err.warnings) from None
-                raise
-            carry = (*carry, *learnt)
-            plan = plan_for(carry)
-            continue
+            if not any(isinstance(a, LeaveInPlace) for a in adjust):
+                headline = err
+            following = _next_candidate(plan, err.semantic, adjust, len(tried))
+            if following is not None:
+                # Left in place, a Job may leave nothing to change: a fixed point (warned of),
+                # as a second run after the values fix must be.
+                adjust = following
+                plan = plan_for(adjust)
+                continue
+            said = headline or err
+            if len(tried) > 1:
+                raise Refused(replace(said.semantic, candidates=tuple(tried)), said.warnings) from None
+            raise
         if tried:
             semantic = replace(semantic, candidates=(*tried, Candidate(described, True)))
         return plan, semantic
 
 
-def _describe(carry: tuple[CarryOver, ...]) -> str:
-    if not carry:
+def _next_candidate(
+    plan: Plan, refused: Semantic, adjust: tuple[Adjustment, ...], tried: int
+) -> tuple[Adjustment, ...] | None:
+    """What the next candidate changes, or None when none is left to try."""
+    learnt = tuple(dict.fromkeys(p.carry for p in refused.problems if p.carry and p.carry not in adjust))
+    if learnt and tried < MAX_CANDIDATES:
+        return (*adjust, *learnt)
+    why = refused.problems[0].message if refused.problems else ""
+    placed = tuple(
+        dict.fromkeys(LeaveInPlace(i.source, i.job, why) for i in plan.intents if isinstance(i, JobPlacement))
+    )
+    if not placed:
+        return None  # nothing the plan places: the refusal is the values fix's own
+    return (*adjust, *placed)
+
+
+def _describe(adjust: tuple[Adjustment, ...]) -> str:
+    left = [a for a in adjust if isinstance(a, LeaveInPlace)]
+    if left:
+        return "the change without placing " + ", ".join(f"Job {a.job} ({a.source})" for a in left)
+    if not adjust:
         return "the change as planned"
-    return "the change as planned, and " + "; ".join(str(c) for c in carry)
+    return "the change as planned, and " + "; ".join(str(c) for c in adjust)
