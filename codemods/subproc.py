@@ -327,15 +327,16 @@ def _on_signal(signum: int, frame: object) -> None:
 # open: when the run dies, the watchdog sees the pipe close. Should the run die before the
 # shell has told the watchdog, opening that entry fails and the program is never started.
 _BOUNDED_SH = r"""
-ulimit -v "$1" && ulimit -c 0 || exit 125
-if [ -n "$2" ]; then
+ulimit -c 0
+ulimit -v "$1" 2>/dev/null || [ "$2" = lenient ] || { echo "codemods: cannot cap memory at $1 KiB" >&2; exit 125; }
+if [ -n "$3" ]; then
     read -r stat < /proc/$$/stat || exit 125
     tell() { echo "$1 ${22} $deadline"; }
-    deadline=$3
+    deadline=$4
     # shellcheck disable=SC2086  # split on purpose: field 22 of /proc/self/stat is the start time
-    tell $stat > "/proc/$PPID/fd/$2" || exit 125
+    tell $stat > "/proc/$PPID/fd/$3" || exit 125
 fi
-shift 3
+shift 4
 exec "$@"
 """
 _SHELL = "/bin/sh"
@@ -360,17 +361,10 @@ def bounded_argv(
     report = watchdog_fd()
     deadline = "-" if seconds is None else f"{time.monotonic() + seconds:.3f}"
     kib = "unlimited" if address_space <= 0 else str(max(1, address_space // 1024))
-    return [
-        _SHELL,
-        "-c",
-        _BOUNDED_SH,
-        "codemods",
-        kib,
-        "" if report is None else str(report),
-        deadline,
-        program,
-        *argv[1:],
-    ]
+    # The cap is required on Linux, where it is what bounds a child; elsewhere a system may refuse it.
+    strict = "strict" if sys.platform.startswith("linux") else "lenient"
+    told = "" if report is None else str(report)
+    return [_SHELL, "-c", _BOUNDED_SH, "codemods", kib, strict, told, deadline, program, *argv[1:]]
 
 
 def run(

@@ -189,8 +189,8 @@ def test_a_child_whose_run_cannot_be_told_to_the_watchdog_never_starts(tmp_path:
     before, and its pipe with it), the program is never started."""
     marker = tmp_path / "started"
     argv = subproc.bounded_argv(["sh", "-c", f"touch {marker}"], SMALL.address_space)
-    unopened = str(max(int(argv[5] or 0), 2) + 1000)  # no such descriptor in this process
-    done = subprocess.run([*argv[:5], unopened, *argv[6:]], capture_output=True, check=False)
+    unopened = str(max(int(argv[6] or 0), 2) + 1000)  # no such descriptor in this process
+    done = subprocess.run([*argv[:6], unopened, *argv[7:]], capture_output=True, check=False)
     assert done.returncode == 125, done
     assert not marker.exists()
 
