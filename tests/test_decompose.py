@@ -161,6 +161,7 @@ def monorepo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return root, writes
 
 
+@pytest.mark.slow  # the generated monorepo, built whole and in parts: CI runs it
 def test_the_monorepo_builds_the_same_objects_decomposed(monorepo: tuple[Path, dict[str, bytes | None]]) -> None:
     root, writes = monorepo
     index = scan(root)
@@ -175,6 +176,7 @@ def test_the_monorepo_builds_the_same_objects_decomposed(monorepo: tuple[Path, d
     assert root_ks.untouched == 8 + 2 * 31
 
 
+@pytest.mark.slow  # as above
 def test_the_gate_judges_the_monorepo_the_same_decomposed(monorepo: tuple[Path, dict[str, bytes | None]]) -> None:
     """The whole verdict (what Flux applies differently, the Job moves, the problems) is the
     same from decomposed builds as from whole ones, and the summary says what was decomposed."""

@@ -94,6 +94,7 @@ def _fresh_venv_seeing_codemods(venv: Path) -> Path:
     return python
 
 
+@pytest.mark.slow  # a venv and a pip install: CI runs it
 def test_plugin_in_a_fresh_venv_is_listed_and_runs(tmp_path: Path) -> None:
     python = _fresh_venv_seeing_codemods(tmp_path / "venv")
     wheel = _plugin_wheel(tmp_path)

@@ -44,7 +44,12 @@ def _scenario(scenario: str, trials: int) -> None:
 
 # The kill-during-run and full-disk trials take tens of seconds even once, and the batch kill
 # trial about seven: CI runs them (below), so the default run stays under three minutes.
-QUICK = [s for s in reliability.SCENARIOS if s not in ("sigkill-run", "disk-full", "sigkill-batch")]
+# The hostile-repository and branch-kill trials take 3-4 s each: CI runs them too.
+QUICK = [
+    s
+    for s in reliability.SCENARIOS
+    if s not in ("sigkill-run", "disk-full", "sigkill-batch", "hostile", "sigkill-branch")
+]
 
 
 @pytest.mark.parametrize("scenario", QUICK)

@@ -315,6 +315,7 @@ def test_a_branch_moved_elsewhere_is_not_taken_for_up_to_date(work: Path) -> Non
     assert git(work, "rev-parse", "fix^{tree}").stdout == git(work, "rev-parse", f"{ours}^{{tree}}").stdout
 
 
+@pytest.mark.slow  # about 3 s of git over thousands of files: CI runs it
 def test_a_repository_of_many_files_is_refreshed(work: Path, tmp_path: Path) -> None:
     """`check-attr` is fed every path and answers six records for each: far more than a pipe
     holds both ways (it used to hang, each side waiting for the other to read)."""

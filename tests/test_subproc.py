@@ -277,6 +277,7 @@ def _trial(repo: Path, kustomize: Path, pids: Path, signum: int, after: float) -
 TRIALS = int(os.environ.get("CODEMODS_KILL_TRIALS", "4"))
 
 
+@pytest.mark.slow  # 6 s; test_no_child_outlives_the_run covers each signal in the default run
 def test_killing_a_real_run_at_random_moments_leaves_no_child(tmp_path: Path) -> None:
     """The CLI with its build gate, killed at random moments by each signal that can end it."""
     repo = example_repo(tmp_path / "repo")
