@@ -49,6 +49,10 @@ class JobPlacement:
     destination: str
     owner: FluxRef
     release: str | None = None
+    # The names Flux builds it with before (a parent's namePrefix), when not its own, and the
+    # name the moved manifest says after (written so that Flux builds the same name).
+    names_before: tuple[str, ...] = ()
+    name_after: str | None = None
 
     def __str__(self) -> str:
         return f"JobPlacement(Job {self.job} built by exactly {self.owner.key}, unchanged)"

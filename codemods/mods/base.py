@@ -76,6 +76,10 @@ class Placement:
     strays: tuple[str, ...]  # identities of the other Flux Kustomizations that apply it now
     namespace_before: str | None  # where the Job lands today
     namespace_at_target: str | None  # where it lands in target_dir without its own metadata.namespace
+    # The name Flux builds the Job with today (a parent's namePrefix/nameSuffix), and the
+    # (prefix, suffix) target_dir's build gives a name; None where not known here.
+    names_before: tuple[str, ...] = ()
+    affixes_at_target: tuple[str, str] | None = ("", "")
 
     @property
     def target_dir(self) -> str:
@@ -87,6 +91,22 @@ class Placement:
         if self.move and self.namespace_before and self.namespace_at_target != self.namespace_before:
             return self.namespace_before
         return None
+
+    @property
+    def needs_name(self) -> str | None:
+        """The name to write into the moved file so that Flux builds the Job with the name it
+        has today (a parent's namePrefix gave it `team-`), or None when none is needed or none
+        can do it (two names today, or one the target's own affixes cannot frame)."""
+        if not self.move or len(self.names_before) != 1 or self.affixes_at_target is None:
+            return None
+        (before,) = self.names_before
+        prefix, suffix = self.affixes_at_target
+        if before == f"{prefix}{self.job.name}{suffix}":
+            return None
+        inner = before[len(prefix) : len(before) - len(suffix)] if len(before) > len(prefix) + len(suffix) else ""
+        if not (before.startswith(prefix) and before.endswith(suffix) and inner):
+            return None
+        return inner
 
 
 @dataclass
@@ -313,7 +333,7 @@ class Context:
                 if left is not None:
                     message = (
                         f"Job {job.name} left where it is: the build gate refused every candidate that places it "
-                        f"({left.why}); the rest of the change stands without it: move it by hand"
+                        f"({left.why}); the rest of the change stands without it: place it by hand"
                     )
                     self.plan.warn(job.unit.primary.path, job.line, message)
                     continue
@@ -394,6 +414,9 @@ class Context:
         before = next((a.namespace(job.namespace) for a in [*others, *mine]), job.namespace)
         target_link = Link(own.path, self.graph.kustomize_file(own.path), None)
         at_target = Application(own, (target_link,)).namespace(job.namespace)
+        names_before = tuple(
+            sorted({f"{a[0]}{job.name}{a[1]}" for a in (app.affixes() for app in [*others, *mine]) if a is not None})
+        )
         return Placement(
             job=job,
             release=release,
@@ -404,6 +427,8 @@ class Context:
             strays=tuple(sorted({self.graph.identity(a.flux) for a in others})),
             namespace_before=before,
             namespace_at_target=at_target,
+            names_before=names_before,
+            affixes_at_target=Application(own, (target_link,)).affixes(),
         )
 
 

@@ -15,7 +15,7 @@ from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
-from codemods.repo.workloads import add_metadata, set_container_image, set_namespace
+from codemods.repo.workloads import add_metadata, set_container_image, set_name, set_namespace
 from codemods.yamltext.jinja import Delimiters
 
 NAME = "relocate-migration-job"
@@ -71,10 +71,13 @@ class RelocateMigrationJob:
             else:
                 ctx.plan.delete(NAME, src, f"removed: {dst} already holds this Job ({why})")
         owner = FluxRef(ks.file, placement.identity)
-        ctx.plan.expect(JobPlacement(job.name, job.unit.logical, dest_logical, owner))
         moved = [
             (next(c for c in job.unit.copies if c.path == src), dst) for action, src, dst in steps if action == "move"
         ]
+        renamed = _keep_name(ctx, placement, moved)
+        ctx.plan.expect(
+            JobPlacement(job.name, job.unit.logical, dest_logical, owner, None, placement.names_before, renamed)
+        )
         _keep_namespace(ctx, placement, moved)
         carried = next(
             (c for c in ctx.carry if isinstance(c, CarryOver) and (c.source, c.job) == (job.unit.logical, job.name)),
@@ -141,6 +144,28 @@ class RelocateMigrationJob:
         # A rendered file with no template in a makejinja tree is a stale render: makejinja
         # never deletes outputs whose template moved away (domain-facts §1).
         return orphan_render and ctx.index.layout.is_rendered_area(posixpath.dirname(path))
+
+
+def _keep_name(ctx: Context, placement: Placement, moved: list[tuple[Copy, str]]) -> str | None:
+    """A name the Job had from a parent kustomization's namePrefix or nameSuffix, which the
+    target does not give it, is written into the moved manifests: Flux builds the same Job.
+    Returns the name written, or None."""
+    name = placement.needs_name
+    if name is None:
+        return None
+    written = False
+    for copy, dst in moved:
+        new_text = set_name(ctx.plan.text(dst), dst, copy.delimiters, name)
+        if new_text is not None:
+            written = True
+            ctx.plan.edit(
+                NAME,
+                dst,
+                new_text,
+                f"metadata.name: {name}: a parent kustomization's namePrefix or nameSuffix named the Job so, "
+                f"which {placement.target_dir}/ does not; Flux builds the same Job",
+            )
+    return name if written else None
 
 
 def _keep_namespace(ctx: Context, placement: Placement, moved: list[tuple[Copy, str]]) -> None:

@@ -104,6 +104,8 @@ class KustomizeFile:
     refs: list[Ref]
     generators: list[Generator]
     patches: list[Patch]
+    name_prefix: str | None = None
+    name_suffix: str | None = None
 
     @property
     def path(self) -> str:
@@ -143,6 +145,26 @@ class Application:
     def refs(self) -> list[tuple[KustomizeFile, Ref]]:
         return [(link.kustomize, link.ref) for link in self.chain if link.kustomize is not None and link.ref]
 
+    def affixes(self) -> tuple[str, str] | None:
+        """(prefix, suffix) that the chain's namePrefix/nameSuffix give an object's name: the
+        innermost first, each outer one around it, Flux's own in place of the root's. None
+        when one is not known here (a Jinja expression)."""
+        prefixes: list[str] = []
+        suffixes: list[str] = []
+        for depth, link in enumerate(self.chain):
+            parsed = link.kustomize
+            prefix, suffix = (parsed.name_prefix, parsed.name_suffix) if parsed is not None else (None, None)
+            if depth == 0:  # Flux writes its own into the kustomization it builds for spec.path
+                prefix = self.flux.name_prefix if self.flux.name_prefix is not None else prefix
+                suffix = self.flux.name_suffix if self.flux.name_suffix is not None else suffix
+            if (prefix and "{{" in prefix) or (suffix and "{{" in suffix):
+                return None
+            prefixes.append(prefix or "")
+            suffixes.insert(0, suffix or "")
+        if not self.chain:
+            prefixes, suffixes = [self.flux.name_prefix or ""], [self.flux.name_suffix or ""]
+        return "".join(prefixes), "".join(suffixes)
+
 
 def _scalar_items(node: Node | None) -> list[ScalarNode]:
     if isinstance(node, SequenceNode):
@@ -170,6 +192,8 @@ def parse_kustomize_file(unit: Unit, text: str) -> KustomizeFile | None:
             list(_refs(doc, directory)),
             list(_generators(doc, directory)),
             list(_patches(doc, directory)),
+            literal_value(text, first(doc, "namePrefix")),
+            literal_value(text, first(doc, "nameSuffix")),
         )
     return None
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from codemods.diagnostics import warning
 from codemods.errors import InputError
 from codemods.flux.values import ValuesRef
-from codemods.repo.graph import Application, RepoGraph
+from codemods.repo.graph import Application, KustomizeFile, RepoGraph
 from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
@@ -252,6 +252,23 @@ class ValuesModel:
                     if data_key != key:
                         continue
                     source_unit = self.graph.index.units.get(file)
+                    if source_unit is None and self._json_file(file) is not None:
+                        # values.json: read (it may decide the fix: db.useExisting), never edited,
+                        # since an edit in YAML's style would leave it no longer JSON.
+                        json_unit = self._json_file(file)
+                        assert json_unit is not None
+                        return ValuesSource(
+                            "valuesFrom",
+                            json_unit,
+                            0,
+                            (),
+                            target_path=target,
+                            editable=False,
+                            why_not="a JSON file (an edit would not stay JSON)",
+                            label=f"{label} from {file}",
+                            line=1,
+                            strval=bool(target),
+                        )
                     if source_unit is None:
                         return None
                     if target:
@@ -388,43 +405,70 @@ class ValuesModel:
     def _patches(self, name: str, applications: list[Application]) -> Iterator[ValuesSource]:
         """Patches of the release in the overlays its Flux Kustomization builds: strategic merge,
         and each JSON6902 operation on spec.values. A base is built (and patched) before the
-        overlay that includes it, so the chain is walked bottom up."""
+        overlay that includes it, so the chain is walked bottom up; at each level a Component's
+        patches apply before the kustomization's own (kustomize runs components first), and at
+        the top the Flux Kustomization's spec.components join the root's."""
         seen: set[tuple[str, int]] = set()
         for app in applications:
             for link in reversed(app.chain):
                 parsed = link.kustomize
-                if parsed is None:
-                    continue
-                for patch in parsed.patches:
-                    if patch.target_kind not in (None, "HelmRelease"):
-                        continue
-                    if patch.target_name not in (None, name):
-                        continue
-                    if patch.inline is not None:
-                        key = (parsed.path, patch.inline.start_mark.index)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                        if patch.json6902:
-                            yield from self._inline_json6902(parsed.unit, patch.inline)
-                        else:
-                            yield from self._inline_patch(parsed.unit, patch.inline, name)
-                    elif patch.path is not None:
-                        patch_unit = self.graph.index.units.get(patch.path) or self._json_file(patch.path)
-                        if patch_unit is None or (patch_unit.primary.path, 0) in seen:
-                            continue
-                        seen.add((patch_unit.primary.path, 0))
-                        text = self.graph.text(patch_unit.primary.path) or ""
-                        copy = patch_unit.primary
-                        if patch.json6902 or _is_operation_list(text, copy.path, copy.delimiters):
-                            yield from self._json6902(patch_unit, text, (), False, f"patch {copy.path}", None)
-                            continue
-                        index = _doc_index(text, copy.path, copy.delimiters, _is("HelmRelease", name))
-                        if index is not None:
-                            yield ValuesSource(
-                                "patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}"
-                            )
+                extra = app.flux.components if link is app.chain[0] else ()
+                for directory in [*self._components_of(parsed), *extra]:
+                    yield from self._component_patches(directory, name, seen, set())
+                if parsed is not None:
+                    yield from self._file_patches(parsed, name, seen)
             yield from self._flux_patches(app, name, seen)
+
+    @staticmethod
+    def _components_of(parsed: KustomizeFile | None) -> list[str]:
+        if parsed is None:
+            return []
+        return [ref.target for ref in parsed.refs if ref.field == "components" and not ref.remote]
+
+    def _component_patches(
+        self, directory: str, name: str, seen: set[tuple[str, int]], visiting: set[str]
+    ) -> Iterator[ValuesSource]:
+        """A Component's patches, after those of the Components it includes itself."""
+        component = self.graph.kustomize_file(directory)
+        if component is None or directory in visiting:
+            return
+        visiting.add(directory)
+        for inner in self._components_of(component):
+            yield from self._component_patches(inner, name, seen, visiting)
+        yield from self._file_patches(component, name, seen)
+
+    def _file_patches(self, parsed: KustomizeFile, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
+        """The patches one kustomization file (or Component) makes to the release, in order."""
+        for patch in parsed.patches:
+            if patch.target_kind not in (None, "HelmRelease"):
+                continue
+            if patch.target_name not in (None, name):
+                continue
+            if patch.inline is not None:
+                key = (parsed.path, patch.inline.start_mark.index)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if patch.json6902:
+                    yield from self._inline_json6902(parsed.unit, patch.inline)
+                else:
+                    yield from self._inline_patch(parsed.unit, patch.inline, name)
+            elif patch.path is not None:
+                yield from self._patch_file(patch.path, patch.json6902, name, seen)
+
+    def _patch_file(self, path: str, json6902: bool, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
+        patch_unit = self.graph.index.units.get(path) or self._json_file(path)
+        if patch_unit is None or (patch_unit.primary.path, 0) in seen:
+            return
+        seen.add((patch_unit.primary.path, 0))
+        text = self.graph.text(patch_unit.primary.path) or ""
+        copy = patch_unit.primary
+        if json6902 or _is_operation_list(text, copy.path, copy.delimiters):
+            yield from self._json6902(patch_unit, text, (), False, f"patch {copy.path}", None)
+            return
+        index = _doc_index(text, copy.path, copy.delimiters, _is("HelmRelease", name))
+        if index is not None:
+            yield ValuesSource("patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}")
 
     def _flux_patches(self, app: Application, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
         """The Flux Kustomization's own `spec.patches`: Flux adds them to the kustomization it

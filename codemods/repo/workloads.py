@@ -173,6 +173,20 @@ def find_migration_jobs(unit: Unit, text: str, matcher: JobMatcher = LITELLM_JOB
     return found
 
 
+def set_name(text: str, path: str, delims: Delimiters | None, name: str) -> str | None:
+    """Text with metadata.name of its one document set to name, when it is written as a plain
+    literal (not a Jinja expression, an alias or a quoted string with escapes)."""
+    docs = [d for d in compose(text, path, delims) if isinstance(d, MappingNode)]
+    if len(docs) != 1:
+        return None
+    current = first(first(docs[0], "metadata"), "name")
+    if not isinstance(current, ScalarNode) or current.style is not None:
+        return None
+    if text[current.start_mark.index : current.end_mark.index] != current.value or current.value == name:
+        return None
+    return apply_splices(text, [Splice(current.start_mark.index, current.end_mark.index, name)])
+
+
 def set_namespace(text: str, path: str, delims: Delimiters | None, namespace: str) -> str | None:
     """Text with metadata.namespace of its one document set to namespace, right after `name:`."""
     docs = [d for d in compose(text, path, delims) if isinstance(d, MappingNode)]

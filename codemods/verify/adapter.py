@@ -199,7 +199,17 @@ def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list
             # A template's Jinja is masked when parsed: its namespace may not be the real one.
             shown = namespace if copy.delimiters is None else None
             moved.append(
-                MovedJob(name, identity, shown, intent.source, intent.destination, intent.release, str(intent))
+                MovedJob(
+                    name,
+                    identity,
+                    shown,
+                    intent.source,
+                    intent.destination,
+                    intent.release,
+                    str(intent),
+                    intent.names_before,
+                    intent.name_after,
+                )
             )
     return moved
 

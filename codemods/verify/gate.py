@@ -287,11 +287,14 @@ def _touched(writes: Mapping[str, bytes | None], templates: Mapping[str, str]) -
     return set(writes) | {logical for logical, t in templates.items() if t in writes}
 
 
-def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget) -> list[o.Obj]:
-    # By name only (as target's namePrefix/nameSuffix leave it): the namespace is the build's to
-    # decide (and to be compared, after).
-    name = target.built_name(job.name)
-    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == name]
+def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget, side: str) -> list[o.Obj]:
+    # By name only (as target's namePrefix/nameSuffix leave it, or as a parent's gave it before):
+    # the namespace is the build's to decide (and to be compared, after).
+    if side == "after":
+        names = {target.built_name(job.name_after or job.name)}
+    else:
+        names = {target.built_name(job.name), *job.names_before}
+    return [d for d in objs or () if d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") in names]
 
 
 def _judge(
@@ -362,28 +365,28 @@ class _Judge:
         ok, objs = self.ok, self.objs
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
-        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job, t)]
+        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job, t, "after")]
         namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
 
         def named(found: list[o.Obj]) -> list[o.Obj]:
             return [d for d in found if namespace is None or (d.get("metadata") or {}).get("namespace") == namespace]
 
-        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job, t)))
-        if not was and any(_jobs_named(objs(t, "before"), job, t) for t in ok):
+        was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job, t, "before")))
+        if not was and any(_jobs_named(objs(t, "before"), job, t, "before") for t in ok):
             spaces = sorted(
                 {
                     str((d.get("metadata") or {}).get("namespace"))
                     for t in ok
-                    for d in _jobs_named(objs(t, "before"), job, t)
+                    for d in _jobs_named(objs(t, "before"), job, t, "before")
                 }
             )
             message = f"Job {job.name} would move from namespace {', '.join(spaces)} to {namespace}"
             self.refuse(job.to_target, job.destination, None, message, job.intent)
-        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job, t)))
+        now = tuple(t for t in ok if named(_jobs_named(objs(t, "after"), job, t, "after")))
         self.moves.append(JobMove(_job_label(job, now or was, objs), was, now))
         for t in (*was, *now):
             for side in ("before", "after"):
-                self.excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t)}
+                self.excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t, side)}
         if job.to_target not in {t.uid for t in ok}:
             return  # its build was not run (templates only) or already refused: nothing to judge
         owner = self.shown.get(job.to_target, job.to_target)
@@ -401,8 +404,8 @@ class _Judge:
                 if problem:
                     self.refuse(job.to_target, job.destination, None, problem, job.intent)
             return
-        old_job = named(_jobs_named(objs(was[0], "before"), job, was[0]))[0]
-        new_job = named(_jobs_named(objs(now[0], "after"), job, now[0]))[0]
+        old_job = named(_jobs_named(objs(was[0], "before"), job, was[0], "before"))[0]
+        new_job = named(_jobs_named(objs(now[0], "after"), job, now[0], "after"))[0]
         if not o.metadata_only_added(old_job, new_job):
             message = f"Job {job.name} {_job_difference(old_job, new_job)}"
             self.refuse(job.to_target, job.destination, None, message, job.intent)
@@ -599,7 +602,7 @@ def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.
 def _job_label(job: MovedJob, where: tuple[FluxTarget, ...], objs: Any) -> str:
     for target in where:
         for side in ("after", "before"):
-            for doc in _jobs_named(objs(target, side), job, target):
+            for doc in _jobs_named(objs(target, side), job, target, side):
                 namespace, name = (doc.get("metadata") or {}).get("namespace"), target.built_name(job.name)
                 return f"{namespace}/{name}" if namespace else name
     return f"{job.namespace}/{job.name}" if job.namespace else job.name

@@ -111,6 +111,10 @@ class MovedJob:
     # only in the namespace of this release, as its Flux Kustomization builds it.
     release: str | None = None
     intent: str = ""  # the JobPlacement it checks, as refusals name it
+    # The names Flux builds it with before, when a parent's namePrefix/nameSuffix gave it one,
+    # and the name its moved manifest says (when the move wrote one to keep that name).
+    names_before: tuple[str, ...] = ()
+    name_after: str | None = None
 
 
 @dataclass(frozen=True)
