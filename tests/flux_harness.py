@@ -1164,7 +1164,7 @@ def check_unchanged(
 def _judged_in_its_own_build(key: str, a: Obj, b: Obj, comparable: set[str]) -> bool:
     """A Flux Kustomization whose spec.patches alone changed (a value fix in one): what the
     patches change is compared in its own build, which checks 1-4 judge like any other."""
-    if a.get("kind") != "Kustomization" or not str(a.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/"):
+    if a.get("kind") != "Kustomization" or not str(a.get("apiVersion", "")).startswith(FLUX_KUSTOMIZATION_GROUP):
         return False
     own = key.split(" ", 1)[1]
     if not any(i == own or i.startswith(f"{own} (") for i in comparable):

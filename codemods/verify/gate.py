@@ -23,6 +23,7 @@ import jinja2
 from codemods.flux import envsubst
 from codemods.flux.envsubst import SubstitutionError
 from codemods.flux.fields import KUSTOMIZATION_NAMES
+from codemods.flux.spec import FLUX_KUSTOMIZE_GROUP
 from codemods.intents import UNCHANGED, CarryOver, EffectiveValue
 from codemods.repo.layout import relative_path
 from codemods.verify import objects as o
@@ -500,7 +501,7 @@ class _Judge:
     def _judged_in_its_own_build(self, old: o.Obj, new: o.Obj) -> bool:
         """A Flux Kustomization whose `spec.patches` alone changed: what they change is judged
         in its own build, built before and after with them (a value fix in such a patch)."""
-        if old.get("kind") != "Kustomization" or not str(old.get("apiVersion", "")).startswith(FLUX_KUSTOMIZE_API):
+        if old.get("kind") != "Kustomization" or not str(old.get("apiVersion", "")).startswith(FLUX_KUSTOMIZE_GROUP):
             return False
         meta = old.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
@@ -527,9 +528,6 @@ class _Judge:
                 names = ", ".join(self.shown.get(u, u) for u in owners)
                 message = f"{ident} is applied by {len(owners)} Flux Kustomizations: {names}"
                 self.refuse(first.uid, first.file, first.line, message)
-
-
-FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 
 
 def _not_fetched(builds: list[Built]) -> str | None:

@@ -108,9 +108,9 @@ def load_jinja_vars(path: Path) -> Mapping[str, object]:
     return data
 
 
-MAX_CANDIDATES = (
-    3  # of carry-over candidates: each costs a round of builds; the search stops earlier when nothing new is learnt
-)
+# Carry-over candidates tried at most: each costs a round of builds (the search stops earlier
+# when nothing new is learnt); the candidate that leaves Jobs in place comes after them.
+MAX_CANDIDATES = 3
 
 
 def prove(
