@@ -80,10 +80,13 @@ class Placement:
     # (prefix, suffix) target_dir's build gives a name; None where not known here.
     names_before: tuple[str, ...] = ()
     affixes_at_target: tuple[str, str] | None = ("", "")
+    # Set where the clusters resolve the owner's spec.path differently (an overlay per cluster):
+    # the directory beside the release that every cluster's build reads.
+    directory: str | None = None
 
     @property
     def target_dir(self) -> str:
-        return self.kustomization.path
+        return self.directory if self.directory is not None else self.kustomization.path
 
     @property
     def needs_namespace(self) -> str | None:
@@ -354,6 +357,75 @@ class Context:
             None,
         )
 
+    def _without_an_owner(self, job: MigrationJob, candidates: list[Release]) -> Placement | None:
+        """No Flux Kustomization the model resolves applies the release: one the clusters resolve
+        differently may (then the Job goes where each cluster's build reads it); else say why."""
+        unknown = [ks for ks in self.graph.flux_kustomizations() if "${" in ks.path]
+        per_cluster = self._per_cluster_place(job, candidates, unknown)
+        if per_cluster is not None:
+            return per_cluster
+        dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
+        message = f"no Flux Kustomization in this repo applies {dirs}; Job {job.name} stays where it is"
+        if unknown:
+            paths = ", ".join(f"{self.graph.identity(ks)} ({ks.file}): ./{ks.path}" for ks in unknown[:3])
+            message += (
+                f" (a Flux Kustomization whose spec.path is not known here may: {paths}; a variable the "
+                f"clusters set differently, or one defined only in the cluster, decides it)"
+            )
+        self.plan.warn(job.unit.primary.path, job.line, message)
+        return None
+
+    def _per_cluster_place(
+        self, job: MigrationJob, candidates: list[Release], unknown: list[FluxKustomization]
+    ) -> Placement | None:
+        """A release whose Flux Kustomization the clusters resolve differently (`path:
+        …/${CLUSTER}`, an overlay per cluster over a shared base): the Job belongs beside the
+        release when every cluster's build reads it there and a kustomization there can list it
+        (the gate then builds each cluster's reading). None when there is no such place."""
+        for release in candidates:
+            listing = self.graph.kustomize_file(release.directory)
+            if listing is None:
+                continue
+            for ks in unknown:
+                variants = [
+                    v
+                    for v in self.graph.declared_per_cluster(ks.file)
+                    if (v.name, v.namespace) == (ks.name, ks.namespace)
+                ]
+                reads = [self.graph.build_reads(v) for v in variants]
+                if len(variants) <= 1 or not all({release.unit.logical, listing.unit.logical} <= r for r in reads):
+                    continue
+                return self._shared_placement(job, release, ks, variants[0], listing)
+        return None
+
+    def _shared_placement(
+        self, job: MigrationJob, release: Release, ks: FluxKustomization, one: FluxKustomization, listing: KustomizeFile
+    ) -> Placement:
+        others = self.graph.appliers(job.unit.logical)
+        cut = {
+            (kustomize.path, ref.node.start_mark.index): (kustomize, ref)
+            for kustomize, ref in self.graph.referrers(job.unit.logical, fields=None)
+        }
+        chain = (Link(one.path, self.graph.kustomize_file(one.path), None), Link(release.directory, listing, None))
+        at_target = Application(one, chain)
+        names_before = tuple(
+            sorted({f"{a[0]}{job.name}{a[1]}" for a in (app.affixes() for app in others) if a is not None})
+        )
+        return Placement(
+            job=job,
+            release=release,
+            kustomization=one,
+            identity=self.graph.identity(ks),
+            move=job.directory != release.directory,
+            cut=tuple(cut[k] for k in sorted(cut)),
+            strays=tuple(sorted({self.graph.identity(a.flux) for a in others})),
+            namespace_before=next((a.namespace(job.namespace) for a in others), job.namespace),
+            namespace_at_target=at_target.namespace(job.namespace),
+            names_before=names_before,
+            affixes_at_target=at_target.affixes(),
+            directory=release.directory,
+        )
+
     def _place(self, job: MigrationJob, releases: list[Release]) -> Placement | None:
         candidates = _candidate_releases(job, releases)
         if not candidates:
@@ -366,20 +438,11 @@ class Context:
         for release in candidates:
             for app in self.graph.appliers(release.unit.logical):
                 owners.setdefault((app.flux.file, self.graph.identity(app.flux)), (release, app.flux))
-        if len(owners) != 1:
-            if not owners:
-                dirs = ", ".join(sorted({f"{r.directory}/" for r in candidates}))
-                message = f"no Flux Kustomization in this repo applies {dirs}; Job {job.name} stays where it is"
-                unknown = [ks for ks in self.graph.flux_kustomizations() if "${" in ks.path]
-                if unknown:
-                    paths = ", ".join(f"{self.graph.identity(ks)} ({ks.file}): ./{ks.path}" for ks in unknown[:3])
-                    message += (
-                        f" (a Flux Kustomization whose spec.path is not known here may: {paths}; a variable the "
-                        f"clusters set differently, or one defined only in the cluster, decides it)"
-                    )
-            else:
-                several = ", ".join(sorted(f"{ident} ({file})" for file, ident in owners))
-                message = f"Job {job.name} could belong to several Flux Kustomizations ({several}); left in place"
+        if not owners:
+            return self._without_an_owner(job, candidates)
+        if len(owners) > 1:
+            several = ", ".join(sorted(f"{ident} ({file})" for file, ident in owners))
+            message = f"Job {job.name} could belong to several Flux Kustomizations ({several}); left in place"
             self.plan.warn(where, job.line, message)
             return None
         (own_file, identity), (release, own) = next(iter(owners.items()))

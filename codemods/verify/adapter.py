@@ -191,7 +191,7 @@ def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list
             owner = graph.deployer(posixpath.dirname(intent.destination))
             if owner is not None:
                 targets.extend(t for t in flux_targets(plan, {owner.path}, graph) if owns(t))
-        identity = next((t.uid for t in targets if owns(t)), uid(intent.owner.file, key))
+        owning = [t.uid for t in targets if owns(t)] or [uid(intent.owner.file, key)]
         copy = job_unit.rendered or job_unit.primary  # a render has no masked Jinja in its names
         for name, namespace in _documents(plan, copy.path, "Job"):
             if name != intent.job:
@@ -201,7 +201,7 @@ def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list
             moved.append(
                 MovedJob(
                     name,
-                    identity,
+                    owning[0],
                     shown,
                     intent.source,
                     intent.destination,
@@ -209,6 +209,7 @@ def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list
                     str(intent),
                     intent.names_before,
                     intent.name_after,
+                    tuple(owning[1:]),
                 )
             )
     return moved

@@ -223,7 +223,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
     before, after, reach_before, reach_after = _reach(
         root, data.writes, data.kustomizations, data.templates, options, data.read
     )
-    wanted = {m.to_target for m in data.moved_jobs}
+    wanted = {uid for m in data.moved_jobs for uid in m.owners}
     affected = [
         t
         for t in data.targets
@@ -366,7 +366,7 @@ class _Judge:
         ok, objs = self.ok, self.objs
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
-        landed = [d for t in ok if t.uid == job.to_target for d in _jobs_named(objs(t, "after"), job, t, "after")]
+        landed = [d for t in ok if t.uid in job.owners for d in _jobs_named(objs(t, "after"), job, t, "after")]
         namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
 
         def named(found: list[o.Obj]) -> list[o.Obj]:
@@ -388,10 +388,10 @@ class _Judge:
         for t in (*was, *now):
             for side in ("before", "after"):
                 self.excused[t.uid] |= {o.identity(d) for d in _jobs_named(objs(t, side), job, t, side)}
-        if job.to_target not in {t.uid for t in ok}:
+        if not set(job.owners) <= {t.uid for t in ok}:
             return  # its build was not run (templates only) or already refused: nothing to judge
-        owner = self.shown.get(job.to_target, job.to_target)
-        if [t.uid for t in now] != [job.to_target]:
+        owner = ", ".join(self.shown.get(uid, uid) for uid in job.owners)
+        if sorted(t.uid for t in now) != sorted(job.owners):
             appliers = ", ".join(self.shown.get(t.uid, t.key) for t in now) or "no Flux Kustomization"
             message = (
                 f"Job {job.name} must be applied by its release's Flux Kustomization {owner} "
@@ -406,11 +406,13 @@ class _Judge:
                     self.refuse(job.to_target, job.destination, None, problem, job.intent)
             return
         old_job = named(_jobs_named(objs(was[0], "before"), job, was[0], "before"))[0]
-        new_job = named(_jobs_named(objs(now[0], "after"), job, now[0], "after"))[0]
-        if not o.metadata_only_added(old_job, new_job):
-            message = f"Job {job.name} {_job_difference(old_job, new_job)}"
-            self.refuse(job.to_target, job.destination, None, message, job.intent)
-            self.problems[-1] = replace(self.problems[-1], carry=_carry_over(job, old_job, new_job))
+        for landing in now:  # each cluster's reading of the owner, when the clusters differ
+            new_job = named(_jobs_named(objs(landing, "after"), job, landing, "after"))[0]
+            if not o.metadata_only_added(old_job, new_job):
+                message = f"Job {job.name} {_job_difference(old_job, new_job)}"
+                self.refuse(landing.uid, job.destination, None, message, job.intent)
+                self.problems[-1] = replace(self.problems[-1], carry=_carry_over(job, old_job, new_job))
+                return
 
     # -- EffectiveValue: the fix is in what Helm receives, and nothing else moved -------------
     def values(self) -> None:

@@ -115,6 +115,13 @@ class MovedJob:
     # and the name its moved manifest says (when the move wrote one to keep that name).
     names_before: tuple[str, ...] = ()
     name_after: str | None = None
+    # The other clusters' readings of the owner, when the clusters resolve it differently.
+    also: tuple[str, ...] = ()
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        """Every target that must build the Job after, and only they."""
+        return (self.to_target, *self.also)
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,15 @@ from codemods.verify.objects import show
 HEADING = "What Flux will apply differently"
 
 
-def _where(target: FluxTarget) -> str:
-    return f"Flux Kustomization {target.key} (./{target.path})"
+def _where(target: FluxTarget, shared: bool = False) -> str:
+    """Named by namespace/name and path, and by its file too where two clusters share both."""
+    where = f"{target.file}, ./{target.path}" if shared else f"./{target.path}"
+    return f"Flux Kustomization {target.key} ({where})"
 
 
-def _target_lines(preview: TargetPreview, indent: str = "  ") -> list[str]:
-    lines = [
-        f"{_where(preview.target)}:"
-        if preview.status == "verified"
-        else f"{_where(preview.target)}: {_status(preview)}"
-    ]
+def _target_lines(preview: TargetPreview, indent: str = "  ", shared: bool = False) -> list[str]:
+    where = _where(preview.target, shared)
+    lines = [f"{where}:" if preview.status == "verified" else f"{where}: {_status(preview)}"]
     if preview.status != "verified":
         return lines
     changed_values = _values_by_subject(preview, "{path}: {before} -> {after}")
@@ -70,7 +69,9 @@ def text_lines(semantic: Semantic, timings: bool = True) -> list[str]:
     for problem in semantic.problems:
         lines.append(f"  refused: {problem}")
     for preview in semantic.targets:
-        lines.extend("  " + line for line in _target_lines(preview))
+        seen = [(p.target.key, p.target.path) for p in semantic.targets]
+        shared = seen.count((preview.target.key, preview.target.path)) > 1
+        lines.extend("  " + line for line in _target_lines(preview, shared=shared))
     for move in semantic.moves:
         lines.append(f"  {move.line()}")
     return lines
