@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -65,6 +65,25 @@ class CommonMetadata:
                 meta[key] = {**(current if isinstance(current, dict) else {}), **dict(pairs)}
 
 
+class _EditFields(Protocol):
+    """The fields of a Flux Kustomization that Flux writes into the kustomization it builds."""
+
+    @property
+    def target_namespace(self) -> str | None: ...
+    @property
+    def name_prefix(self) -> str | None: ...
+    @property
+    def name_suffix(self) -> str | None: ...
+    @property
+    def components(self) -> tuple[str, ...]: ...
+    @property
+    def ignore_missing_components(self) -> bool: ...
+    @property
+    def patches(self) -> tuple[Mapping[str, Any], ...]: ...
+    @property
+    def images(self) -> tuple[Mapping[str, Any], ...]: ...
+
+
 @dataclass(frozen=True)
 class BuildEdits:
     """What Flux writes into the kustomization it builds for a Flux Kustomization."""
@@ -76,6 +95,20 @@ class BuildEdits:
     ignore_missing_components: bool = False
     patches: tuple[Mapping[str, Any], ...] = ()
     images: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, fields: _EditFields) -> BuildEdits:
+        """The edits of anything that carries the seven fields (a Flux Kustomization of the
+        model, or the gate's target made from one)."""
+        return cls(
+            fields.target_namespace,
+            fields.name_prefix,
+            fields.name_suffix,
+            fields.components,
+            fields.ignore_missing_components,
+            fields.patches,
+            fields.images,
+        )
 
     def __bool__(self) -> bool:
         return any(
@@ -233,15 +266,7 @@ class FluxKustomization:
 
     @property
     def edits(self) -> BuildEdits:
-        return BuildEdits(
-            self.target_namespace,
-            self.name_prefix,
-            self.name_suffix,
-            self.components,
-            self.ignore_missing_components,
-            self.patches,
-            self.images,
-        )
+        return BuildEdits.of(self)
 
     def mentions_variables(self) -> bool:
         """Is any field that changes the build written with a `${...}` its parent substitutes?"""

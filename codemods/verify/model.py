@@ -65,15 +65,7 @@ class FluxTarget:
     @property
     def edits(self) -> BuildEdits:
         """What Flux writes into the kustomization it builds for this target."""
-        return BuildEdits(
-            self.target_namespace,
-            self.name_prefix,
-            self.name_suffix,
-            self.components,
-            self.ignore_missing_components,
-            self.patches,
-            self.images,
-        )
+        return BuildEdits.of(self)
 
     @property
     def variables(self) -> Variables:
