@@ -53,6 +53,9 @@ class JobPlacement:
     # name the moved manifest says after (written so that Flux builds the same name).
     names_before: tuple[str, ...] = ()
     name_after: str | None = None
+    # For a Job newly listed where it is: the other documents of its file ("Kind name", a
+    # ConfigMap holding its script), which listing the file applies with it.
+    companions: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"JobPlacement(Job {self.job} built by exactly {self.owner.key}, unchanged)"

@@ -1125,12 +1125,22 @@ def check_unchanged(
     old, new = objects_by_build(before), objects_by_build(after)
     skip_old, skip_new = feeders(before), feeders(after)
     problems = []
+    # A job's `with` ("Kind name"): documents of its file that join its Flux Kustomization's build
+    # with it, new there and applied by nothing before.
+    joined = {
+        (j["flux"], f"{kind} {j['name'].split('/', 1)[0]}/{name}")
+        for j in table.get("job", [])
+        for kind, _, name in (w.partition(" ") for w in j.get("with", []))
+    }
+    built_before = {key for _identity, key in old}
+    problems += [f"check 4: {key} is not new in {identity}" for identity, key in joined if key in built_before]
+    problems += [f"check 4: {key} is not built by {identity}" for identity, key in joined if (identity, key) not in new]
     # Only builds that work on both sides can be compared; one that broke is check 1's finding,
     # one that only works after has nothing before to compare with.
     comparable = {i for i in before.keys() & after.keys() if before[i].ok and after[i].ok}
     for ident in sorted((old.keys() - skip_old) | (new.keys() - skip_new)):
         identity, key = ident
-        if key in excluded_jobs or identity not in comparable:
+        if key in excluded_jobs or identity not in comparable or ident in joined:
             continue
         if ident not in old or ident in skip_old:
             problems.append(f"check 4: {key} is new in {identity}")

@@ -50,6 +50,9 @@ case.toml format (stable; other branches write it too)
     # Optional: the Job's namespace as built before, when the case means to change it (e.g. "" for a
     # Job that had none, which Flux could not apply); default: the namespace of `name`.
     # namespace_before = ""
+    # Optional: documents of the Job's file ("Kind name") that join `flux`'s build with it, new
+    # there and applied by nothing before (a ConfigMap holding its script).
+    # with = ["ConfigMap openhands-migrate-script"]
 
 A Flux Kustomization's identity is "namespace/name" as built (namespace flux-system when unset).
 A Job or HelmRelease that gets no namespace anywhere is named with an empty one: "/openhands".

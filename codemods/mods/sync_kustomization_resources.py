@@ -21,6 +21,8 @@ from codemods.repo.graph import APPLYING_FIELDS, KustomizeFile, Ref
 from codemods.repo.kustomize import Guard, add_entry, find_guard, in_jinja_block, lists_entry, remove_entry
 from codemods.repo.needles import Needles
 from codemods.repo.selectors import JobMatcher, ReleaseSelector, as_job, as_release
+from codemods.yamltext.jinja import Delimiters
+from codemods.yamltext.locate import compose, first, scalar_value
 
 NAME = "sync-kustomization-resources"
 
@@ -110,7 +112,12 @@ class SyncKustomizationResources:
                 ctx.plan.edit(NAME, copy.path, new_text, reason)
                 if final == job.unit.logical:
                     owner = FluxRef(placement.kustomization.file, placement.identity)
-                    ctx.plan.expect(JobPlacement(job.name, final, final, owner, release=placement.release.name))
+                    companions = _companions(ctx, job.unit.primary.path, job.unit.primary.delimiters, job.name)
+                    ctx.plan.expect(
+                        JobPlacement(
+                            job.name, final, final, owner, release=placement.release.name, companions=companions
+                        )
+                    )
 
     @staticmethod
     def _unlist(ctx: Context, kustomize: KustomizeFile, ref: Ref, reason: str) -> None:
@@ -144,3 +151,16 @@ class SyncKustomizationResources:
         """Only a file whose directory holds nothing else, and that no Flux Kustomization builds directly."""
         others = [u for u in ctx.index.units_in(kustomize.directory) if u is not kustomize.unit and u.logical != moved]
         return not others and not ctx.graph.flux_at(kustomize.directory)
+
+
+def _companions(ctx: Context, path: str, delimiters: Delimiters | None, job: str) -> tuple[str, ...]:
+    """The other documents of the Job's file, "Kind name": listing the file applies them too."""
+    text = ctx.readable_text(path, NAME)
+    if text is None:
+        return ()
+    found = []
+    for doc in compose(text, path, delimiters):
+        kind, name = scalar_value(first(doc, "kind")), scalar_value(first(first(doc, "metadata"), "name"))
+        if kind and name and (kind, name) != ("Job", job):
+            found.append(f"{kind} {name}")
+    return tuple(found)

@@ -210,6 +210,7 @@ def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list
                     intent.names_before,
                     intent.name_after,
                     tuple(owning[1:]),
+                    intent.companions,
                 )
             )
     return moved

@@ -404,6 +404,7 @@ class _Judge:
                 problem = _outside_release_namespace(job, now[0], objs(now[0], "after"), namespace)
                 if problem:
                     self.refuse(job.to_target, job.destination, None, problem, job.intent)
+                self._companions(job, now[0])
             return
         old_job = named(_jobs_named(objs(was[0], "before"), job, was[0], "before"))[0]
         for landing in now:  # each cluster's reading of the owner, when the clusters differ
@@ -413,6 +414,19 @@ class _Judge:
                 self.refuse(landing.uid, job.destination, None, message, job.intent)
                 self.problems[-1] = replace(self.problems[-1], carry=_carry_over(job, old_job, new_job))
                 return
+
+    def _companions(self, job: MovedJob, owner: FluxTarget) -> None:
+        """The documents sharing a newly listed Job's file join the owner's build with it: each
+        may be added there, when no Flux Kustomization applied it before."""
+        kinds: dict[str, str] = {}  # the name the owner builds -> kind
+        for companion in job.companions:
+            kind, _, written = companion.partition(" ")
+            kinds[owner.built_name(written)] = kind
+        before = {o.identity(d) for t in self.ok for d in self.objs(t, "before")}
+        for doc in self.objs(owner, "after"):
+            built = str((doc.get("metadata") or {}).get("name"))
+            if kinds.get(built) == doc.get("kind") and o.identity(doc) not in before:
+                self.excused[owner.uid].add(o.identity(doc))
 
     # -- EffectiveValue: the fix is in what Helm receives, and nothing else moved -------------
     def values(self) -> None:

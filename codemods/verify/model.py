@@ -109,6 +109,8 @@ class MovedJob:
     name_after: str | None = None
     # The other clusters' readings of the owner, when the clusters resolve it differently.
     also: tuple[str, ...] = ()
+    # "Kind name" of the documents sharing a newly listed Job's file: applied with it.
+    companions: tuple[str, ...] = ()
 
     @property
     def owners(self) -> tuple[str, ...]:
