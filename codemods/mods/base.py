@@ -408,9 +408,6 @@ class Context:
         }
         chain = (Link(one.path, self.graph.kustomize_file(one.path), None), Link(release.directory, listing, None))
         at_target = Application(one, chain)
-        names_before = tuple(
-            sorted({f"{a[0]}{job.name}{a[1]}" for a in (app.affixes() for app in others) if a is not None})
-        )
         return Placement(
             job=job,
             release=release,
@@ -421,7 +418,7 @@ class Context:
             strays=tuple(sorted({self.graph.identity(a.flux) for a in others})),
             namespace_before=next((a.namespace(job.namespace) for a in others), job.namespace),
             namespace_at_target=at_target.namespace(job.namespace),
-            names_before=names_before,
+            names_before=_built_names(job, others),
             affixes_at_target=at_target.affixes(),
             directory=release.directory,
         )
@@ -477,9 +474,6 @@ class Context:
         before = next((a.namespace(job.namespace) for a in [*others, *mine]), job.namespace)
         target_link = Link(own.path, self.graph.kustomize_file(own.path), None)
         at_target = Application(own, (target_link,)).namespace(job.namespace)
-        names_before = tuple(
-            sorted({f"{a[0]}{job.name}{a[1]}" for a in (app.affixes() for app in [*others, *mine]) if a is not None})
-        )
         return Placement(
             job=job,
             release=release,
@@ -490,9 +484,15 @@ class Context:
             strays=tuple(sorted({self.graph.identity(a.flux) for a in others})),
             namespace_before=before,
             namespace_at_target=at_target,
-            names_before=names_before,
+            names_before=_built_names(job, [*others, *mine]),
             affixes_at_target=Application(own, (target_link,)).affixes(),
         )
+
+
+def _built_names(job: MigrationJob, applications: list[Application]) -> tuple[str, ...]:
+    """The names Flux builds the Job with through these applications (their namePrefix and
+    nameSuffix), where they are known here."""
+    return tuple(sorted({f"{a[0]}{job.name}{a[1]}" for a in (app.affixes() for app in applications) if a}))
 
 
 def _chart_line(chart: str) -> re.Pattern[str]:

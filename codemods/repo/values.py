@@ -252,11 +252,10 @@ class ValuesModel:
                     if data_key != key:
                         continue
                     source_unit = self.graph.index.units.get(file)
-                    if source_unit is None and self._json_file(file) is not None:
+                    json_unit = self._json_file(file) if source_unit is None else None
+                    if json_unit is not None:
                         # values.json: read (it may decide the fix: db.useExisting), never edited,
                         # since an edit in YAML's style would leave it no longer JSON.
-                        json_unit = self._json_file(file)
-                        assert json_unit is not None
                         return ValuesSource(
                             "valuesFrom",
                             json_unit,

@@ -30,7 +30,7 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
     found: list[FluxTarget] = []
     via_components = reached is not None and _reaches_a_component(plan, reached)
     # A Flux Kustomization the change edits (a value fix in its spec.patches) builds differently.
-    written = set(plan.changeset().writes()) if reached is not None else set()
+    written = plan.changeset().writes() if reached is not None else {}
     for unit in index.flagged("flux_paths"):
         copy = unit.rendered or unit.template
         assert copy is not None
@@ -42,15 +42,17 @@ def flux_targets(plan: Plan, reached: set[str] | None = None, graph: RepoGraph |
         declared = graph.declared_per_cluster(copy.path)
         several = len({(ks.name, ks.namespace) for ks in declared}) < len(declared)
         found.extend(
-            replace(target(graph, ks, _patches_after(plan, ks) if edited else None), per_cluster=several)
+            replace(target(graph, ks, _patches_after(plan, ks, written) if edited else None), per_cluster=several)
             for ks in declared
         )
     return tuple(found)
 
 
-def _patches_after(plan: Plan, ks: FluxKustomization) -> tuple[Mapping[str, Any], ...] | None:
+def _patches_after(
+    plan: Plan, ks: FluxKustomization, written: Mapping[str, str | None]
+) -> tuple[Mapping[str, Any], ...] | None:
     """The Flux Kustomization's spec.patches as the change leaves its file, when they differ."""
-    text = plan.changeset().writes().get(ks.file)
+    text = written.get(ks.file)
     if text is None:
         return None
     classified = plan.index.layout.classify(ks.file)
