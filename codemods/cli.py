@@ -235,12 +235,11 @@ def _on_branch(
     flags: RunFlags, branch: str, mods: Sequence[Codemod], recipe: Recipe, gate: Callable[[Plan], Semantic] | None
 ) -> Outcome:
     """The change as one commit on branch; the checkout is left alone."""
-    from codemods.vcs.branch import deliver  # git is only loaded when asked for
+    from codemods.vcs.branch import Delivery, deliver  # git is only loaded when asked for
 
     write = flags.writes
-    result = deliver(
-        flags.path, branch, flags.base, mods, flags.message_template, write=write, recipe=recipe, gate=gate
-    )
+    how = Delivery(branch, flags.base, mods, flags.message_template, recipe=recipe, gate=gate, write=write)
+    result = deliver(flags.path, how)
     applied = write and result.status in ("changed", "updated")
     info = result.info()
     outcome = Outcome(result.plan, applied, result.findings, result.semantic, info, _left_out(flags.path, result.plan))

@@ -19,7 +19,7 @@ import pytest
 
 from codemods import subproc
 from codemods.runner import select
-from codemods.vcs.branch import deliver
+from codemods.vcs.branch import Delivery, deliver
 from codemods.vcs.git import PLANNING_DIR, checkout_tree, index_entries, refresh_tree
 from codemods.vcs.remote import clear_stale_locks
 from tests.helpers import example_repo, git
@@ -66,7 +66,9 @@ def work(tmp_path: Path) -> Path:
 
 
 def fix(work: Path, base: str = "main") -> str:
-    result = deliver(work, "fix", base, MODS, check_name=False, findings=False, scratch=work / ".git" / PLANNING_DIR)
+    result = deliver(
+        work, Delivery("fix", base, MODS, check_name=False, findings=False, scratch=work / ".git" / PLANNING_DIR)
+    )
     return result.status
 
 
@@ -164,7 +166,9 @@ def test_a_repository_s_own_lock_files_are_not_git_s(work: Path) -> None:
 def test_a_relative_workdir_is_the_same_place_for_git(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(work.parent)
     relative = Path(work.name)
-    result = deliver(relative, "fix", "main", MODS, check_name=False, findings=False, scratch=relative / ".git" / "x")
+    result = deliver(
+        relative, Delivery("fix", "main", MODS, check_name=False, findings=False, scratch=relative / ".git" / "x")
+    )
     assert result.status == "changed"
     assert (work / ".git" / "x" / "tree" / "kubernetes").is_dir()
 

@@ -55,7 +55,7 @@ from codemods.plan import Plan
 from codemods.recipes import Recipe
 from codemods.secrets import redact
 from codemods.vcs import remote
-from codemods.vcs.branch import BranchResult, deliver
+from codemods.vcs.branch import BranchResult, Delivery, deliver
 from codemods.vcs.git import PLANNING_DIR, is_shared, read_config
 from codemods.vcs.message import context as message_context
 from codemods.vcs.message import logical_files, render
@@ -321,17 +321,15 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
     if options.push or options.dry_run:
         remote.track_remote_branch(repo, options.branch, remote_sha)
     try:
-        delivered = deliver(
-            dest,
+        how = Delivery(
             options.branch,
             f"refs/remotes/origin/{default}",
             options.mods,
             options.message_template,
-            write=True,
-            check_name=False,  # checked once for the whole batch
             recipe=options.recipe,
-            findings=False,  # nobody reads them in a batch
             gate=options.gate,
+            check_name=False,  # checked once for the whole batch
+            findings=False,  # nobody reads them in a batch
             scratch=dest / ".git" / PLANNING_DIR,
             # A pushed run publishes the commit itself (push, then the local mirror); a dry run
             # puts the branch back anyway. Either way git's update-ref would be a wasted process.
@@ -339,6 +337,7 @@ def _process(spec: RepoSpec, options: BatchOptions, result: RepoResult) -> None:
             keep_foreign=True,  # a person's commit on the branch: blocked-by-human, not failed
             config=settings,
         )
+        delivered = deliver(dest, how)
     finally:
         if options.dry_run:
             remote.restore_local_branch(repo, options.branch, saved_local)

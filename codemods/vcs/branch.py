@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -59,83 +59,108 @@ def describe(info: dict[str, object]) -> str:
     }[str(status)]
 
 
-def deliver(
-    path: Path,
-    branch: str,
-    base: str | None,
-    mods: Sequence[Codemod],
-    message_template: Path | None = None,
-    write: bool = True,
-    check_name: bool = True,
-    recipe: Recipe | None = None,
-    findings: bool = True,
-    gate: Callable[[Plan], Semantic] | None = None,
-    scratch: Path | None = None,
-    move_branch: bool = True,
-    keep_foreign: bool = False,
-    config: g.GitSettings | None = None,
-) -> BranchResult:
+@dataclass(frozen=True)
+class Delivery:
+    """What deliver() makes of a repository, and how.
+
+    message_template: the commit message's Jinja template (None: the packaged one). write=False
+    plans, judges and describes the commit without making it. check_name: validate branch
+    (a batch does it once). findings: run the doctor on the touched files. gate: the build
+    gate, judged on the base's tree before any commit. scratch: a planning tree kept there
+    between runs (a batch clone's: only what moved since the last run is written, and nothing
+    is deleted at the end). move_branch=False makes the commit and leaves the branch where it
+    is, for a caller that publishes the commit itself (a batch push). keep_foreign: a branch
+    holding a person's commit is reported as blocked-by-human instead of refused. config: the
+    repository's git configuration, when the caller read it already (a run writes none)."""
+
+    branch: str
+    base: str | None
+    mods: Sequence[Codemod]
+    message_template: Path | None = None
+    recipe: Recipe | None = None
+    gate: Callable[[Plan], Semantic] | None = None
+    write: bool = True
+    check_name: bool = True
+    findings: bool = True
+    scratch: Path | None = None
+    move_branch: bool = True
+    keep_foreign: bool = False
+    config: g.GitSettings | None = None
+
+
+def deliver(path: Path, how: Delivery) -> BranchResult:
     """Plan on base's tree, commit the change once and move branch to it (compare-and-swap).
 
-    The base is checked out into a temporary directory, or, with scratch, into a planning tree
-    kept there between runs (a batch clone's: only what moved since the last run is written,
-    and nothing is deleted at the end). move_branch=False makes the commit and leaves the
-    branch where it is, for a caller that publishes the commit itself (a batch push). config:
-    the repository's git configuration, when the caller read it already (a run writes none);
-    else it is asked of git when needed (a kept planning tree, a commit).
-
-    A branch holding a commit codemods did not make is never rewritten: refused (InputError),
-    or, with keep_foreign, reported as status blocked-by-human with that commit in foreign."""
+    The base is checked out into a temporary directory, or into how.scratch's kept planning
+    tree. A branch holding a commit codemods did not make is never rewritten: refused
+    (InputError), or, with how.keep_foreign, reported as blocked-by-human with that commit in
+    foreign."""
     repo, prefix = g.open_repository(path)
     where = repo.working_tree_dir or str(path)
     try:
-        if check_name:
-            g.validate_branch_name(repo, branch)
-        base_sha = g.resolve_base(repo, base)
+        if how.check_name:
+            g.validate_branch_name(repo, how.branch)
+        base_sha = g.resolve_base(repo, how.base)
         with contextlib.ExitStack() as stack:
-            if scratch is None:
+            config = how.config
+            if how.scratch is None:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="codemods-")))
                 checkout, index = tmp / "tree", tmp / "index"
                 g.checkout_tree(repo, base_sha, checkout, index)
             else:
                 config = config or g.read_config(repo)
-                checkout, index = g.refresh_tree(repo, base_sha, scratch, config)
-            plan = plan_repository(checkout / prefix if prefix else checkout, mods)
-            result = BranchResult("unchanged", branch, base_sha, plan, prefix)
-            if plan.is_empty:
+                checkout, index = g.refresh_tree(repo, base_sha, how.scratch, config)
+            planned = checkout / prefix if prefix else checkout
+            result = BranchResult("unchanged", how.branch, base_sha, plan_repository(planned, how.mods), prefix)
+            if result.plan.is_empty:
                 return result
-            # build gate (issue 12): judged on the base's tree, before any commit; raises Refused
-            if gate is not None:
-                from codemods.verify.run import prove  # the first candidate plan the builds prove
-
-                where = checkout / prefix if prefix else checkout
-                plan, result.semantic = prove(lambda carry: plan_repository(where, mods, carry), gate, first=plan)
-                result.plan = plan
-            lead = f"{prefix}/" if prefix else ""
-            values = message_context(plan, lead, recipe, result.semantic)  # one context for both texts
-            result.message = commit_message(plan, lead, message_template, recipe, result.semantic, values)
-            result.summary = summary_markdown(plan, lead, recipe, result.semantic, values)
-            if not write:
+            _judge_and_describe(result, planned, how)
+            if not how.write:
                 result.status = "changed"
-                result.findings = touched_findings(plan, written=False) if findings else []
+                result.findings = touched_findings(result.plan, written=False) if how.findings else []
                 return result
-            changes = plan.changeset()  # one frozen change: the same for the disk and the tree
-            tip = g.branch_tip(repo, branch)
-            # A kept planning tree remembers what its last run committed: the very same change
-            # on the same base and settings, still at the branch's tip, is up to date as is.
-            memo = (scratch, g.change_key(scratch, base_sha, prefix, changes)) if scratch and not findings else None
-            if memo is not None and tip is not None and g.built_commit(*memo) == tip:
-                result.status, result.commit = "up-to-date", tip
-                return result
-            changes.apply(durable=False)  # into the temporary checkout only
-            result.findings = touched_findings(plan, written=True) if findings else []
-            tree = g.build_tree(repo, changes, prefix, checkout, index)
-            _commit(repo, result, tree, tip, config, move_branch=move_branch, keep_foreign=keep_foreign)
-            if memo is not None and result.commit is not None:
-                g.remember_built(*memo, result.commit)
+            _build_and_commit(repo, result, checkout, index, replace(how, config=config))
             return result
     except GitCommandError as err:
         raise g.command_error(where, err) from None
+
+
+def _judge_and_describe(result: BranchResult, planned: Path, how: Delivery) -> None:
+    """The build gate's verdict (issue 12; raises Refused) on the first candidate plan the builds
+    prove, and the commit message and summary of that plan, from one context."""
+    if how.gate is not None:
+        from codemods.verify.run import prove  # the first candidate plan the builds prove
+
+        mods = how.mods
+        result.plan, result.semantic = prove(
+            lambda carry: plan_repository(planned, mods, carry), how.gate, first=result.plan
+        )
+    lead = f"{result.prefix}/" if result.prefix else ""
+    values = message_context(result.plan, lead, how.recipe, result.semantic)
+    result.message = commit_message(result.plan, lead, how.message_template, how.recipe, result.semantic, values)
+    result.summary = summary_markdown(result.plan, lead, how.recipe, result.semantic, values)
+
+
+def _build_and_commit(repo: Repo, result: BranchResult, checkout: Path, index: Path, how: Delivery) -> None:
+    """The change applied to the checkout, its tree written by git and committed on the base
+    (or found up to date)."""
+    changes = result.plan.changeset()  # one frozen change: the same for the disk and the tree
+    tip = g.branch_tip(repo, how.branch)
+    # A kept planning tree remembers what its last run committed: the very same change on the
+    # same base and settings, still at the branch's tip, is up to date as is.
+    scratch = how.scratch
+    memo = (
+        (scratch, g.change_key(scratch, result.base, result.prefix, changes)) if scratch and not how.findings else None
+    )
+    if memo is not None and tip is not None and g.built_commit(*memo) == tip:
+        result.status, result.commit = "up-to-date", tip
+        return
+    changes.apply(durable=False)  # into the temporary checkout only
+    result.findings = touched_findings(result.plan, written=True) if how.findings else []
+    tree = g.build_tree(repo, changes, result.prefix, checkout, index)
+    _commit(repo, result, tree, tip, how.config, move_branch=how.move_branch, keep_foreign=how.keep_foreign)
+    if memo is not None and result.commit is not None:
+        g.remember_built(*memo, result.commit)
 
 
 def _commit(
