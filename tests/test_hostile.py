@@ -112,6 +112,19 @@ def bomb_beside_release(root: Path) -> None:
     (root / APP / "config.yaml").write_text(head + "\n".join(bomb_lines("  ")) + "\n")
 
 
+def many_values_in_release(root: Path) -> None:
+    """3.9 MiB of `kN: vN` lines under the release's values: 16 s of composing before the limit."""
+    base_repo(root)
+    lines = "".join(f"      k{i}: v{i}\n" for i in range(180_000))
+    (root / APP / "release.yaml").write_text(RELEASE + "    extra:\n" + lines)
+
+
+def long_flow_list_in_release(root: Path) -> None:
+    """A flow list of 1.5 million one-letter items (3 MiB on one line)."""
+    base_repo(root)
+    (root / APP / "release.yaml").write_text(RELEASE + "    items: [" + ",".join(["a"] * 1_500_000) + "]\n")
+
+
 def deep_flow_in_release(root: Path) -> None:
     base_repo(root)
     depth = 100_000
@@ -217,6 +230,18 @@ CASES = {
         (2, 2, 2),
         r"apps/litellm/release\.yaml:15: YAML is nested too deeply to parse",
         r"apps/litellm/release\.yaml:15: YAML is nested too deeply to parse",
+    ),
+    "180k-values-in-release": Case(
+        many_values_in_release,
+        (2, 2, 2),
+        r"apps/litellm/release\.yaml:49998: more than 100,000 YAML nodes by this line: too many to parse",
+        r"apps/litellm/release\.yaml:49998: more than 100,000 YAML nodes",
+    ),
+    "1.5M-item-flow-list-in-release": Case(
+        long_flow_list_in_release,
+        (2, 2, 2),
+        r"apps/litellm/release\.yaml:15: more than 100,000 YAML nodes by this line: too many to parse",
+        r"apps/litellm/release\.yaml:15: more than 100,000 YAML nodes",
     ),
     "100k-deep-block-beside-the-release": Case(
         deep_block_beside_release,
@@ -524,6 +549,20 @@ def test_the_guard_lets_real_yaml_through(name: str, engine: str) -> None:
     from codemods.yamltext.guard import check
 
     check(ACCEPTED[name], "x.yaml")
+
+
+def test_the_composer_limit_counts_nodes_as_the_composer_builds_them(engine: str) -> None:
+    """100,000 nodes parse; one more does not, refused at the line of the node past the limit.
+    An alias is one node: the composer never expands it."""
+    from codemods.errors import HostileYAML
+    from codemods.yamltext.guard import MAX_COMPOSED_NODES, check_composable
+
+    at_limit = "- a\n" * (MAX_COMPOSED_NODES - 1)  # the sequence and its items
+    check_composable(at_limit, "x.yaml")
+    with pytest.raises(HostileYAML, match="more than 100,000 YAML nodes by this line") as err:
+        check_composable(at_limit + "- one more\n", "x.yaml")
+    assert err.value.diagnostic.line == MAX_COMPOSED_NODES
+    check_composable("- &a x\n" + "- *a\n" * (MAX_COMPOSED_NODES - 2), "x.yaml")
 
 
 def test_the_guard_accepts_every_file_of_the_corpus_snapshots_and_examples() -> None:

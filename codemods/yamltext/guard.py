@@ -8,7 +8,9 @@ This pass reads the text as a stream of parser events, never building a node, an
   idea of go-yaml's excessive-aliasing check, computed from the sizes of the anchored nodes
   instead of counted while expanding them);
 - nesting deeper than MAX_DEPTH levels, aliases expanded;
-- a file over MAX_YAML_BYTES.
+- a file over MAX_YAML_BYTES;
+- for the round-trip composer only (`check_composable`), a file of more than
+  MAX_COMPOSED_NODES nodes, which would take it seconds to minutes.
 
 It runs on every text `yamltext.locate.compose` parses (every file the run or the doctor
 reads as YAML) and on every file the build gate would hand to kustomize (`verify.tree`,
@@ -66,6 +68,16 @@ _TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
 
 TOO_DEEP = f"YAML is nested too deeply to parse: more than {MAX_DEPTH} levels"
 
+# ruamel.yaml's round-trip composer (every file the run or the doctor reads as YAML) builds
+# about 25,000 nodes a second here: a 4 MiB file of `k: v` lines took it 16 s, and one of
+# `[a,a,...]` holds two million nodes. The corpus's largest file holds 619; a HelmRelease with
+# a chart's whole values inline holds a few thousand. Past this, a file is not parsed (about
+# 4 s of composing at most). The build gate hands larger files to kustomize, which is fast.
+MAX_COMPOSED_NODES = 100_000
+# A node takes at least two thirds of a character (`[:,:]` holds three per two), so a text
+# of fewer characters than this cannot hold more nodes than the limit: not counted.
+_COUNT_FROM = MAX_COMPOSED_NODES * 2 // 3
+
 _SCALAR, _ALIAS, _START, _END, _DOCUMENT_START, _DOCUMENT_END = range(6)
 
 
@@ -86,6 +98,25 @@ def check(text: str | bytes, path: str) -> None:
     if engine is None and isinstance(source, str):
         _refuse_flow_run(source, path)
     _Counter(path).feed(_events(source, engine, path))
+
+
+def check_composable(text: str, path: str) -> None:
+    """Raise HostileYAML when text holds more than MAX_COMPOSED_NODES nodes (aliases counted
+    once, as a composer builds them): counted from the parser's events, only for a text long
+    enough to hold that many, and only up to the first node past the limit."""
+    if len(text) < _COUNT_FROM:
+        return
+    nodes = 0
+    for kind, event in _events(_decoded(text), _libyaml(), path):
+        if kind in (_SCALAR, _START, _ALIAS):
+            nodes += 1
+            if nodes > MAX_COMPOSED_NODES:
+                raise HostileYAML(
+                    path,
+                    event.start_mark.line + 1,
+                    f"more than {MAX_COMPOSED_NODES:,} YAML nodes by this line: too many to parse "
+                    "(a manifest holds hundreds); not parsed",
+                )
 
 
 def too_large(path: str, size: int) -> HostileYAML:

@@ -16,7 +16,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from codemods.errors import InputError
-from codemods.yamltext.guard import check
+from codemods.yamltext.guard import check, check_composable
 from codemods.yamltext.jinja import Delimiters, mask
 
 __all__ = [
@@ -52,6 +52,7 @@ def compose(text: str, path: str, delims: Delimiters | None) -> tuple[Node | Non
     """
     source = mask(text, delims) if delims is not None else text
     check(source, path)  # an alias bomb, deep nesting, a huge file: refused before it is parsed
+    check_composable(source, path)  # a file that would take the composer minutes: not parsed either
     try:
         return _compose_all(source)
     except MarkedYAMLError as err:
