@@ -140,3 +140,37 @@ def test_a_broken_file_naming_the_configmap_is_a_warning_with_its_line(repo: Pat
     assert result.returncode == 0, result.stderr
     said = result.stdout + result.stderr
     assert "config/litellm-values.yaml:" in said and "not read for ConfigMap litellm-values" in said
+
+
+# -- an overlay's configMapGenerator with a behavior, on copies of snapshot s33 ----------------
+OVERLAYS = ROOT / "snapshots" / "s33-overlay-generator-replaces-the-values-file" / "before"
+APPS = "kubernetes/apps/openhands"
+
+
+@pytest.mark.parametrize(
+    ("generator", "edited"),
+    [
+        # merge, with the key: the overlay's file wins for it, as with replace.
+        ("behavior: merge\n    files:\n      - values.yaml=./values-prod.yaml", {"base", "prod"}),
+        # merge under another key: the base's values.yaml is still what the release reads.
+        ("behavior: merge\n    files:\n      - extra.yaml=./values-prod.yaml", {"base"}),
+        # replace under another key: prod's ConfigMap has no values.yaml, so the two builds no
+        # longer share the file that enables the Job: the fix goes where both read it, the
+        # release's own spec.values, above every valuesFrom.
+        ("behavior: replace\n    files:\n      - extra.yaml=./values-prod.yaml", {"release"}),
+    ],
+)
+def test_an_overlay_generator_s_behavior_decides_which_file_feeds_the_release(
+    tmp_path: Path, generator: str, edited: set[str]
+) -> None:
+    work = tmp_path / "repo"
+    shutil.copytree(OVERLAYS, work)
+    prod = work / APPS / "prod" / "kustomization.yaml"
+    prod.write_text(
+        prod.read_text().replace("behavior: replace\n    files:\n      - values.yaml=./values-prod.yaml", generator)
+    )
+    result = run_codemods("run", "--no-verify", str(work))
+    assert result.returncode == 0, result.stderr
+    files = {"base": "base/values.yaml", "prod": "prod/values-prod.yaml", "release": "base/helmrelease.yaml"}
+    fixed = {label for label, path in files.items() if "enabled: false" in (work / APPS / path).read_text()}
+    assert fixed == edited, result.stdout

@@ -80,6 +80,7 @@ class Generator:
     name: str
     files: tuple[tuple[str, str], ...]  # (data key, logical path)
     node: Node
+    behavior: str = "create"  # an overlay's "replace" or "merge" acts on a base's generated object
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ def _generators(doc: MappingNode, directory: str) -> Iterator[Generator]:
                 for node in _scalar_items(first(item, "files")):
                     key, _, path = node.value.rpartition("=")
                     files.append((key.strip() or posixpath.basename(path.strip()), _join(directory, path)))
-                yield Generator(kind, name, tuple(files), item)
+                behavior = scalar_value(first(item, "behavior")) or "create"
+                yield Generator(kind, name, tuple(files), item, behavior)
 
 
 def _patches(doc: MappingNode, directory: str) -> Iterator[Patch]:
@@ -285,6 +287,9 @@ class RepoGraph:
     _asked: dict[str, list[str]] = field(default_factory=dict)  # answered without the word index
     _search: list[tuple[Unit, str, str, bytes | None]] | None = None  # see _searchable()
     _with_components: list[tuple[Unit, str]] | None = None  # Flux files that have spec.components
+    # In the view per_cluster() returns: a `${CLUSTER}` spec.path applies each cluster's reading.
+    _each_cluster: bool = False
+    _cluster_view: RepoGraph | None = None
 
     @classmethod
     def of(cls, index: RepoIndex, warnings: Diagnostics | None = None) -> RepoGraph:
@@ -611,8 +616,21 @@ class RepoGraph:
         """Flux Kustomizations whose spec.path is directory; parses only files whose paths could match."""
         found: list[FluxKustomization] = []
         for unit in self._path_candidates(directory):
-            found.extend(ks for ks in self._declared_in(unit.primary.path) if ks.path == directory)
+            declared = self._declared_in(unit.primary.path)
+            if self._each_cluster and any("${" in ks.path for ks in declared):
+                declared = self.declared_per_cluster(unit.primary.path)
+            found.extend(ks for ks in declared if ks.path == directory)
         return found
+
+    def per_cluster(self) -> RepoGraph:
+        """This graph as the clusters read it: a Flux Kustomization whose `${CLUSTER}` spec.path
+        the clusters resolve differently (unknown here, so it applies nothing) applies each
+        cluster's reading. The parses are shared; the appliers are its own."""
+        if self._each_cluster:
+            return self
+        if self._cluster_view is None:
+            self._cluster_view = replace(self, _appliers={}, _active=set(), _each_cluster=True, _cluster_view=None)
+        return self._cluster_view
 
     def _path_candidates(self, directory: str) -> list[Unit]:
         """Files whose pre-filtered spec.path could be directory: an exact path, a path under an

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from codemods.diagnostics import warning
 from codemods.errors import InputError
 from codemods.flux.values import ValuesRef
-from codemods.repo.graph import Application, KustomizeFile, RepoGraph
+from codemods.repo.graph import Application, Generator, KustomizeFile, RepoGraph
 from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
@@ -214,17 +214,19 @@ class ValuesModel:
         name = scalar_value(first(first(doc, "metadata"), "name")) or ""
         namespace = scalar_value(first(first(doc, "metadata"), "namespace"))
         spec = first(doc, "spec")
-        applications = self.graph.appliers(unit.logical)
-        common: list[ValuesSource] = []
+        # A release under a `${CLUSTER}` path the clusters resolve differently: each cluster's
+        # build of it (an overlay may patch its values in one cluster and not another).
+        applications = self.graph.appliers(unit.logical) or self.graph.per_cluster().appliers(unit.logical)
         values_from = first(spec, "valuesFrom")
-        for item in values_from.value if isinstance(values_from, SequenceNode) else []:
-            source = self._values_from(unit, item, applications, namespace)
-            if source is not None:
-                common.append(source)
-        common.append(ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values"))
+        items = values_from.value if isinstance(values_from, SequenceNode) else []
+        own = ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values")
         variants: list[list[ValuesSource]] = []
+        # Each build of the release reads its own chain: an overlay's generator may replace a
+        # base's values file in one build and not in another.
         for group in [[app] for app in applications] or [[]]:
-            variant = common + list(self._patches(name, group))
+            found = (self._values_from(unit, item, group, namespace) for item in items)
+            variant = [source for source in found if source is not None]
+            variant += [own, *self._patches(name, group)]
             if variant not in variants:
                 variants.append(variant)
         return variants
@@ -243,60 +245,12 @@ class ValuesModel:
         # in valuesFrom before kustomize adds the hash suffix.
         directories = [posixpath.dirname(unit.logical)]
         directories += [link.directory for app in applications for link in app.chain]
-        for directory in dict.fromkeys(directories):
-            parsed = self.graph.kustomize_file(directory)
-            for generator in parsed.generators if parsed else []:
-                if generator.kind != kind or generator.name != name:
-                    continue
-                for data_key, file in generator.files:
-                    if data_key != key:
-                        continue
-                    source_unit = self.graph.index.units.get(file)
-                    json_unit = self._json_file(file) if source_unit is None else None
-                    if json_unit is not None:
-                        # values.json: read (it may decide the fix: db.useExisting), never edited,
-                        # since an edit in YAML's style would leave it no longer JSON.
-                        return ValuesSource(
-                            "valuesFrom",
-                            json_unit,
-                            0,
-                            (),
-                            target_path=target,
-                            editable=False,
-                            why_not="a JSON file (an edit would not stay JSON)",
-                            label=f"{label} from {file}",
-                            line=1,
-                            strval=bool(target),
-                        )
-                    if source_unit is None:
-                        return None
-                    if target:
-                        # The whole file is the one value (with its final newline): no YAML to edit.
-                        return ValuesSource(
-                            "valuesFrom",
-                            source_unit,
-                            0,
-                            (),
-                            target_path=target,
-                            editable=False,
-                            why_not="a generated file whose whole content is the value",
-                            label=f"{label} from {source_unit.primary.path}",
-                            line=1,
-                            strval=True,
-                        )
-                    sops = "sops" in posixpath.basename(file) or "ENC[" in (
-                        self.graph.text(source_unit.primary.path) or ""
-                    )
-                    return ValuesSource(
-                        "valuesFrom",
-                        source_unit,
-                        0,
-                        (),
-                        target_path=target,
-                        editable=not sops,
-                        why_not="SOPS-encrypted" if sops else "",
-                        label=f"{label} from {source_unit.primary.path}",
-                    )
+        generated = self._generated(kind, name, key, applications, directories[0])
+        if generated is not None:
+            file = generated[1]
+            if file is None:
+                return None  # an overlay's `behavior: replace` left no such key: nothing to read
+            return self._generated_source(file, target, label)
         # A ConfigMap or Secret manifest. It may name no values key at all (a targetPath value;
         # `db:` settings that decide the fix), so the pre-filter may have passed over it. Beside
         # the release and along its builds first: the same build applies it.
@@ -312,6 +266,74 @@ class ValuesModel:
         if memo not in self._elsewhere:  # variants() asks again for each build of the release
             self._elsewhere[memo] = self._manifest_elsewhere(unit, kind, name, key, target, label, namespaces, seen)
         return self._elsewhere[memo]
+
+    def _generated(
+        self, kind: str, name: str, key: str, applications: list[Application], own: str
+    ) -> tuple[Generator, str | None] | None:
+        """The generator whose file gives the release's valuesFrom key, and that file, as
+        kustomize builds it: an overlay's `behavior: replace` or `merge` (outermost first)
+        overrides what a base's generator made; `replace` without the key removes it (file
+        None). None: no generator of that name on the chain. With several applications, the
+        first one's chain (variants() asks once per application)."""
+        chains = [[link.directory for link in app.chain] for app in applications] or [[]]
+        directories = list(dict.fromkeys([*chains[0], own]))
+        for directory in directories:
+            parsed = self.graph.kustomize_file(directory)
+            for generator in parsed.generators if parsed else []:
+                if generator.kind != kind or generator.name != name:
+                    continue
+                file = dict(generator.files).get(key)
+                if file is not None or generator.behavior == "replace":
+                    return generator, file
+        return None
+
+    def _generated_source(self, file: str, target: tuple[str, ...], label: str) -> ValuesSource | None:
+        """The values source of a generator's file: values.json read only, a targetPath file
+        read only (the whole file is the value), a SOPS file read only, else editable YAML."""
+        source_unit = self.graph.index.units.get(file)
+        json_unit = self._json_file(file) if source_unit is None else None
+        if json_unit is not None:
+            # values.json: read (it may decide the fix: db.useExisting), never edited,
+            # since an edit in YAML's style would leave it no longer JSON.
+            return ValuesSource(
+                "valuesFrom",
+                json_unit,
+                0,
+                (),
+                target_path=target,
+                editable=False,
+                why_not="a JSON file (an edit would not stay JSON)",
+                label=f"{label} from {file}",
+                line=1,
+                strval=bool(target),
+            )
+        if source_unit is None:
+            return None
+        if target:
+            # The whole file is the one value (with its final newline): no YAML to edit.
+            return ValuesSource(
+                "valuesFrom",
+                source_unit,
+                0,
+                (),
+                target_path=target,
+                editable=False,
+                why_not="a generated file whose whole content is the value",
+                label=f"{label} from {source_unit.primary.path}",
+                line=1,
+                strval=True,
+            )
+        sops = "sops" in posixpath.basename(file) or "ENC[" in (self.graph.text(source_unit.primary.path) or "")
+        return ValuesSource(
+            "valuesFrom",
+            source_unit,
+            0,
+            (),
+            target_path=target,
+            editable=not sops,
+            why_not="SOPS-encrypted" if sops else "",
+            label=f"{label} from {source_unit.primary.path}",
+        )
 
     def _manifest_sources(
         self, candidate: Unit, text: str, kind: str, name: str, key: str, target: tuple[str, ...], label: str
