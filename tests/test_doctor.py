@@ -256,6 +256,40 @@ def test_litellm_direct_with_an_external_database_is_told_to_use_the_hook() -> N
         assert "bundled" not in finding["fix"], case
 
 
+def test_the_hook_finding_points_where_an_overlay_enables_the_job(tmp_path: Path) -> None:
+    """The fix is the hook, set nowhere: the finding points at the value that enables the Job,
+    where it is set (a production patch over a base that disables it), as the README says."""
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "apps.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/production\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+    base = tmp_path / "apps" / "base"
+    base.mkdir(parents=True)
+    (base / "kustomization.yaml").write_text("resources:\n  - release.yaml\n")
+    (base / "release.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: litellm\n  namespace: ai\n"
+        "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: litellm-helm\n"
+        "      sourceRef: {kind: HelmRepository, name: berriai}\n"
+        "  values:\n    db:\n      useExisting: true\n    migrationJob:\n      enabled: false\n"
+    )
+    production = tmp_path / "apps" / "production"
+    production.mkdir()
+    (production / "kustomization.yaml").write_text(
+        "resources:\n  - ../base\npatches:\n  - path: values.yaml\n    target:\n      kind: HelmRelease\n"
+    )
+    (production / "values.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: litellm\n"
+        "spec:\n  values:\n    migrationJob:\n      enabled: true\n"
+    )
+    result = run_codemods("doctor", "--format", "json", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+    assert (finding["file"], finding["line"]) == ("apps/production/values.yaml", 8), finding
+    assert "it sets migrationJob.hooks.helm.enabled: true" in finding["fix"]
+
+
 def test_runbook_jobs_left_out_on_purpose_do_not_fail_ci() -> None:
     """Issue 22: doctor and run agree. Nothing for run to change, so no error for the doctor."""
     repo = DATA / "runbooks"

@@ -56,3 +56,17 @@ def test_an_escaped_pointer_names_the_key(tmp_path: Path) -> None:
     )
     check = run_codemods("run", "--check", "--no-verify", str(work))
     assert check.returncode == 0, check.stderr
+
+
+def test_an_operation_s_value_is_named_by_its_path_in_the_values(tmp_path: Path) -> None:
+    # An `add` of the whole sub-chart map: the edit inside its value is litellm-helm's key, and
+    # the note says so (it said values.migrationJob.enabled, the umbrella chart's key).
+    work = _staging(
+        tmp_path,
+        "      - op: add\n        path: /spec/values/litellm-helm\n        value:\n"
+        "          migrationJob:\n            enabled: true\n",
+    )
+    run = run_codemods("run", "--no-verify", str(work))
+    assert run.returncode == 0, run.stderr
+    assert "set values.litellm-helm.migrationJob.enabled: false (was true)" in run.stdout + run.stderr
+    assert "            enabled: false\n" in (work / KUSTOMIZATION).read_text()

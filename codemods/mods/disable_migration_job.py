@@ -455,23 +455,31 @@ class DisableMigrationJob:
         found: list[Needed] = []
         for release, outcome in self._outcomes(ctx):
             for fix in [] if isinstance(outcome, Refusal) else outcome:
-                source = self._winner(ctx, release, fix.path)
-                hit = None
-                for located, hits in self._hits(ctx, source, fix.path):
-                    for key, _value in hits:
-                        offset = located.block.outer(key.start_mark.index) if located.block else key.start_mark.index
-                        text = ctx.readable_text(source.path) or ""
-                        hit = (source.path, text.count("\n", 0, offset) + 1)
-                        break
-                    if hit:
-                        break
+                source, hit = self._set_at(ctx, release, fix.path)
                 explicit = hit is not None
                 if hit is None and source.kind == "json6902" and source.line is not None:
                     hit = (source.path, source.line)  # an operation that replaces or removes the key
+                if hit is None and fix.path[-3:] == ("hooks", "helm", "enabled"):
+                    # The hook is set nowhere: what makes the finding is the value that enables
+                    # the Job, reported where it is set (an overlay's patch, say).
+                    hit = self._set_at(ctx, release, (*fix.path[:-3], "enabled"))[1]
                 need = Needed(release.unit, release.document, release.name, release.chart, fix, source, hit, explicit)
                 if need not in found:
                     found.append(need)
         return found
+
+    def _set_at(
+        self, ctx: Context, release: _Release, path: tuple[str, ...]
+    ) -> tuple[ValuesSource, tuple[str, int] | None]:
+        """The source whose value at path wins, and the (file, line) of its key (None: no
+        source sets it)."""
+        source = self._winner(ctx, release, path)
+        for located, hits in self._hits(ctx, source, path):
+            for key, _value in hits:
+                offset = located.block.outer(key.start_mark.index) if located.block else key.start_mark.index
+                text = ctx.readable_text(source.path) or ""
+                return source, (source.path, text.count("\n", 0, offset) + 1)
+        return source, None
 
     def schema_never_migrated(self, ctx: Context) -> list[tuple[str, str, int]]:
         """(release, file, line) where envVars.DISABLE_SCHEMA_UPDATE is "true" and the migration
@@ -745,8 +753,11 @@ def _place_edit(place: Located, target: _Target, out: _Result) -> None:
     if place.root is None:
         return
     setter = _Setter(place.text, target.assignments, out, target.skip)
-    if place.key is not None:  # a mapping under a key: spec.values, a patch's values
-        setter.ensure(place.key, place.root, relative[:-1], "values", child_step(place.key, place.root, 2))
+    if place.key is not None:  # a mapping under a key: spec.values, a patch's values, an operation's value
+        # Named by its path in the effective values: an operation at /spec/values/litellm-helm
+        # places its value at litellm-helm.
+        dotted = ".".join(("values", *target.source.target_path))
+        setter.ensure(place.key, place.root, relative[:-1], dotted, child_step(place.key, place.root, 2))
         return
     # A document of values (a values file, a ConfigMap's values.yaml): no key above it.
     hits = value_at(place.root, relative)
