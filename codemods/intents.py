@@ -64,13 +64,16 @@ class JobPlacement:
 @dataclass(frozen=True)
 class EffectiveValue:
     """The HelmRelease `release` (in `namespace`; None: whatever its build gives it) holds
-    `value` at the dotted `path` of its effective values. `file` is the file edited for it."""
+    `value` at the dotted `path` of its effective values. `file` is the file edited for it;
+    `source`, the file that declares the release (it tells apart two releases of one name
+    that their builds put in different namespaces)."""
 
     release: str
     path: str
     value: Scalar
     namespace: str | None = None
     file: str = ""
+    source: str = ""
 
     def __str__(self) -> str:
         return f"EffectiveValue(HelmRelease {self.release}: {self.path} = {self.value!r})"

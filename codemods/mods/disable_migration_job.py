@@ -817,7 +817,11 @@ def _write(ctx: Context, release: _Release, target: _Target, copy: Copy, text: s
     except ValueError as err:
         raise InputError(copy.path, None, f"conflicting edits: {err}") from None
     for each in target.fixes:
-        ctx.plan.expect(EffectiveValue(release.name, ".".join(each.path), each.value, release.namespace, copy.path))
+        ctx.plan.expect(
+            EffectiveValue(
+                release.name, ".".join(each.path), each.value, release.namespace, copy.path, release.unit.logical
+            )
+        )
     where = "" if target.source.kind == "spec.values" else f" (in {target.source.label})"
     notes = "; ".join(f"line {line}: {what}" for line, what in out.notes)
     ctx.plan.edit(NAME, copy.path, new_text, notes + f"{where}: {target.fix.why}")

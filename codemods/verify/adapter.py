@@ -221,14 +221,15 @@ def _placements(plan: Plan, graph: RepoGraph, targets: list[FluxTarget]) -> list
 def _values(plan: Plan) -> list[ValueExpectation]:
     """EffectiveValue intents, one expectation per release (judged once, by the first file
     stated for it: a template and its render carry the same release)."""
-    by_release: dict[tuple[str, str | None], dict[str, Scalar]] = {}
-    files: dict[tuple[str, str | None], str] = {}
+    by_release: dict[tuple[str, str | None, str], dict[str, Scalar]] = {}
+    files: dict[tuple[str, str | None, str], str] = {}
     for intent in plan.intents:
         if isinstance(intent, EffectiveValue):
-            key = (intent.release, intent.namespace)
+            key = (intent.release, intent.namespace, intent.source)
             by_release.setdefault(key, {})[intent.path] = intent.value
             files.setdefault(key, intent.file)
     return [
-        ValueExpectation(release, values, namespace, files[(release, namespace)])
-        for (release, namespace), values in by_release.items()
+        ValueExpectation(release, values, namespace, files[key], source)
+        for key, values in by_release.items()
+        for release, namespace, source in [key]
     ]

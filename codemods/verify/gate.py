@@ -252,7 +252,7 @@ def verify(root: Path, data: VerifyInput, options: Options) -> Semantic:
         release=lambda name: any(_same_name(e.release, name) for e in data.values),
     )
     outcome = build_targets({"before": before, "after": after}, buildable, own, options, change)
-    problems, moves, target_previews, unjudged = _judge(data, buildable, outcome.builds)
+    problems, moves, target_previews, unjudged = _judge(data, buildable, outcome.builds, own)
     for preview in target_previews:
         previews[preview.target.uid] = preview
     ordered = tuple(previews[t.uid] for t in affected if t.uid in previews)
@@ -299,10 +299,14 @@ def _jobs_named(objs: list[o.Obj] | None, job: MovedJob, target: FluxTarget, sid
 
 
 def _judge(
-    data: VerifyInput, built: list[FluxTarget], outputs: Mapping[tuple[str, str], Built]
+    data: VerifyInput,
+    built: list[FluxTarget],
+    outputs: Mapping[tuple[str, str], Built],
+    reads: Mapping[tuple[str, str], set[str]],
 ) -> tuple[list[Problem], list[JobMove], list[TargetPreview], tuple[ValueExpectation, ...]]:
-    """Every intent of the plan against the builds, then Unchanged for everything else."""
-    judge = _Judge(data, outputs)
+    """Every intent of the plan against the builds, then Unchanged for everything else
+    (reads: the files each build reads, by (target uid, side))."""
+    judge = _Judge(data, outputs, reads)
     judge.builds(built)
     for job in data.moved_jobs:
         judge.placement(job)
@@ -319,8 +323,10 @@ class _Judge:
     """The builds before and after, judged intent by intent. Each check adds its problems,
     naming the intent it found violated; `excused` collects what an intent allows to change."""
 
-    def __init__(self, data: VerifyInput, outputs: Mapping[tuple[str, str], Built]) -> None:
-        self.data, self.outputs = data, outputs
+    def __init__(
+        self, data: VerifyInput, outputs: Mapping[tuple[str, str], Built], reads: Mapping[tuple[str, str], set[str]]
+    ) -> None:
+        self.data, self.outputs, self.reads = data, outputs, reads
         self.problems: list[Problem] = []
         self.previews: list[TargetPreview] = []
         self.moves: list[JobMove] = []
@@ -437,7 +443,7 @@ class _Judge:
                     self._release(target, ident, release, before_map.get(ident))
 
     def _release(self, target: FluxTarget, ident: str, release: o.Obj, old_release: o.Obj | None) -> None:
-        expectation = _expected(self.data.values, release, target)
+        expectation = _expected(self.data.values, release, target, self.reads.get((target.uid, "after"), set()))
         eff_after, _missing = o.effective_values(release, self.objs(target, "after"))
         eff_before: dict[str, Any] = {}
         if old_release is not None:
@@ -567,15 +573,20 @@ def _may_gain(data: VerifyInput, ident: str) -> bool:
 
 
 def _expected(
-    expectations: tuple[ValueExpectation, ...], release: o.Obj, target: FluxTarget
+    expectations: tuple[ValueExpectation, ...], release: o.Obj, target: FluxTarget, reads: set[str]
 ) -> ValueExpectation | None:
+    """The expectation of a built release: by name and namespace; of two releases of one name
+    whose namespaces only their builds give, the one whose file this build reads."""
     meta = release.get("metadata") or {}
-    for expectation in expectations:
-        if _same_name(target.built_name(expectation.release), meta.get("name")) and (
-            expectation.namespace is None or _same_name(expectation.namespace, meta.get("namespace"))
-        ):
-            return expectation
-    return None
+    found = [
+        expectation
+        for expectation in expectations
+        if _same_name(target.built_name(expectation.release), meta.get("name"))
+        and (expectation.namespace is None or _same_name(expectation.namespace, meta.get("namespace")))
+    ]
+    if len(found) > 1:
+        found = [e for e in found if e.source in reads] or found
+    return found[0] if found else None
 
 
 def _same_name(written: str, built: object) -> bool:

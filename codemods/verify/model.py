@@ -126,6 +126,7 @@ class ValueExpectation:
     values: Mapping[str, Scalar]
     namespace: str | None = None  # None: whatever namespace the build gives it
     file: str = ""  # the file the plan edited for it
+    source: str = ""  # the file that declares the release
 
 
 @dataclass(frozen=True)
