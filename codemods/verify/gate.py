@@ -373,10 +373,14 @@ class _Judge:
         # Two Jobs may share a name in two namespaces (one release per namespace): this one is
         # the Job its destination builds, in that namespace.
         landed = [d for t in ok if t.uid in job.owners for d in _jobs_named(objs(t, "after"), job, t, "after")]
-        namespace = job.namespace or ((landed[0].get("metadata") or {}).get("namespace") if landed else None)
+        namespace = _landed_namespace(job.namespace, landed)
 
         def named(found: list[o.Obj]) -> list[o.Obj]:
-            return [d for d in found if namespace is None or (d.get("metadata") or {}).get("namespace") == namespace]
+            return [
+                d
+                for d in found
+                if namespace is None or _same_name(namespace, (d.get("metadata") or {}).get("namespace"))
+            ]
 
         was = tuple(t for t in ok if named(_jobs_named(objs(t, "before"), job, t, "before")))
         if not was and any(_jobs_named(objs(t, "before"), job, t, "before") for t in ok):
@@ -605,6 +609,18 @@ def _values_sources(release: o.Obj) -> set[str]:
             kind, name = ref.get("kind", "ConfigMap"), ref.get("name")
             out.add(f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}")
     return out
+
+
+def _landed_namespace(written: str | None, landed: list[o.Obj]) -> str | None:
+    """The namespace a moved Job is judged in: as its manifest writes it, or, where that is
+    left to the build (none written, or `${APPS_NS}` that Flux substitutes), as its owner's
+    build gives it."""
+    built = (landed[0].get("metadata") or {}).get("namespace") if landed else None
+    if written is not None and "${" not in written:
+        return written
+    if isinstance(built, str) and (written is None or _same_name(written, built)):
+        return built
+    return written
 
 
 def _outside_release_namespace(job: MovedJob, target: FluxTarget, built: list[o.Obj], namespace: str | None) -> str:
