@@ -101,6 +101,18 @@ def test_find_guard_only_for_a_sole_entry() -> None:
     assert find_guard(shared, "k", CLUSTER_TEMPLATE, "job.yaml") is None
 
 
+def test_a_guard_holding_the_entry_and_its_comments_is_the_entry_s_own() -> None:
+    # The comments inside the guard describe the entry: the guard is found (it moves with the
+    # entry), and removing the entry removes the guard, not only what it held.
+    for comments in ("  # schema migrations\n", "  # schema migrations\n  # run once per upgrade\n"):
+        text = HEAD + "resources:\n  - ./a.yaml\n  #% if m %#\n" + comments + "  - ./job.yaml\n  #% endif %#\n"
+        assert find_guard(text, "k", CLUSTER_TEMPLATE, "job.yaml") == Guard("#% if m %#", "#% endif %#")
+        assert remove_entry(text, "k", CLUSTER_TEMPLATE, "./job.yaml") == HEAD + "resources:\n  - ./a.yaml\n"
+    below = HEAD + "resources:\n  #% if m %#\n  - ./job.yaml\n  # the schema Job\n  #% endif %#\n  - ./z.yaml\n"
+    assert find_guard(below, "k", CLUSTER_TEMPLATE, "job.yaml") == Guard("#% if m %#", "#% endif %#")
+    assert remove_entry(below, "k", CLUSTER_TEMPLATE, "./job.yaml") == HEAD + "resources:\n  - ./z.yaml\n"
+
+
 def test_in_jinja_block_reports_the_line() -> None:
     from codemods.repo.kustomize import in_jinja_block
 

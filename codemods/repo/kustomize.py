@@ -144,11 +144,13 @@ class Guard:
 
 
 def _sole_guard_lines(text: str, item: ScalarNode, jl) -> tuple[int, int] | None:
-    first_line, last_line = item.start_mark.line, _last_line(item)
-    if jl.block_statements.get(first_line - 1) == "if" and jl.block_statements.get(last_line + 1, "").startswith(
-        "endif"
-    ):
-        return first_line - 1, last_line + 1
+    """The lines of an `if` and its `endif` around the entry alone (0-based), or None. Plain
+    comment lines inside the guard, above or below the entry, describe it: they belong to it."""
+    top = _above_comments(text, item.start_mark.line, jl)
+    bottom = _last_line(item)
+    bottom += _comment_run(text, bottom + 1, jl)
+    if jl.block_statements.get(top - 1) == "if" and jl.block_statements.get(bottom + 1, "").startswith("endif"):
+        return top - 1, bottom + 1
     return None
 
 
