@@ -290,6 +290,24 @@ def test_the_hook_finding_points_where_an_overlay_enables_the_job(tmp_path: Path
     assert "it sets migrationJob.hooks.helm.enabled: true" in finding["fix"]
 
 
+def test_a_value_in_a_sops_file_is_the_user_s_to_fix(tmp_path: Path) -> None:
+    """run cannot edit a SOPS-encrypted source (it warns, and --check fails): the doctor does
+    not name a codemod that would not fix it, nor claim to know an encrypted value."""
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s06-values-from-secret-generator" / "before", work)
+    values = work / "kubernetes/apps/ai/openhands/app/helm/secret-values.yaml"
+    values.write_text(values.read_text() + "masterkey: ENC[AES256_GCM,data:Zm9v,iv:YmFy,tag:YmF6,type:str]\n")
+    result = run_codemods("doctor", "--format", "json", str(work))
+    assert result.returncode == 1, result.stderr
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "subchart-job-not-hook"]
+    assert finding["fix"] == (
+        "set litellm-helm.migrationJob.enabled: false by hand in kubernetes/apps/ai/openhands/app/helm/"
+        "secret-values.yaml (SOPS-encrypted: codemods cannot edit it)"
+    )
+    assert "unless the SOPS-encrypted value says otherwise" in finding["message"]
+    assert "codemods run" not in finding["fix"]
+
+
 def test_runbook_jobs_left_out_on_purpose_do_not_fail_ci() -> None:
     """Issue 22: doctor and run agree. Nothing for run to change, so no error for the doctor."""
     repo = DATA / "runbooks"

@@ -125,6 +125,13 @@ def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
         # `how` says where the value the fix changes comes from; for the hook fix that is
         # hooks.helm.enabled, not whether the Job itself is enabled explicitly.
         state = "" if hook_fix else f" {how}"
+        wanted = f"{path}: {str(needed.fix.value).lower()}"
+        advice = f"{fix}: it sets {wanted} ({needed.fix.why})"
+        if not needed.source.editable:
+            # A source codemods cannot edit: the fix is the user's, and run says so too.
+            advice = f"set {wanted} by hand in {needed.source.path} ({needed.source.why_not}: codemods cannot edit it)"
+            if needed.source.why_not == "SOPS-encrypted":
+                state = " unless the SOPS-encrypted value says otherwise (the doctor cannot read it)"
         yield Finding(
             file,
             line,
@@ -132,7 +139,7 @@ def _subchart_job(ctx: DoctorContext) -> Iterator[Diagnostic]:
             RULES["subchart-job-not-hook"].severity,
             f"{job} is enabled{state} and hooks.helm.enabled is not true: once its TTL deletes the Job, Helm fails "
             f"with 'jobs.batch \"...-migrations\" not found' (HelmRelease {needed.name})",
-            f"{fix}: it sets {path}: {str(needed.fix.value).lower()} ({needed.fix.why})",
+            advice,
         )
 
 
