@@ -74,6 +74,7 @@ class EffectiveValue:
     namespace: str | None = None
     file: str = ""
     source: str = ""
+    via: str = ""  # the kind of values source edited: "valuesFrom", "spec.values", "patch", ...
 
     def __str__(self) -> str:
         return f"EffectiveValue(HelmRelease {self.release}: {self.path} = {self.value!r})"
@@ -151,5 +152,18 @@ class LeaveInPlace:
         return f"leave Job {self.job} where it is ({self.source})"
 
 
+@dataclass(frozen=True)
+class ValuesInRelease:
+    """A next candidate for a fix the gate refused where the plan made it, in a valuesFrom
+    source (a ConfigMap that another Flux Kustomization applies, and other releases may read):
+    the release's own spec.values carries it instead, which Helm merges over every valuesFrom."""
+
+    source: str  # the file that declares the release
+    release: str
+
+    def __str__(self) -> str:
+        return f"the fix of HelmRelease {self.release} in its own spec.values ({self.source})"
+
+
 # What a next candidate plan changes in the first one (codemods.verify.run.prove).
-Adjustment = CarryOver | LeaveInPlace
+Adjustment = CarryOver | LeaveInPlace | ValuesInRelease

@@ -111,6 +111,8 @@ def test_when_no_candidate_can_keep_the_job_it_stays_and_the_values_fix_lands_al
     *refused, accepted = report["semantic"]["candidates"]
     assert refused and all(not c["accepted"] and all(v["intent"] for v in c["violated"]) for c in refused)
     assert accepted["accepted"] and accepted["candidate"].startswith("the change without placing Job")
+    # Refused only for where the Job goes: moving the values fix elsewhere is never tried.
+    assert not any("spec.values" in c["candidate"] for c in report["semantic"]["candidates"])
     (warning,) = [w for w in report["warnings"] if "left where it is" in w["message"]]
     assert "migration-job.yaml" in warning["file"] and "prod-openhands-litellm-migrations" in warning["message"]
     after = tree(work)
@@ -198,3 +200,27 @@ def test_an_image_a_parent_kustomization_set_is_carried_over(tmp_path: Path) -> 
     moved = (work / "kubernetes/apps/openhands/openhands/app/migration-job.yaml").read_text()
     assert "image: ghcr.io/berriai/litellm-database:main-v1.80.0-stable\n" in moved
     assert run_codemods("run", "--check", str(work)).returncode == 0
+
+
+def test_a_refused_valuesfrom_edit_leads_to_the_release_s_own_spec_values(tmp_path: Path) -> None:
+    """The gate refuses the edit of a ConfigMap another Flux Kustomization applies; the next
+    candidate carries the fix in the release's spec.values, and the candidates say so. A refusal
+    only about where a Job goes never tries it (it would change nothing)."""
+    from codemods.intents import ValuesInRelease
+
+    work = tmp_path / "repo"
+    shutil.copytree(SNAPSHOTS / "s38-values-source-of-another-kustomization-overridden-in-the-release" / "before", work)
+    result = run_codemods("run", "--json", str(work))
+    assert result.returncode == 0, result.stderr
+    first, second = json.loads(result.stdout)["semantic"]["candidates"]
+    assert not first["accepted"] and [v["intent"] for v in first["violated"]] == ["Unchanged(everything else)"]
+    release = "kubernetes/apps/ai/openhands/app/helmrelease.yaml"
+    assert second == {
+        "candidate": f"the change as planned, and {ValuesInRelease(release, 'openhands')}",
+        "accepted": True,
+        "violated": [],
+    }
+    assert "        enabled: false\n" in (work / release).read_text()
+    assert (work / "kubernetes/settings/openhands-flags.yaml").read_text() == (
+        SNAPSHOTS / "s38-values-source-of-another-kustomization-overridden-in-the-release" / "before"
+    ).joinpath("kubernetes/settings/openhands-flags.yaml").read_text()

@@ -17,7 +17,7 @@ from codemods import params
 from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
 from codemods.flux.values import split_target_path, typed_strval
-from codemods.intents import EffectiveValue
+from codemods.intents import EffectiveValue, ValuesInRelease
 from codemods.mods.base import Context
 from codemods.params import param
 from codemods.repo.databases import applied_with
@@ -414,6 +414,9 @@ class DisableMigrationJob:
             groups: dict[tuple[int, tuple[str, ...]], list[Fix]] = {}
             for fix in outcome:
                 source = self._winner(ctx, release, fix.path)
+                if source.kind == "valuesFrom" and ValuesInRelease(release.unit.logical, release.name) in ctx.carry:
+                    # A candidate after the gate refused the edit there: spec.values wins over it.
+                    source = next(s for s in release.sources if s.kind == "spec.values")
                 groups.setdefault((release.sources.index(source), fix.path[:-1]), []).append(fix)
             for (position, _parent), fixes in groups.items():
                 self._apply(ctx, release, release.sources[position], fixes)
@@ -819,7 +822,13 @@ def _write(ctx: Context, release: _Release, target: _Target, copy: Copy, text: s
     for each in target.fixes:
         ctx.plan.expect(
             EffectiveValue(
-                release.name, ".".join(each.path), each.value, release.namespace, copy.path, release.unit.logical
+                release.name,
+                ".".join(each.path),
+                each.value,
+                release.namespace,
+                copy.path,
+                release.unit.logical,
+                target.source.kind,
             )
         )
     where = "" if target.source.kind == "spec.values" else f" (in {target.source.label})"

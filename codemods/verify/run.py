@@ -13,7 +13,7 @@ from ruamel.yaml.error import YAMLError
 
 from codemods.diagnostics import Diagnostic
 from codemods.errors import HostileYAML, InputError
-from codemods.intents import Adjustment, JobPlacement, LeaveInPlace
+from codemods.intents import Adjustment, EffectiveValue, JobPlacement, LeaveInPlace, ValuesInRelease
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
 from codemods.verify.model import Candidate, Options, Semantic
@@ -162,6 +162,9 @@ def _next_candidate(
     learnt = tuple(dict.fromkeys(p.carry for p in refused.problems if p.carry and p.carry not in adjust))
     if learnt and tried < MAX_CANDIDATES:
         return (*adjust, *learnt)
+    overridden = _values_in_release(plan, refused, adjust)
+    if overridden:
+        return (*adjust, *overridden)
     why = refused.problems[0].message if refused.problems else ""
     placed = tuple(
         dict.fromkeys(LeaveInPlace(i.source, i.job, why) for i in plan.intents if isinstance(i, JobPlacement))
@@ -171,10 +174,26 @@ def _next_candidate(
     return (*adjust, *placed)
 
 
+def _values_in_release(plan: Plan, refused: Semantic, adjust: tuple[Adjustment, ...]) -> tuple[ValuesInRelease, ...]:
+    """A refusal that is not only about where Jobs go, of a plan that fixed releases in their
+    valuesFrom sources: the next candidate fixes them in their own spec.values (once)."""
+    if all(p.intent.startswith("JobPlacement(") for p in refused.problems):
+        return ()
+    found = (
+        ValuesInRelease(i.source, i.release)
+        for i in plan.intents
+        if isinstance(i, EffectiveValue) and i.via == "valuesFrom" and i.source
+    )
+    return tuple(a for a in dict.fromkeys(found) if a not in adjust)
+
+
 def _describe(adjust: tuple[Adjustment, ...]) -> str:
     left = [a for a in adjust if isinstance(a, LeaveInPlace)]
+    rest = [a for a in adjust if not isinstance(a, LeaveInPlace)]
     if left:
-        return "the change without placing " + ", ".join(f"Job {a.job} ({a.source})" for a in left)
+        without = "the change without placing " + ", ".join(f"Job {a.job} ({a.source})" for a in left)
+        moved = [str(a) for a in rest if isinstance(a, ValuesInRelease)]
+        return without + (", and " + "; ".join(moved) if moved else "")
     if not adjust:
         return "the change as planned"
     return "the change as planned, and " + "; ".join(str(c) for c in adjust)
