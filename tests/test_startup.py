@@ -50,3 +50,18 @@ def test_run_imports_neither_git_rich_nor_the_forges(tmp_path: Path) -> None:
     assert code == 0
     assert "codemods.vcs.dirty" in modules
     assert _unwanted(modules) == []
+
+
+def test_a_run_with_nothing_to_change_loads_no_build_parser(tmp_path: Path) -> None:
+    """`run --check` on a repository that needs nothing is what CI runs on every commit: it
+    reads the tree, and loads neither PyYAML (the parser of kustomize's output, and the
+    guard's event pass, which the default recipe no longer needs) nor the gate's build code."""
+    repo = tmp_path / "repo"
+    (repo / "apps").mkdir(parents=True)
+    (repo / "apps" / "app.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    for args in (("--check",), ("--check", "--json")):
+        code, modules = _run_and_list(*args, str(repo))
+        assert code == 0
+        loaded = [m for m in modules if m == "yaml" or m.startswith(("yaml.", "codemods.verify.objects"))]
+        assert loaded == [], args
+        assert not [m for m in modules if m in ("codemods.verify.gate", "codemods.verify.building")], args

@@ -629,7 +629,7 @@ def test_two_clusters_declaring_the_same_name_are_both_built_and_judged(tmp_path
 
 
 def test_the_preview_quotes_a_string_that_reads_as_another_type() -> None:
-    from codemods.verify.objects import show
+    from codemods.verify.shown import show
 
     # enabled: "false" is a string Helm treats as true: the preview must not say "false -> false".
     assert (show("false", False), show(False, "false")) == ("'false'", "false")

@@ -43,6 +43,7 @@ from codemods.verify.model import (
     ValueExpectation,
     VerifyInput,
 )
+from codemods.verify.shown import MISSING, show
 from codemods.verify.tree import TemplatesOnly, Tree
 
 TEMPLATES_ONLY = "not verified: templates only"
@@ -465,10 +466,10 @@ class _Judge:
         for dotted, wanted in expectation.values.items():
             found, actual = o.lookup(eff_after, dotted)
             if not found or actual != wanted or type(actual) is not type(wanted):
-                got = o.show(actual) if found else "unset"
+                got = show(actual) if found else "unset"
                 message = (
                     f"{ident}: the effective values do not carry the fix: {dotted} is {got} "
-                    f"after the change (wanted {o.show(wanted)})"
+                    f"after the change (wanted {show(wanted)})"
                 )
                 intent = EffectiveValue(expectation.release, dotted, wanted, expectation.namespace, expectation.file)
                 self.refuse(target.uid, where, line, message, intent)
@@ -518,7 +519,7 @@ class _Judge:
                     diff = o.value_diff(before_map[ident], after_map[ident])
                     if diff:
                         path, was, now = diff[0]
-                        detail = f" ({path}: {o.show(was, now)} -> {o.show(now, was)})"
+                        detail = f" ({path}: {show(was, now)} -> {show(now, was)})"
                 message = f"the change {verb} {ident}{detail}, which it must not touch"
                 self.refuse(target.uid, target.file, target.line, message)
             preview = TargetPreview(target, "verified", added, removed, changed, tuple(self.value_changes[target.uid]))
@@ -725,11 +726,11 @@ def _job_difference(old: o.Obj, new: o.Obj) -> str:
     diff = [
         (path, was, now)
         for path, was, now in o.value_diff(old, new)
-        if not (was is o.MISSING and path.startswith(("metadata.labels.", "metadata.annotations.")))
+        if not (was is MISSING and path.startswith(("metadata.labels.", "metadata.annotations.")))
     ]
     if diff:
         path, was, now = _within_lists(*diff[0])
-        return f"would change where it lands: {path}: {o.show(was, now)} -> {o.show(now, was)}"
+        return f"would change where it lands: {path}: {show(was, now)} -> {show(now, was)}"
     return "would change where it lands"
 
 
@@ -738,8 +739,8 @@ def _within_lists(path: str, was: Any, now: Any) -> tuple[str, Any, Any]:
     every container): what a reader needs to see of a refused Job."""
     if isinstance(was, dict) and isinstance(now, dict):
         for key in sorted(was.keys() | now.keys(), key=str):
-            if was.get(key, o.MISSING) != now.get(key, o.MISSING):
-                return _within_lists(f"{path}.{key}", was.get(key, o.MISSING), now.get(key, o.MISSING))
+            if was.get(key, MISSING) != now.get(key, MISSING):
+                return _within_lists(f"{path}.{key}", was.get(key, MISSING), now.get(key, MISSING))
     if isinstance(was, list) and isinstance(now, list) and len(was) == len(now):
         for index, (before, after) in enumerate(zip(was, now, strict=True)):
             if before != after:

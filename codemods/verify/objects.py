@@ -11,6 +11,7 @@ from typing import Any
 from codemods.flux import values
 from codemods.flux.envsubst import Variables, substitute
 from codemods.flux.spec import SUBSTITUTE_KEY, CommonMetadata
+from codemods.verify.shown import MISSING
 from codemods.verify.yamlload import LoadError, load, load_all
 
 Obj = dict[str, Any]
@@ -169,40 +170,6 @@ def value_diff(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
         and not (old.get(path) == {} and path not in new and filled(path, new))
         and not (new.get(path) == {} and path not in old and filled(path, old))
     ]
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "(unset)"
-
-
-MISSING: Any = _Missing()
-
-
-_ALONE: Any = object()
-
-
-def show(value: Any, against: Any = _ALONE) -> str:
-    """A value as the preview prints it. Shown against the other side of a change, a string
-    that reads as another type is quoted when that side is not a string ('false' -> false)."""
-    if value is MISSING:
-        return "(unset)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        # A string that reads as another type ("false", "1") is quoted, so `"false" -> false` shows.
-        plain = value and value.strip() == value and "\n" not in value
-        if plain and against is not _ALONE and not isinstance(against, str) and _READS_AS_OTHER_TYPE.match(value):
-            plain = False
-        return value if plain else repr(value)
-    return str(value)
-
-
-_READS_AS_OTHER_TYPE = re.compile(
-    r"(?i)(true|false|yes|no|on|off|y|n|null|~|[-+]?(\d[\d_]*)?\.?\d+([e][-+]?\d+)?|0x[0-9a-f]+|0o[0-7]+|[-+]?\.inf|\.nan)\Z"
-)
 
 
 def without_paths(doc: Any, paths: Sequence[tuple[str, ...]]) -> Any:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from codemods.verify.model import FluxTarget, Problem, Semantic, TargetPreview
-from codemods.verify.objects import show
+from codemods.verify.shown import show
 
 HEADING = "What Flux will apply differently"
 

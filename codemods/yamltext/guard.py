@@ -143,10 +143,13 @@ def _may_be_hostile(text: str) -> bool:
 
     Every collection starts at a line's first token, or after `-`, `?`, `:`, `[` or `{` on
     it; one indicator starts at most two levels (`- a: b`, `[a: b]`), an explicit key three
-    (`? - a` then `: b: c`). So lines + 2 x (`-`, `[`, `{`) + 3 x `?` bounds the depth."""
+    (`? - a` then `: b: c`). A `-` is an indicator only before white space (in `litellm-helm`
+    it is a character of the name). So lines + 2 x (`- `, `[`, `{`) + 3 x `?` bounds the
+    depth; a file of a few hundred lines of hyphenated names needs no parse to pass."""
     if "*" in text and "&" in text:
         return True
-    bound = text.count("\n") + 1 + 2 * (text.count("-") + text.count("[") + text.count("{")) + 3 * text.count("?")
+    dashes = text.count("- ") + text.count("-\n") + text.count("-\t") + text.count("-\r")
+    bound = text.count("\n") + 1 + 2 * (dashes + text.count("[") + text.count("{")) + 3 * text.count("?")
     return bound > MAX_DEPTH
 
 
