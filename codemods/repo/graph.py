@@ -34,6 +34,7 @@ from codemods.diagnostics import Diagnostic, DiagnosticError, Diagnostics, warni
 from codemods.errors import InputError
 from codemods.flux import envsubst, fields
 from codemods.flux.envsubst import Variables
+from codemods.flux.selector import Target
 from codemods.flux.spec import DEFAULT_FLUX_NAMESPACE, FluxKustomization, parse_flux_kustomizations
 from codemods.repo.index import RepoIndex, Unit
 from codemods.yamltext.locate import (
@@ -87,8 +88,7 @@ class Generator:
 class Patch:
     """A kustomize patch: a file, or an inline string (edited inside, byte-exactly)."""
 
-    target_kind: str | None
-    target_name: str | None
+    target: Target | None  # None: a strategic merge patch applies to the object its body names
     path: str | None  # logical path of a patch file
     inline: ScalarNode | None  # the `patch: |` scalar of an inline patch
     json6902: bool
@@ -233,26 +233,34 @@ def _generators(doc: MappingNode, directory: str) -> Iterator[Generator]:
                 yield Generator(kind, name, tuple(files), item, behavior)
 
 
+def target_of(node: Node | None) -> Target | None:
+    """A patch's `target:` mapping as a selector (None when there is none)."""
+    if not isinstance(node, MappingNode):
+        return None
+    return Target(
+        *(scalar_value(first(node, k)) for k in ("kind", "name", "namespace", "labelSelector", "annotationSelector"))
+    )
+
+
 def _patches(doc: MappingNode, directory: str) -> Iterator[Patch]:
     for key in ("patches", "patchesJson6902"):
         for _key, seq in entries(doc, key):
             for item in seq.value if isinstance(seq, SequenceNode) else []:
-                target = first(item, "target")
-                kind, name = scalar_value(first(target, "kind")), scalar_value(first(target, "name"))
+                target = target_of(first(item, "target"))
                 path = scalar_value(first(item, "path"))
                 inline = first(item, "patch")
                 json6902 = key == "patchesJson6902"
                 if isinstance(inline, ScalarNode):
                     json6902 = json6902 or inline.value.lstrip().startswith(("- op:", "[", "- {"))
-                    yield Patch(kind, name, None, inline, json6902)
+                    yield Patch(target, None, inline, json6902)
                 elif path and not is_remote(path):
-                    yield Patch(kind, name, _join(directory, path), None, json6902)
+                    yield Patch(target, _join(directory, path), None, json6902)
     for _key, seq in entries(doc, "patchesStrategicMerge"):
         for item in _scalar_items(seq):
             if "\n" in item.value:
-                yield Patch(None, None, None, item, False)
+                yield Patch(None, None, item, False)
             elif not is_remote(item.value):
-                yield Patch(None, None, _join(directory, item.value), None, False)
+                yield Patch(None, _join(directory, item.value), None, False)
 
 
 @lru_cache(maxsize=4096)

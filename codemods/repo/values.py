@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 from codemods.diagnostics import warning
 from codemods.errors import InputError
+from codemods.flux.selector import Selected
 from codemods.flux.values import ValuesRef
-from codemods.repo.graph import Application, Generator, KustomizeFile, RepoGraph
+from codemods.repo.graph import Application, Generator, KustomizeFile, RepoGraph, target_of
 from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.yamltext.locate import MappingNode, Node, ScalarNode, SequenceNode, compose, entries, first, scalar_value
@@ -184,15 +185,37 @@ def _matches(wanted: set[str | None], lands: set[str | None]) -> bool:
     return bool(wanted & lands)
 
 
-def _is(kind: str, name: str):
+def _is(kind: str, name: str | None):
+    """A document of this kind and name (name None: of this kind, whatever its name)."""
+
     def check(doc: Node | None) -> bool:
         return (
             isinstance(doc, MappingNode)
             and scalar_value(first(doc, "kind")) == kind
-            and scalar_value(first(first(doc, "metadata"), "name")) == name
+            and (name is None or scalar_value(first(first(doc, "metadata"), "name")) == name)
         )
 
     return check
+
+
+def _selected(doc: MappingNode) -> Selected:
+    """A HelmRelease as a patch target selects it: its kind, name, namespace, labels and
+    annotations as written."""
+    metadata = first(doc, "metadata")
+
+    def pairs(key: str) -> dict[str, str]:
+        found = first(metadata, key)
+        if not isinstance(found, MappingNode):
+            return {}
+        return {str(scalar_value(k)): str(scalar_value(v)) for k, v in found.value if scalar_value(k) is not None}
+
+    return Selected(
+        "HelmRelease",
+        scalar_value(first(metadata, "name")) or "",
+        scalar_value(first(metadata, "namespace")),
+        pairs("labels"),
+        pairs("annotations"),
+    )
 
 
 @dataclass
@@ -211,7 +234,6 @@ class ValuesModel:
 
     def variants(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[list[ValuesSource]]:
         """The release's sources, lowest priority first, once per distinct Flux build of it."""
-        name = scalar_value(first(first(doc, "metadata"), "name")) or ""
         namespace = scalar_value(first(first(doc, "metadata"), "namespace"))
         spec = first(doc, "spec")
         # A release under a `${CLUSTER}` path the clusters resolve differently: each cluster's
@@ -226,7 +248,7 @@ class ValuesModel:
         for group in [[app] for app in applications] or [[]]:
             found = (self._values_from(unit, item, group, namespace) for item in items)
             variant = [source for source in found if source is not None]
-            variant += [own, *self._patches(name, group)]
+            variant += [own, *self._patches(_selected(doc), group)]
             if variant not in variants:
                 variants.append(variant)
         return variants
@@ -423,7 +445,7 @@ class ValuesModel:
         return next(iter(found.values())) if len(found) == 1 else None
 
     # -- patches -----------------------------------------------------------------------------
-    def _patches(self, name: str, applications: list[Application]) -> Iterator[ValuesSource]:
+    def _patches(self, release: Selected, applications: list[Application]) -> Iterator[ValuesSource]:
         """Patches of the release in the overlays its Flux Kustomization builds: strategic merge,
         and each JSON6902 operation on spec.values. A base is built (and patched) before the
         overlay that includes it, so the chain is walked bottom up; at each level a Component's
@@ -435,10 +457,10 @@ class ValuesModel:
                 parsed = link.kustomize
                 extra = app.flux.components if link is app.chain[0] else ()
                 for directory in [*self._components_of(parsed), *extra]:
-                    yield from self._component_patches(directory, name, seen, set())
+                    yield from self._component_patches(directory, release, seen, set())
                 if parsed is not None:
-                    yield from self._file_patches(parsed, name, seen)
-            yield from self._flux_patches(app, name, seen)
+                    yield from self._file_patches(parsed, release, seen)
+            yield from self._flux_patches(app, release, seen)
 
     @staticmethod
     def _components_of(parsed: KustomizeFile | None) -> list[str]:
@@ -447,7 +469,7 @@ class ValuesModel:
         return [ref.target for ref in parsed.refs if ref.field == "components" and not ref.remote]
 
     def _component_patches(
-        self, directory: str, name: str, seen: set[tuple[str, int]], visiting: set[str]
+        self, directory: str, release: Selected, seen: set[tuple[str, int]], visiting: set[str]
     ) -> Iterator[ValuesSource]:
         """A Component's patches, after those of the Components it includes itself."""
         component = self.graph.kustomize_file(directory)
@@ -455,16 +477,19 @@ class ValuesModel:
             return
         visiting.add(directory)
         for inner in self._components_of(component):
-            yield from self._component_patches(inner, name, seen, visiting)
-        yield from self._file_patches(component, name, seen)
+            yield from self._component_patches(inner, release, seen, visiting)
+        yield from self._file_patches(component, release, seen)
 
-    def _file_patches(self, parsed: KustomizeFile, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
-        """The patches one kustomization file (or Component) makes to the release, in order."""
+    def _file_patches(
+        self, parsed: KustomizeFile, release: Selected, seen: set[tuple[str, int]]
+    ) -> Iterator[ValuesSource]:
+        """The patches one kustomization file (or Component) makes to the release, in order: those
+        whose target selects it (kind, name and namespace as regular expressions, label and
+        annotation selectors), and, without a target, a strategic merge patch naming it."""
         for patch in parsed.patches:
-            if patch.target_kind not in (None, "HelmRelease"):
+            if patch.target is not None and not patch.target.selects(release):
                 continue
-            if patch.target_name not in (None, name):
-                continue
+            body = None if patch.target is not None else release.name  # a target overrides the body's name
             if patch.inline is not None:
                 key = (parsed.path, patch.inline.start_mark.index)
                 if key in seen:
@@ -473,11 +498,13 @@ class ValuesModel:
                 if patch.json6902:
                     yield from self._inline_json6902(parsed.unit, patch.inline)
                 else:
-                    yield from self._inline_patch(parsed.unit, patch.inline, name)
+                    yield from self._inline_patch(parsed.unit, patch.inline, body)
             elif patch.path is not None:
-                yield from self._patch_file(patch.path, patch.json6902, name, seen)
+                yield from self._patch_file(patch.path, patch.json6902, body, seen)
 
-    def _patch_file(self, path: str, json6902: bool, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
+    def _patch_file(
+        self, path: str, json6902: bool, name: str | None, seen: set[tuple[str, int]]
+    ) -> Iterator[ValuesSource]:
         patch_unit = self.graph.index.units.get(path) or self._json_file(path)
         if patch_unit is None or (patch_unit.primary.path, 0) in seen:
             return
@@ -491,7 +518,7 @@ class ValuesModel:
         if index is not None:
             yield ValuesSource("patch", patch_unit, index, ("spec", "values"), label=f"patch {copy.path}")
 
-    def _flux_patches(self, app: Application, name: str, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
+    def _flux_patches(self, app: Application, release: Selected, seen: set[tuple[str, int]]) -> Iterator[ValuesSource]:
         """The Flux Kustomization's own `spec.patches`: Flux adds them to the kustomization it
         builds, so they apply after every patch of the chain (inline only, as Flux allows)."""
         flux = app.flux
@@ -502,11 +529,10 @@ class ValuesModel:
         if unit is None:
             return
         for item in _patch_items(flux.node, ("spec", "patches")):
-            target = first(item, "target")
-            if scalar_value(first(target, "kind")) not in (None, "HelmRelease"):
+            target = target_of(first(item, "target"))
+            if target is not None and not target.selects(release):
                 continue
-            if scalar_value(first(target, "name")) not in (None, name):
-                continue
+            body = None if target is not None else release.name  # a target overrides the body's name
             node = first(item, "patch")
             if not isinstance(node, ScalarNode) or (unit.primary.path, node.start_mark.index) in seen:
                 continue
@@ -515,7 +541,7 @@ class ValuesModel:
             if inner is not None and _is_operation_list(inner.inner, unit.primary.path, None):
                 yield from self._inline_json6902(unit, node, ("spec", "patches"))
             else:
-                yield from self._inline_patch(unit, node, name, ("spec", "patches"))
+                yield from self._inline_patch(unit, node, body, ("spec", "patches"))
 
     def _json_file(self, path: str) -> Unit | None:
         """A JSON patch file: the scan reads only YAML, so it is made a unit of its own here."""
@@ -614,7 +640,7 @@ class ValuesModel:
             )
 
     def _inline_patch(
-        self, unit: Unit, node: ScalarNode, name: str, at: tuple[str, ...] = ("patches",)
+        self, unit: Unit, node: ScalarNode, name: str | None, at: tuple[str, ...] = ("patches",)
     ) -> Iterator[ValuesSource]:
         copy = unit.primary
         text = self.graph.text(copy.path) or ""
