@@ -565,6 +565,31 @@ def test_the_composer_limit_counts_nodes_as_the_composer_builds_them(engine: str
     check_composable("- &a x\n" + "- *a\n" * (MAX_COMPOSED_NODES - 2), "x.yaml")
 
 
+def test_lines_broken_by_yaml_1_1_breaks_count_toward_the_depth_bound(engine: str) -> None:
+    """NEL, LS and PS break lines for ruamel.yaml: each `-` before one opens a sequence, nested
+    by indent. The quick bound counts them, so the text gets the full check and is refused
+    (the parsers number such lines differently, so the line is not compared)."""
+    from codemods.errors import HostileYAML
+    from codemods.yamltext.guard import _may_be_hostile, check
+
+    for brk in ("\x85", "\u2028", "\u2029"):
+        text = "".join(" " * i + "-" + brk for i in range(300)) + " " * 300 + "a\n"
+        assert _may_be_hostile(text)
+        with pytest.raises(HostileYAML, match="nested too deeply"):
+            check(text, "x.yaml")
+
+
+def test_the_composer_limit_counts_past_what_libyaml_stops_at(engine: str) -> None:
+    """libyaml stops at a BOM inside the stream, which ruamel.yaml reads past: the count goes on
+    with ruamel.yaml's parser, as the composer will read the text."""
+    from codemods.errors import HostileYAML
+    from codemods.yamltext.guard import MAX_COMPOSED_NODES, check_composable
+
+    text = "a:\n  b: 1\n---\n\ufeffapiVersion: v1\nitems: [" + ",".join(["a"] * MAX_COMPOSED_NODES) + "]\n"
+    with pytest.raises(HostileYAML, match="more than 100,000 YAML nodes"):
+        check_composable(text, "x.yaml")
+
+
 def test_the_guard_accepts_every_file_of_the_corpus_snapshots_and_examples() -> None:
     from codemods.yamltext.guard import check
 

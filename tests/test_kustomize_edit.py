@@ -113,6 +113,19 @@ def test_a_guard_holding_the_entry_and_its_comments_is_the_entry_s_own() -> None
     assert remove_entry(below, "k", CLUSTER_TEMPLATE, "./job.yaml") == HEAD + "resources:\n  - ./z.yaml\n"
 
 
+def test_a_template_variable_line_in_the_guard_is_another_entry_not_a_comment() -> None:
+    # `#{ extra }#` starts with `#` but renders list entries: the guard is shared, and removing
+    # the Job's entry keeps the guard and the variable line.
+    text = HEAD + "resources:\n  #% if m %#\n  - ./job.yaml\n  #{ extra }#\n  #% endif %#\n"
+    assert find_guard(text, "k", CLUSTER_TEMPLATE, "job.yaml") is None
+    expected = HEAD + "resources:\n  #% if m %#\n  #{ extra }#\n  #% endif %#\n"
+    assert remove_entry(text, "k", CLUSTER_TEMPLATE, "./job.yaml") == expected
+    above = HEAD + "resources:\n  - ./a.yaml\n  #{ extra }#\n  - ./job.yaml\n"
+    assert (
+        remove_entry(above, "k", CLUSTER_TEMPLATE, "./job.yaml") == HEAD + "resources:\n  - ./a.yaml\n  #{ extra }#\n"
+    )
+
+
 def test_in_jinja_block_reports_the_line() -> None:
     from codemods.repo.kustomize import in_jinja_block
 

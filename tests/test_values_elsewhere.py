@@ -174,3 +174,15 @@ def test_an_overlay_generator_s_behavior_decides_which_file_feeds_the_release(
     files = {"base": "base/values.yaml", "prod": "prod/values-prod.yaml", "release": "base/helmrelease.yaml"}
     fixed = {label for label, path in files.items() if "enabled: false" in (work / APPS / path).read_text()}
     assert fixed == edited, result.stdout
+
+
+def test_each_build_of_a_release_reads_the_repository_once_for_a_manifest(repo: Path) -> None:
+    """A release that many Flux Kustomizations build (one per tenant namespace) asks for its
+    valuesFrom manifest once per build: the files naming it are read once, and the answer
+    for each build is filtered from them (it took 20 s for 100 builds over 20,000 files)."""
+    from codemods.repo.graph import RepoGraph
+    from codemods.repo.index import scan
+
+    graph = RepoGraph.of(scan(repo))
+    first = graph.files_naming("ConfigMap", "litellm-values")
+    assert first and graph.files_naming("ConfigMap", "litellm-values") is first

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from codemods import params
 from codemods.charts import POLICIES, Fix, Policy, Refusal
 from codemods.errors import InputError
+from codemods.flux.selector import Selected
 from codemods.flux.values import split_target_path, typed_strval
 from codemods.intents import EffectiveValue, ValuesInRelease
 from codemods.mods.base import Context
@@ -25,7 +26,7 @@ from codemods.repo.index import Unit
 from codemods.repo.layout import Copy
 from codemods.repo.needles import Needles
 from codemods.repo.selectors import ReleaseSelector
-from codemods.repo.values import Embedded, Located, ValuesSource, locate, value_at
+from codemods.repo.values import Embedded, Located, ValuesSource, locate, selected, value_at
 from codemods.repo.workloads import is_selected
 from codemods.yamltext.anchors import expand_alias, expand_anchor
 from codemods.yamltext.jinja import Delimiters
@@ -349,6 +350,7 @@ class _Release:
     target_paths: tuple[tuple[str, ...], ...] = ()  # every valuesFrom targetPath, found or not
     chart_version: str | None = None  # a version or a range; None when nothing pins it
     line: int | None = None  # where a warning about the release points: its chart version, else its name
+    selected: Selected | None = None  # as a kustomize target selects it (name, namespace, labels)
 
 
 @dataclass(frozen=True)
@@ -540,6 +542,7 @@ class DisableMigrationJob:
                         tuple(t for t in targets if t),
                         ctx.chart_version_of(unit, doc),
                         line,
+                        selected(doc),
                     )
                 )
         return found
@@ -582,6 +585,16 @@ class DisableMigrationJob:
         prefix = self._prefix(ctx, release)
         if prefix is None:
             return None
+        replaced = (
+            ctx.values.replaced(release.unit, release.selected, (*prefix, "migrationJob")) if release.selected else None
+        )
+        if replaced is not None:
+            file, line, field_path = replaced
+            return Refusal(
+                f"kustomize `replacements` in {file} (line {line}) write {field_path} during the build, which "
+                "codemods does not model: what Flux applies there is not known here; set the value at the "
+                "replacement's source by hand"
+            )
         job = self.policy.job
         has_job = job is not None and any(p.release.unit is release.unit for p in ctx.placements(matcher=job))
         return self.policy.fix(prefix, self._lookup(ctx, release), has_job, release.chart, release.chart_version)

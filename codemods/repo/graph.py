@@ -295,6 +295,7 @@ class RepoGraph:
     _asked: dict[str, list[str]] = field(default_factory=dict)  # answered without the word index
     _search: list[tuple[Unit, str, str, bytes | None]] | None = None  # see _searchable()
     _with_components: list[tuple[Unit, str]] | None = None  # Flux files that have spec.components
+    _naming: dict[tuple[str, str], list[tuple[Unit, str]]] = field(default_factory=dict)  # files_naming()
     # In the view per_cluster() returns: a `${CLUSTER}` spec.path applies each cluster's reading.
     _each_cluster: bool = False
     _cluster_view: RepoGraph | None = None
@@ -565,11 +566,16 @@ class RepoGraph:
             complete = False
         return Variables(merged, complete)
 
-    def files_naming(self, kind: str, name: str) -> Iterator[tuple[Unit, str]]:
+    def files_naming(self, kind: str, name: str) -> list[tuple[Unit, str]]:
         """(unit, text) of each file whose bytes hold both kind and name, in path order: the few
         worth a parse when a manifest is looked for by name across the repository. The others
-        are read the scan's way and never decoded (nor kept); one that is not UTF-8 is passed."""
-        kind_bytes, name_bytes = kind.encode(), name.encode()
+        are read the scan's way and never decoded (nor kept); one that is not UTF-8 is passed.
+        Read once per (kind, name): each Flux build of a release asks again."""
+        if (kind, name) not in self._naming:
+            self._naming[(kind, name)] = list(self._read_naming(kind.encode(), name.encode()))
+        return self._naming[(kind, name)]
+
+    def _read_naming(self, kind_bytes: bytes, name_bytes: bytes) -> Iterator[tuple[Unit, str]]:
         for logical in sorted(self.index.units):
             unit = self.index.units[logical]
             try:

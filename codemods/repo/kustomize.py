@@ -202,8 +202,10 @@ def remove_entry(text: str, path: str, delims: Delimiters | None, entry: str, ke
             last_line = _last_line(seq.value[-1])
             while jl.depth_after(last_line) > 0 and last_line + 1 < len(jl.depth):
                 last_line += 1  # a Jinja block still open after the last item closes with the list
-            splices.append(delete_lines(text, key_node.start_mark.index, line_offset(text, last_line)))
-            continue
+            # A `#{ variable }#` line in the list renders entries YAML does not see: the list stays.
+            if not jl.tagged.intersection(range(key_node.start_mark.line, last_line + 1)):
+                splices.append(delete_lines(text, key_node.start_mark.index, line_offset(text, last_line)))
+                continue
         for pos, item in enumerate(seq.value):
             if not isinstance(item, ScalarNode) or entry_key(item.value) != wanted:
                 continue
@@ -239,7 +241,7 @@ def _above_comments(text: str, line: int, jl) -> int:
     """Move up over plain comment lines that introduce the anchor entry."""
     while line > 0:
         prev = line_text(text, line_offset(text, line - 1)).strip()
-        if prev.startswith("#") and (line - 1) not in jl.block_statements:
+        if prev.startswith("#") and (line - 1) not in jl.block_statements and (line - 1) not in jl.tagged:
             line -= 1
         else:
             break
@@ -252,7 +254,7 @@ def _comment_run(text: str, line: int, jl) -> int:
     total = len(jl.depth)
     while line + count < total:
         stripped = line_text(text, line_offset(text, line + count)).strip()
-        if stripped.startswith("#") and (line + count) not in jl.block_statements:
+        if stripped.startswith("#") and (line + count) not in jl.block_statements and (line + count) not in jl.tagged:
             count += 1
         else:
             break

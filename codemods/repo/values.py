@@ -198,7 +198,27 @@ def _is(kind: str, name: str | None):
     return check
 
 
-def _selected(doc: MappingNode) -> Selected:
+def _replacement_targets(file: str, item: Node, release: Selected) -> Iterator[tuple[str, int, str]]:
+    """(file, line, fieldPath) of one replacement's targets that select release (`select`, less
+    what `reject` excludes)."""
+    targets = first(item, "targets")
+    for target in targets.value if isinstance(targets, SequenceNode) else []:
+        select = target_of(first(target, "select"))
+        if select is None or not select.selects(release):
+            continue
+        rejects = first(target, "reject")
+        if any(
+            (rejected := target_of(r)) is not None and rejected.selects(release)
+            for r in (rejects.value if isinstance(rejects, SequenceNode) else [])
+        ):
+            continue
+        paths = first(target, "fieldPaths")
+        for node in paths.value if isinstance(paths, SequenceNode) else []:
+            if isinstance(node, ScalarNode):
+                yield file, node.start_mark.line + 1, re.sub(r"\[[^\]]*\]", "", node.value)
+
+
+def selected(doc: MappingNode) -> Selected:
     """A HelmRelease as a patch target selects it: its kind, name, namespace, labels and
     annotations as written."""
     metadata = first(doc, "metadata")
@@ -224,6 +244,9 @@ class ValuesModel:
 
     graph: RepoGraph
     _elsewhere: dict[tuple[object, ...], ValuesSource | None] = field(default_factory=dict, repr=False)
+    _anywhere: dict[tuple[object, ...], list[tuple[str, ValuesSource, set[str | None]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def sources(self, unit: Unit, doc_index: int, doc: MappingNode) -> list[ValuesSource]:
         """The release's sources, lowest priority first (the patches of every build, together)."""
@@ -248,10 +271,49 @@ class ValuesModel:
         for group in [[app] for app in applications] or [[]]:
             found = (self._values_from(unit, item, group, namespace) for item in items)
             variant = [source for source in found if source is not None]
-            variant += [own, *self._patches(_selected(doc), group)]
+            variant += [own, *self._patches(selected(doc), group)]
             if variant not in variants:
                 variants.append(variant)
         return variants
+
+    def replaced(self, unit: Unit, release: Selected, path: tuple[str, ...]) -> tuple[str, int, str] | None:
+        """A kustomize `replacements` entry on one of the release's builds that writes into its
+        values at, above or below path: (file, line, fieldPath). The values model reads what the
+        files say; a replacement copies another object's field over it during the build, so
+        what Flux applies there is not known here."""
+        applications = self.graph.appliers(unit.logical) or self.graph.per_cluster().appliers(unit.logical)
+        chain = {link.kustomize.path: link.kustomize for app in applications for link in app.chain if link.kustomize}
+        for parsed in chain.values():
+            for file, line, field_path in self._replacements(parsed, release):
+                steps = tuple(field_path.split("."))
+                written = steps[2:] if steps[:2] == ("spec", "values") else None
+                if steps == ("spec",) or (written is not None and written[: len(path)] == path[: len(written)]):
+                    return file, line, field_path
+        return None
+
+    def _replacements(self, parsed: KustomizeFile, release: Selected) -> Iterator[tuple[str, int, str]]:
+        """(file, line, fieldPath) of each replacement target of parsed that selects release."""
+        text = self.graph.text(parsed.path) or ""
+        if "replacements" not in text:
+            return
+        copy = parsed.unit.primary
+        for doc in compose(text, copy.path, copy.delimiters):
+            for item in _patch_items(doc, ("replacements",)):
+                listed = scalar_value(first(item, "path"))
+                if listed is not None:  # replacements kept in a file of their own
+                    yield from self._replacement_file(posixpath.join(parsed.directory, listed), release)
+                else:
+                    yield from _replacement_targets(copy.path, item, release)
+
+    def _replacement_file(self, path: str, release: Selected) -> Iterator[tuple[str, int, str]]:
+        unit = self.graph.index.units.get(posixpath.normpath(path))
+        if unit is None:
+            return
+        copy = unit.primary
+        for doc in compose(self.graph.text(copy.path) or "", copy.path, copy.delimiters):
+            for item in doc.value if isinstance(doc, SequenceNode) else [doc]:
+                if item is not None:
+                    yield from _replacement_targets(copy.path, item, release)
 
     # -- valuesFrom ------------------------------------------------------------------------
     def _values_from(
@@ -295,8 +357,8 @@ class ValuesModel:
         """The generator whose file gives the release's valuesFrom key, and that file, as
         kustomize builds it: an overlay's `behavior: replace` or `merge` (outermost first)
         overrides what a base's generator made; `replace` without the key removes it (file
-        None). None: no generator of that name on the chain. With several applications, the
-        first one's chain (variants() asks once per application)."""
+        None). None: no generator of that name on the chain. applications: the one build of
+        the release being read (variants() asks once per build), or none."""
         chains = [[link.directory for link in app.chain] for app in applications] or [[]]
         directories = list(dict.fromkeys([*chains[0], own]))
         for directory in directories:
@@ -409,29 +471,10 @@ class ValuesModel:
         files whose text names it. A document counts when a Flux Kustomization applies it (in
         a repository that has any) into the release's namespace; a namespace that is unknown
         or still a `${VAR}` matches any. Two that count are ambiguous: none, and a warning."""
-        naming = re.compile(rf"^[ \t-]*name:[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
-        flux_applies_things = bool(self.graph.index.flagged("flux_paths"))
         found: dict[tuple[str, int], ValuesSource] = {}
-        for candidate, text in self.graph.files_naming(kind, name):
-            logical = candidate.logical
-            if logical in seen or not naming.search(text):
-                continue
-            try:
-                sources = list(self._manifest_sources(candidate, text, kind, name, key, target, label))
-            except InputError as err:
-                self.graph.warnings.add(
-                    warning(err.diagnostic.file, err.diagnostic.line, f"{err.diagnostic.message}; not read for {label}")
-                )
-                continue
-            if not sources:
-                continue
-            appliers = self.graph.appliers(logical)
-            if not appliers and flux_applies_things:
-                continue  # no Flux Kustomization applies it: it never reaches the cluster
-            for own, source in sources:
-                lands = {app.namespace(own) for app in appliers} or {own}
-                if _matches(namespaces, lands):
-                    found[(source.path, source.document)] = source
+        for logical, source, lands in self._named_anywhere(kind, name, key, target, label):
+            if logical not in seen and _matches(namespaces, lands):
+                found[(source.path, source.document)] = source
         if len(found) > 1:
             where = ", ".join(dict.fromkeys(path for path, _document in sorted(found)))
             self.graph.warnings.add(
@@ -443,6 +486,37 @@ class ValuesModel:
                 )
             )
         return next(iter(found.values())) if len(found) == 1 else None
+
+    def _named_anywhere(
+        self, kind: str, name: str, key: str, target: tuple[str, ...], label: str
+    ) -> list[tuple[str, ValuesSource, set[str | None]]]:
+        """(logical path, source, namespaces it lands in) of every manifest of the repository
+        that is a `kind` named `name` holding `key` and that a Flux Kustomization applies (in a
+        repository that has any): read once, whichever build of a release asks."""
+        memo = (kind, name, key, target, label)
+        if memo in self._anywhere:
+            return self._anywhere[memo]
+        naming = re.compile(rf"^[ \t-]*name:[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
+        flux_applies_things = bool(self.graph.index.flagged("flux_paths"))
+        found: list[tuple[str, ValuesSource, set[str | None]]] = []
+        for candidate, text in self.graph.files_naming(kind, name):
+            logical = candidate.logical
+            if not naming.search(text):
+                continue
+            try:
+                sources = list(self._manifest_sources(candidate, text, kind, name, key, target, label))
+            except InputError as err:
+                self.graph.warnings.add(
+                    warning(err.diagnostic.file, err.diagnostic.line, f"{err.diagnostic.message}; not read for {label}")
+                )
+                continue
+            appliers = self.graph.appliers(logical) if sources else []
+            if sources and not appliers and flux_applies_things:
+                continue  # no Flux Kustomization applies it: it never reaches the cluster
+            for own, source in sources:
+                found.append((logical, source, {app.namespace(own) for app in appliers} or {own}))
+        self._anywhere[memo] = found
+        return found
 
     # -- patches -----------------------------------------------------------------------------
     def _patches(self, release: Selected, applications: list[Application]) -> Iterator[ValuesSource]:

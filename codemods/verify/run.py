@@ -13,7 +13,7 @@ from ruamel.yaml.error import YAMLError
 
 from codemods.diagnostics import Diagnostic
 from codemods.errors import HostileYAML, InputError
-from codemods.intents import Adjustment, EffectiveValue, JobPlacement, LeaveInPlace, ValuesInRelease
+from codemods.intents import UNCHANGED, Adjustment, EffectiveValue, JobPlacement, LeaveInPlace, ValuesInRelease
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
 from codemods.verify.model import Candidate, Options, Semantic
@@ -175,14 +175,24 @@ def _next_candidate(
 
 
 def _values_in_release(plan: Plan, refused: Semantic, adjust: tuple[Adjustment, ...]) -> tuple[ValuesInRelease, ...]:
-    """A refusal that is not only about where Jobs go, of a plan that fixed releases in their
-    valuesFrom sources: the next candidate fixes them in their own spec.values (once)."""
-    if all(p.intent.startswith("JobPlacement(") for p in refused.problems):
-        return ()
+    """The releases a plan fixed in a valuesFrom source that the refusal is about, to be fixed
+    next in their own spec.values (once each): a release whose fix the builds did not carry,
+    or, when a ConfigMap or Secret changed that must not, each such release (the edited
+    manifest is one of theirs)."""
+    broke_a_source = any(
+        p.intent == str(UNCHANGED) and any(f" {kind} " in p.message for kind in ("ConfigMap", "Secret"))
+        for p in refused.problems
+    )
     found = (
         ValuesInRelease(i.source, i.release)
         for i in plan.intents
-        if isinstance(i, EffectiveValue) and i.via == "valuesFrom" and i.source
+        if isinstance(i, EffectiveValue)
+        and i.via == "valuesFrom"
+        and i.source
+        and (
+            broke_a_source
+            or any(p.intent.startswith(f"EffectiveValue(HelmRelease {i.release}:") for p in refused.problems)
+        )
     )
     return tuple(a for a in dict.fromkeys(found) if a not in adjust)
 

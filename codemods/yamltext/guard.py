@@ -103,11 +103,22 @@ def check(text: str | bytes, path: str) -> None:
 def check_composable(text: str, path: str) -> None:
     """Raise HostileYAML when text holds more than MAX_COMPOSED_NODES nodes (aliases counted
     once, as a composer builds them): counted from the parser's events, only for a text long
-    enough to hold that many, and only up to the first node past the limit."""
+    enough to hold that many, and only up to the first node past the limit. Where libyaml
+    stops at a syntax error that ruamel.yaml reads past (a BOM inside the stream), the count
+    goes on with ruamel.yaml's own parser, which reads the text as the composer will."""
     if len(text) < _COUNT_FROM:
         return
+    source = _decoded(text)
+    engine = _libyaml()
+    if not _count_nodes(source, engine, path) and engine is not None:
+        _count_nodes(source, None, path)
+
+
+def _count_nodes(source: str | bytes, engine: Any, path: str) -> bool:
+    """Raise HostileYAML past MAX_COMPOSED_NODES; else whether the parser read to the end."""
     nodes = 0
-    for kind, event in _events(_decoded(text), _libyaml(), path):
+    ended: list[bool] = []
+    for kind, event in _events(source, engine, path, ended):
         if kind in (_SCALAR, _START, _ALIAS):
             nodes += 1
             if nodes > MAX_COMPOSED_NODES:
@@ -117,6 +128,7 @@ def check_composable(text: str, path: str) -> None:
                     f"more than {MAX_COMPOSED_NODES:,} YAML nodes by this line: too many to parse "
                     "(a manifest holds hundreds); not parsed",
                 )
+    return bool(ended)
 
 
 def too_large(path: str, size: int) -> HostileYAML:
@@ -148,8 +160,11 @@ def _may_be_hostile(text: str) -> bool:
     depth; a file of a few hundred lines of hyphenated names needs no parse to pass."""
     if "*" in text and "&" in text:
         return True
-    dashes = text.count("- ") + text.count("-\n") + text.count("-\t") + text.count("-\r")
-    bound = text.count("\n") + 1 + 2 * (dashes + text.count("[") + text.count("{")) + 3 * text.count("?")
+    # YAML 1.1's line breaks (NEL, LS, PS) break lines for ruamel.yaml too.
+    breaks = text.count("\n") + text.count("\x85") + text.count("\u2028") + text.count("\u2029")
+    dashes = text.count("- ") + text.count("-\t") + text.count("-\r") + text.endswith("-")
+    dashes += text.count("-\n") + text.count("-\x85") + text.count("-\u2028") + text.count("-\u2029")
+    bound = breaks + 1 + 2 * (dashes + text.count("[") + text.count("{")) + 3 * text.count("?")
     return bound > MAX_DEPTH
 
 
@@ -193,8 +208,9 @@ def _kinds(engine: Any) -> dict[type, int]:
     }
 
 
-def _events(source: str | bytes, engine: Any, path: str) -> Iterator[tuple[int, Any]]:
-    """(kind, event) of each event up to the end or the first syntax error."""
+def _events(source: str | bytes, engine: Any, path: str, ended: list[bool] | None = None) -> Iterator[tuple[int, Any]]:
+    """(kind, event) of each event up to the end or the first syntax error (ended, when given,
+    gets True appended when the parser read to the end)."""
     kinds = _kinds(engine)
     if engine is not None:
         import yaml
@@ -212,6 +228,8 @@ def _events(source: str | bytes, engine: Any, path: str) -> Iterator[tuple[int, 
             kind = kinds.get(type(event))
             if kind is not None:
                 yield kind, event
+        if ended is not None:
+            ended.append(True)
     except errors as err:
         # libyaml refuses 1,000 levels in its scanner, which reads ahead of the events.
         if "maximum nesting depth" in str(err):

@@ -115,10 +115,13 @@ def _opens_block(tag: Tag, text: str) -> bool:
 
 @dataclass(frozen=True)
 class JinjaLines:
-    """Per line: the Jinja block depth at its start, and which lines are stand-alone block tags."""
+    """Per line: the Jinja block depth at its start, which lines are stand-alone block tags, and
+    which hold another tag (a `#{ variable }#` or a `#| comment |#`: template text, though a
+    line of it may start with `#` as a YAML comment does)."""
 
     depth: list[int]
     block_statements: dict[int, str]
+    tagged: frozenset[int] = frozenset()
 
     def depth_after(self, line: int) -> int:
         return self.depth[line + 1] if line + 1 < len(self.depth) else 0
@@ -131,9 +134,11 @@ def jinja_lines(text: str, delims: Delimiters | None) -> JinjaLines:
     if delims is None:
         return JinjaLines(depth_at[:n_lines], statements)
     changes: dict[int, int] = {}  # line -> depth after the tags of that line
+    tagged: set[int] = set()
     depth = 0
     for tag in find_tags(text, delims):
         if tag.kind != "block":
+            tagged.update(range(text.count("\n", 0, tag.start), text.count("\n", 0, tag.end) + 1))
             continue
         if tag.statement.startswith("end"):
             depth = max(0, depth - 1)
@@ -147,4 +152,4 @@ def jinja_lines(text: str, delims: Delimiters | None) -> JinjaLines:
     for line in range(n_lines):
         depth_at[line] = depth
         depth = changes.get(line, depth)
-    return JinjaLines(depth_at[:n_lines], statements)
+    return JinjaLines(depth_at[:n_lines], statements, frozenset(tagged))
