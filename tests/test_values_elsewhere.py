@@ -186,3 +186,26 @@ def test_each_build_of_a_release_reads_the_repository_once_for_a_manifest(repo: 
     graph = RepoGraph.of(scan(repo))
     first = graph.files_naming("ConfigMap", "litellm-values")
     assert first and graph.files_naming("ConfigMap", "litellm-values") is first
+
+
+def test_a_component_s_generator_overrides_the_base_s_values_file(tmp_path: Path) -> None:
+    """The prod overlay's `behavior: replace` generator lives in a Component it lists: the
+    Component's file feeds prod's release, as kustomize builds it."""
+    work = tmp_path / "repo"
+    shutil.copytree(OVERLAYS, work)
+    prod, component = work / APPS / "prod", work / APPS / "components" / "prod-values"
+    component.mkdir(parents=True)
+    (prod / "values-prod.yaml").rename(component / "values-prod.yaml")
+    generator = (prod / "kustomization.yaml").read_text().split("configMapGenerator:\n", 1)[1]
+    (component / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nconfigMapGenerator:\n" + generator
+    )
+    (prod / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\n"
+        "components:\n  - ../components/prod-values\n"
+    )
+    result = run_codemods("run", str(work))
+    assert result.returncode == 0, result.stderr
+    assert "enabled: false" in (component / "values-prod.yaml").read_text()
+    assert "enabled: false" in (work / APPS / "base" / "values.yaml").read_text()
+    assert "candidate" not in result.stderr, result.stderr  # the first plan is the one the builds prove

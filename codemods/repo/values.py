@@ -358,10 +358,15 @@ class ValuesModel:
         kustomize builds it: an overlay's `behavior: replace` or `merge` (outermost first)
         overrides what a base's generator made; `replace` without the key removes it (file
         None). None: no generator of that name on the chain. applications: the one build of
-        the release being read (variants() asks once per build), or none."""
-        chains = [[link.directory for link in app.chain] for app in applications] or [[]]
-        directories = list(dict.fromkeys([*chains[0], own]))
-        for directory in directories:
+        the release being read (variants() asks once per build), or none. Each level's
+        Components count with it (the Flux Kustomization's `spec.components` with the top)."""
+        chain = [link.directory for link in applications[0].chain] if applications else []
+        levels = [*chain, own]
+        directories: list[str] = []
+        for depth, level in enumerate(levels):
+            extra = applications[0].flux.components if applications and depth == 0 else ()
+            directories += [level, *self._components_of(self.graph.kustomize_file(level)), *extra]
+        for directory in dict.fromkeys(directories):
             parsed = self.graph.kustomize_file(directory)
             for generator in parsed.generators if parsed else []:
                 if generator.kind != kind or generator.name != name:
