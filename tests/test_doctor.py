@@ -508,3 +508,29 @@ def test_no_hook_warning_for_a_database_another_kustomization_creates(tmp_path: 
     report = json.loads(run_codemods("run", "--json", "--dry-run", "--no-verify", str(repo)).stdout)
     assert any(c["codemod"] == "disable-migration-job" for c in report["changes"])
     assert not [w for w in report["warnings"] if HOOK_RISK in w["message"]]
+
+
+@pytest.mark.parametrize(("selector", "forced"), [("component=migrations", True), ("component=other", False)])
+def test_a_patch_that_forces_the_job_is_read_by_the_immutable_rule(selector: str, forced: bool, tmp_path: Path) -> None:
+    """A labelSelector patch that adds the force annotation makes the Job Flux builds forced:
+    job-immutable-under-flux reads it, as the build gate does (only when the target selects it)."""
+    (tmp_path / "flux").mkdir()
+    (tmp_path / "flux" / "ks.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "kustomization.yaml").write_text(
+        "namespace: ai\nresources:\n  - ./job.yaml\npatches:\n  - target:\n      kind: Job\n"
+        f"      labelSelector: {selector}\n    patch: |-\n      - op: add\n        path: /metadata/annotations\n"
+        "        value:\n          kustomize.toolkit.fluxcd.io/force: enabled\n"
+    )
+    (tmp_path / "apps" / "job.yaml").write_text(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  labels:\n    component: migrations\n"
+        "spec:\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers:\n"
+        "        - name: m\n          image: busybox\n"
+    )
+    result = run_codemods("doctor", "--format", "json", str(tmp_path))
+    rules = [f["rule"] for f in json.loads(result.stdout)["findings"]]
+    assert ("job-immutable-under-flux" in rules) is not forced, rules

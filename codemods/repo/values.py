@@ -219,8 +219,8 @@ def _replacement_targets(file: str, item: Node, release: Selected) -> Iterator[t
 
 
 def selected(doc: MappingNode) -> Selected:
-    """A HelmRelease as a patch target selects it: its kind, name, namespace, labels and
-    annotations as written."""
+    """An object (a HelmRelease, a Job) as a patch target selects it: its kind, name,
+    namespace, labels and annotations as written."""
     metadata = first(doc, "metadata")
 
     def pairs(key: str) -> dict[str, str]:
@@ -230,7 +230,7 @@ def selected(doc: MappingNode) -> Selected:
         return {str(scalar_value(k)): str(scalar_value(v)) for k, v in found.value if scalar_value(k) is not None}
 
     return Selected(
-        "HelmRelease",
+        scalar_value(first(doc, "kind")) or "",
         scalar_value(first(metadata, "name")) or "",
         scalar_value(first(metadata, "namespace")),
         pairs("labels"),

@@ -11,6 +11,7 @@ from codemods.doctor.rules import RULES
 from codemods.repo.flux import FORCE_ANNOTATION
 from codemods.repo.graph import FluxKustomization
 from codemods.repo.index import Unit
+from codemods.repo.values import selected
 from codemods.yamltext.locate import MappingNode, ScalarNode, SequenceNode, entries, first, scalar_value
 
 # Where the doctor looks for a Secret's declaration (DoctorContext.secret_sources).
@@ -29,7 +30,8 @@ def check(ctx: DoctorContext) -> Iterator[Diagnostic]:
                     ctx.not_reached(directory, unit.primary.path, "a Job")
                 continue  # nothing applies it: manifest-not-listed says so where it matters
             yield from _ttl(unit, doc, ks)
-            yield from _immutable(unit, doc, ks)
+            if not _forced_by_a_patch(ctx, unit, doc):
+                yield from _immutable(unit, doc, ks)
             yield from _secrets(ctx, unit, doc, ks)
 
 
@@ -44,6 +46,21 @@ def _ttl(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Diagno
             "again at the next reconciliation and it runs again",
             "remove ttlSecondsAfterFinished (Flux prunes the Job with its Kustomization)",
         )
+
+
+def _forced_by_a_patch(ctx: DoctorContext, unit: Unit, doc: MappingNode) -> bool:
+    """Does a patch of a kustomization that applies the Job give it the force annotation (one
+    whose target selects it, or that names it)? The Job Flux builds is then forced."""
+    job = selected(doc)
+    for app in ctx.flux.appliers(unit.logical):
+        for link in app.chain:
+            parsed = link.kustomize
+            for patch in parsed.patches if parsed is not None else []:
+                body = patch.inline.value if patch.inline is not None else ctx.flux.text(patch.path or "") or ""
+                aimed = patch.target.selects(job) if patch.target is not None else job.name in body
+                if aimed and FORCE_ANNOTATION in body:
+                    return True
+    return False
 
 
 def _immutable(unit: Unit, doc: MappingNode, ks: FluxKustomization) -> Iterator[Diagnostic]:
