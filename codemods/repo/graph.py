@@ -107,6 +107,10 @@ class KustomizeFile:
     patches: list[Patch]
     name_prefix: str | None = None
     name_suffix: str | None = None
+    # What its `commonLabels` and `labels` (and `commonAnnotations`) give every object it builds:
+    # an outer kustomization's patch target selects the object with them.
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def path(self) -> str:
@@ -195,8 +199,25 @@ def parse_kustomize_file(unit: Unit, text: str) -> KustomizeFile | None:
             list(_patches(doc, directory)),
             literal_value(text, first(doc, "namePrefix")),
             literal_value(text, first(doc, "nameSuffix")),
+            tuple(_given_labels(doc)),
+            tuple(_pairs(first(doc, "commonAnnotations"))),
         )
     return None
+
+
+def _pairs(node: Node | None) -> Iterator[tuple[str, str]]:
+    for key, value in node.value if isinstance(node, MappingNode) else []:
+        if isinstance(key, ScalarNode) and isinstance(value, ScalarNode):
+            yield key.value, value.value
+
+
+def _given_labels(doc: MappingNode) -> Iterator[tuple[str, str]]:
+    """The labels a kustomization gives every object: `commonLabels`, and each `labels:` entry's
+    `pairs`."""
+    yield from _pairs(first(doc, "commonLabels"))
+    listed = first(doc, "labels")
+    for item in listed.value if isinstance(listed, SequenceNode) else []:
+        yield from _pairs(first(item, "pairs"))
 
 
 def _ref(field_name: str, node: ScalarNode, directory: str, value: str | None = None) -> Ref:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from codemods.diagnostics import warning
 from codemods.errors import InputError
@@ -218,6 +218,17 @@ def _replacement_targets(file: str, item: Node, release: Selected) -> Iterator[t
                 yield file, node.start_mark.line + 1, re.sub(r"\[[^\]]*\]", "", node.value)
 
 
+def _given(release: Selected, parsed: KustomizeFile) -> Selected:
+    """The release as the next level up sees it: with the labels and annotations parsed gave it."""
+    if not parsed.labels and not parsed.annotations:
+        return release
+    return replace(
+        release,
+        labels={**(release.labels or {}), **dict(parsed.labels)},
+        annotations={**(release.annotations or {}), **dict(parsed.annotations)},
+    )
+
+
 def selected(doc: MappingNode) -> Selected:
     """An object (a HelmRelease, a Job) as a patch target selects it: its kind, name,
     namespace, labels and annotations as written."""
@@ -358,14 +369,17 @@ class ValuesModel:
         kustomize builds it: an overlay's `behavior: replace` or `merge` (outermost first)
         overrides what a base's generator made; `replace` without the key removes it (file
         None). None: no generator of that name on the chain. applications: the one build of
-        the release being read (variants() asks once per build), or none. Each level's
-        Components count with it (the Flux Kustomization's `spec.components` with the top)."""
+        the release being read (variants() asks once per build), or none. A level's Components
+        act after its own generators (a Component's `replace` overrides the level's own
+        ConfigMap), the last listed last; the Flux Kustomization's `spec.components` join the top."""
         chain = [link.directory for link in applications[0].chain] if applications else []
         levels = [*chain, own]
         directories: list[str] = []
         for depth, level in enumerate(levels):
-            extra = applications[0].flux.components if applications and depth == 0 else ()
-            directories += [level, *self._components_of(self.graph.kustomize_file(level)), *extra]
+            listed = [*self._components_of(self.graph.kustomize_file(level))]
+            if applications and depth == 0:
+                listed += applications[0].flux.components
+            directories += [*reversed(listed), level]
         for directory in dict.fromkeys(directories):
             parsed = self.graph.kustomize_file(directory)
             for generator in parsed.generators if parsed else []:
@@ -532,14 +546,18 @@ class ValuesModel:
         the top the Flux Kustomization's spec.components join the root's."""
         seen: set[tuple[str, int]] = set()
         for app in applications:
+            # An outer level's patch targets see the labels the inner levels gave the release
+            # (a level's own labels come after its patches).
+            built = release
             for link in reversed(app.chain):
                 parsed = link.kustomize
                 extra = app.flux.components if link is app.chain[0] else ()
                 for directory in [*self._components_of(parsed), *extra]:
-                    yield from self._component_patches(directory, release, seen, set())
+                    yield from self._component_patches(directory, built, seen, set())
                 if parsed is not None:
-                    yield from self._file_patches(parsed, release, seen)
-            yield from self._flux_patches(app, release, seen)
+                    yield from self._file_patches(parsed, built, seen)
+                    built = _given(built, parsed)
+            yield from self._flux_patches(app, built, seen)
 
     @staticmethod
     def _components_of(parsed: KustomizeFile | None) -> list[str]:
