@@ -270,9 +270,8 @@ class ValuesModel:
         """The release's sources, lowest priority first, once per distinct Flux build of it."""
         namespace = scalar_value(first(first(doc, "metadata"), "namespace"))
         spec = first(doc, "spec")
-        # A release under a `${CLUSTER}` path the clusters resolve differently: each cluster's
-        # build of it (an overlay may patch its values in one cluster and not another).
-        applications = self.graph.appliers(unit.logical) or self.graph.per_cluster().appliers(unit.logical)
+        applications = self._builds(unit)
+        release = selected(doc)
         values_from = first(spec, "valuesFrom")
         items = values_from.value if isinstance(values_from, SequenceNode) else []
         own = ValuesSource("spec.values", unit, doc_index, ("spec", "values"), label="spec.values")
@@ -282,17 +281,23 @@ class ValuesModel:
         for group in [[app] for app in applications] or [[]]:
             found = (self._values_from(unit, item, group, namespace) for item in items)
             variant = [source for source in found if source is not None]
-            variant += [own, *self._patches(selected(doc), group)]
+            variant += [own, *self._patches(release, group)]
             if variant not in variants:
                 variants.append(variant)
         return variants
+
+    def _builds(self, unit: Unit) -> list[Application]:
+        """Every Flux build of the file; for a release under a `${CLUSTER}` path the clusters
+        resolve differently, each cluster's (an overlay may patch its values in one cluster and
+        not another)."""
+        return self.graph.appliers(unit.logical) or self.graph.per_cluster().appliers(unit.logical)
 
     def replaced(self, unit: Unit, release: Selected, path: tuple[str, ...]) -> tuple[str, int, str] | None:
         """A kustomize `replacements` entry on one of the release's builds that writes into its
         values at, above or below path: (file, line, fieldPath). The values model reads what the
         files say; a replacement copies another object's field over it during the build, so
         what Flux applies there is not known here."""
-        applications = self.graph.appliers(unit.logical) or self.graph.per_cluster().appliers(unit.logical)
+        applications = self._builds(unit)
         chain = {link.kustomize.path: link.kustomize for app in applications for link in app.chain if link.kustomize}
         for parsed in chain.values():
             for file, line, field_path in self._replacements(parsed, release):

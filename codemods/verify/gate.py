@@ -344,8 +344,10 @@ class _Judge:
     def objs(self, target: FluxTarget, side: str) -> list[o.Obj]:
         return self.outputs[(target.uid, side)].objects or []
 
-    def refuse(self, who: str, file: str, line: int | None, message: str, intent: object = UNCHANGED) -> None:
-        self.problems.append(Problem(self.shown.get(who, who), file, line, message, str(intent)))
+    def refuse(
+        self, who: str, file: str, line: int | None, message: str, intent: object = UNCHANGED, subject: str = ""
+    ) -> None:
+        self.problems.append(Problem(self.shown.get(who, who), file, line, message, str(intent), subject=subject))
 
     # -- Unchanged: every build that worked still works ---------------------------------------
     def builds(self, built: list[FluxTarget]) -> None:
@@ -521,7 +523,7 @@ class _Judge:
                         path, was, now = diff[0]
                         detail = f" ({path}: {show(was, now)} -> {show(now, was)})"
                 message = f"the change {verb} {ident}{detail}, which it must not touch"
-                self.refuse(target.uid, target.file, target.line, message)
+                self.refuse(target.uid, target.file, target.line, message, subject=ident)
             preview = TargetPreview(target, "verified", added, removed, changed, tuple(self.value_changes[target.uid]))
             self.previews.append(preview)
 

@@ -205,6 +205,8 @@ class Problem:
     intent: str = ""  # the intent found violated (codemods.intents), as text
     # What a next candidate can write so that this problem goes (a moved Job's lost metadata).
     carry: CarryOver | None = field(default=None, compare=False)
+    # The object an Unchanged violation is about ("ConfigMap ai/openhands-flags"), "" otherwise.
+    subject: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -13,7 +13,7 @@ from ruamel.yaml.error import YAMLError
 
 from codemods.diagnostics import Diagnostic
 from codemods.errors import HostileYAML, InputError
-from codemods.intents import UNCHANGED, Adjustment, EffectiveValue, JobPlacement, LeaveInPlace, ValuesInRelease
+from codemods.intents import Adjustment, EffectiveValue, JobPlacement, LeaveInPlace, ValuesInRelease
 from codemods.plan import Plan
 from codemods.verify.kustomize import NO_KUSTOMIZE, discover
 from codemods.verify.model import Candidate, Options, Semantic
@@ -179,10 +179,7 @@ def _values_in_release(plan: Plan, refused: Semantic, adjust: tuple[Adjustment, 
     next in their own spec.values (once each): a release whose fix the builds did not carry,
     or, when a ConfigMap or Secret changed that must not, each such release (the edited
     manifest is one of theirs)."""
-    broke_a_source = any(
-        p.intent == str(UNCHANGED) and any(f" {kind} " in p.message for kind in ("ConfigMap", "Secret"))
-        for p in refused.problems
-    )
+    broke_a_source = any(p.subject.startswith(("ConfigMap ", "Secret ")) for p in refused.problems)
     found = (
         ValuesInRelease(i.source, i.release)
         for i in plan.intents
